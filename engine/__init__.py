@@ -1,0 +1,57 @@
+"""llm-learns engine: train a small GPT and look inside it, from a script, a worker or a test.
+
+Importing this package is cheap and does not import torch: the names that need it (Trainer, train,
+EngineClient, ...) load on first use, so a client UI can draw before torch has loaded.
+"""
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from engine.config import (
+    DEFAULT_PRESET, PRESETS, DataConfig, ModelConfig, RunConfig, SampleConfig, TrainConfig, preset,
+)
+from engine.errors import CheckpointError, ConfigError, CorpusError, EngineError
+from engine.events import (
+    CheckpointSaved, EngineFailed, EvalCompleted, Event, LossNotFinite, SampleGenerated,
+    StepCompleted, TrainingFinished, TrainingPaused, TrainingResumed, TrainingStarted,
+    event_from_json,
+)
+from engine.outputs import (
+    AttentionMap, Candidate, GeneratedToken, LayerParams, ModelSummary, RunStatus,
+)
+
+_LAZY = {
+    "Trainer": "engine.train",
+    "Control": "engine.train",
+    "train": "engine.train",
+    "capture_attention": "engine.attention",
+    "stream_tokens": "engine.generate",
+    "generate_text": "engine.generate",
+    "load_tokenizer": "engine.tokenizer",
+    "read_events": "engine.rundir",
+}
+
+if TYPE_CHECKING:
+    from engine.attention import capture_attention
+    from engine.generate import generate_text, stream_tokens
+    from engine.rundir import read_events
+    from engine.tokenizer import load_tokenizer
+    from engine.train import Control, Trainer, train
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+
+
+__all__ = [
+    "DEFAULT_PRESET", "PRESETS", "DataConfig", "ModelConfig", "RunConfig", "SampleConfig",
+    "TrainConfig", "preset",
+    "CheckpointError", "ConfigError", "CorpusError", "EngineError",
+    "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "LossNotFinite",
+    "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
+    "TrainingStarted", "event_from_json",
+    "AttentionMap", "Candidate", "GeneratedToken", "LayerParams", "ModelSummary", "RunStatus",
+    *_LAZY,
+]

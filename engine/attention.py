@@ -1,0 +1,46 @@
+"""Attention capture: which earlier tokens each token looks at, for every layer and head."""
+
+from __future__ import annotations
+
+from array import array
+
+import torch
+
+from engine.generate import start_ids
+from engine.model import GPT
+from engine.outputs import AttentionMap
+from engine.tokenizer import Tokenizer
+
+
+def tensor_to_array(tensor: torch.Tensor) -> array:
+    """A float32 tensor's values as a flat array('f'), without going through Python floats."""
+    values = array("f")
+    values.frombytes(bytes(tensor.detach().float().cpu().contiguous().clone().untyped_storage()))
+    return values
+
+
+@torch.no_grad()
+def capture_attention(model: GPT, tokenizer: Tokenizer, text: str, step: int = 0) -> AttentionMap:
+    """Run text through the inspection path; keeps the first block_size tokens."""
+    encoding = tokenizer.encode(text)
+    ids = start_ids(tokenizer, encoding.ids)
+    block_size = model.config.block_size
+    truncated = len(ids) > block_size
+    ids = ids[:block_size]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        _, probs = model.forward_with_attention(torch.tensor([ids], device=device))
+    finally:
+        model.train(was_training)
+    weights = probs[0]  # (n_layer, n_head, T, T)
+    return AttentionMap(
+        tokens=[tokenizer.token_text(i) for i in ids],
+        token_ids=ids,
+        shape=tuple(weights.shape),
+        weights=tensor_to_array(weights),
+        unknown=encoding.unknown,
+        truncated=truncated,
+        step=step,
+    )

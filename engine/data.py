@@ -1,0 +1,54 @@
+"""Tokenized corpus in memory: one int32 tensor split 90/10, and random training batches from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.config import DataConfig
+from engine.corpus import read_chunks, resolve_corpus
+from engine.errors import CorpusError
+from engine.tokenizer import Tokenizer, train_tokenizer
+
+
+@dataclass
+class Dataset:
+    train: torch.Tensor  # (N_train,) int32 token ids
+    val: torch.Tensor  # (N_val,) int32, the contiguous tail of the corpus
+
+    def batch(
+        self, split: str, batch_size: int, block_size: int, generator: torch.Generator, device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random windows x (B, T) and their next-token targets y (B, T)."""
+        data = self.train if split == "train" else self.val
+        starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+        window = data[starts[:, None] + torch.arange(block_size + 1)].long()  # (B, T + 1)
+        x, y = window[:, :-1], window[:, 1:]
+        if device.type == "cuda":
+            return (x.pin_memory().to(device, non_blocking=True),
+                    y.pin_memory().to(device, non_blocking=True))
+        return x.to(device), y.to(device)
+
+
+def load_dataset(
+    config: DataConfig, block_size: int, tokenizer: Tokenizer | None = None
+) -> tuple[Tokenizer, Dataset, Path]:
+    """Read, tokenize and split the corpus; trains a tokenizer unless one is given.
+
+    Raises CorpusError if the file is unusable or either split is shorter than block_size + 1.
+    """
+    path = resolve_corpus(config.corpus)
+    if tokenizer is None:
+        tokenizer = train_tokenizer(config.tokenizer, path, config.bpe_vocab_size)
+    tokens = tokenizer.encode_corpus(read_chunks(path))
+    n_val = int(len(tokens) * config.val_fraction)
+    need = block_size + 1
+    if len(tokens) - n_val < need or n_val < need:
+        minimum = max(need * 2, int(need / config.val_fraction) + 1)
+        raise CorpusError(
+            f"corpus {path} has {len(tokens)} {config.tokenizer} tokens; with block_size "
+            f"{block_size} it needs at least {minimum} (both splits longer than block_size + 1)"
+        )
+    return tokenizer, Dataset(tokens[:-n_val], tokens[-n_val:]), path

@@ -1,0 +1,316 @@
+"""The training loop as a generator of events, and the Trainer that owns one run's state.
+
+A Trainer is built (and everything about the input checked) before anything touches the disk; the
+run directory appears with the first event. Between steps the owner may sample, inspect attention or
+save, which is how the worker serves its clients.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from engine.attention import capture_attention
+from engine.checkpoint import (
+    TrainerState, load_training_state, load_weights, save_checkpoint,
+)
+from engine.config import RunConfig, SampleConfig
+from engine.data import Dataset, load_dataset
+from engine.events import (
+    CheckpointSaved, EvalCompleted, Event, LossNotFinite, SampleGenerated, StepCompleted,
+    TrainingFinished, TrainingStarted,
+)
+from engine.generate import stream_tokens
+from engine.model import GPT
+from engine.outputs import AttentionMap, GeneratedToken
+from engine.rundir import CONFIG, TOKENIZER, EventLog, atomic_write_text, load_config
+from engine.tokenizer import Encoding, Tokenizer, load_tokenizer
+
+MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
+
+
+@dataclass
+class Control:
+    """Flags the loop reads between steps; the owner sets them (from a signal handler, too)."""
+
+    stop: bool = False
+    save_now: bool = False
+    sample_now: bool = False
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from engine.errors import ConfigError
+
+        raise ConfigError("device cuda was asked for, but no CUDA GPU is available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        from engine.errors import ConfigError
+
+        raise ConfigError("device mps was asked for, but MPS is not available")
+    return torch.device(name)
+
+
+def lr_at(step: int, config: RunConfig) -> float:
+    """Linear warmup, then cosine decay from lr to min_lr at max_steps (nanoGPT's schedule)."""
+    train = config.train
+    if step < train.warmup_steps:
+        return train.lr * (step + 1) / (train.warmup_steps + 1)
+    span = max(1, train.max_steps - train.warmup_steps)
+    progress = min(1.0, (step - train.warmup_steps) / span)
+    return train.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (train.lr - train.min_lr)
+
+
+def make_optimizer(model: GPT, config: RunConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW that decays 2-D weights (matmuls, embeddings) but not biases or LayerNorm gains."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.train.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    betas = (config.train.beta1, config.train.beta2)
+    # The fused kernel does the whole update in one pass per dtype: far less per-step overhead.
+    return torch.optim.AdamW(groups, lr=config.train.lr, betas=betas, fused=device.type != "mps")
+
+
+class Trainer:
+    """One run: config, tokenizer, data, model, optimizer, progress and the run directory."""
+
+    def __init__(
+        self, config: RunConfig, tokenizer: Tokenizer, data: Dataset, run_dir: Path | None,
+        *, device: torch.device, resumed_from: Path | None = None,
+    ):
+        self.config = config
+        self.tokenizer = tokenizer
+        self.data = data
+        self.run_dir = run_dir
+        self.device = device
+        self.control = Control()
+        torch.manual_seed(config.train.seed)
+        self.model = GPT(config.model).to(device)
+        self.optimizer = make_optimizer(self.model, config, device)
+        self.state = TrainerState()
+        self.batch_rng = torch.Generator().manual_seed(config.train.seed)
+        self.autocast_dtype = (
+            torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        )
+        self.step_model = torch.compile(self.model) if config.train.compile else self.model
+        self.last_checkpoint: Path | None = None
+        self._log: EventLog | None = None
+        self._resumed = resumed_from is not None
+        if resumed_from is not None:
+            self._load(resumed_from)
+
+    @classmethod
+    def create(cls, config: RunConfig, run_dir: Path | None = None) -> Trainer:
+        """Check the config and corpus, tokenize and build the model; writes nothing yet."""
+        device = pick_device(config.train.device)
+        tokenizer, data, path = load_dataset(config.data, config.model.block_size)
+        config = replace(
+            config,
+            data=replace(config.data, corpus=str(path.resolve())),
+            model=replace(config.model, vocab_size=tokenizer.vocab_size),
+        )
+        return cls(config, tokenizer, data, run_dir, device=device)
+
+    @classmethod
+    def resume(cls, run_dir: Path, overrides: dict | None = None) -> Trainer:
+        """Reopen a run directory to continue training (or to sample from it)."""
+        config = load_config(run_dir).with_overrides(overrides or {})
+        tokenizer = load_tokenizer(run_dir / TOKENIZER)
+        if tokenizer.vocab_size != config.model.vocab_size:
+            from engine.errors import CheckpointError
+
+            raise CheckpointError(
+                f"{run_dir / TOKENIZER} has {tokenizer.vocab_size} tokens but "
+                f"{run_dir / CONFIG} says vocab_size {config.model.vocab_size}"
+            )
+        _, data, _ = load_dataset(config.data, config.model.block_size, tokenizer)
+        device = pick_device(config.train.device)
+        return cls(config, tokenizer, data, run_dir, device=device, resumed_from=run_dir)
+
+    def _load(self, run_dir: Path) -> None:
+        step = load_weights(run_dir, self.model)
+        self.model.to(self.device)
+        self.state, rng = load_training_state(run_dir, self.optimizer, step)
+        if "batch" in rng:
+            self.batch_rng.set_state(rng["batch"])
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        self.last_checkpoint = run_dir / "model.safetensors"
+
+    @property
+    def step(self) -> int:
+        return self.state.step
+
+    @property
+    def finished(self) -> bool:
+        return self.state.step >= self.config.train.max_steps
+
+    def record(self, event: Event) -> Event:
+        """Append an event to the run's events.jsonl (creating the run directory on first use)."""
+        if self.run_dir is not None:
+            self._open_run_dir().append(event)
+        return event
+
+    def _open_run_dir(self) -> EventLog:
+        if self._log is None:
+            assert self.run_dir is not None
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / CONFIG, self.config.to_json())
+            self.tokenizer.save(self.run_dir / TOKENIZER)
+            self._log = EventLog(self.run_dir)
+        return self._log
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def started_event(self) -> TrainingStarted:
+        m, t = self.config.model, self.config.train
+        return TrainingStarted(
+            run_dir=str(self.run_dir or ""), preset=self.config.preset, device=self.device.type,
+            dtype="bfloat16" if self.autocast_dtype else "float32",
+            tokenizer=self.config.data.tokenizer, vocab_size=m.vocab_size,
+            n_params=self.model.num_params(), n_layer=m.n_layer, n_head=m.n_head,
+            n_embd=m.n_embd, block_size=m.block_size, batch_size=t.batch_size,
+            start_step=self.step, max_steps=t.max_steps, train_tokens=len(self.data.train),
+            val_tokens=len(self.data.val), resumed=self._resumed,
+        )
+
+    def events(self) -> Iterator[Event]:
+        """Train to max_steps (or until control.stop), yielding every event as it happens."""
+        train = self.config.train
+        yield self.record(self.started_event())
+        if self.step == 0:
+            yield self.record(self.evaluate())
+        bad_steps = 0
+        window_start, window_tokens = time.perf_counter(), 0
+        while not self.finished and not self.control.stop:
+            if self.control.save_now:
+                self.control.save_now = False
+                yield self.record(self.save())
+            if self.control.sample_now:
+                self.control.sample_now = False
+                yield self.record(self.sample())
+            event = self.train_step()
+            if isinstance(event, LossNotFinite):
+                bad_steps += 1
+                yield self.record(event)
+                if bad_steps >= MAX_BAD_STEPS:
+                    yield self.record(self.save())
+                    yield self.record(TrainingFinished("diverged", self.step))
+                    return
+                continue
+            bad_steps = 0
+            window_tokens += train.batch_size * self.config.model.block_size
+            if self.step % train.log_every == 0 or self.finished:
+                now = time.perf_counter()
+                event = replace(event, tokens_per_s=window_tokens / max(now - window_start, 1e-9))
+                yield self.record(event)
+                window_start, window_tokens = time.perf_counter(), 0
+            if self.step % train.eval_every == 0 or self.finished:
+                yield self.record(self.evaluate())
+                yield self.record(self.sample())
+                yield self.record(self.save())
+                window_start = time.perf_counter()  # evals don't count against tokens/s
+        if not self.finished:
+            yield self.record(self.save())
+        yield self.record(TrainingFinished("completed" if self.finished else "stopped", self.step))
+
+    def train_step(self) -> StepCompleted | LossNotFinite:
+        """One optimizer step: batch, forward, loss, backward, clip, step."""
+        started = time.perf_counter()
+        m, t = self.config.model, self.config.train
+        lr = lr_at(self.step, self.config)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x, y = self.data.batch("train", t.batch_size, m.block_size, self.batch_rng, self.device)
+        with torch.autocast(self.device.type, self.autocast_dtype, enabled=bool(self.autocast_dtype)):
+            _, loss = self.step_model(x, y)
+        loss.backward()
+        if t.grad_clip > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+        else:
+            grad_norm = torch.nn.utils.get_total_norm(
+                [p.grad for p in self.model.parameters() if p.grad is not None]
+            )
+        loss_value, norm_value = loss.item(), grad_norm.item()
+        if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
+            self.optimizer.zero_grad(set_to_none=True)
+            return LossNotFinite(self.step + 1, loss_value, norm_value)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state.step += 1
+        self.state.tokens_seen += t.batch_size * m.block_size
+        self.state.elapsed_s += time.perf_counter() - started
+        return StepCompleted(
+            step=self.step, loss=loss_value, lr=lr, grad_norm=norm_value, tokens_per_s=0.0,
+            elapsed_s=self.state.elapsed_s, tokens_seen=self.state.tokens_seen,
+        )
+
+    @torch.no_grad()
+    def evaluate(self) -> EvalCompleted:
+        """Mean loss over eval_batches batches of each split (the same batches at every eval)."""
+        m, t = self.config.model, self.config.train
+        self.model.eval()
+        losses = {}
+        for split in ("train", "val"):
+            rng = torch.Generator().manual_seed(t.seed + 1)
+            total = 0.0
+            for _ in range(t.eval_batches):
+                x, y = self.data.batch(split, t.batch_size, m.block_size, rng, self.device)
+                with torch.autocast(self.device.type, self.autocast_dtype,
+                                    enabled=bool(self.autocast_dtype)):
+                    _, loss = self.model(x, y)
+                total += loss.item()
+            losses[split] = total / t.eval_batches
+        self.model.train()
+        return EvalCompleted(self.step, losses["train"], losses["val"])
+
+    def generate(
+        self, prompt: str, config: SampleConfig | None = None
+    ) -> tuple[Encoding, Iterator[GeneratedToken]]:
+        """The prompt's encoding (with any unknown words) and a stream of generated tokens."""
+        encoding = self.tokenizer.encode(prompt)
+        config = config or self.config.sample
+        return encoding, stream_tokens(self.model, self.tokenizer, encoding.ids, config)
+
+    def sample(self) -> SampleGenerated:
+        """The fixed prompt and seed from the run's sample config: comparable across steps."""
+        prompt = self.config.sample.prompt
+        _, tokens = self.generate(prompt)
+        return SampleGenerated(self.step, prompt, prompt + "".join(t.text for t in tokens))
+
+    def attention(self, text: str) -> AttentionMap:
+        return capture_attention(self.model, self.tokenizer, text, self.step)
+
+    def save(self) -> CheckpointSaved:
+        """Checkpoint now (a no-op on disk for a run without a directory)."""
+        if self.run_dir is None:
+            return CheckpointSaved(self.step, "")
+        self._open_run_dir()
+        rng = {"batch": self.batch_rng.get_state(), "torch": torch.get_rng_state()}
+        path = save_checkpoint(self.run_dir, self.model, self.optimizer, self.state, rng)
+        self.last_checkpoint = path
+        return CheckpointSaved(self.step, str(path))
+
+
+def train(config: RunConfig, run_dir: Path | None = None) -> Iterator[Event]:
+    """Train a fresh run from a config, yielding its events: the simplest way in from a script."""
+    trainer = Trainer.create(config, run_dir)
+    try:
+        yield from trainer.events()
+    finally:
+        trainer.close()

@@ -1,0 +1,113 @@
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from engine import (
+    PRESETS, CheckpointError, CheckpointSaved, EvalCompleted, LossNotFinite, StepCompleted,
+    Trainer, TrainingFinished, TrainingStarted, event_from_json, read_events,
+)
+from engine.train import lr_at
+from tests.conftest import tiny_config
+
+
+def test_events_arrive_in_order_and_round_trip(tiny, tmp_path):
+    trainer = Trainer.create(tiny, tmp_path / "run")
+    events = list(trainer.events())
+    trainer.close()
+    assert isinstance(events[0], TrainingStarted)
+    assert isinstance(events[1], EvalCompleted) and events[1].step == 0
+    assert isinstance(events[-1], TrainingFinished) and events[-1].reason == "completed"
+    steps = [e.step for e in events if isinstance(e, StepCompleted)]
+    assert steps == list(range(1, 31))
+    assert [event_from_json(e.to_json()) for e in events] == events
+    assert list(read_events(tmp_path / "run")) == events
+
+
+def test_the_seed_preset_halves_its_loss_within_its_steps():
+    trainer = Trainer.create(replace(PRESETS["seed"], train=replace(
+        PRESETS["seed"].train, device="cpu", eval_every=1500)))
+    losses = [e.loss for e in trainer.events() if isinstance(e, StepCompleted)]
+    assert len(losses) == 1500
+    assert min(losses[-50:]) < losses[0] / 2
+
+
+def test_same_seed_gives_the_same_losses(tiny):
+    def losses():
+        return [e.loss for e in Trainer.create(tiny).events() if isinstance(e, StepCompleted)]
+
+    assert losses() == losses()
+
+
+def test_save_then_load_gives_identical_logits(tiny, tmp_path):
+    trainer = Trainer.create(tiny, tmp_path / "run")
+    list(trainer.events())
+    trainer.close()
+    reloaded = Trainer.resume(tmp_path / "run")
+    idx = torch.randint(trainer.tokenizer.vocab_size, (2, 16))
+    assert torch.equal(trainer.model(idx)[0], reloaded.model(idx)[0])
+
+
+def test_resume_continues_step_lr_and_losses(tiny, tmp_path):
+    straight = [e for e in Trainer.create(tiny).events() if isinstance(e, StepCompleted)]
+    first = Trainer.create(tiny, tmp_path / "run")
+    for event in first.events():
+        if isinstance(event, StepCompleted) and event.step == 10:
+            first.control.stop = True
+    first.close()
+    resumed = Trainer.resume(tmp_path / "run")
+    assert resumed.step == 10
+    rest = [e for e in resumed.events() if isinstance(e, StepCompleted)]
+    resumed.close()
+    assert [e.step for e in rest] == list(range(11, 31))
+    assert [e.lr for e in rest] == [e.lr for e in straight[10:]]
+    assert [e.loss for e in rest] == pytest.approx([e.loss for e in straight[10:]], abs=1e-5)
+    history = [e.step for e in read_events(tmp_path / "run") if isinstance(e, StepCompleted)]
+    assert history == list(range(1, 31))
+
+
+def test_lr_warms_up_then_decays_to_min_lr():
+    config = PRESETS["char-small"]
+    assert lr_at(0, config) < lr_at(50, config) < lr_at(99, config) <= 1e-3
+    assert lr_at(2000, config) == pytest.approx(1e-4)
+    assert lr_at(1000, config) < lr_at(500, config)
+
+
+def test_a_non_finite_loss_is_reported_and_not_applied(corpus, tmp_path):
+    trainer = Trainer.create(tiny_config(corpus, lr=10.0, grad_clip=0.0), tmp_path / "run")
+    with torch.no_grad():  # poison one weight: every loss is NaN from here on
+        trainer.model.wte.weight[0, 0] = math.nan
+    events = list(trainer.events())
+    bad = [e for e in events if isinstance(e, LossNotFinite)]
+    assert bad and math.isnan(bad[0].loss)
+    assert events[-1] == TrainingFinished("diverged", 0)
+    assert not any(isinstance(e, StepCompleted) for e in events)
+
+
+def test_a_corrupt_checkpoint_names_the_file(tiny, tmp_path):
+    trainer = Trainer.create(tiny, tmp_path / "run")
+    list(trainer.events())
+    trainer.close()
+    model = tmp_path / "run" / "model.safetensors"
+    model.write_bytes(model.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="model.safetensors is corrupt or truncated"):
+        Trainer.resume(tmp_path / "run")
+
+
+def test_a_mismatched_checkpoint_says_what_differs(tiny, tmp_path):
+    trainer = Trainer.create(tiny, tmp_path / "run")
+    list(trainer.events())
+    trainer.close()
+    config = tmp_path / "run" / "config.json"
+    config.write_text(config.read_text().replace('"n_embd": 32', '"n_embd": 64'))
+    with pytest.raises(CheckpointError, match=r"does not match config.json: .* has shape"):
+        Trainer.resume(tmp_path / "run")
+
+
+def test_checkpoints_are_written_atomically(tiny, tmp_path):
+    trainer = Trainer.create(tiny, tmp_path / "run")
+    saved = [e for e in trainer.events() if isinstance(e, CheckpointSaved)]
+    trainer.close()
+    assert saved and all(e.path.endswith("model.safetensors") for e in saved)
+    assert not list((tmp_path / "run").glob("*.tmp"))

@@ -1,0 +1,1 @@
+"""Screens of the llm-learns TUI: help, quit, new run."""

@@ -1,0 +1,1 @@
+"""Widgets of the llm-learns TUI, one per module."""
