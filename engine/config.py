@@ -120,6 +120,7 @@ class SampleConfig:
     seed: int = 42
     top_n: int = 5  # candidates reported with each generated token
     use_cache: bool = True  # the KV cache; off recomputes the whole context for every token
+    probe: str = ""  # text whose attention is stored at every eval; empty: the corpus's first line
 
     def __post_init__(self) -> None:
         problems = []

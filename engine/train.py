@@ -20,6 +20,7 @@ from engine.checkpoint import (
     TrainerState, load_training_state, load_weights, save_checkpoint,
 )
 from engine.config import RunConfig, SampleConfig
+from engine.corpus import read_chunks
 from engine.data import Dataset, load_dataset
 from engine.events import (
     CheckpointSaved, EvalCompleted, Event, LossNotFinite, SampleGenerated, StepCompleted,
@@ -39,6 +40,7 @@ class Control:
     """Flags the loop reads between steps; the owner sets them (from a signal handler, too)."""
 
     stop: bool = False
+    stop_reason: str = "stopped"  # what TrainingFinished says when stop ends the run early
     save_now: bool = False
     sample_now: bool = False
 
@@ -83,6 +85,15 @@ def make_optimizer(model: GPT, config: RunConfig, device: torch.device) -> torch
     return torch.optim.AdamW(groups, lr=config.train.lr, betas=betas, fused=device.type != "mps")
 
 
+def first_line(corpus: Path) -> str:
+    """The corpus's first non-blank line: the default attention probe."""
+    for chunk in read_chunks(corpus):
+        for line in chunk.splitlines():
+            if line.strip():
+                return line.strip()
+    return ""
+
+
 class Trainer:
     """One run: config, tokenizer, data, model, optimizer, progress and the run directory."""
 
@@ -120,6 +131,7 @@ class Trainer:
             config,
             data=replace(config.data, corpus=str(path.resolve())),
             model=replace(config.model, vocab_size=tokenizer.vocab_size),
+            sample=replace(config.sample, probe=config.sample.probe or first_line(path)),
         )
         return cls(config, tokenizer, data, run_dir, device=device)
 
@@ -160,10 +172,10 @@ class Trainer:
     def record(self, event: Event) -> Event:
         """Append an event to the run's events.jsonl (creating the run directory on first use)."""
         if self.run_dir is not None:
-            self._open_run_dir().append(event)
+            self.open_run_dir().append(event)
         return event
 
-    def _open_run_dir(self) -> EventLog:
+    def open_run_dir(self) -> EventLog:
         if self._log is None:
             assert self.run_dir is not None
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -195,8 +207,10 @@ class Trainer:
         yield self.record(self.started_event())
         if self.step == 0:
             yield self.record(self.evaluate())
+            yield self.record(self.save())  # from here on a run always has a good checkpoint
         bad_steps = 0
-        window_start, window_tokens = time.perf_counter(), 0
+        # tokens/s counts time spent in steps only: evals, pauses and requests don't dilute it.
+        window_start, window_tokens = self.state.elapsed_s, 0
         while not self.finished and not self.control.stop:
             if self.control.save_now:
                 self.control.save_now = False
@@ -216,18 +230,17 @@ class Trainer:
             bad_steps = 0
             window_tokens += train.batch_size * self.config.model.block_size
             if self.step % train.log_every == 0 or self.finished:
-                now = time.perf_counter()
-                event = replace(event, tokens_per_s=window_tokens / max(now - window_start, 1e-9))
-                yield self.record(event)
-                window_start, window_tokens = time.perf_counter(), 0
+                seconds = max(self.state.elapsed_s - window_start, 1e-9)
+                yield self.record(replace(event, tokens_per_s=window_tokens / seconds))
+                window_start, window_tokens = self.state.elapsed_s, 0
             if self.step % train.eval_every == 0 or self.finished:
                 yield self.record(self.evaluate())
                 yield self.record(self.sample())
                 yield self.record(self.save())
-                window_start = time.perf_counter()  # evals don't count against tokens/s
         if not self.finished:
             yield self.record(self.save())
-        yield self.record(TrainingFinished("completed" if self.finished else "stopped", self.step))
+        reason = "completed" if self.finished else self.control.stop_reason
+        yield self.record(TrainingFinished(reason, self.step))
 
     def train_step(self) -> StepCompleted | LossNotFinite:
         """One optimizer step: batch, forward, loss, backward, clip, step."""
@@ -300,7 +313,7 @@ class Trainer:
         """Checkpoint now (a no-op on disk for a run without a directory)."""
         if self.run_dir is None:
             return CheckpointSaved(self.step, "")
-        self._open_run_dir()
+        self.open_run_dir()
         rng = {"batch": self.batch_rng.get_state(), "torch": torch.get_rng_state()}
         path = save_checkpoint(self.run_dir, self.model, self.optimizer, self.state, rng)
         self.last_checkpoint = path

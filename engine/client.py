@@ -1,0 +1,340 @@
+"""The client side of the engine process: start or attach to a worker, follow its events, ask it
+things. Used by the TUI, the headless CLI and the tests; it never imports torch or textual.
+
+Requests share one connection behind a lock (thread-safe); a generation streams over a connection of
+its own, and the event stream over another, so none of them waits behind the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from itertools import count
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from engine.channel import BINARY, EVENT, attention_from_wire, connect, receive, worker_info
+from engine.config import RunConfig, SampleConfig
+from engine.errors import EngineError
+from engine.events import CheckpointSaved, EngineFailed, Event, EventBase, TrainingFinished
+from engine.outputs import (
+    AttentionMap, Candidate, GeneratedToken, LayerParams, ModelSummary, RunStatus,
+)
+from engine.rundir import new_run_dir
+from engine.runs import worker_alive
+
+POLL_S = 0.1  # how often a blocked reader checks whether its client was closed
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def _spawn(args: list[str], detach: bool) -> tuple[subprocess.Popen, object]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+    errors = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine.worker", *args, *(["--detach"] if detach else [])],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, env=env,
+        start_new_session=detach,
+    )
+    return process, errors
+
+
+def _wait_until_listening(run_dir: Path, process: subprocess.Popen, errors) -> None:
+    """Block until the worker publishes its address, or raise its one-line error if it exits."""
+    while True:
+        info = worker_info(run_dir)
+        if info and info.get("pid") == process.pid:
+            return
+        if process.poll() is not None:
+            errors.seek(0)
+            lines = errors.read().decode(errors="replace").strip().splitlines()
+            message = lines[-1] if lines else f"the worker exited with code {process.returncode}"
+            raise EngineError(message.removeprefix("error: "))
+        time.sleep(0.02)
+
+
+class Generation:
+    """A stream of GeneratedToken from the worker; `unknown` lists prompt words the vocab lacks."""
+
+    def __init__(self, conn: Connection, unknown: list[str]):
+        self._conn = conn
+        self.unknown = unknown
+
+    def __iter__(self) -> Iterator[GeneratedToken]:
+        try:
+            while True:
+                _, payload = receive(self._conn)
+                message = json.loads(payload)
+                if message.get("done"):
+                    return
+                if "token" not in message:
+                    raise EngineError(message.get("error", "generation failed"))
+                token_id, text, prob, candidates = message["token"]
+                yield GeneratedToken(token_id, text, prob,
+                                     tuple(Candidate(*c) for c in candidates))
+        except (EOFError, OSError):
+            raise EngineError("the worker closed the connection during generation") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class EngineClient:
+    """A handle on one run's worker process."""
+
+    def __init__(self, run_dir: Path, process: subprocess.Popen | None = None, owner: bool = False):
+        self.run_dir = Path(run_dir)
+        self._process = process
+        self._lock = threading.Lock()
+        self._ids = count(1)
+        self._closed = False
+        self._conn = connect(self.run_dir)
+        self._call("hello", owner=owner)
+
+    @classmethod
+    def start(cls, config: RunConfig, run_dir: str | Path | None = None, *,
+              detach: bool = False) -> EngineClient:
+        """Start a worker training `config`; raises EngineError (one line) for bad input.
+
+        Without detach the worker belongs to this client: closing the client stops it.
+        """
+        run_dir = Path(run_dir) if run_dir else new_run_dir(config.preset)
+        if (run_dir / "config.json").exists():
+            raise EngineError(f"{run_dir} already holds a run; attach to it or resume it instead")
+        process, errors = _spawn(["--run-dir", str(run_dir), "--config", config.to_json()], detach)
+        return cls._connect_started(run_dir, process, errors, owner=not detach)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: dict | None = None, *,
+               detach: bool = False) -> EngineClient:
+        """Continue training a stopped run from its last checkpoint."""
+        run_dir = Path(run_dir)
+        if worker_alive(run_dir):
+            raise EngineError(f"{run_dir} is already running; attach to it instead")
+        args = ["--run-dir", str(run_dir), "--resume", "--overrides", json.dumps(overrides or {})]
+        process, errors = _spawn(args, detach)
+        return cls._connect_started(run_dir, process, errors, owner=not detach)
+
+    @classmethod
+    def attach(cls, run_dir: str | Path) -> EngineClient:
+        """Join a run's worker; for a run with none, start one that loads it without training."""
+        run_dir = Path(run_dir)
+        if not (run_dir / "config.json").exists():
+            raise EngineError(f"{run_dir} is not a run directory (it has no config.json)")
+        if worker_alive(run_dir):
+            return cls(run_dir)
+        process, errors = _spawn(["--run-dir", str(run_dir), "--resume", "--idle"], detach=True)
+        return cls._connect_started(run_dir, process, errors, owner=False)
+
+    @classmethod
+    def _connect_started(cls, run_dir, process, errors, owner: bool) -> EngineClient:
+        try:
+            _wait_until_listening(run_dir, process, errors)
+            return cls(run_dir, process, owner=owner)
+        except BaseException:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            raise
+        finally:
+            errors.close()
+
+    @property
+    def pid(self) -> int | None:
+        info = worker_info(self.run_dir)
+        return self._process.pid if self._process else (info or {}).get("pid")
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def events(self) -> Iterator[Event]:
+        """History from events.jsonl first, then live events, until the worker goes away.
+
+        If the worker dies without finishing, the last event is an EngineFailed.
+        """
+        conn = connect(self.run_dir)
+        conn.send_bytes(b"R" + json.dumps({"op": "subscribe"}).encode())
+        last: Event | None = None
+        checkpoint: str | None = None
+        try:
+            while not self._closed:
+                try:
+                    if not conn.poll(POLL_S):
+                        continue
+                    tag, payload = receive(conn)
+                except (EOFError, OSError):
+                    break
+                lines = payload.splitlines() if tag == b"H" else [payload] if tag == EVENT else []
+                for line in lines:
+                    last = EventBase.from_json(line)
+                    if isinstance(last, CheckpointSaved):
+                        checkpoint = last.path
+                    yield last
+        finally:
+            conn.close()
+        if self._closed or isinstance(last, EngineFailed):
+            return
+        code = self._exit_code(timeout=0.5)
+        if code in (0, None) and isinstance(last, TrainingFinished):
+            return
+        yield EngineFailed(_death_reason(code), code, checkpoint)
+
+    def _exit_code(self, timeout: float) -> int | None:
+        if self._process is not None:
+            try:
+                return self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        return None
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def _send(self, conn: Connection, op: str, fields: dict) -> int:
+        request_id = next(self._ids)
+        conn.send_bytes(b"R" + json.dumps({"id": request_id, "op": op, **fields}).encode())
+        return request_id
+
+    def _reply(self, conn: Connection) -> dict:
+        try:
+            _, payload = receive(conn)
+        except (EOFError, OSError):
+            raise EngineError("the engine worker is not running") from None
+        message = json.loads(payload)
+        if not message.get("ok"):
+            raise EngineError(message.get("error", "the request failed"))
+        return message
+
+    def _call(self, op: str, **fields) -> dict:
+        with self._lock:
+            try:
+                self._send(self._conn, op, fields)
+            except OSError:
+                raise EngineError("the engine worker is not running") from None
+            return self._reply(self._conn)
+
+    def _call_attention(self, op: str, **fields) -> AttentionMap:
+        with self._lock:
+            try:
+                self._send(self._conn, op, fields)
+                header = self._reply(self._conn)["attention"]
+                tag, raw = receive(self._conn)
+            except (EOFError, OSError):
+                raise EngineError("the engine worker is not running") from None
+            if tag != BINARY:
+                raise EngineError("the worker sent attention in an unexpected form")
+            return attention_from_wire(header, raw)
+
+    def pause(self) -> None:
+        self._call("pause")
+
+    def resume(self) -> None:
+        self._call("resume")
+
+    def stop(self) -> None:
+        """Stop training and checkpoint; the model stays loaded to sample from."""
+        self._call("stop")
+
+    def save(self) -> None:
+        self._call("save")
+
+    def sample_now(self) -> None:
+        self._call("sample")
+
+    def status(self) -> RunStatus:
+        return RunStatus(**self._call("status")["status"])
+
+    def summary(self) -> ModelSummary:
+        raw = self._call("summary")["summary"]
+        layers = tuple(LayerParams(name, params) for name, params in raw.pop("layers"))
+        return ModelSummary(layers=layers, **raw)
+
+    def attention(self, text: str) -> AttentionMap:
+        return self._call_attention("attention", text=text)
+
+    def attention_steps(self) -> list[int]:
+        return list(self._call("attention_steps")["steps"])
+
+    def attention_at(self, step: int) -> AttentionMap:
+        return self._call_attention("attention_at", step=step)
+
+    def generate(self, prompt: str, config: SampleConfig | None = None) -> Generation:
+        """Start generating after `prompt`; iterate the result for tokens as they are sampled."""
+        conn = connect(self.run_dir)
+        try:
+            fields = {"prompt": prompt, "config": asdict(config) if config else {}}
+            self._send(conn, "generate", fields)
+            first = self._reply(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return Generation(conn, list(first.get("unknown", [])))
+
+    # -- ending ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Detach. A worker this client started without --detach stops (checkpointing) and exits."""
+        if self._closed:
+            return
+        self._closed = True
+        self._conn.close()
+        if self._process is not None and not worker_detached(self._process):
+            try:
+                self._process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def shutdown(self) -> None:
+        """Stop training, checkpoint, and end the worker, detached or not."""
+        try:
+            self._call("shutdown")
+        except EngineError:
+            pass
+        pid = self.pid
+        self._closed = True
+        self._conn.close()
+        if self._process is not None:
+            self._process.wait(timeout=60)
+        elif pid:
+            _wait_for_exit(pid, timeout=60)
+
+    def __enter__(self) -> EngineClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def worker_detached(process: subprocess.Popen) -> bool:
+    return "--detach" in process.args
+
+
+def _wait_for_exit(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.05)
+
+
+def _death_reason(code: int | None) -> str:
+    if code is None:
+        return "the engine worker stopped answering and exited"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the engine worker was killed ({name})"
+    return f"the engine worker exited with code {code}"

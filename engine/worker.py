@@ -1,0 +1,337 @@
+"""The engine worker: one process that owns one run and serves its clients between training steps.
+
+    python -m engine.worker --run-dir DIR (--config JSON | --resume) [--detach] [--idle]
+
+Training advances one step per loop turn; before each step the worker answers whatever requests
+have arrived, so a request waits at most one step. The model stays loaded while paused, stopped or
+finished, to be sampled and inspected. SIGINT and SIGTERM checkpoint and exit; SIGHUP is ignored
+(a closed terminal must not end a run; a non-detached worker ends when its owner disconnects).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import shutil
+import signal
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from engine.channel import (
+    INFO_FILE, KEY_FILE, listen, receive, send_attention, send_event_line, send_json,
+)
+from engine.config import RunConfig
+from engine.errors import EngineError
+from engine.events import (
+    EngineFailed, EvalCompleted, Event, LossNotFinite, TrainingFinished, TrainingPaused,
+    TrainingResumed,
+)
+from engine.rundir import EVENTS, read_events
+from engine.runs import summarize_model
+from engine.timelapse import load_snapshot, save_snapshot, snapshot_steps
+from engine.train import Trainer
+
+IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits after this long
+FINAL_STATES = {"completed": "finished", "stopped": "stopped", "interrupted": "stopped",
+                "diverged": "failed"}
+
+
+class Worker:
+    def __init__(self, trainer: Trainer, detached: bool, idle: bool):
+        self.trainer = trainer
+        self.run_dir = trainer.run_dir
+        self.detached = detached
+        self.listener = listen(self.run_dir, detached)
+        self.incoming: queue.Queue[Connection] = queue.Queue()
+        self.connections: list[Connection] = []
+        self.subscribers: list[Connection] = []
+        self.owner: Connection | None = None
+        self.exit_code: int | None = None
+        self.signalled = False
+        self.alone_since = time.monotonic()
+        self.state = "running"
+        self.steps = trainer.events()
+        if idle:
+            self.steps = None
+            self.state = _state_from_history(self.run_dir, trainer)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        """Accept connections (the auth handshake happens here) and hand them to the main loop."""
+        while True:
+            try:
+                self.incoming.put(self.listener.accept())
+            except OSError:
+                return  # the listener was closed
+            except Exception:
+                continue  # a client that failed the handshake
+
+    def run(self) -> int:
+        try:
+            while self.exit_code is None:
+                while not self.incoming.empty():
+                    self.connections.append(self.incoming.get())
+                training = self.state == "running"
+                self._serve(timeout=0.0 if training else 0.05)
+                if self.signalled:
+                    self._stop_training("interrupted")
+                    self.exit_code = 0
+                elif self.state == "running" and self.steps is not None:
+                    if self.exit_code is None:
+                        self._advance()
+                elif not self.connections and not self.detached_training():
+                    if time.monotonic() - self.alone_since > IDLE_EXIT_S:
+                        self._stop_training("stopped")
+                        self.exit_code = 0
+            return self.exit_code
+        except Exception as error:  # a crash (CUDA OOM included) must reach every client
+            failed = EngineFailed(
+                f"{type(error).__name__}: {error}".splitlines()[0][:300], 1,
+                str(self.trainer.last_checkpoint or "") or None,
+            )
+            self._publish(self.trainer.record(failed))
+            return 1
+        finally:
+            self._close()
+
+    def detached_training(self) -> bool:
+        return self.detached and self.state in ("running", "paused")
+
+    def _advance(self) -> None:
+        try:
+            event = next(self.steps)
+        except StopIteration:
+            self.steps = None
+            return
+        self._publish(event)
+        if isinstance(event, EvalCompleted):
+            save_snapshot(self.run_dir, self.trainer.attention(self.trainer.config.sample.probe))
+        elif isinstance(event, LossNotFinite):
+            self.state = "paused"
+            reason = (f"loss became {event.loss} at step {event.step}; the step was not applied and "
+                      f"the last good checkpoint is {self.trainer.last_checkpoint}")
+            self._publish(self.trainer.record(TrainingPaused(self.trainer.step, reason)))
+        elif isinstance(event, TrainingFinished):
+            self.state = FINAL_STATES.get(event.reason, "stopped")
+            self.steps = None
+
+    def _stop_training(self, reason: str) -> None:
+        """Checkpoint and close the training loop (unless it already ended)."""
+        if self.steps is None:
+            return
+        self.trainer.control.stop = True
+        self.trainer.control.stop_reason = reason
+        for event in self.steps:  # the loop saves, then yields TrainingFinished
+            self._publish(event)
+        self.steps = None
+        self.state = "stopped"
+
+    def _publish(self, event: Event) -> None:
+        line = event.to_json()
+        for conn in list(self.subscribers):
+            try:
+                send_event_line(conn, line)
+            except OSError:
+                self._drop(conn)
+
+    def _drop(self, conn: Connection) -> None:
+        for group in (self.connections, self.subscribers):
+            if conn in group:
+                group.remove(conn)
+        conn.close()
+        if not self.connections:
+            self.alone_since = time.monotonic()
+        if conn is self.owner:
+            self._stop_training("stopped")
+            self.exit_code = 0
+
+    def _serve(self, timeout: float) -> None:
+        for conn in wait(self.connections, timeout) if self.connections else _sleep(timeout):
+            try:
+                tag, payload = receive(conn)
+                request = _parse(payload)
+            except (EOFError, OSError, ValueError):
+                self._drop(conn)
+                continue
+            try:
+                self._handle(conn, request)
+            except EngineError as error:
+                self._reply(conn, request, ok=False, error=str(error))
+            except OSError:
+                self._drop(conn)
+
+    def _reply(self, conn: Connection, request: dict, **fields) -> None:
+        send_json(conn, {"id": request.get("id"), "ok": True, **fields})
+
+    def _handle(self, conn: Connection, request: dict) -> None:
+        op = request.get("op")
+        trainer = self.trainer
+        if op == "hello":
+            if request.get("owner"):
+                self.owner = conn
+            self._reply(conn, request)
+        elif op == "subscribe":
+            self._replay(conn)
+            self.subscribers.append(conn)
+        elif op == "pause":
+            if self.state == "running":
+                self.state = "paused"
+                self._publish(trainer.record(TrainingPaused(trainer.step)))
+            self._reply(conn, request, state=self.state)
+        elif op == "resume":
+            self._resume()
+            self._reply(conn, request, state=self.state)
+        elif op == "stop":
+            self._stop_training("stopped")
+            self._reply(conn, request, state=self.state)
+        elif op == "shutdown":
+            self._stop_training("stopped")
+            self._reply(conn, request, state=self.state)
+            self.exit_code = 0
+        elif op == "save":
+            self._publish(trainer.record(trainer.save()))
+            self._reply(conn, request)
+        elif op == "sample":
+            self._publish(trainer.record(trainer.sample()))
+            self._reply(conn, request)
+        elif op == "generate":
+            self._generate(conn, request)
+        elif op == "attention":
+            send_attention(conn, request.get("id"), trainer.attention(str(request["text"])))
+        elif op == "attention_steps":
+            self._reply(conn, request, steps=snapshot_steps(self.run_dir))
+        elif op == "attention_at":
+            send_attention(conn, request.get("id"), load_snapshot(self.run_dir, int(request["step"])))
+        elif op == "summary":
+            self._reply(conn, request, summary=summarize_model(trainer))
+        elif op == "status":
+            self._reply(conn, request, status=self._status())
+        else:
+            raise EngineError(f"unknown request {op!r}")
+
+    def _resume(self) -> None:
+        if self.state == "paused":
+            self.state = "running"
+            self._publish(self.trainer.record(TrainingResumed(self.trainer.step)))
+        elif self.state in ("stopped", "failed") and not self.trainer.finished:
+            self.trainer.control.stop = False
+            self.trainer.control.stop_reason = "stopped"
+            self.steps = self.trainer.events()
+            self.state = "running"
+        elif self.trainer.finished:
+            raise EngineError(f"training is finished at step {self.trainer.step}; nothing to resume")
+
+    def _generate(self, conn: Connection, request: dict) -> None:
+        from engine.config import SampleConfig
+
+        config = self.trainer.config.sample
+        overrides = request.get("config") or {}
+        try:
+            config = SampleConfig(**{**_sample_fields(config), **overrides})
+        except TypeError as error:
+            raise EngineError(f"bad sample settings: {error}") from None
+        encoding, tokens = self.trainer.generate(str(request.get("prompt", "")), config)
+        self._reply(conn, request, unknown=encoding.unknown, stream=True)
+        for token in tokens:
+            candidates = [[c.token_id, c.text, c.prob] for c in token.candidates]
+            send_json(conn, {"id": request.get("id"), "token": [
+                token.token_id, token.text, token.prob, candidates]})
+        send_json(conn, {"id": request.get("id"), "done": True})
+
+    def _replay(self, conn: Connection) -> None:
+        """Send the history as it stands in events.jsonl, in batches; live events follow."""
+        path = self.run_dir / EVENTS
+        if not path.exists():
+            return
+        with path.open("rb") as file:
+            while lines := file.readlines(1 << 20):
+                if not lines[-1].endswith(b"\n"):
+                    lines.pop()
+                conn.send_bytes(b"H" + b"".join(lines))
+
+    def _status(self) -> dict:
+        config = self.trainer.config
+        return {"state": self.state, "step": self.trainer.step, "max_steps": config.train.max_steps,
+                "run_dir": str(self.run_dir), "preset": config.preset,
+                "device": self.trainer.device.type, "clients": len(self.connections)}
+
+    def _close(self) -> None:
+        for conn in self.connections:
+            conn.close()
+        address = self.listener.address
+        self.listener.close()
+        shutil.rmtree(os.path.dirname(address), ignore_errors=True)
+        for name in (INFO_FILE, KEY_FILE):
+            (self.run_dir / name).unlink(missing_ok=True)
+        self.trainer.close()
+
+
+def _sleep(timeout: float) -> list:
+    time.sleep(timeout)
+    return []
+
+
+def _parse(payload: bytes) -> dict:
+    import json
+
+    request = json.loads(payload)
+    if not isinstance(request, dict):
+        raise ValueError("request is not an object")
+    return request
+
+
+def _sample_fields(config) -> dict:
+    from dataclasses import asdict
+
+    return asdict(config)
+
+
+def _state_from_history(run_dir: Path, trainer: Trainer) -> str:
+    state = "stopped"
+    for event in read_events(run_dir):
+        if isinstance(event, TrainingFinished):
+            state = FINAL_STATES.get(event.reason, "stopped")
+        elif isinstance(event, EngineFailed):
+            state = "failed"
+    return "finished" if trainer.finished else state
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="engine.worker")
+    parser.add_argument("--run-dir", required=True, type=Path)
+    parser.add_argument("--config", help="RunConfig JSON for a new run")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    parser.add_argument("--overrides", default="{}", help="JSON {section: {field: value}}")
+    parser.add_argument("--detach", action="store_true")
+    parser.add_argument("--idle", action="store_true", help="load the run but do not train")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        import json
+
+        if args.resume:
+            trainer = Trainer.resume(args.run_dir, json.loads(args.overrides))
+        else:
+            trainer = Trainer.create(RunConfig.from_json(args.config), args.run_dir)
+        trainer.open_run_dir()
+        worker = Worker(trainer, args.detach, args.idle)
+    except EngineError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 2
+
+    def on_signal(signum, frame) -> None:
+        worker.signalled = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    log = open(args.run_dir / "worker.log", "a")  # noqa: SIM115 - lives as long as the process
+    os.dup2(log.fileno(), 2)
+    return worker.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
