@@ -1,23 +1,45 @@
 """llm-learns engine: train a small GPT and look inside it, from a script, a worker or a test.
 
 Importing this package is cheap and does not import torch: the names that need it (Trainer, train,
-EngineClient, ...) load on first use, so a client UI can draw before torch has loaded.
+...) load on first use, so a client such as the TUI can draw before torch has loaded.
 """
 
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from engine.client import EngineClient, Generation
 from engine.config import (
-    DEFAULT_PRESET, PRESETS, DataConfig, ModelConfig, RunConfig, SampleConfig, TrainConfig, preset,
+    DEFAULT_PRESET,
+    PRESETS,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    SampleConfig,
+    TrainConfig,
+    preset,
 )
 from engine.errors import CheckpointError, ConfigError, CorpusError, EngineError
 from engine.events import (
-    CheckpointSaved, EngineFailed, EvalCompleted, Event, LossNotFinite, SampleGenerated,
-    StepCompleted, TrainingFinished, TrainingPaused, TrainingResumed, TrainingStarted,
+    CheckpointSaved,
+    EngineFailed,
+    EvalCompleted,
+    Event,
+    LossNotFinite,
+    SampleGenerated,
+    StepCompleted,
+    TrainingFinished,
+    TrainingPaused,
+    TrainingResumed,
+    TrainingStarted,
     event_from_json,
 )
 from engine.outputs import (
-    AttentionMap, Candidate, GeneratedToken, LayerParams, ModelSummary, RunStatus,
+    AttentionMap,
+    Candidate,
+    GeneratedToken,
+    LayerParams,
+    ModelSummary,
+    RunStatus,
 )
 
 _LAZY = {
@@ -48,10 +70,12 @@ def __getattr__(name: str):
 __all__ = [
     "DEFAULT_PRESET", "PRESETS", "DataConfig", "ModelConfig", "RunConfig", "SampleConfig",
     "TrainConfig", "preset",
+    "EngineClient", "Generation",
     "CheckpointError", "ConfigError", "CorpusError", "EngineError",
     "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "LossNotFinite",
     "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
     "TrainingStarted", "event_from_json",
     "AttentionMap", "Candidate", "GeneratedToken", "LayerParams", "ModelSummary", "RunStatus",
-    *_LAZY,
-]
+    "Trainer", "Control", "train", "capture_attention", "stream_tokens", "generate_text",
+    "load_tokenizer", "read_events",
+]  # fmt: skip

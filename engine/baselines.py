@@ -53,7 +53,8 @@ class DemoBlock(nn.Module):
         super().__init__()
         self.sa = DemoMultiHead(config)
         self.ffwd = nn.Sequential(
-            nn.Linear(config.n_embd, 4 * config.n_embd), nn.ReLU(),
+            nn.Linear(config.n_embd, 4 * config.n_embd),
+            nn.ReLU(),
             nn.Linear(4 * config.n_embd, config.n_embd),
         )
         self.ln1 = nn.LayerNorm(config.n_embd)
@@ -108,7 +109,8 @@ def nanogpt_step_fn(config: ModelConfig, data: torch.Tensor, batch_size: int, lr
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=lr, betas=(0.9, 0.99),
+        lr=lr,
+        betas=(0.9, 0.99),
     )
     T = config.block_size
 

@@ -64,7 +64,9 @@ def connect(run_dir: Path) -> Connection:
             raise FileNotFoundError
         return Client(info["address"], family="AF_UNIX", authkey=key)
     except (OSError, EOFError, KeyError) as error:
-        raise EngineError(f"no worker is running for {run_dir} ({error.__class__.__name__})") from None
+        raise EngineError(
+            f"no worker is running for {run_dir} ({error.__class__.__name__})"
+        ) from None
     except Exception as error:  # AuthenticationError: a stale key from an earlier worker
         raise EngineError(f"cannot connect to the worker of {run_dir}: {error}") from None
 
@@ -93,7 +95,11 @@ def attention_from_wire(header: dict, raw: bytes) -> AttentionMap:
     weights = array("f")
     weights.frombytes(raw)
     return AttentionMap(
-        tokens=list(header["tokens"]), token_ids=list(header["token_ids"]),
-        shape=tuple(header["shape"]), weights=weights, unknown=list(header["unknown"]),
-        truncated=bool(header["truncated"]), step=int(header["step"]),
+        tokens=list(header["tokens"]),
+        token_ids=list(header["token_ids"]),
+        shape=tuple(header["shape"]),
+        weights=weights,
+        unknown=list(header["unknown"]),
+        truncated=bool(header["truncated"]),
+        step=int(header["step"]),
     )

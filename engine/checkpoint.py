@@ -30,7 +30,10 @@ class TrainerState:
 
 
 def save_checkpoint(
-    run_dir: Path, model: GPT, optimizer: torch.optim.Optimizer, state: TrainerState,
+    run_dir: Path,
+    model: GPT,
+    optimizer: torch.optim.Optimizer,
+    state: TrainerState,
     rng_states: dict[str, torch.Tensor],
 ) -> Path:
     """Write optimizer.safetensors then model.safetensors; returns the model file's path."""
@@ -40,10 +43,15 @@ def save_checkpoint(
     for index, values in opt["state"].items():
         for name, value in values.items():
             tensors[f"state.{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    opt_meta = {**meta, "param_groups": json.dumps(opt["param_groups"]),
-                "trainer": json.dumps(asdict(state))}
+    opt_meta = {
+        **meta,
+        "param_groups": json.dumps(opt["param_groups"]),
+        "trainer": json.dumps(asdict(state)),
+    }
     atomic_write(run_dir / OPTIMIZER, lambda temp: save_file(tensors, temp, metadata=opt_meta))
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k != _TIED}
+    weights = {
+        k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k != _TIED
+    }
     atomic_write(run_dir / MODEL, lambda temp: save_file(weights, temp, metadata=meta))
     return run_dir / MODEL
 

@@ -18,14 +18,24 @@ from typing import Any
 from engine.config import DEFAULT_PRESET, PRESETS, SECTIONS, RunConfig, preset
 from engine.errors import EngineError
 from engine.events import (
-    EngineFailed, EvalCompleted, Event, LossNotFinite, SampleGenerated, StepCompleted,
-    TrainingFinished, TrainingPaused, TrainingStarted,
+    EngineFailed,
+    EvalCompleted,
+    Event,
+    LossNotFinite,
+    SampleGenerated,
+    StepCompleted,
+    TrainingFinished,
+    TrainingPaused,
+    TrainingStarted,
 )
 
 PROG = "llmlearns-tui"
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 # Flags named for the vocabulary rather than the field: --steps sets train.max_steps.
-ALIASES = {("train", "max_steps"): ["--steps", "--max-steps"], ("sample", "seed"): ["--sample-seed"]}
+ALIASES = {
+    ("train", "max_steps"): ["--steps", "--max-steps"],
+    ("sample", "seed"): ["--sample-seed"],
+}
 HIDDEN = {("model", "vocab_size")}  # set by the tokenizer, never by hand
 _TYPES = {"int": int, "float": float, "str": str}
 
@@ -47,11 +57,17 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             names = ALIASES.get((section, field.name), [f"--{field.name.replace('_', '-')}"])
             dest = f"{section}.{field.name}"
             if field.type == "bool":
-                group.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction,
-                                   default=None)
+                group.add_argument(
+                    *names, dest=dest, action=argparse.BooleanOptionalAction, default=None
+                )
             else:
-                group.add_argument(*names, dest=dest, type=_TYPES[field.type], default=None,
-                                   metavar=field.name.upper())
+                group.add_argument(
+                    *names,
+                    dest=dest,
+                    type=_TYPES[field.type],
+                    default=None,
+                    metavar=field.name.upper(),
+                )
 
 
 def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
@@ -78,13 +94,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--headless", action="store_true", help="no UI: print progress lines")
     parser.add_argument("--json", action="store_true", help="with --headless: events as JSON")
-    parser.add_argument("--detach", action="store_true",
-                        help="start the run in the background, print its directory and return")
-    parser.add_argument("--run-dir", type=Path, help="where the run goes (default runs/<preset>-<time>)")
-    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                        help="continue a stopped run from its last checkpoint")
-    parser.add_argument("--print-every", type=int, metavar="STEPS",
-                        help="with --headless: steps between progress lines (default: eval_every)")
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="start the run in the background, print its directory and return",
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, help="where the run goes (default runs/<preset>-<time>)"
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue a stopped run from its last checkpoint",
+    )
+    parser.add_argument(
+        "--print-every",
+        type=int,
+        metavar="STEPS",
+        help="with --headless: steps between progress lines (default: eval_every)",
+    )
     add_config_flags(parser)
     return parser
 
@@ -110,7 +139,7 @@ def connect_from_args(args: argparse.Namespace, attach: bool = False):
     if attach:
         return EngineClient.attach(args.run_dir)
     if args.resume:
-        return EngineClient.resume(args.resume, overrides_from_args(args), detach=args.detach)
+        return EngineClient.resume_run(args.resume, overrides_from_args(args), detach=args.detach)
     return EngineClient.start(config_from_args(args), args.run_dir, detach=args.detach)
 
 
@@ -186,9 +215,12 @@ class ProgressPrinter:
         if isinstance(event, TrainingStarted):
             self.max_steps = event.max_steps
             if not self.as_json:
-                print(f"{event.preset}: {event.n_params:,} parameters, {event.tokenizer} tokens "
-                      f"(vocabulary {event.vocab_size:,}), {event.train_tokens:,} training tokens, "
-                      f"on {event.device} -> {event.run_dir}", flush=True)
+                print(
+                    f"{event.preset}: {event.n_params:,} parameters, {event.tokenizer} tokens "
+                    f"(vocabulary {event.vocab_size:,}), {event.train_tokens:,} training tokens, "
+                    f"on {event.device} -> {event.run_dir}",
+                    flush=True,
+                )
         elif isinstance(event, StepCompleted):
             self.losses.append(event.loss)
             self.rate = event.tokens_per_s
@@ -221,8 +253,11 @@ class ProgressPrinter:
             seconds = (self.max_steps - step) * self.tokens_per_step / self.rate
             eta = time.strftime("%H:%M:%S", time.gmtime(max(0.0, seconds)))
         width = len(str(self.max_steps))
-        print(f"step {step:>{width}}/{self.max_steps} | loss {loss:.4f} | val {val} | "
-              f"{self.rate:,.0f} tok/s | ETA {eta}", flush=True)
+        print(
+            f"step {step:>{width}}/{self.max_steps} | loss {loss:.4f} | val {val} | "
+            f"{self.rate:,.0f} tok/s | ETA {eta}",
+            flush=True,
+        )
 
 
 def _describe(event: Event) -> str:
@@ -248,8 +283,10 @@ def list_runs_command(argv: list[str]) -> int:
     print(f"{'RUN':<36} {'STATE':<9} {'STEP':>13} {'BEST VAL':>9} {'AGE':>8}")
     for run in runs:
         best = f"{run.best_val:.4f}" if run.best_val is not None else "-"
-        print(f"{str(run.path):<36} {run.state:<9} {f'{run.step}/{run.max_steps}':>13} "
-              f"{best:>9} {_age(run.age_s):>8}")
+        print(
+            f"{str(run.path):<36} {run.state:<9} {f'{run.step}/{run.max_steps}':>13} "
+            f"{best:>9} {_age(run.age_s):>8}"
+        )
     return 0
 
 

@@ -23,12 +23,18 @@ from pathlib import Path
 
 from engine.channel import BINARY, EVENT, attention_from_wire, connect, receive, worker_info
 from engine.config import RunConfig, SampleConfig
+from engine.corpus import resolve_corpus
 from engine.errors import EngineError
 from engine.events import CheckpointSaved, EngineFailed, Event, EventBase, TrainingFinished
 from engine.outputs import (
-    AttentionMap, Candidate, GeneratedToken, LayerParams, ModelSummary, RunStatus,
+    AttentionMap,
+    Candidate,
+    GeneratedToken,
+    LayerParams,
+    ModelSummary,
+    RunStatus,
 )
-from engine.rundir import new_run_dir
+from engine.rundir import load_config, new_run_dir
 from engine.runs import worker_alive
 
 POLL_S = 0.1  # how often a blocked reader checks whether its client was closed
@@ -41,7 +47,10 @@ def _spawn(args: list[str], detach: bool) -> tuple[subprocess.Popen, object]:
     errors = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [sys.executable, "-m", "engine.worker", *args, *(["--detach"] if detach else [])],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=errors,
+        env=env,
         start_new_session=detach,
     )
     return process, errors
@@ -78,8 +87,7 @@ class Generation:
                 if "token" not in message:
                     raise EngineError(message.get("error", "generation failed"))
                 token_id, text, prob, candidates = message["token"]
-                yield GeneratedToken(token_id, text, prob,
-                                     tuple(Candidate(*c) for c in candidates))
+                yield GeneratedToken(token_id, text, prob, tuple(Candidate(*c) for c in candidates))
         except (EOFError, OSError):
             raise EngineError("the worker closed the connection during generation") from None
         finally:
@@ -102,12 +110,14 @@ class EngineClient:
         self._call("hello", owner=owner)
 
     @classmethod
-    def start(cls, config: RunConfig, run_dir: str | Path | None = None, *,
-              detach: bool = False) -> EngineClient:
+    def start(
+        cls, config: RunConfig, run_dir: str | Path | None = None, *, detach: bool = False
+    ) -> EngineClient:
         """Start a worker training `config`; raises EngineError (one line) for bad input.
 
         Without detach the worker belongs to this client: closing the client stops it.
         """
+        resolve_corpus(config.data.corpus)  # the quick checks, before paying for a worker
         run_dir = Path(run_dir) if run_dir else new_run_dir(config.preset)
         if (run_dir / "config.json").exists():
             raise EngineError(f"{run_dir} already holds a run; attach to it or resume it instead")
@@ -115,10 +125,12 @@ class EngineClient:
         return cls._connect_started(run_dir, process, errors, owner=not detach)
 
     @classmethod
-    def resume(cls, run_dir: str | Path, overrides: dict | None = None, *,
-               detach: bool = False) -> EngineClient:
+    def resume_run(
+        cls, run_dir: str | Path, overrides: dict | None = None, *, detach: bool = False
+    ) -> EngineClient:
         """Continue training a stopped run from its last checkpoint."""
         run_dir = Path(run_dir)
+        load_config(run_dir).with_overrides(overrides or {})  # quick one-line errors first
         if worker_alive(run_dir):
             raise EngineError(f"{run_dir} is already running; attach to it instead")
         args = ["--run-dir", str(run_dir), "--resume", "--overrides", json.dumps(overrides or {})]
@@ -321,6 +333,11 @@ def worker_detached(process: subprocess.Popen) -> bool:
 def _wait_for_exit(pid: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child: reap it
+                return
+        except ChildProcessError:
+            pass
         try:
             os.kill(pid, 0)
         except OSError:

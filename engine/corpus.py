@@ -17,7 +17,7 @@ CHUNK_BYTES = 1 << 22  # 4 MiB: big enough for fast tokenizing, small next to th
 
 
 def resolve_corpus(path: str | Path | None) -> Path:
-    """The corpus path to use: the given one, or the bundled default; checks it is a readable file."""
+    """The corpus to use (the given path or the bundled default), checked to be a readable file."""
     corpus = Path(path).expanduser() if path else DEFAULT_CORPUS
     if not corpus.exists():
         raise CorpusError(f"corpus {corpus} does not exist")
@@ -48,8 +48,9 @@ def read_chunks(path: Path) -> Iterator[str]:
                 try:
                     text = carry + decoder.decode(raw)
                 except UnicodeDecodeError as error:
+                    bad = offset + error.start
                     raise CorpusError(
-                        f"corpus {path} is not UTF-8 text (bad byte at offset {offset + error.start})"
+                        f"corpus {path} is not UTF-8 text (bad byte at offset {bad})"
                     ) from None
                 offset += len(raw)
                 cut = text.rfind("\n") + 1
@@ -61,9 +62,10 @@ def read_chunks(path: Path) -> Iterator[str]:
             try:
                 carry += decoder.decode(b"", final=True)
             except UnicodeDecodeError:
-                raise CorpusError(f"corpus {path} is not UTF-8 text (it ends mid-character)") from None
+                raise CorpusError(
+                    f"corpus {path} is not UTF-8 text (it ends mid-character)"
+                ) from None
     except OSError as error:
         raise CorpusError(f"corpus {path} cannot be read: {error.strerror}") from None
     if carry:
         yield carry
-

@@ -27,8 +27,10 @@ class Dataset:
         window = data[starts[:, None] + torch.arange(block_size + 1)].long()  # (B, T + 1)
         x, y = window[:, :-1], window[:, 1:]
         if device.type == "cuda":
-            return (x.pin_memory().to(device, non_blocking=True),
-                    y.pin_memory().to(device, non_blocking=True))
+            return (
+                x.pin_memory().to(device, non_blocking=True),
+                y.pin_memory().to(device, non_blocking=True),
+            )
         return x.to(device), y.to(device)
 
 

@@ -71,6 +71,7 @@ class TrainingStarted(EventBase):
     train_tokens: int
     val_tokens: int
     resumed: bool = False
+    probe: str = ""  # the text whose attention the time-lapse stores at every eval
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,16 @@ Event = (
 EVENT_TYPES: dict[str, type[EventBase]] = {
     cls.kind: cls
     for cls in (
-        TrainingStarted, StepCompleted, EvalCompleted, SampleGenerated, LossNotFinite,
-        CheckpointSaved, TrainingPaused, TrainingResumed, TrainingFinished, EngineFailed,
+        TrainingStarted,
+        StepCompleted,
+        EvalCompleted,
+        SampleGenerated,
+        LossNotFinite,
+        CheckpointSaved,
+        TrainingPaused,
+        TrainingResumed,
+        TrainingFinished,
+        EngineFailed,
     )
 }
 

@@ -8,6 +8,7 @@ slide one token at a time; sharing one policy keeps cached and uncached output i
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import torch
 from torch.nn import functional as F
 
@@ -48,7 +49,7 @@ def _distribution(logits: torch.Tensor, config: SampleConfig) -> torch.Tensor:
     return probs
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample_ids(
     model: GPT, prompt_ids: list[int], config: SampleConfig
 ) -> Iterator[tuple[int, torch.Tensor]]:
@@ -83,7 +84,7 @@ def sample_ids(
             cache.reset()
             logits = forward(context, cache)
         else:
-            logits = forward([token], cache)
+            logits = model.decode_step(token, cache)
 
 
 def stream_tokens(
@@ -104,7 +105,9 @@ def stream_tokens(
             piece = ""
             if not text.endswith("\ufffd"):  # a BPE token can be half a UTF-8 character: wait
                 piece, decoded = text[len(decoded) :], text
-            yield GeneratedToken(token, piece, float(probs[token]), _top(tokenizer, probs, config.top_n))
+            yield GeneratedToken(
+                token, piece, float(probs[token]), _top(tokenizer, probs, config.top_n)
+            )
     finally:
         model.train(was_training)
 

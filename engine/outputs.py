@@ -27,7 +27,7 @@ class GeneratedToken:
 
 @dataclass(frozen=True)
 class AttentionMap:
-    """Attention probabilities of every layer and head for one input, shape (n_layer, n_head, T, T)."""
+    """Attention probabilities of every layer and head for one input: (n_layer, n_head, T, T)."""
 
     tokens: list[str]  # each token as text, in order
     token_ids: list[int]

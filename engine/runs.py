@@ -9,7 +9,12 @@ from pathlib import Path
 
 from engine.channel import worker_info
 from engine.events import (
-    EngineFailed, EvalCompleted, StepCompleted, TrainingFinished, TrainingPaused, TrainingResumed,
+    EngineFailed,
+    EvalCompleted,
+    StepCompleted,
+    TrainingFinished,
+    TrainingPaused,
+    TrainingResumed,
     TrainingStarted,
 )
 from engine.rundir import CONFIG, EVENTS, RUNS_ROOT, read_events
@@ -72,12 +77,23 @@ def list_runs(root: Path = RUNS_ROOT) -> list[RunSummary]:
 def summarize_model(trainer) -> dict:
     """Parameters per part of the model, as the worker sends it (see outputs.ModelSummary)."""
     model = trainer.model
-    parts = [("token embedding (tied to the output head)", model.wte.weight.numel()),
-             ("position embedding", model.wpe.weight.numel())]
-    parts += [(f"block {i}", sum(p.numel() for p in block.parameters()))
-              for i, block in enumerate(model.blocks)]
+    parts = [
+        ("token embedding (tied to the output head)", model.wte.weight.numel()),
+        ("position embedding", model.wpe.weight.numel()),
+    ]
+    parts += [
+        (f"block {i}", sum(p.numel() for p in block.parameters()))
+        for i, block in enumerate(model.blocks)
+    ]
     parts.append(("final layer norm", sum(p.numel() for p in model.ln_f.parameters())))
     config = trainer.config.model
-    return {"n_params": model.num_params(), "layers": parts, "vocab_size": config.vocab_size,
-            "block_size": config.block_size, "n_layer": config.n_layer, "n_head": config.n_head,
-            "n_embd": config.n_embd, "device": trainer.device.type}
+    return {
+        "n_params": model.num_params(),
+        "layers": parts,
+        "vocab_size": config.vocab_size,
+        "block_size": config.block_size,
+        "n_layer": config.n_layer,
+        "n_head": config.n_head,
+        "n_embd": config.n_embd,
+        "device": trainer.device.type,
+    }

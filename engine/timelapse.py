@@ -1,4 +1,4 @@
-"""The attention time-lapse: the probe text's attention stored at every eval, to scrub through later.
+"""The attention time-lapse: the probe text's attention, stored at every eval to scrub through.
 
 One file per step in runs/<name>/attention/: a JSON header line, then the float32 weights raw.
 """

@@ -98,7 +98,9 @@ class WordTokenizer(Tokenizer):
         lookup = self.index.get
         for chunk in chunks:
             ids.extend(lookup(word, 0) for word in _WORD_RE.findall(chunk.lower()))
-        return torch.frombuffer(ids, dtype=torch.int32) if ids else torch.zeros(0, dtype=torch.int32)
+        return (
+            torch.frombuffer(ids, dtype=torch.int32) if ids else torch.zeros(0, dtype=torch.int32)
+        )
 
     def decode(self, ids: Iterable[int]) -> str:
         out: list[str] = []
@@ -198,7 +200,9 @@ class BPETokenizer(Tokenizer):
         ids = array("i")
         for chunk in chunks:
             ids.extend(self.hf.encode(chunk).ids)
-        return torch.frombuffer(ids, dtype=torch.int32) if ids else torch.zeros(0, dtype=torch.int32)
+        return (
+            torch.frombuffer(ids, dtype=torch.int32) if ids else torch.zeros(0, dtype=torch.int32)
+        )
 
     def decode(self, ids: Iterable[int]) -> str:
         return self.hf.decode(list(ids))

@@ -7,6 +7,7 @@ save, which is how the worker serves its clients.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterator
@@ -17,14 +18,23 @@ import torch
 
 from engine.attention import capture_attention
 from engine.checkpoint import (
-    TrainerState, load_training_state, load_weights, save_checkpoint,
+    TrainerState,
+    load_training_state,
+    load_weights,
+    save_checkpoint,
 )
 from engine.config import RunConfig, SampleConfig
 from engine.corpus import read_chunks
 from engine.data import Dataset, load_dataset
 from engine.events import (
-    CheckpointSaved, EvalCompleted, Event, LossNotFinite, SampleGenerated, StepCompleted,
-    TrainingFinished, TrainingStarted,
+    CheckpointSaved,
+    EvalCompleted,
+    Event,
+    LossNotFinite,
+    SampleGenerated,
+    StepCompleted,
+    TrainingFinished,
+    TrainingStarted,
 )
 from engine.generate import stream_tokens
 from engine.model import GPT
@@ -98,8 +108,14 @@ class Trainer:
     """One run: config, tokenizer, data, model, optimizer, progress and the run directory."""
 
     def __init__(
-        self, config: RunConfig, tokenizer: Tokenizer, data: Dataset, run_dir: Path | None,
-        *, device: torch.device, resumed_from: Path | None = None,
+        self,
+        config: RunConfig,
+        tokenizer: Tokenizer,
+        data: Dataset,
+        run_dir: Path | None,
+        *,
+        device: torch.device,
+        resumed_from: Path | None = None,
     ):
         self.config = config
         self.tokenizer = tokenizer
@@ -116,6 +132,7 @@ class Trainer:
             torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
         )
         self.step_model = torch.compile(self.model) if config.train.compile else self.model
+        self.params = [p for p in self.model.parameters() if p.requires_grad]  # walked once
         self.last_checkpoint: Path | None = None
         self._log: EventLog | None = None
         self._resumed = resumed_from is not None
@@ -192,13 +209,24 @@ class Trainer:
     def started_event(self) -> TrainingStarted:
         m, t = self.config.model, self.config.train
         return TrainingStarted(
-            run_dir=str(self.run_dir or ""), preset=self.config.preset, device=self.device.type,
+            run_dir=str(self.run_dir or ""),
+            preset=self.config.preset,
+            device=self.device.type,
             dtype="bfloat16" if self.autocast_dtype else "float32",
-            tokenizer=self.config.data.tokenizer, vocab_size=m.vocab_size,
-            n_params=self.model.num_params(), n_layer=m.n_layer, n_head=m.n_head,
-            n_embd=m.n_embd, block_size=m.block_size, batch_size=t.batch_size,
-            start_step=self.step, max_steps=t.max_steps, train_tokens=len(self.data.train),
-            val_tokens=len(self.data.val), resumed=self._resumed,
+            tokenizer=self.config.data.tokenizer,
+            vocab_size=m.vocab_size,
+            n_params=self.model.num_params(),
+            n_layer=m.n_layer,
+            n_head=m.n_head,
+            n_embd=m.n_embd,
+            block_size=m.block_size,
+            batch_size=t.batch_size,
+            start_step=self.step,
+            max_steps=t.max_steps,
+            train_tokens=len(self.data.train),
+            val_tokens=len(self.data.val),
+            resumed=self._resumed,
+            probe=self.config.sample.probe,
         )
 
     def events(self) -> Iterator[Event]:
@@ -207,6 +235,7 @@ class Trainer:
         yield self.record(self.started_event())
         if self.step == 0:
             yield self.record(self.evaluate())
+            yield self.record(self.sample())  # what an untrained model says, for the time-lapse
             yield self.record(self.save())  # from here on a run always has a good checkpoint
         bad_steps = 0
         # tokens/s counts time spent in steps only: evals, pauses and requests don't dilute it.
@@ -250,15 +279,13 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         x, y = self.data.batch("train", t.batch_size, m.block_size, self.batch_rng, self.device)
-        with torch.autocast(self.device.type, self.autocast_dtype, enabled=bool(self.autocast_dtype)):
+        with self._autocast():
             _, loss = self.step_model(x, y)
         loss.backward()
         if t.grad_clip > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, t.grad_clip)
         else:
-            grad_norm = torch.nn.utils.get_total_norm(
-                [p.grad for p in self.model.parameters() if p.grad is not None]
-            )
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.params])
         loss_value, norm_value = loss.item(), grad_norm.item()
         if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
             self.optimizer.zero_grad(set_to_none=True)
@@ -269,9 +296,19 @@ class Trainer:
         self.state.tokens_seen += t.batch_size * m.block_size
         self.state.elapsed_s += time.perf_counter() - started
         return StepCompleted(
-            step=self.step, loss=loss_value, lr=lr, grad_norm=norm_value, tokens_per_s=0.0,
-            elapsed_s=self.state.elapsed_s, tokens_seen=self.state.tokens_seen,
+            step=self.step,
+            loss=loss_value,
+            lr=lr,
+            grad_norm=norm_value,
+            tokens_per_s=0.0,
+            elapsed_s=self.state.elapsed_s,
+            tokens_seen=self.state.tokens_seen,
         )
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, self.autocast_dtype)
 
     @torch.no_grad()
     def evaluate(self) -> EvalCompleted:
@@ -284,8 +321,7 @@ class Trainer:
             total = 0.0
             for _ in range(t.eval_batches):
                 x, y = self.data.batch(split, t.batch_size, m.block_size, rng, self.device)
-                with torch.autocast(self.device.type, self.autocast_dtype,
-                                    enabled=bool(self.autocast_dtype)):
+                with self._autocast():
                     _, loss = self.model(x, y)
                 total += loss.item()
             losses[split] = total / t.eval_batches

@@ -22,12 +22,23 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from engine.channel import (
-    INFO_FILE, KEY_FILE, listen, receive, send_attention, send_event_line, send_json,
+    INFO_FILE,
+    KEY_FILE,
+    listen,
+    receive,
+    send_attention,
+    send_event_line,
+    send_json,
 )
 from engine.config import RunConfig
 from engine.errors import EngineError
 from engine.events import (
-    EngineFailed, EvalCompleted, Event, LossNotFinite, TrainingFinished, TrainingPaused,
+    EngineFailed,
+    EvalCompleted,
+    Event,
+    LossNotFinite,
+    TrainingFinished,
+    TrainingPaused,
     TrainingResumed,
 )
 from engine.rundir import EVENTS, read_events
@@ -36,8 +47,12 @@ from engine.timelapse import load_snapshot, save_snapshot, snapshot_steps
 from engine.train import Trainer
 
 IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits after this long
-FINAL_STATES = {"completed": "finished", "stopped": "stopped", "interrupted": "stopped",
-                "diverged": "failed"}
+FINAL_STATES = {
+    "completed": "finished",
+    "stopped": "stopped",
+    "interrupted": "stopped",
+    "diverged": "failed",
+}
 
 
 class Worker:
@@ -49,6 +64,7 @@ class Worker:
         self.incoming: queue.Queue[Connection] = queue.Queue()
         self.connections: list[Connection] = []
         self.subscribers: list[Connection] = []
+        self.clients: list[Connection] = []  # each client's request connection
         self.owner: Connection | None = None
         self.exit_code: int | None = None
         self.signalled = False
@@ -90,7 +106,8 @@ class Worker:
             return self.exit_code
         except Exception as error:  # a crash (CUDA OOM included) must reach every client
             failed = EngineFailed(
-                f"{type(error).__name__}: {error}".splitlines()[0][:300], 1,
+                f"{type(error).__name__}: {error}".splitlines()[0][:300],
+                1,
                 str(self.trainer.last_checkpoint or "") or None,
             )
             self._publish(self.trainer.record(failed))
@@ -112,8 +129,10 @@ class Worker:
             save_snapshot(self.run_dir, self.trainer.attention(self.trainer.config.sample.probe))
         elif isinstance(event, LossNotFinite):
             self.state = "paused"
-            reason = (f"loss became {event.loss} at step {event.step}; the step was not applied and "
-                      f"the last good checkpoint is {self.trainer.last_checkpoint}")
+            reason = (
+                f"loss became {event.loss} at step {event.step}; the step was not applied and "
+                f"the last good checkpoint is {self.trainer.last_checkpoint}"
+            )
             self._publish(self.trainer.record(TrainingPaused(self.trainer.step, reason)))
         elif isinstance(event, TrainingFinished):
             self.state = FINAL_STATES.get(event.reason, "stopped")
@@ -139,7 +158,7 @@ class Worker:
                 self._drop(conn)
 
     def _drop(self, conn: Connection) -> None:
-        for group in (self.connections, self.subscribers):
+        for group in (self.connections, self.subscribers, self.clients):
             if conn in group:
                 group.remove(conn)
         conn.close()
@@ -171,6 +190,7 @@ class Worker:
         op = request.get("op")
         trainer = self.trainer
         if op == "hello":
+            self.clients.append(conn)
             if request.get("owner"):
                 self.owner = conn
             self._reply(conn, request)
@@ -205,7 +225,9 @@ class Worker:
         elif op == "attention_steps":
             self._reply(conn, request, steps=snapshot_steps(self.run_dir))
         elif op == "attention_at":
-            send_attention(conn, request.get("id"), load_snapshot(self.run_dir, int(request["step"])))
+            send_attention(
+                conn, request.get("id"), load_snapshot(self.run_dir, int(request["step"]))
+            )
         elif op == "summary":
             self._reply(conn, request, summary=summarize_model(trainer))
         elif op == "status":
@@ -223,7 +245,9 @@ class Worker:
             self.steps = self.trainer.events()
             self.state = "running"
         elif self.trainer.finished:
-            raise EngineError(f"training is finished at step {self.trainer.step}; nothing to resume")
+            raise EngineError(
+                f"training is finished at step {self.trainer.step}; nothing to resume"
+            )
 
     def _generate(self, conn: Connection, request: dict) -> None:
         from engine.config import SampleConfig
@@ -238,8 +262,13 @@ class Worker:
         self._reply(conn, request, unknown=encoding.unknown, stream=True)
         for token in tokens:
             candidates = [[c.token_id, c.text, c.prob] for c in token.candidates]
-            send_json(conn, {"id": request.get("id"), "token": [
-                token.token_id, token.text, token.prob, candidates]})
+            send_json(
+                conn,
+                {
+                    "id": request.get("id"),
+                    "token": [token.token_id, token.text, token.prob, candidates],
+                },
+            )
         send_json(conn, {"id": request.get("id"), "done": True})
 
     def _replay(self, conn: Connection) -> None:
@@ -255,9 +284,15 @@ class Worker:
 
     def _status(self) -> dict:
         config = self.trainer.config
-        return {"state": self.state, "step": self.trainer.step, "max_steps": config.train.max_steps,
-                "run_dir": str(self.run_dir), "preset": config.preset,
-                "device": self.trainer.device.type, "clients": len(self.connections)}
+        return {
+            "state": self.state,
+            "step": self.trainer.step,
+            "max_steps": config.train.max_steps,
+            "run_dir": str(self.run_dir),
+            "preset": config.preset,
+            "device": self.trainer.device.type,
+            "clients": len(self.clients),
+        }
 
     def _close(self) -> None:
         for conn in self.connections:

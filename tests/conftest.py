@@ -30,8 +30,14 @@ def tiny_config(corpus: Path, tokenizer: str = "word", **train) -> RunConfig:
         data=DataConfig(corpus=str(corpus), tokenizer=tokenizer, bpe_vocab_size=300),
         model=ModelConfig(block_size=16, n_layer=2, n_head=2, n_embd=32),
         train=TrainConfig(
-            **{"max_steps": 30, "batch_size": 8, "eval_every": 10, "eval_batches": 2,
-               "device": "cpu", **train}
+            **{
+                "max_steps": 30,
+                "batch_size": 8,
+                "eval_every": 10,
+                "eval_batches": 2,
+                "device": "cpu",
+                **train,
+            }
         ),
         sample=SampleConfig(prompt="oh", max_new_tokens=8),
     )

@@ -8,7 +8,9 @@ from engine.model import GPT
 
 def _model(**kw) -> GPT:
     torch.manual_seed(0)
-    return GPT(ModelConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32, **kw)).eval()
+    return GPT(
+        ModelConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32, **kw)
+    ).eval()
 
 
 def test_both_attention_paths_give_the_same_logits():
@@ -36,9 +38,15 @@ def test_greedy_generation_is_the_same_with_and_without_the_kv_cache():
     model = _model()
     prompt = torch.randint(50, (5,)).tolist()
     # 40 new tokens on a 16-token context: the window slides several times.
-    cached = [t for t, _ in sample_ids(model, prompt, SampleConfig(temperature=0, max_new_tokens=40))]
-    plain = [t for t, _ in sample_ids(
-        model, prompt, SampleConfig(temperature=0, max_new_tokens=40, use_cache=False))]
+    cached = [
+        t for t, _ in sample_ids(model, prompt, SampleConfig(temperature=0, max_new_tokens=40))
+    ]
+    plain = [
+        t
+        for t, _ in sample_ids(
+            model, prompt, SampleConfig(temperature=0, max_new_tokens=40, use_cache=False)
+        )
+    ]
     assert cached == plain
 
 

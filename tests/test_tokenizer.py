@@ -3,7 +3,11 @@ import torch
 
 from engine.corpus import read_chunks
 from engine.tokenizer import (
-    BPETokenizer, CharTokenizer, WordTokenizer, load_tokenizer, tokenizer_from_json,
+    BPETokenizer,
+    CharTokenizer,
+    WordTokenizer,
+    load_tokenizer,
+    tokenizer_from_json,
 )
 from tests.conftest import SONG
 

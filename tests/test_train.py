@@ -5,8 +5,17 @@ import pytest
 import torch
 
 from engine import (
-    PRESETS, CheckpointError, CheckpointSaved, EvalCompleted, LossNotFinite, StepCompleted,
-    Trainer, TrainingFinished, TrainingStarted, event_from_json, read_events,
+    PRESETS,
+    CheckpointError,
+    CheckpointSaved,
+    EvalCompleted,
+    LossNotFinite,
+    StepCompleted,
+    Trainer,
+    TrainingFinished,
+    TrainingStarted,
+    event_from_json,
+    read_events,
 )
 from engine.train import lr_at
 from tests.conftest import tiny_config
@@ -26,8 +35,11 @@ def test_events_arrive_in_order_and_round_trip(tiny, tmp_path):
 
 
 def test_the_seed_preset_halves_its_loss_within_its_steps():
-    trainer = Trainer.create(replace(PRESETS["seed"], train=replace(
-        PRESETS["seed"].train, device="cpu", eval_every=1500)))
+    trainer = Trainer.create(
+        replace(
+            PRESETS["seed"], train=replace(PRESETS["seed"].train, device="cpu", eval_every=1500)
+        )
+    )
     losses = [e.loss for e in trainer.events() if isinstance(e, StepCompleted)]
     assert len(losses) == 1500
     assert min(losses[-50:]) < losses[0] / 2

@@ -6,11 +6,17 @@ draws its first frame before the worker (and with it torch) has started.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from engine.cli import (
-    build_attach_parser, build_parser, config_from_args, connect_from_args, fail,
-    list_runs_command, run_headless,
+    build_attach_parser,
+    build_parser,
+    config_from_args,
+    connect_from_args,
+    fail,
+    list_runs_command,
+    run_headless,
 )
 from engine.errors import EngineError
 
@@ -20,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["runs"]:
         return list_runs_command(argv[1:])
     attach = argv[:1] == ["attach"]
-    args = (build_attach_parser() if attach else build_parser()).parse_args(argv[1:] if attach else argv)
+    args = (build_attach_parser() if attach else build_parser()).parse_args(
+        argv[1:] if attach else argv
+    )
     if not attach and args.json and not args.headless:
         return fail("--json goes with --headless")
     if args.headless or (not attach and args.detach):
@@ -36,9 +44,19 @@ def main(argv: list[str] | None = None) -> int:
 
         return EngineClient.start(config)
 
-    return run_app(lambda: connect_from_args(args, attach), start_new=start_new,
-                   initial_config=initial)
+    return run_app(
+        lambda: connect_from_args(args, attach), start_new=start_new, initial_config=initial
+    )
+
+
+def entry() -> int:
+    """The console script: main() plus a quiet exit when stdout is a closed pipe (`| head`)."""
+    try:
+        return main()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -1,0 +1,249 @@
+"""Benchmark: `python -m engine.bench [--quick]` prints JSON figures, each beside its baseline.
+
+Every comparison is measured in the same process, interleaved round by round so that a noisy
+machine slows both sides alike; figures are medians over rounds. Not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from engine.baselines import demo_step_fn, nanogpt_step_fn
+from engine.config import PRESETS, RunConfig, SampleConfig
+from engine.corpus import DEFAULT_CORPUS
+from engine.events import EvalCompleted, StepCompleted
+from engine.generate import sample_ids
+from engine.train import Trainer
+
+SHAKESPEARE = Path(__file__).resolve().parent.parent.parent / "shared/data/tinyshakespeare.txt"
+TARGET_VAL = 1.89
+
+
+def corpus_for(preset: str) -> Path:
+    """tinyshakespeare for the char presets when it is there (the published figures use it)."""
+    return SHAKESPEARE if preset != "seed" and SHAKESPEARE.exists() else DEFAULT_CORPUS
+
+
+def config_for(preset: str, **train) -> RunConfig:
+    base = PRESETS[preset]
+    return replace(
+        base,
+        data=replace(base.data, corpus=str(corpus_for(preset))),
+        train=replace(base.train, device="cpu", **train),
+    )
+
+
+def _median_rate(timings: list[float], units: int) -> float:
+    return units / statistics.median(timings)
+
+
+def bench_training(preset: str, rounds: int, steps: int) -> dict:
+    """Steady-state steps/s of the engine (events on, written to a run dir) against (a) and (b)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer.create(
+            config_for(preset, max_steps=10**9, eval_every=10**9), Path(tmp) / "run"
+        )
+        events = trainer.events()
+        model, train = trainer.config.model, trainer.config.train
+        demo = demo_step_fn(model, trainer.data.train, train.batch_size, train.lr)
+        plain = nanogpt_step_fn(model, trainer.data.train, train.batch_size, train.lr)
+
+        def engine_steps(n: int) -> None:
+            done = 0
+            while done < n:
+                done += isinstance(next(events), StepCompleted)
+
+        runners = {
+            "engine": engine_steps,
+            "baseline_a_demo": lambda n: [demo() for _ in range(n)],
+            "baseline_b_nanogpt": lambda n: [plain() for _ in range(n)],
+        }
+        for run in runners.values():  # warm up: first calls allocate and pick kernels
+            run(max(3, steps // 5))
+        timings: dict[str, list[float]] = {name: [] for name in runners}
+        for _ in range(rounds):
+            for name, run in runners.items():
+                started = time.perf_counter()
+                run(steps)
+                timings[name].append(time.perf_counter() - started)
+        trainer.close()
+    tokens_per_step = train.batch_size * model.block_size
+    result: dict = {"corpus": str(trainer.config.data.corpus), "params": trainer.model.num_params()}
+    for name, values in timings.items():
+        rate = _median_rate(values, steps)
+        result[name] = {
+            "steps_per_s": round(rate, 2),
+            "tokens_per_s": round(rate * tokens_per_step),
+        }
+    engine_rate = result["engine"]["steps_per_s"]
+    result["engine_vs_a"] = round(engine_rate / result["baseline_a_demo"]["steps_per_s"], 2)
+    result["engine_vs_b"] = round(engine_rate / result["baseline_b_nanogpt"]["steps_per_s"], 2)
+    return result
+
+
+def bench_generation(rounds: int, new_tokens: int = 500) -> dict:
+    """Tokens/s for 500 new tokens on char-small, with and without the KV cache."""
+    trainer = Trainer.create(config_for("char-small"))
+    model = trainer.model.eval()
+    prompt = trainer.tokenizer.encode("\n").ids
+    timings: dict[str, list[float]] = {"kv_cache": [], "no_cache": []}
+    for name in timings:  # warm up
+        list(
+            sample_ids(model, prompt, SampleConfig(max_new_tokens=20, use_cache=name == "kv_cache"))
+        )
+    for _ in range(rounds):
+        for name in timings:
+            config = SampleConfig(max_new_tokens=new_tokens, use_cache=name == "kv_cache", seed=1)
+            started = time.perf_counter()
+            count = sum(1 for _ in sample_ids(model, prompt, config))
+            timings[name].append(time.perf_counter() - started)
+            assert count == new_tokens
+    rates = {name: round(_median_rate(values, new_tokens), 1) for name, values in timings.items()}
+    return {
+        "new_tokens": new_tokens,
+        "tokens_per_s": rates,
+        "cache_speedup": round(rates["kv_cache"] / rates["no_cache"], 2),
+    }
+
+
+def bench_convergence() -> dict:
+    """Train char-small for its 2000 steps; the val curve and when val first reached 1.89."""
+    trainer = Trainer.create(config_for("char-small"))
+    started = time.perf_counter()
+    curve, reached = {}, None
+    for event in trainer.events():
+        if isinstance(event, EvalCompleted):
+            curve[event.step] = round(event.val_loss, 4)
+            if reached is None and event.val_loss <= TARGET_VAL:
+                reached = {
+                    "step": event.step,
+                    "train_s": round(trainer.state.elapsed_s, 1),
+                    "wall_s": round(time.perf_counter() - started, 1),
+                }
+    return {
+        "corpus": str(trainer.config.data.corpus),
+        "val_curve": curve,
+        "final_val": curve[max(curve)],
+        f"reached_{TARGET_VAL}": reached,
+        "train_s": round(trainer.state.elapsed_s, 1),
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def bench_worker(rounds: int) -> dict:
+    """Through the worker: its training speed vs in-process, channel capacity, generate latency."""
+    from engine.client import EngineClient
+
+    steps = 30
+    in_process, through_worker, latencies, step_times = [], [], [], []
+    trainer = Trainer.create(config_for("char-small", max_steps=10**9, eval_every=10**9))
+    local = trainer.events()
+    with tempfile.TemporaryDirectory() as tmp:
+        client = EngineClient.start(
+            config_for("char-small", max_steps=10**9, eval_every=10**9), Path(tmp) / "run"
+        )
+        arrivals: list[float] = []
+        stream = threading.Thread(
+            target=lambda: [
+                arrivals.append(time.perf_counter())
+                for e in client.events()
+                if isinstance(e, StepCompleted)
+            ],
+            daemon=True,
+        )
+        stream.start()
+        while len(arrivals) < 10:
+            time.sleep(0.05)
+        for _ in range(rounds):
+            client.resume()
+            mark = len(arrivals)
+            while len(arrivals) < mark + steps + 1:
+                time.sleep(0.01)
+            through_worker.append(arrivals[mark + steps] - arrivals[mark])
+            client.pause()  # the worker rests while the in-process loop runs: no contention
+            started, done = time.perf_counter(), 0
+            while done < steps:
+                done += isinstance(next(local), StepCompleted)
+            in_process.append(time.perf_counter() - started)
+        client.resume()
+        for _ in range(3 * rounds):
+            time.sleep(0.2)
+            asked = time.perf_counter()
+            tokens = iter(client.generate("ROMEO:", SampleConfig(max_new_tokens=5)))
+            next(tokens)
+            latencies.append(time.perf_counter() - asked)
+            list(tokens)
+        step_times = [b - a for a, b in zip(arrivals[-20:], arrivals[-19:], strict=False)]
+        client.shutdown()
+    ratio = statistics.median(in_process) / statistics.median(through_worker)
+    return {
+        "char_small_worker_vs_in_process": round(ratio, 3),
+        "generate_first_token_ms": round(statistics.median(latencies) * 1000, 1),
+        "training_step_ms": round(statistics.median(step_times) * 1000, 1),
+        "channel_events_per_s": bench_channel(),
+    }
+
+
+def bench_channel(count: int = 20000) -> int:
+    """Events/s through a real worker-style socket: send, receive and decode StepCompleted."""
+    from multiprocessing.connection import Client, Listener
+
+    from engine.channel import receive, send_event_line
+    from engine.events import EventBase
+
+    line = StepCompleted(1, 2.5, 1e-3, 0.5, 16000.0, 1.0, 768).to_json()
+    with tempfile.TemporaryDirectory() as tmp:
+        listener = Listener(str(Path(tmp) / "s"), family="AF_UNIX", authkey=b"bench")
+        sender = threading.Thread(
+            target=lambda: [
+                send_event_line(conn, line) for conn in [listener.accept()] for _ in range(count)
+            ]
+        )
+        sender.start()
+        conn = Client(str(Path(tmp) / "s"), family="AF_UNIX", authkey=b"bench")
+        started = time.perf_counter()
+        for _ in range(count):
+            EventBase.from_json(receive(conn)[1])
+        elapsed = time.perf_counter() - started
+        sender.join()
+        listener.close()
+    return round(count / elapsed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="skip the 2000-step convergence run")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", choices=["training", "generation", "convergence", "worker"])
+    args = parser.parse_args(argv)
+    results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    sections = {
+        "training_seed": lambda: bench_training("seed", args.rounds, 100),
+        "training_char_small": lambda: bench_training("char-small", args.rounds, 10),
+        "generation_char_small": lambda: bench_generation(args.rounds),
+        "worker": lambda: bench_worker(args.rounds),
+        "convergence_char_small": bench_convergence,
+    }
+    for name, run in sections.items():
+        if args.only and not name.startswith(args.only):
+            continue
+        if name.startswith("convergence") and args.quick:
+            continue
+        results[name] = run()
+        print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

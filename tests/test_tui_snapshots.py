@@ -1,0 +1,67 @@
+"""Snapshot tests: each view's layout at 80×24 and 120×40, fed by a fixed FakeEngine history.
+
+Nothing on screen depends on a clock: the fake's tokens/s and elapsed times are fixed, so the
+ETA is too. Update baselines with `pytest tests/test_tui_snapshots.py --snapshot-update` after
+looking at the report.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui_fakes import FakeEngine
+from tests.tui_helpers import loaded, make_app, settle
+from tui.widgets.attention_view import AttentionView
+from tui.widgets.generation_output import GenerationOutput
+
+
+def open_view(keys: list[str]):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        fake = app._fake
+        await loaded(pilot, fake)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+        if app.query_one("#views").active == "attention":
+            await settle(pilot, lambda: app.query_one(AttentionView).amap is not None)
+        if "enter" in keys and app.query_one("#views").active == "generate":
+            await settle(pilot, lambda: len(app.query_one(GenerationOutput).tokens) == 30)
+            await pilot.press("escape")
+        await settle(pilot)
+        await pilot.pause(0.3)  # let the chart's redraw timer fire once
+
+    return run_before
+
+
+def fake_app():
+    app, fake = make_app(FakeEngine())
+    app._fake = fake
+    return app
+
+
+VIEWS = {
+    "train": [],
+    "attention": ["2", "down", "down"],
+    "generate": ["3", "enter"],
+    "learn": ["4"],
+}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_view_layout(snap_compare, view, size):
+    if view == "learn" and size == (120, 40):
+        pytest.skip("prose reflows the same way at every size; 80×24 covers it")
+    assert snap_compare(fake_app(), terminal_size=size, run_before=open_view(VIEWS[view]))
+
+
+@pytest.mark.parametrize("keys", [["q"], ["question_mark"], ["n"]], ids=["quit", "help", "new"])
+def test_dialog_layout(snap_compare, keys):
+    app = fake_app()
+    app.start_new = lambda config: FakeEngine()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_view(keys))
+
+
+def test_too_small_notice(snap_compare):
+    assert snap_compare(fake_app(), terminal_size=(50, 15), run_before=open_view([]))

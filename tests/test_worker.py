@@ -1,0 +1,218 @@
+"""End-to-end tests of the engine worker process, driven through the real client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import (
+    CheckpointSaved,
+    EngineFailed,
+    EvalCompleted,
+    SampleGenerated,
+    StepCompleted,
+    TrainingFinished,
+    TrainingPaused,
+    TrainingResumed,
+    TrainingStarted,
+)
+from engine.channel import INFO_FILE, KEY_FILE, worker_info
+from engine.client import EngineClient
+from engine.runs import summarize_run
+from tests.conftest import tiny_config
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def workers():
+    """Collects worker pids; after the test every one of them must have exited."""
+    pids: list[int] = []
+    yield pids
+    deadline = time.monotonic() + 10
+    leftovers = [pid for pid in pids if _alive(pid)]
+    while leftovers and time.monotonic() < deadline:
+        time.sleep(0.05)
+        leftovers = [pid for pid in pids if _alive(pid)]
+    for pid in leftovers:
+        os.kill(pid, signal.SIGKILL)
+    assert not leftovers, f"worker processes left behind: {leftovers}"
+
+
+class Follower:
+    """Reads a client's events on a thread, like the TUI does."""
+
+    def __init__(self, client: EngineClient):
+        self.events: list = []
+        self.thread = threading.Thread(target=self._read, args=(client,), daemon=True)
+        self.thread.start()
+
+    def _read(self, client: EngineClient) -> None:
+        for event in client.events():
+            self.events.append(event)
+
+    def wait_for(self, predicate, timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in list(self.events):
+                if predicate(event):
+                    return event
+            time.sleep(0.01)
+        raise AssertionError(f"no matching event within {timeout}s; last: {self.events[-3:]}")
+
+    def steps(self) -> list[int]:
+        return [e.step for e in self.events if isinstance(e, StepCompleted)]
+
+
+def _start(corpus, tmp_path, workers, **train) -> EngineClient:
+    client = EngineClient.start(tiny_config(corpus, **train), tmp_path / "run")
+    workers.append(client.pid)
+    return client
+
+
+def test_events_arrive_in_order_and_complete(corpus, tmp_path, workers):
+    with _start(corpus, tmp_path, workers, max_steps=40) as client:
+        follower = Follower(client)
+        follower.wait_for(lambda e: isinstance(e, TrainingFinished))
+        assert client.status().state == "finished"
+    kinds = [type(e) for e in follower.events]
+    assert kinds[0] is TrainingStarted and kinds[1] is EvalCompleted
+    assert follower.steps() == list(range(1, 41))
+    assert isinstance(follower.events[-1], TrainingFinished)
+    assert SampleGenerated in kinds and CheckpointSaved in kinds
+
+
+def test_pause_stops_steps_until_resume(corpus, tmp_path, workers):
+    with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
+        follower = Follower(client)
+        follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step >= 5)
+        client.pause()
+        follower.wait_for(lambda e: isinstance(e, TrainingPaused))
+        paused_at = len(follower.steps())
+        time.sleep(1.0)
+        assert len(follower.steps()) == paused_at
+        assert client.status().state == "paused"
+        client.resume()
+        follower.wait_for(lambda e: isinstance(e, TrainingResumed))
+        follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step > paused_at + 5)
+
+
+def test_generate_and_attention_while_training(corpus, tmp_path, workers):
+    with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
+        follower = Follower(client)
+        follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step >= 3)
+        generation = client.generate("oh my zebra")
+        tokens = list(generation)
+        assert generation.unknown == ["zebra"]
+        assert len(tokens) == 8 and all(t.candidates for t in tokens)
+        attention = client.attention("oh my love you")
+        assert attention.shape == (2, 2, 4, 4)
+        assert abs(sum(attention.row(1, 1, 3)) - 1) < 1e-5
+        assert client.attention_steps() == [0]
+        assert client.attention_at(0).tokens  # the probe: the corpus's first line
+        assert client.status().state == "running"
+
+
+def test_stop_writes_a_checkpoint(corpus, tmp_path, workers):
+    with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
+        follower = Follower(client)
+        follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step >= 5)
+        client.stop()
+        saved = follower.wait_for(lambda e: isinstance(e, CheckpointSaved) and e.step > 0)
+        finished = follower.wait_for(lambda e: isinstance(e, TrainingFinished))
+        assert finished.reason == "stopped" and saved.step == finished.step
+        assert Path(saved.path).exists()
+        assert client.status().state == "stopped"
+        assert len(list(client.generate("oh"))) == 8  # the model stays loaded to play with
+
+
+def test_detached_run_survives_its_client_and_replays_on_attach(corpus, tmp_path, workers):
+    client = EngineClient.start(
+        tiny_config(corpus, max_steps=100_000, eval_every=1000), tmp_path / "run", detach=True
+    )
+    workers.append(client.pid)
+    first = Follower(client)
+    first.wait_for(lambda e: isinstance(e, StepCompleted) and e.step >= 3)
+    client.close()
+    seen = max(first.steps())
+    time.sleep(0.5)
+    assert _alive(workers[0])
+    again = EngineClient.attach(tmp_path / "run")
+    follower = Follower(again)
+    follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step > seen + 20)
+    steps = follower.steps()
+    assert steps[:seen] == list(range(1, seen + 1))  # history first, in order, then live
+    again.shutdown()
+
+
+def test_killing_the_worker_reports_engine_failed_within_a_second(corpus, tmp_path, workers):
+    with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
+        follower = Follower(client)
+        follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step >= 3)
+        os.kill(client.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        failed = follower.wait_for(lambda e: isinstance(e, EngineFailed), timeout=5)
+        assert time.monotonic() - killed < 1.0
+        assert "SIGKILL" in failed.reason and failed.exit_code == -9
+        assert failed.last_checkpoint and Path(failed.last_checkpoint).exists()
+    assert summarize_run(tmp_path / "run").state == "failed"
+
+
+def test_a_huge_learning_rate_pauses_with_the_last_good_checkpoint(corpus, tmp_path, workers):
+    with _start(corpus, tmp_path, workers, lr=1e6, min_lr=0.0, grad_clip=0.0) as client:
+        follower = Follower(client)
+        paused = follower.wait_for(lambda e: isinstance(e, TrainingPaused))
+        assert "loss became nan" in paused.reason
+        assert client.status().state == "paused"
+        client.save()  # the bad step was never applied, so this saves the last good weights
+        from engine import Trainer
+
+        reloaded = Trainer.resume(tmp_path / "run")
+        assert all(p.isfinite().all() for p in reloaded.model.parameters())
+
+
+def test_a_second_client_can_attach(corpus, tmp_path, workers):
+    with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
+        Follower(client).wait_for(lambda e: isinstance(e, StepCompleted))
+        with EngineClient.attach(tmp_path / "run") as second:
+            follower = Follower(second)
+            follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step > 10)
+            assert second.status().clients == 2
+            assert second.pid == client.pid
+
+
+def test_channel_files_are_private(corpus, tmp_path, workers):
+    with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000):
+        run = tmp_path / "run"
+        address = Path(worker_info(run)["address"])
+        for path in (run / KEY_FILE, run / INFO_FILE, address):
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+        assert stat.S_IMODE(address.parent.stat().st_mode) == 0o700
+    assert not (run / KEY_FILE).exists() and not address.exists()
+
+
+def test_bad_corpus_fails_before_anything_is_written(tmp_path, workers):
+    from engine import CorpusError, EngineError
+
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(EngineError, match="is not UTF-8 text"):
+        EngineClient.start(tiny_config(bad), tmp_path / "run")
+    with pytest.raises(CorpusError, match="does not exist"):
+        EngineClient.start(tiny_config(tmp_path / "missing.txt"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

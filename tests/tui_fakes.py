@@ -1,0 +1,233 @@
+"""A deterministic stand-in for engine.EngineClient: canned events, attention and generation.
+
+No torch and no threads of its own. events() yields its canned history, then (when `live`) blocks
+until close() or shutdown() is called, as a live run's connection would.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine import (
+    AttentionMap,
+    Candidate,
+    CheckpointSaved,
+    EngineError,
+    EvalCompleted,
+    GeneratedToken,
+    ModelSummary,
+    RunConfig,
+    RunStatus,
+    SampleConfig,
+    SampleGenerated,
+    StepCompleted,
+    TrainingFinished,
+    TrainingStarted,
+)
+
+VOCAB = ["\n", "oh", "my", "love", "baby", "you", "are", "the", "one", "i", "need", "so", "sweet"]
+TOKENS_PER_STEP = 96
+
+
+def make_events(
+    steps: int = 300,
+    max_steps: int = 600,
+    eval_every: int = 100,
+    vocab_size: int = 50,
+    finished: bool = False,
+    n_layer: int = 2,
+    n_head: int = 2,
+) -> list:
+    """A training history whose loss falls from ln(vocab_size) with a little fixed wiggle."""
+    events: list = [
+        TrainingStarted(
+            run_dir="/tmp/fake-run",
+            preset="seed",
+            device="cpu",
+            dtype="float32",
+            tokenizer="word",
+            vocab_size=vocab_size,
+            n_params=12_345,
+            n_layer=n_layer,
+            n_head=n_head,
+            n_embd=32,
+            block_size=6,
+            batch_size=16,
+            start_step=0,
+            max_steps=max_steps,
+            train_tokens=900,
+            val_tokens=100,
+            probe="oh my love you are",
+        )
+    ]
+    for step in range(1, steps + 1):
+        loss = 1.2 + (math.log(vocab_size) - 1.2) * math.exp(-step / 80) + 0.15 * math.sin(step)
+        events.append(
+            StepCompleted(
+                step=step,
+                loss=loss,
+                lr=1e-3,
+                grad_norm=0.5 + 0.1 * math.cos(step),
+                tokens_per_s=1234.0 + 10 * (step % 7),
+                elapsed_s=step * 0.1,
+                tokens_seen=step * TOKENS_PER_STEP,
+            )
+        )
+        if step % eval_every == 0:
+            train_loss = 1.2 + (math.log(vocab_size) - 1.2) * math.exp(-step / 80)
+            events.append(
+                EvalCompleted(
+                    step=step, train_loss=train_loss, val_loss=train_loss + 0.1 + step / 2000
+                )
+            )
+            words = " ".join(VOCAB[1 + (step // eval_every + i) % 12] for i in range(8))
+            events.append(SampleGenerated(step=step, prompt="oh", text=f"oh {words}"))
+            events.append(CheckpointSaved(step=step, path="/tmp/fake-run/model.safetensors"))
+    if finished:
+        events.append(TrainingFinished(reason="completed", step=steps))
+    return events
+
+
+class FakeGeneration:
+    """Iterator of GeneratedToken with the `.unknown` words of the prompt."""
+
+    def __init__(self, tokens: list[GeneratedToken], unknown: list[str]) -> None:
+        self.unknown = unknown
+        self._tokens = iter(tokens)
+
+    def __iter__(self) -> FakeGeneration:
+        return self
+
+    def __next__(self) -> GeneratedToken:
+        return next(self._tokens)
+
+
+class FakeEngine:
+    """Implements the EngineClient interface with deterministic data; records every request."""
+
+    def __init__(
+        self,
+        events: list | None = None,
+        *,
+        live: bool = True,
+        n_layer: int = 2,
+        n_head: int = 2,
+        fail_generate: str | None = None,
+    ) -> None:
+        self.run_dir = Path("/tmp/fake-run")
+        self._events = make_events(n_layer=n_layer, n_head=n_head) if events is None else events
+        self.live = live
+        self.n_layer, self.n_head = n_layer, n_head
+        self.fail_generate = fail_generate
+        self.calls: list[str] = []
+        self.closed = threading.Event()
+
+    @classmethod
+    def start(cls, config: RunConfig, run_dir=None, *, detach: bool = False) -> FakeEngine:
+        return cls()
+
+    @classmethod
+    def attach(cls, run_dir) -> FakeEngine:
+        return cls()
+
+    def events(self) -> Iterator:
+        yield from self._events
+        if self.live:
+            self.closed.wait(timeout=30)  # a live connection stays open until close()
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    def resume(self) -> None:
+        self.calls.append("resume")
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+    def save(self) -> None:
+        self.calls.append("save")
+
+    def sample_now(self) -> None:
+        self.calls.append("sample_now")
+
+    def generate(self, prompt: str, config: SampleConfig | None = None) -> FakeGeneration:
+        self.calls.append(f"generate:{prompt}")
+        if self.fail_generate:
+            raise EngineError(self.fail_generate)
+        config = config or SampleConfig()
+        unknown = [word for word in prompt.split() if word not in VOCAB]
+        tokens = []
+        for i in range(config.max_new_tokens):
+            ids = [1 + (i + j) % (len(VOCAB) - 1) for j in range(config.top_n)]
+            probs = [0.5 / (j + 1) for j in range(config.top_n)]
+            candidates = tuple(Candidate(t, VOCAB[t], p) for t, p in zip(ids, probs, strict=True))
+            tokens.append(GeneratedToken(ids[0], " " + VOCAB[ids[0]], probs[0], candidates))
+        return FakeGeneration(tokens, unknown)
+
+    def _map(self, text: str, step: int) -> AttentionMap:
+        tokens = text.split() or ["\n"]
+        T = len(tokens)
+        weights = array("f")
+        for layer in range(self.n_layer):
+            for head in range(self.n_head):
+                for q in range(T):
+                    raw = [
+                        1.0 + ((layer + head + q + k + step // 100) % 4) ** 2 if k <= q else 0.0
+                        for k in range(T)
+                    ]
+                    total = sum(raw)
+                    weights.extend(value / total for value in raw)
+        unknown = [token for token in tokens if token not in VOCAB]
+        return AttentionMap(
+            tokens=tokens,
+            token_ids=list(range(T)),
+            shape=(self.n_layer, self.n_head, T, T),
+            weights=weights,
+            unknown=unknown,
+            step=step,
+        )
+
+    def attention(self, text: str) -> AttentionMap:
+        self.calls.append(f"attention:{text}")
+        return self._map(text, 300)
+
+    def attention_steps(self) -> list[int]:
+        return [100, 200, 300]
+
+    def attention_at(self, step: int) -> AttentionMap:
+        self.calls.append(f"attention_at:{step}")
+        return self._map("oh my love you are the one", step)
+
+    def summary(self) -> ModelSummary:
+        return ModelSummary(
+            n_params=12_345,
+            layers=(),
+            vocab_size=50,
+            block_size=6,
+            n_layer=self.n_layer,
+            n_head=self.n_head,
+            n_embd=32,
+            device="cpu",
+        )
+
+    def status(self) -> RunStatus:
+        return RunStatus(
+            state="running",
+            step=300,
+            max_steps=600,
+            run_dir=str(self.run_dir),
+            preset="seed",
+            device="cpu",
+        )
+
+    def close(self) -> None:
+        self.calls.append("close")
+        self.closed.set()
+
+    def shutdown(self) -> None:
+        self.calls.append("shutdown")
+        self.closed.set()

@@ -1,0 +1,412 @@
+"""The llm-learns App: compose the shell, bind keys, route engine events to the views.
+
+The engine runs in another process; one thread worker reads the client's blocking event iterator
+and posts batches of events every ~BATCH_S seconds, so replayed history and fast steps cost the
+event loop a few messages, not one per step. Engine failure is handled in `_report_failure` only.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from engine import (
+    CheckpointSaved,
+    EngineError,
+    EngineFailed,
+    LossNotFinite,
+    RunConfig,
+    TrainingFinished,
+    TrainingPaused,
+    TrainingResumed,
+    TrainingStarted,
+)
+from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed
+from tui.screens.help import HelpScreen
+from tui.screens.new_run import NewRunScreen
+from tui.screens.quit import QuitScreen
+from tui.widgets.attention_view import AttentionView
+from tui.widgets.generate_view import GenerateView
+from tui.widgets.learn_view import LearnView, slug
+from tui.widgets.run_header import RunHeader
+from tui.widgets.train_view import TrainView
+
+BATCH_S = 0.1
+VIEWS = ("train", "attention", "generate", "learn")
+LIVE_STATES = ("running", "paused")
+_END = object()
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+class LlmLearnsApp(App[int]):
+    """Train a small GPT and watch it learn."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "llm-learns"
+    HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (60, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-too-short"), (20, "-short"), (36, "-tall")]
+    BINDINGS = [
+        # The tab labels show 1-4, so the footer keeps its room for the actions.
+        Binding("1", "view('train')", "Train", show=False),
+        Binding("2", "view('attention')", "Attention", show=False),
+        Binding("3", "view('generate')", "Generate", show=False),
+        Binding("4", "view('learn')", "Learn", show=False),
+        Binding("space", "toggle_pause", "Pause"),
+        Binding("s", "save", "Save"),
+        Binding("g", "sample", "Sample"),
+        Binding("n", "new_run", "New run", show=False),
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("q", "quit_app", "Quit"),
+        Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        connect: Callable[[], object] | None = None,
+        *,
+        start_new: Callable[[RunConfig], object] | None = None,
+        initial_config: RunConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.connect = connect
+        self.start_new = start_new
+        self.config = initial_config
+        self.client = None
+        self.run_state = "connecting" if connect else "no run"
+        self.last_checkpoint: str | None = None
+        self.failure: str | None = None
+        self.events_seen = 0
+
+    def compose(self) -> ComposeResult:
+        sample = self.config.sample if self.config else None
+        probe = sample.probe if sample else ""
+        with Vertical(id="main"):
+            yield RunHeader(id="header")
+            yield Static(id="notice")
+            with TabbedContent(id="views", initial="train"):
+                with TabPane("[$accent]1[/] Train", id="train"):
+                    yield TrainView()
+                with TabPane("[$accent]2[/] Attention", id="attention"):
+                    yield AttentionView(probe=probe)
+                with TabPane("[$accent]3[/] Generate", id="generate"):
+                    yield GenerateView(sample=sample)
+                with TabPane("[$accent]4[/] Learn", id="learn"):
+                    yield LearnView()
+            yield Footer()
+        yield Static(
+            "Terminal too small: llm-learns needs at least 60×20.\n"
+            "Enlarge the window, or press q to quit.",
+            id="too-small",
+        )
+
+    def on_mount(self) -> None:
+        self.query_one(TrainView).focus_main()
+        self.query_one(RunHeader).set_state(self.run_state)
+        if self.connect is not None:
+            self.call_after_refresh(self._open, self.connect)  # connect after the first frame
+
+    # --- connecting and reading events -------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
+    def _open(self, factory: Callable[[], object]) -> None:
+        try:
+            client = factory()
+        except EngineError as error:
+            self.post_message(ConnectFailed(one_line(error)))
+            return
+        except Exception as error:  # noqa: BLE001 - anything else is shown, not raised
+            self.post_message(ConnectFailed(f"{type(error).__name__}: {one_line(error)}"))
+            return
+        self.post_message(Connected(client))
+
+    @on(Connected)
+    def _connected(self, message: Connected) -> None:
+        self.client = message.client
+        self.run_state = "connecting"
+        for view in (self.query_one(AttentionView), self.query_one(GenerateView)):
+            view.set_client(self.client)
+        self._read_events(self.client)
+
+    @on(ConnectFailed)
+    def _connect_failed(self, message: ConnectFailed) -> None:
+        self.run_state = "failed" if self.client is None else self.run_state
+        self.query_one(RunHeader).set_state(self.run_state)
+        self._show_notice(f"Could not start the run: {message.message}  (n: new run)")
+
+    @work(thread=True, exclusive=True, group="events", exit_on_error=False)
+    def _read_events(self, client) -> None:
+        # The iterator blocks, so a helper thread feeds a queue and this loop can flush the batch
+        # on time even when no new event comes (say, the tail of a replayed history).
+        pending: queue.Queue = queue.Queue()
+
+        def pump() -> None:
+            try:
+                for event in client.events():
+                    pending.put(event)
+                pending.put(_END)
+            except Exception as error:  # noqa: BLE001 - reported as a closed stream
+                pending.put(error)
+
+        threading.Thread(target=pump, name="engine-events", daemon=True).start()
+        batch: list = []
+        deadline = time.monotonic() + BATCH_S
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            try:
+                item = pending.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                item = None
+            if item is _END or isinstance(item, BaseException):
+                if batch:
+                    self.post_message(EventsReceived(batch))
+                error = one_line(item) if isinstance(item, BaseException) else None
+                self.post_message(EventStreamClosed(error))
+                return
+            if item is not None:
+                batch.append(item)
+            if time.monotonic() >= deadline:
+                if batch:
+                    self.post_message(EventsReceived(batch))
+                    batch = []
+                deadline = time.monotonic() + BATCH_S
+
+    @on(EventsReceived)
+    def _route(self, message: EventsReceived) -> None:
+        events = message.events
+        self.events_seen += len(events)
+        for event in events:
+            if isinstance(event, CheckpointSaved):
+                self.last_checkpoint = event.path
+            elif isinstance(event, TrainingStarted):
+                self.run_state, self.failure = "running", None
+                self.query_one("#notice", Static).display = False
+            elif isinstance(event, TrainingResumed):
+                self.run_state = "running"
+            elif isinstance(event, TrainingPaused):
+                self.run_state = "paused"
+            elif isinstance(event, TrainingFinished):
+                self.run_state = "finished" if event.reason == "completed" else "stopped"
+            if isinstance(event, (EngineFailed, LossNotFinite)) or (
+                isinstance(event, TrainingPaused) and "loss" in event.reason.lower()
+            ):
+                self._report_failure(event)
+        self.query_one(RunHeader).ingest(events)
+        self.query_one(TrainView).ingest(events)
+        self.query_one(AttentionView).ingest(events)
+
+    @on(EventStreamClosed)
+    def _stream_closed(self, message: EventStreamClosed) -> None:
+        if message.error:
+            self._report_failure(
+                EngineFailed(reason=message.error, last_checkpoint=self.last_checkpoint)
+            )
+        elif self.run_state in LIVE_STATES or self.run_state == "connecting":
+            self.run_state = "disconnected"
+            self.query_one(RunHeader).set_state(self.run_state)
+            self._show_notice(
+                "The connection to the engine closed. History stays browsable; n starts a new run."
+            )
+
+    def _report_failure(self, event) -> None:
+        """The one place engine trouble becomes a visible notice."""
+        checkpoint = getattr(event, "last_checkpoint", None) or self.last_checkpoint
+        if isinstance(event, EngineFailed):
+            self.run_state = "failed"
+            reason = f"The engine failed: {event.reason}"
+        elif isinstance(event, LossNotFinite):
+            reason = (
+                f"Loss became {event.loss} at step {event.step:,} (grad norm "
+                f"{event.grad_norm:.3g}): try a lower learning rate"
+            )
+        else:
+            reason = f"Training paused at step {event.step:,}: {event.reason}"
+        self.failure = reason
+        saved = f" · last checkpoint: {checkpoint}" if checkpoint else " · no checkpoint saved"
+        self._show_notice(f"{reason}{saved}")
+        self.query_one(RunHeader).set_state(self.run_state)
+        self.notify(reason, title="Training problem", severity="error", timeout=8)
+
+    def _show_notice(self, text: str) -> None:
+        notice = self.query_one("#notice", Static)
+        notice.update(f"⚠ {text}")
+        notice.display = True
+
+    # --- actions -----------------------------------------------------------------------------
+
+    @property
+    def current_view(self) -> str:
+        return self.query_one(TabbedContent).active or "train"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The new-run form owns the keyboard: run controls there would act on the old run.
+        if isinstance(self.screen, NewRunScreen) and action in (
+            "toggle_pause",
+            "save",
+            "sample",
+            "view",
+            "help",
+            "new_run",
+        ):
+            return False
+        return True
+
+    def action_view(self, view: str) -> None:
+        self.query_one(TabbedContent).active = view
+        self._focus_view(view)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._focus_view(event.pane.id or "train")
+
+    def _focus_view(self, view: str) -> None:
+        kind = {
+            "train": TrainView,
+            "attention": AttentionView,
+            "generate": GenerateView,
+            "learn": LearnView,
+        }[view]
+        widget = self.query_one(kind)
+        self.call_later(widget.focus_main)
+        if view == "attention" and widget.amap is None:
+            widget.fetch()
+
+    def _request(self, name: str, done: str) -> None:
+        if self.client is None:
+            self.notify("No run is connected.", severity="warning", timeout=2)
+            return
+        self._call_client(name, done)
+
+    @work(thread=True, group="requests", exit_on_error=False)
+    def _call_client(self, name: str, done: str) -> None:
+        try:
+            getattr(self.client, name)()
+        except Exception as error:  # noqa: BLE001 - a dead engine is shown, not raised
+            self.call_from_thread(self.notify, one_line(error), severity="error")
+            return
+        if done:
+            self.call_from_thread(self.notify, done, timeout=2)
+
+    def action_toggle_pause(self) -> None:
+        if self.run_state == "paused":
+            self._request("resume", "resuming")
+        elif self.run_state == "running":
+            self._request("pause", "pausing")
+        else:
+            self.notify(f"The run is {self.run_state}.", timeout=2)
+
+    def action_save(self) -> None:
+        self._request("save", "saving a checkpoint")
+
+    def action_sample(self) -> None:
+        self._request("sample_now", "drawing a sample")
+
+    def action_help(self) -> None:
+        def opened(term: str | None) -> None:
+            if term:
+                self.action_view("learn")
+                self.call_after_refresh(self.query_one(LearnView).goto, slug(term))
+
+        self.push_screen(HelpScreen(self.current_view), opened)
+
+    def action_new_run(self) -> None:
+        if self.start_new is None:
+            self.notify("This session cannot start runs.", severity="warning")
+            return
+
+        def chosen(config: RunConfig | None) -> None:
+            if config is not None:
+                self.call_later(self._switch_run, config)
+
+        self.push_screen(NewRunScreen(self.config), chosen)
+
+    async def _switch_run(self, config: RunConfig) -> None:
+        old, self.client, self.config = self.client, None, config
+        if old is not None:
+            self._release(old, "close")
+        self.run_state, self.last_checkpoint, self.failure = "connecting", None, None
+        await self.recompose()  # fresh views: the old run's history does not belong here
+        self.query_one(RunHeader).set_state(self.run_state)
+        self.query_one(TrainView).focus_main()
+        start_new = self.start_new
+        self._open(lambda: start_new(config))
+
+    @work(thread=True, group="release", exit_on_error=False)
+    def _release(self, client, how: str) -> None:
+        try:
+            getattr(client, how)()
+        except Exception:  # noqa: BLE001 - already gone is fine when letting go
+            pass
+
+    def action_quit_app(self) -> None:
+        if self.client is None or self.run_state not in LIVE_STATES:
+            self._exit_with("close")
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice in ("stop", "detach"):
+                self._exit_with("shutdown" if choice == "stop" else "close")
+
+        self.push_screen(QuitScreen(), chosen)
+
+    @work(thread=True, group="quit", exit_on_error=False)
+    def _exit_with(self, how: str) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                getattr(client, how)()
+            except Exception:  # noqa: BLE001 - quitting must always work
+                pass
+        self.call_from_thread(self.exit, 0)
+
+    def on_unmount(self) -> None:
+        if self.client is not None:  # closed without the quit action (tests, ctrl+c)
+            try:
+                self.client.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for view in VIEWS:
+            yield SystemCommand(
+                f"View: {view}", f"Switch to the {view} view", lambda v=view: self.action_view(v)
+            )
+        yield SystemCommand("Pause or resume training", "space", self.action_toggle_pause)
+        yield SystemCommand("Save a checkpoint", "s", self.action_save)
+        yield SystemCommand(
+            "Sample now", "g: draw a sample from the current model", self.action_sample
+        )
+        yield SystemCommand(
+            "Toggle log-scale loss",
+            "l (Train view)",
+            lambda: self.query_one(TrainView).action_toggle_log(),
+        )
+        yield SystemCommand("New run", "n: choose a preset and settings", self.action_new_run)
+        yield SystemCommand("Help for this view", "? or F1", self.action_help)
+        yield SystemCommand("Quit llm-learns", "q", self.action_quit_app)
+
+
+def run_app(
+    connect: Callable[[], object],
+    *,
+    start_new: Callable[[RunConfig], object] | None = None,
+    initial_config: RunConfig | None = None,
+) -> int:
+    """Run the TUI until the user quits; returns the process exit code."""
+    app = LlmLearnsApp(connect, start_new=start_new, initial_config=initial_config)
+    result = app.run()
+    return result if isinstance(result, int) else (app.return_code or 0)

@@ -1,0 +1,94 @@
+"""TUI benchmark: `python -m tui.bench` prints JSON with the loss chart's redraw time at 120×40
+on a 100,000-step history (goal ≤ 30 ms) and the app's time to first frame, headless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STEPS = 100_000
+REDRAWS = 9
+
+FIRST_FRAME = """
+import time
+t0 = time.perf_counter()
+import sys
+from tui.app import LlmLearnsApp
+
+class Idle:
+    def events(self):
+        return iter(())
+    def close(self):
+        pass
+
+async def first_frame(pilot):
+    print(time.perf_counter() - t0, "torch" in sys.modules)
+    pilot.app.exit(0)
+
+LlmLearnsApp(connect=Idle).run(headless=True, size=(120, 40), auto_pilot=first_frame)
+"""
+
+
+async def chart_redraw_ms() -> dict:
+    from tui.app import LlmLearnsApp
+    from tui.widgets.loss_chart import LossChart
+
+    app = LlmLearnsApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        chart = app.query_one(LossChart)
+        chart.vocab_size = 65
+        for step in range(1, STEPS + 1):
+            chart.history.add_step(
+                step, 1.5 + 2.7 * math.exp(-step / 5000) + 0.1 * math.sin(step), step * 768
+            )
+        chart.history.val = [(s, 1.6 + 2.6 * math.exp(-s / 5000)) for s in range(250, STEPS, 250)]
+        await pilot.pause()
+        times = []
+        for i in range(REDRAWS):
+            chart.log_y = i % 2 == 1  # alternate, so no redraw is a cached repeat
+            start = time.perf_counter()
+            chart.render()
+            times.append((time.perf_counter() - start) * 1000)
+        return {
+            "chart_redraw_ms_median": round(statistics.median(times), 2),
+            "chart_redraw_ms_max": round(max(times), 2),
+            "chart_size": [chart.size.width, chart.size.height],
+            "history_steps": len(chart.history),
+        }
+
+
+def first_frame_ms(runs: int = 3) -> dict:
+    root = Path(__file__).resolve().parent.parent
+    results = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", FIRST_FRAME],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PYTHONPATH": str(root), "PATH": ""},
+        )
+        seconds, torch = out.stdout.split()
+        results.append((float(seconds) * 1000, torch == "True"))
+    return {
+        "first_frame_ms_median": round(statistics.median(r[0] for r in results), 1),
+        "torch_imported_at_first_frame": any(r[1] for r in results),
+    }
+
+
+def main() -> None:
+    report = asyncio.run(chart_redraw_ms())
+    report.update(first_frame_ms())
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

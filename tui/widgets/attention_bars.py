@@ -1,0 +1,56 @@
+"""Where one query token looks: its attention over the keys as horizontal bars, largest first."""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+from tui.widgets.heatmap import show_token, theme_color
+
+MAX_BARS = 8
+EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def bar(fraction: float, width: int) -> str:
+    """A bar `width` cells long at full scale, with eighth-cell resolution."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
+
+
+class AttentionBars(Widget):
+    """Bars for the cursor's query row (only keys up to the query: the rest are masked)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.query_token = ""
+        self.items: list[tuple[int, str, float]] = []
+
+    def show(self, tokens: list[str], query: int, row: list[float]) -> None:
+        self.query_token = tokens[query] if tokens else ""
+        ranked = sorted(((w, k) for k, w in enumerate(row[: query + 1])), reverse=True)
+        self.items = [(k, tokens[k], w) for w, k in ranked[:MAX_BARS]]
+        self.refresh(layout=True)
+
+    def get_content_height(self, container, viewport, width) -> int:
+        return len(self.items) + 1
+
+    def render(self) -> Text:
+        variables = self.app.theme_variables
+        muted = Style(color=theme_color(variables, "foreground-muted"))
+        out = Text(no_wrap=True, overflow="ellipsis")
+        if not self.items:
+            return Text("Pick a query token (↑/↓).", style=muted)
+        out.append("where ", muted)
+        accent = Style(color=theme_color(variables, "accent"), bold=True)
+        out.append(show_token(self.query_token), accent)
+        out.append(" looks:\n", muted)
+        width = max(4, self.size.width - 17)
+        for k, token, weight in self.items:
+            out.append(f"{show_token(token)[:7]:>7} ", muted)
+            out.append(bar(weight, width), Style(color=theme_color(variables, "primary")))
+            out.append(f" {weight:4.0%}".rjust(6))
+            out.append(f" #{k}\n" if k < 100 else "\n", muted)
+        out.rstrip()
+        return out

@@ -1,0 +1,290 @@
+"""The Attention view: probe text, layer/head pickers, the heatmap, all heads and query bars.
+
+Maps come from the engine in thread workers. "Live" shows the current model on the probe text;
+←/→ scrub through the snapshots the engine stored during training (its own probe text).
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, ScrollableContainer, Vertical
+from textual.message import Message
+from textual.widgets import Input, Label, Select, Static, Switch
+from textual.worker import get_current_worker
+
+from engine import (
+    AttentionMap,
+    EvalCompleted,
+    SampleGenerated,
+    StepCompleted,
+    TrainingStarted,
+)
+from tui.widgets.attention_bars import AttentionBars
+from tui.widgets.head_grid import HeadGrid
+from tui.widgets.heatmap import AttentionHeatmap
+
+AUTO_REFRESH_S = 5.0
+
+
+def probe_from_sample(text: str, limit: int = 60) -> str:
+    """The first non-empty line of a sample, cut at a word boundary near `limit` characters."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if len(line) <= limit:
+        return line
+    cut = line[:limit]
+    return cut.rsplit(" ", 1)[0] if " " in cut else cut
+
+
+class AttentionView(Vertical):
+    """Owns the current AttentionMap and which layer, head and query are shown."""
+
+    BINDINGS = [
+        Binding("up", "query(-1)", "Query ↑", show=False),
+        Binding("down", "query(1)", "Query ↓", show=False),
+        Binding("left", "scrub(-1)", "Earlier", show=False),
+        Binding("right", "scrub(1)", "Later", show=False),
+        Binding("right_square_bracket", "head(1)", "Head"),
+        Binding("left_square_bracket", "head(-1)", "Prev head", show=False),
+        Binding("right_curly_bracket", "layer(1)", "Next layer", show=False),
+        Binding("left_curly_bracket", "layer(-1)", "Prev layer", show=False),
+        Binding("a", "toggle_auto", "Auto refresh", show=False),
+        Binding("r", "refresh_map", "Refresh", show=False),
+        Binding("escape", "leave_input", "Leave input", show=False),
+    ]
+
+    class MapLoaded(Message):
+        def __init__(self, amap: AttentionMap, snapshots: list[int] | None) -> None:
+            super().__init__()
+            self.amap = amap
+            self.snapshots = snapshots
+
+    class MapFailed(Message):
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
+    def __init__(self, probe: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.client = None
+        self.amap: AttentionMap | None = None
+        self.layer_index = 0
+        self.head_index = 0
+        self.snapshots: list[int] = []
+        self.snapshot_index: int | None = None  # None: live, else an index into snapshots
+        self.probe = probe
+        self.probe_edited = False
+        self.step = 0
+        self._fetched_step = -1
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="attn-controls"):
+            yield Input(
+                self.probe, placeholder="text to look at (enter)", id="attn-input", compact=True
+            )
+            yield Select([], prompt="layer", id="attn-layer", compact=True, allow_blank=True)
+            yield Select([], prompt="head", id="attn-head", compact=True, allow_blank=True)
+            yield Label("auto", id="attn-auto-label")
+            yield Switch(value=True, id="attn-auto")
+        yield Static(id="attn-info")
+        with Horizontal(id="attn-body"):
+            with ScrollableContainer(id="attn-map-scroll"):
+                yield AttentionHeatmap(id="attn-map")
+            with Vertical(id="attn-side"):
+                yield AttentionBars(id="attn-bars")
+                yield HeadGrid(id="attn-grid")
+
+    def on_mount(self) -> None:
+        self.set_interval(AUTO_REFRESH_S, self._auto_refresh)
+        self._render_info()
+
+    def focus_main(self) -> None:
+        self.query_one(AttentionHeatmap).focus()
+
+    def action_leave_input(self) -> None:
+        self.focus_main()
+
+    def set_client(self, client) -> None:
+        self.client = client
+        if self.probe:
+            self.fetch()
+
+    @property
+    def auto(self) -> bool:
+        return self.query_one("#attn-auto", Switch).value
+
+    def ingest(self, events: list) -> None:
+        refresh = False
+        for event in events:
+            if isinstance(event, StepCompleted):
+                self.step = event.step
+            elif isinstance(event, TrainingStarted) and event.probe and not self.probe_edited:
+                # The engine's probe: the text its time-lapse snapshots were taken on.
+                self.probe = event.probe
+                self.query_one("#attn-input", Input).value = self.probe
+                refresh = True
+            elif isinstance(event, EvalCompleted):
+                refresh = True
+            elif isinstance(event, SampleGenerated) and not self.probe and not self.probe_edited:
+                self.probe = probe_from_sample(event.text)
+                self.query_one("#attn-input", Input).value = self.probe
+                refresh = True
+        if refresh and self.client is not None and self.auto and self.snapshot_index is None:
+            self.fetch()
+
+    def _auto_refresh(self) -> None:
+        if (
+            self.auto
+            and self.snapshot_index is None
+            and self.client is not None
+            and self.probe
+            and self.step != self._fetched_step
+            and self.display
+        ):
+            self.fetch()
+
+    def fetch(self, step: int | None = None) -> None:
+        if self.client is not None and (self.probe or step is not None):
+            self._fetched_step = self.step
+            self._load(self.client, self.probe, step)
+
+    @work(thread=True, exclusive=True, group="attention", exit_on_error=False)
+    def _load(self, client, text: str, step: int | None) -> None:
+        try:
+            snapshots = client.attention_steps()
+            amap = client.attention(text) if step is None else client.attention_at(step)
+        except Exception as error:  # a dead worker must not take the view down
+            self.post_message(
+                self.MapFailed(str(error).splitlines()[0] if str(error) else type(error).__name__)
+            )
+            return
+        if not get_current_worker().is_cancelled:  # a newer request superseded this one
+            self.post_message(self.MapLoaded(amap, snapshots))
+
+    @on(MapLoaded)
+    def _show_map(self, message: MapLoaded) -> None:
+        amap = message.amap
+        if message.snapshots is not None:
+            self.snapshots = list(message.snapshots)
+        n_layer, n_head = amap.shape[0], amap.shape[1]
+        if self.amap is None or self.amap.shape[:2] != amap.shape[:2]:
+            self.layer_index = min(self.layer_index, n_layer - 1)
+            self.head_index = min(self.head_index, n_head - 1)
+            self._set_options(n_layer, n_head)
+        self.amap = amap
+        self._redraw()
+
+    @on(MapFailed)
+    def _map_failed(self, message: MapFailed) -> None:
+        self.query_one("#attn-info", Static).update(
+            f"[$error]attention unavailable:[/] {message.reason}"
+        )
+
+    def _set_options(self, n_layer: int, n_head: int) -> None:
+        with self.prevent(Select.Changed):
+            layer = self.query_one("#attn-layer", Select)
+            layer.set_options([(f"layer {i + 1}/{n_layer}", i) for i in range(n_layer)])
+            layer.value = self.layer_index
+            head = self.query_one("#attn-head", Select)
+            head.set_options([(f"head {i + 1}/{n_head}", i) for i in range(n_head)])
+            head.value = self.head_index
+
+    def _redraw(self) -> None:
+        amap = self.amap
+        if amap is None:
+            return
+        heatmap = self.query_one(AttentionHeatmap)
+        heatmap.show(amap.tokens, amap.matrix(self.layer_index, self.head_index))
+        self._show_bars()
+        maps = [amap.matrix(self.layer_index, h) for h in range(amap.shape[1])]
+        self.query_one(HeadGrid).show(maps, self.head_index)
+        self._render_info()
+
+    def _show_bars(self) -> None:
+        amap, query = self.amap, self.query_one(AttentionHeatmap).query_index
+        if amap is not None and amap.tokens:
+            self.query_one(AttentionBars).show(
+                amap.tokens, query, amap.row(self.layer_index, self.head_index, query)
+            )
+
+    def _render_info(self) -> None:
+        amap = self.amap
+        if amap is None:
+            text = "Type a text and press enter to see where each token looks."
+        elif self.snapshot_index is None:
+            text = f"[b]live[/b] · step {amap.step:,}"
+            if self.snapshots:
+                text += f" · ← {len(self.snapshots)} stored snapshots"
+        else:
+            text = (
+                f"[b]snapshot {self.snapshot_index + 1}/{len(self.snapshots)}[/b] · "
+                f"step {amap.step:,} · → later, live at the end"
+            )
+        if amap is not None and amap.unknown:
+            text += f" · [$error]not in vocabulary: {', '.join(amap.unknown)}[/]"
+        if amap is not None and amap.truncated:
+            text += " · [$warning]cut to the context window[/]"
+        self.query_one("#attn-info", Static).update(text)
+
+    @on(Input.Submitted, "#attn-input")
+    def _probe_submitted(self, event: Input.Submitted) -> None:
+        self.probe, self.probe_edited = event.value, True
+        self.snapshot_index = None
+        self.fetch()
+        self.focus_main()
+
+    @on(Select.Changed, "#attn-layer")
+    def _layer_picked(self, event: Select.Changed) -> None:
+        if isinstance(event.value, int):
+            self.layer_index = event.value
+            self._redraw()
+
+    @on(Select.Changed, "#attn-head")
+    def _head_picked(self, event: Select.Changed) -> None:
+        if isinstance(event.value, int):
+            self.head_index = event.value
+            self._redraw()
+
+    @on(HeadGrid.HeadPicked)
+    def _grid_picked(self, event: HeadGrid.HeadPicked) -> None:
+        self.query_one("#attn-head", Select).value = event.head
+
+    @on(AttentionHeatmap.QueryChanged)
+    def _query_clicked(self) -> None:
+        self._show_bars()
+
+    def action_query(self, delta: int) -> None:
+        self.query_one(AttentionHeatmap).move_query(delta)
+        self._show_bars()
+
+    def action_head(self, delta: int) -> None:
+        if self.amap is not None:
+            n_head = self.amap.shape[1]
+            self.query_one("#attn-head", Select).value = (self.head_index + delta) % n_head
+
+    def action_layer(self, delta: int) -> None:
+        if self.amap is not None:
+            n_layer = self.amap.shape[0]
+            self.query_one("#attn-layer", Select).value = (self.layer_index + delta) % n_layer
+
+    def action_scrub(self, delta: int) -> None:
+        if not self.snapshots:
+            self.notify("No stored snapshots yet: the engine keeps one per eval.", timeout=2)
+            return
+        last = len(self.snapshots) - 1
+        index = last + 1 if self.snapshot_index is None else self.snapshot_index
+        index = max(0, min(last + 1, index + delta))
+        self.snapshot_index = None if index > last else index
+        if self.snapshot_index is None:
+            self.fetch()
+        else:
+            self.fetch(step=self.snapshots[self.snapshot_index])
+
+    def action_toggle_auto(self) -> None:
+        switch = self.query_one("#attn-auto", Switch)
+        switch.value = not switch.value
+
+    def action_refresh_map(self) -> None:
+        self.snapshot_index = None
+        self.fetch()

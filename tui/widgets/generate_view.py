@@ -1,0 +1,179 @@
+"""The Generate view: a prompt, sampling settings, streamed output and per-token candidates.
+
+Generation runs in a thread worker and streams one message per token; it works whether the run is
+training, paused or finished, because the engine serves requests between steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Static
+from textual.worker import get_current_worker
+
+from engine import ConfigError, GeneratedToken, SampleConfig
+from tui.widgets.candidate_bars import CandidateBars
+from tui.widgets.generation_output import GenerationOutput
+
+# (field, label, input type): the settings row, in the order shown
+SETTINGS = [
+    ("temperature", "temp", "number"),
+    ("top_k", "top-k", "integer"),
+    ("top_p", "top-p", "number"),
+    ("max_new_tokens", "max", "integer"),
+    ("seed", "seed", "integer"),
+]
+
+
+class GenerateView(Vertical):
+    """Builds a SampleConfig from the inputs and streams the client's Generation into the output."""
+
+    BINDINGS = [
+        Binding("left", "pick(-1)", "Prev token", show=False),
+        Binding("right", "pick(1)", "Next token", show=False),
+        Binding("ctrl+g", "generate", "Generate"),
+        Binding("escape", "leave_input", "Leave input", show=False),
+    ]
+
+    class TokenArrived(Message):
+        def __init__(self, token: GeneratedToken) -> None:
+            super().__init__()
+            self.token = token
+
+    class GenerationStarted(Message):
+        def __init__(self, unknown: list[str]) -> None:
+            super().__init__()
+            self.unknown = unknown
+
+    class GenerationEnded(Message):
+        def __init__(self, error: str | None = None) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, sample: SampleConfig | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.sample = sample or SampleConfig()
+        self.client = None
+        self.generating = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="gen-prompt-row"):
+            yield Input(
+                self.sample.prompt.strip(),
+                placeholder="prompt (enter to generate)",
+                id="gen-prompt",
+                compact=True,
+            )
+            yield Button("Generate", id="gen-go", variant="primary", compact=True)
+        with Horizontal(id="gen-settings"):
+            for name, label, kind in SETTINGS:
+                yield Label(label, classes="setting-label")
+                yield Input(
+                    str(getattr(self.sample, name)),
+                    type=kind,
+                    id=f"gen-{name}",
+                    classes="setting",
+                    compact=True,
+                )
+        yield Static(id="gen-status")
+        with Horizontal(id="gen-body"):
+            with VerticalScroll(id="gen-scroll"):
+                yield GenerationOutput(id="gen-output")
+            yield CandidateBars(id="gen-candidates")
+
+    def focus_main(self) -> None:
+        self.query_one("#gen-prompt", Input).focus()
+
+    def action_leave_input(self) -> None:
+        self.query_one(GenerationOutput).focus()  # so 1-4, q and space work again
+
+    def set_client(self, client) -> None:
+        self.client = client
+
+    def read_config(self) -> SampleConfig:
+        """The settings as a SampleConfig; raises ConfigError naming every bad field."""
+        values, problems = {}, []
+        for name, _, kind in SETTINGS:
+            raw = self.query_one(f"#gen-{name}", Input).value.strip()
+            try:
+                values[name] = int(raw) if kind == "integer" else float(raw)
+            except ValueError:
+                problems.append(f"{name} {raw!r} is not a number")
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return replace(self.sample, **values)
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#gen-go")
+    def action_generate(self) -> None:
+        status = self.query_one("#gen-status", Static)
+        if self.client is None:
+            status.update("[$warning]No engine yet: wait for the run to connect.[/]")
+            return
+        try:
+            config = self.read_config()
+        except ConfigError as error:
+            status.update(f"[$error]{error}[/]")
+            return
+        prompt = self.query_one("#gen-prompt", Input).value
+        self.query_one(GenerationOutput).start(prompt)
+        self.query_one(CandidateBars).show(None)
+        status.update("generating…")
+        self.generating = True
+        self._stream(self.client, prompt, config)
+
+    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
+    def _stream(self, client, prompt: str, config: SampleConfig) -> None:
+        worker = get_current_worker()
+        try:
+            generation = client.generate(prompt, config)
+            self.post_message(self.GenerationStarted(list(getattr(generation, "unknown", []))))
+            for token in generation:
+                if worker.is_cancelled:
+                    return
+                self.post_message(self.TokenArrived(token))
+        except Exception as error:  # EngineError, or the connection died mid-stream
+            self.post_message(
+                self.GenerationEnded(
+                    str(error).splitlines()[0] if str(error) else type(error).__name__
+                )
+            )
+            return
+        self.post_message(self.GenerationEnded())
+
+    @on(GenerationStarted)
+    def _started(self, message: GenerationStarted) -> None:
+        self.query_one(GenerationOutput).flag_unknown(message.unknown)
+
+    @on(TokenArrived)
+    def _token(self, message: TokenArrived) -> None:
+        output = self.query_one(GenerationOutput)
+        output.add(message.token)
+        if output.cursor is None:
+            self.query_one(CandidateBars).show(message.token, len(output.tokens) - 1)
+        self.query_one("#gen-scroll", VerticalScroll).scroll_end(animate=False)
+
+    @on(GenerationEnded)
+    def _ended(self, message: GenerationEnded) -> None:
+        self.generating = False
+        output = self.query_one(GenerationOutput)
+        if message.error:
+            text = f"[$error]{message.error}[/]"
+        else:
+            text = f"{len(output.tokens)} tokens · ←/→ on the output shows each token's candidates"
+        if output.unknown:
+            text += f" · [$error]not in vocabulary: {', '.join(output.unknown)}[/]"
+        self.query_one("#gen-status", Static).update(text)
+
+    def action_pick(self, delta: int) -> None:
+        output = self.query_one(GenerationOutput)
+        if not output.has_focus:
+            return
+        output.move(delta)
+        if output.selected is not None:
+            self.query_one(CandidateBars).show(output.tokens[output.selected], output.selected)

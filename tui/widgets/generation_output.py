@@ -1,0 +1,82 @@
+"""The generated text as it streams: the prompt (unknown words flagged), then each token."""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+from engine import GeneratedToken
+from tui.widgets.heatmap import theme_color
+
+
+class GenerationOutput(Widget):
+    """Prompt plus streamed tokens; `cursor` picks the token whose candidates are shown."""
+
+    can_focus = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.prompt = ""
+        self.unknown: list[str] = []
+        self.tokens: list[GeneratedToken] = []
+        self.cursor: int | None = None  # None follows the newest token
+
+    def start(self, prompt: str) -> None:
+        self.prompt, self.unknown, self.tokens, self.cursor = prompt, [], [], None
+        self.refresh(layout=True)
+
+    def flag_unknown(self, words: list[str]) -> None:
+        self.unknown = list(words)
+        self.refresh()
+
+    def add(self, token: GeneratedToken) -> None:
+        self.tokens.append(token)
+        self.refresh(layout=True)
+
+    @property
+    def text(self) -> str:
+        return "".join(token.text for token in self.tokens)
+
+    @property
+    def selected(self) -> int | None:
+        if not self.tokens:
+            return None
+        return len(self.tokens) - 1 if self.cursor is None else self.cursor
+
+    def move(self, delta: int) -> None:
+        if self.tokens:
+            index = (self.selected or 0) + delta
+            self.cursor = max(0, min(len(self.tokens) - 1, index))
+            self.refresh()
+
+    def get_content_height(self, container, viewport, width) -> int:
+        return max(1, len(self.render().wrap(self.app.console, max(1, width))))
+
+    def render(self) -> Text:
+        variables = self.app.theme_variables
+        out = Text()
+        if not self.prompt and not self.tokens:
+            return Text(
+                "Type a prompt and press enter (empty starts a fresh line).",
+                style=Style(color=theme_color(variables, "foreground-muted")),
+            )
+        unknown = set(self.unknown)
+        for i, word in enumerate(self.prompt.split(" ")):
+            flagged = word in unknown
+            style = Style(
+                color=theme_color(variables, "error" if flagged else "foreground-muted"),
+                underline=flagged,
+            )
+            out.append(("" if i == 0 else " ") + word, style)
+        selected = self.selected
+        for i, token in enumerate(self.tokens):
+            style = Style(reverse=True) if i == selected and self.has_focus else Style(bold=True)
+            out.append(token.text.replace("\r", ""), style)
+        return out
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()

@@ -1,0 +1,155 @@
+"""An attention heatmap: one 2-column cell per (query, key) pair, theme-coloured, labelled axes.
+
+Rows are queries (the token that looks), columns are keys (the tokens it looks at). The masked
+future (key after query) is drawn as dim dots, since a causal model cannot look there.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.style import Style
+from rich.text import Text
+from textual.color import Color
+from textual.message import Message
+from textual.widget import Widget
+
+LABEL_WIDTH = 8
+LABEL_ROWS = 4
+LEGEND_STEPS = 10
+LEGEND = "  (√ scale)"
+
+
+def show_token(token: str) -> str:
+    """Make spaces, newlines and control characters visible."""
+    out = []
+    for char in token:
+        if char == " ":
+            out.append("␣")
+        elif char == "\n":
+            out.append("⏎")
+        elif char == "\t":
+            out.append("⇥")
+        elif ord(char) < 32:
+            out.append(chr(0x2400 + ord(char)))
+        elif ord(char) == 127:
+            out.append("␡")
+        else:
+            out.append(char)
+    return "".join(out) or "∅"
+
+
+def scale(weight: float) -> float:
+    """Square-root scale, so the small weights of long contexts still show."""
+    return math.sqrt(min(1.0, max(0.0, weight)))
+
+
+def theme_color(variables: dict[str, str], name: str, fallback: str = "foreground") -> str:
+    """A theme variable as an opaque hex colour (Rich cannot draw Textual's alpha colours)."""
+    color = Color.parse(variables.get(name) or variables[fallback])
+    return (Color.parse(variables["surface"]) + color).hex if color.a < 1 else color.hex
+
+
+class ColorScale:
+    """Maps a weight in [0, 1] to a colour between the theme's surface and its primary."""
+
+    def __init__(self, low: Color, high: Color) -> None:
+        self.low, self.high = low, high
+        self._cache: dict[int, str] = {}
+
+    @classmethod
+    def from_theme(cls, variables: dict[str, str], high: str = "primary") -> ColorScale:
+        return cls(Color.parse(theme_color(variables, "surface")), Color.parse(variables[high]))
+
+    def __call__(self, weight: float) -> str:
+        level = round(scale(weight) * 32)
+        if level not in self._cache:
+            self._cache[level] = self.low.blend(self.high, level / 32).hex
+        return self._cache[level]
+
+
+class AttentionHeatmap(Widget):
+    """A T×T map of one head; `query` is the cursor row whose attention is listed beside it."""
+
+    class QueryChanged(Message):
+        """The user clicked a query row."""
+
+        def __init__(self, heatmap: AttentionHeatmap, query: int) -> None:
+            super().__init__()
+            self.heatmap = heatmap
+            self.query = query
+
+    can_focus = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.tokens: list[str] = []
+        self.matrix: list[list[float]] = []
+        self.query_index = 0
+
+    def show(self, tokens: list[str], matrix: list[list[float]]) -> None:
+        self.tokens, self.matrix = tokens, matrix
+        self.query_index = min(self.query_index, max(0, len(tokens) - 1))
+        self.refresh(layout=True)
+
+    def move_query(self, delta: int) -> None:
+        if self.tokens:
+            self.query_index = (self.query_index + delta) % len(self.tokens)
+            self.refresh()
+
+    @property
+    def cell_count(self) -> int:
+        return sum(len(row) for row in self.matrix)
+
+    def _label_rows(self) -> int:
+        return min(LABEL_ROWS, max((len(show_token(t)) for t in self.tokens), default=1))
+
+    def get_content_width(self, container, viewport) -> int:
+        return LABEL_WIDTH + 2 + max(2 * len(self.tokens), len(LEGEND) + LEGEND_STEPS + 5)
+
+    def get_content_height(self, container, viewport, width) -> int:
+        return self._label_rows() + len(self.tokens) + 2 if self.tokens else 1
+
+    def on_click(self, event) -> None:
+        row = event.y - self._label_rows()
+        if 0 <= row < len(self.tokens):
+            self.query_index = row
+            self.refresh()
+            self.post_message(self.QueryChanged(self, row))
+
+    def render(self) -> Text:
+        if not self.tokens:
+            return Text("No attention map yet.", style="italic")
+        variables = self.app.theme_variables
+        colors = ColorScale.from_theme(variables)
+        muted = Style(color=theme_color(variables, "foreground-muted"))
+        accent = Style(color=theme_color(variables, "accent"), bold=True)
+        labels = [show_token(t) for t in self.tokens]
+        out = Text(no_wrap=True, overflow="crop")
+        pad = " " * (LABEL_WIDTH + 2)
+        rows = self._label_rows()
+        for r in range(rows):  # key labels, written top to bottom
+            out.append(pad)
+            for k, label in enumerate(labels):
+                char = label[r] if r < len(label) else " "
+                if r == rows - 1 and len(label) > rows:
+                    char = "…"
+                out.append(f"{char} ", accent if k == self.query_index else muted)
+            out.append("\n")
+        for q, row in enumerate(self.matrix):
+            label = labels[q][:LABEL_WIDTH].rjust(LABEL_WIDTH)
+            cursor = q == self.query_index
+            out.append(label, Style(reverse=True, bold=True) if cursor else muted)
+            out.append(" ▶" if cursor else "  ", accent)
+            for k, weight in enumerate(row):
+                if k > q:
+                    out.append("· ", muted)
+                else:
+                    out.append("  ", Style(bgcolor=colors(weight)))
+            out.append("\n")
+        out.append(pad)
+        out.append("0 ", muted)
+        for i in range(LEGEND_STEPS + 1):
+            out.append(" ", Style(bgcolor=colors(i / LEGEND_STEPS)))
+        out.append(" 1" + LEGEND, muted)
+        return out

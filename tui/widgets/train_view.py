@@ -1,0 +1,63 @@
+"""The Train view: loss chart, stats panel and sample time-lapse, with the chart's key bindings."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+
+from engine import EvalCompleted, StepCompleted, TrainingStarted
+from tui.widgets.loss_chart import LossChart
+from tui.widgets.sample_log import SampleLog
+from tui.widgets.stats_panel import StatsPanel
+
+
+class TrainView(Vertical):
+    """Routes training events to the chart, the stats and the samples."""
+
+    BINDINGS = [
+        Binding("l", "toggle_log", "Log y"),
+        Binding("x", "toggle_x", "Steps/tokens", show=False),
+        Binding("left_square_bracket", "smoothing(-1)", "Less smooth", show=False),
+        Binding("right_square_bracket", "smoothing(1)", "More smooth", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="train-top"):
+            yield LossChart(id="loss-chart")
+            yield StatsPanel(id="stats")
+        yield SampleLog(id="samples")
+
+    def on_mount(self) -> None:
+        self.query_one(LossChart).can_focus = True
+
+    def focus_main(self) -> None:
+        self.query_one(LossChart).focus()
+
+    def ingest(self, events: list) -> None:
+        chart = self.query_one(LossChart)
+        for event in events:
+            if isinstance(event, StepCompleted):
+                chart.history.add_step(event.step, event.loss, event.tokens_seen)
+            elif isinstance(event, EvalCompleted):
+                chart.history.val.append((event.step, event.val_loss))
+                chart.history.train_eval.append((event.step, event.train_loss))
+            elif isinstance(event, TrainingStarted):
+                chart.vocab_size = event.vocab_size
+        chart.mark_dirty()
+        self.query_one(StatsPanel).ingest(events)
+        self.query_one(SampleLog).ingest(events)
+
+    def action_toggle_log(self) -> None:
+        chart = self.query_one(LossChart)
+        chart.toggle_log()
+        self.notify("log-scale y" if chart.log_y else "linear y", timeout=1.5)
+
+    def action_toggle_x(self) -> None:
+        self.query_one(LossChart).toggle_x()
+
+    def action_smoothing(self, direction: int) -> None:
+        chart = self.query_one(LossChart)
+        span = 1 / max(1e-3, 1 - chart.history.smoothing)
+        beta = chart.change_smoothing(direction * max(1.0, span * 0.5))
+        self.notify(f"EMA smoothing {beta:.3f} (≈{1 / (1 - beta):.0f} steps)", timeout=1.5)
