@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from engine.config import SampleConfig
+from engine.errors import EngineError
 from engine.model import GPT, KVCache
 from engine.outputs import Candidate, GeneratedToken
 from engine.tokenizer import NEWLINE, Tokenizer
@@ -69,6 +70,8 @@ def sample_ids(
     logits = forward(context, cache)
     for _ in range(config.max_new_tokens):
         probs = _distribution(logits, config).cpu()
+        if not bool(torch.isfinite(probs).all()):
+            raise EngineError("the model's outputs are not finite numbers, so it cannot be sampled")
         if config.temperature == 0:
             token = int(torch.argmax(probs))
         else:

@@ -26,6 +26,7 @@ from engine.checkpoint import (
 from engine.config import RunConfig, SampleConfig
 from engine.corpus import read_chunks
 from engine.data import Dataset, load_dataset
+from engine.errors import CheckpointError, ConfigError, EngineError
 from engine.events import (
     CheckpointSaved,
     EvalCompleted,
@@ -63,12 +64,8 @@ def pick_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from engine.errors import ConfigError
-
         raise ConfigError("device cuda was asked for, but no CUDA GPU is available")
     if name == "mps" and not torch.backends.mps.is_available():
-        from engine.errors import ConfigError
-
         raise ConfigError("device mps was asked for, but MPS is not available")
     return torch.device(name)
 
@@ -158,8 +155,6 @@ class Trainer:
         config = load_config(run_dir).with_overrides(overrides or {})
         tokenizer = load_tokenizer(run_dir / TOKENIZER)
         if tokenizer.vocab_size != config.model.vocab_size:
-            from engine.errors import CheckpointError
-
             raise CheckpointError(
                 f"{run_dir / TOKENIZER} has {tokenizer.vocab_size} tokens but "
                 f"{run_dir / CONFIG} says vocab_size {config.model.vocab_size}"
@@ -340,7 +335,11 @@ class Trainer:
         """The fixed prompt and seed from the run's sample config: comparable across steps."""
         prompt = self.config.sample.prompt
         _, tokens = self.generate(prompt)
-        return SampleGenerated(self.step, prompt, prompt + "".join(t.text for t in tokens))
+        try:
+            text = prompt + "".join(t.text for t in tokens)
+        except EngineError as error:  # a diverged model: say so in the time-lapse, keep going
+            text = f"{prompt} [no sample: {error}]"
+        return SampleGenerated(self.step, prompt, text)
 
     def attention(self, text: str) -> AttentionMap:
         return capture_attention(self.model, self.tokenizer, text, self.step)
