@@ -51,8 +51,6 @@ VIEWS = {
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 @pytest.mark.parametrize("view", list(VIEWS))
 def test_view_layout(snap_compare, view, size):
-    if view == "learn" and size == (120, 40):
-        pytest.skip("prose reflows the same way at every size; 80×24 covers it")
     assert snap_compare(fake_app(), terminal_size=size, run_before=open_view(VIEWS[view]))
 
 
