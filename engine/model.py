@@ -163,34 +163,60 @@ class GPT(nn.Module):
         logits = self.lm_head(self._hidden(idx, probs_out=probs))
         return logits, torch.stack(probs, dim=1)
 
-    def decode_step(self, token: int, cache: KVCache) -> torch.Tensor:
-        """Logits (vocab,) after one more token, for a batch of one with a primed cache.
-
-        The same maths as next_logits, written with functional calls on (C,) vectors: with one
-        token per step the cost is all per-op overhead, so fewer and cheaper ops is the speedup.
-        """
-        cfg = self.config
-        pos = cache.pos
-        C, nh = cfg.n_embd, cfg.n_head
-        scale = 1.0 / math.sqrt(C // nh)
-        x = self.wte.weight[token] + self.wpe.weight[pos]  # (C,)
-        for layer, block in enumerate(self.blocks):
-            attn, mlp = block.attn, block.mlp
-            h = F.layer_norm(x, (C,), block.ln_1.weight, block.ln_1.bias)
-            q, k, v = F.linear(h, attn.c_attn.weight, attn.c_attn.bias).view(3, nh, -1).unbind(0)
-            cache.k[layer, 0, :, pos] = k
-            cache.v[layer, 0, :, pos] = v
-            keys = cache.k[layer, 0, :, : pos + 1]  # (nh, t, hs)
-            att = torch.softmax((keys @ q.unsqueeze(-1)).squeeze(-1) * scale, dim=-1)  # (nh, t)
-            y = (att.unsqueeze(1) @ cache.v[layer, 0, :, : pos + 1]).view(C)
-            x = x + F.linear(y, attn.c_proj.weight, attn.c_proj.bias)
-            h = F.layer_norm(x, (C,), block.ln_2.weight, block.ln_2.bias)
-            h = F.gelu(F.linear(h, mlp.c_fc.weight, mlp.c_fc.bias))
-            x = x + F.linear(h, mlp.c_proj.weight, mlp.c_proj.bias)
-        cache.pos += 1
-        x = F.layer_norm(x, (C,), self.ln_f.weight, self.ln_f.bias)
-        return F.linear(x, self.lm_head.weight)
-
     def next_logits(self, idx, cache: KVCache | None = None):
         """Logits (B, vocab) after idx; with a cache, idx holds only the tokens not yet cached."""
         return self.lm_head(self._hidden(idx, cache)[:, -1, :])
+
+
+class Decoder:
+    """One-token-at-a-time decoding for a batch of one, on a cache that next_logits primed.
+
+    The same maths as GPT.next_logits on (C,) vectors. With one token per step the cost is all
+    per-op overhead, so weights and per-layer cache views are looked up once here, the attention
+    scale is folded into the query weights, and the loop uses fused plain calls (addmv, select,
+    narrow) instead of module calls and tensor indexing. Weights must not change while it lives.
+    """
+
+    def __init__(self, model: GPT, cache: KVCache):
+        self.cache = cache
+        self.n_head = model.config.n_head
+        self.C = C = model.config.n_embd
+        scale = torch.ones(3 * C, device=model.wte.weight.device)
+        scale[:C] = 1.0 / math.sqrt(C // self.n_head)  # q / sqrt(hs), once, not every step
+        self.wte, self.wpe = model.wte.weight, model.wpe.weight
+        self.ln_f = (model.ln_f.weight, model.ln_f.bias)
+        self.layers = []
+        for i, b in enumerate(model.blocks):
+            qkv_b = b.attn.c_attn.bias
+            self.layers.append((
+                b.ln_1.weight, b.ln_1.bias,
+                b.attn.c_attn.weight * scale[:, None], None if qkv_b is None else qkv_b * scale,
+                b.attn.c_proj.weight, b.attn.c_proj.bias, b.ln_2.weight, b.ln_2.bias,
+                b.mlp.c_fc.weight, b.mlp.c_fc.bias, b.mlp.c_proj.weight, b.mlp.c_proj.bias,
+                cache.k[i, 0], cache.v[i, 0],  # (nh, block_size, hs)
+            ))  # fmt: skip
+
+    def step(self, token: int) -> torch.Tensor:
+        """Logits (vocab,) after appending `token` at the cache's next position."""
+        pos, C, nh = self.cache.pos, self.C, self.n_head
+        x = self.wte.select(0, token) + self.wpe.select(0, pos)  # (C,)
+        for ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, out_w, out_b, \
+                keys, values in self.layers:  # fmt: skip
+            h = F.layer_norm(x, (C,), ln1_w, ln1_b)
+            q, k, v = _affine(h, qkv_w, qkv_b).view(3, nh, -1).unbind(0)  # (nh, hs)
+            keys.select(1, pos).copy_(k)
+            values.select(1, pos).copy_(v)
+            seen_k, seen_v = keys.narrow(1, 0, pos + 1), values.narrow(1, 0, pos + 1)
+            att = torch.softmax(torch.bmm(seen_k, q.unsqueeze(-1)), dim=1)  # (nh, t, 1)
+            y = torch.bmm(att.transpose(1, 2), seen_v).view(C)  # (nh, 1, t) @ (nh, t, hs)
+            x = _affine(y, proj_w, proj_b, residual=x)
+            h = F.gelu(_affine(F.layer_norm(x, (C,), ln2_w, ln2_b), fc_w, fc_b))
+            x = _affine(h, out_w, out_b, residual=x)
+        self.cache.pos += 1
+        return torch.mv(self.wte, F.layer_norm(x, (C,), *self.ln_f))
+
+
+def _affine(x, weight, bias, residual=None):
+    """residual + weight @ x + bias for a vector x, in as few ops as the Nones allow."""
+    base = residual if bias is None else bias if residual is None else residual + bias
+    return torch.mv(weight, x) if base is None else torch.addmv(base, weight, x)
