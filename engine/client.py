@@ -305,6 +305,12 @@ class EngineClient:
                 self._process.kill()
                 self._process.wait()
 
+    def detach(self) -> None:
+        """Let go of the run but keep it training, even if this client started it."""
+        self._call("detach")
+        self._closed = True
+        self._conn.close()
+
     def shutdown(self) -> None:
         """Stop training, checkpoint, and end the worker, detached or not."""
         try:

@@ -208,6 +208,9 @@ class Worker:
         elif op == "stop":
             self._stop_training("stopped")
             self._reply(conn, request, state=self.state)
+        elif op == "detach":  # the owner lets go: the run now outlives its clients
+            self.detached, self.owner = True, None
+            self._reply(conn, request)
         elif op == "shutdown":
             self._stop_training("stopped")
             self._reply(conn, request, state=self.state)

@@ -190,7 +190,7 @@ async def test_generation_error_is_shown_not_raised():
         assert "not loaded" in str(app.query_one("#gen-status").render())
 
 
-async def test_quit_while_live_asks_and_detach_closes():
+async def test_quit_while_live_asks_and_detach_keeps_the_run():
     app, fake = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
@@ -199,8 +199,8 @@ async def test_quit_while_live_asks_and_detach_closes():
         await pilot.press("escape")
         assert not isinstance(app.screen, QuitScreen)
         await pilot.press("q", "d")
-        await settle(pilot, lambda: "close" in fake.calls)
-    assert "close" in fake.calls and "shutdown" not in fake.calls
+        await settle(pilot, lambda: "detach" in fake.calls)
+    assert "detach" in fake.calls and "shutdown" not in fake.calls
 
 
 async def test_quit_stop_shuts_the_worker_down():

@@ -216,3 +216,14 @@ def test_bad_corpus_fails_before_anything_is_written(tmp_path, workers):
     with pytest.raises(CorpusError, match="does not exist"):
         EngineClient.start(tiny_config(tmp_path / "missing.txt"), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_owner_can_detach_and_the_run_keeps_training(corpus, tmp_path, workers):
+    client = _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000)
+    Follower(client).wait_for(lambda e: isinstance(e, StepCompleted))
+    client.detach()
+    time.sleep(0.5)
+    assert _alive(workers[0])
+    with EngineClient.attach(tmp_path / "run") as again:
+        assert again.status().state == "running"
+        again.shutdown()

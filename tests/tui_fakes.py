@@ -228,6 +228,10 @@ class FakeEngine:
         self.calls.append("close")
         self.closed.set()
 
+    def detach(self) -> None:
+        self.calls.append("detach")
+        self.closed.set()
+
     def shutdown(self) -> None:
         self.calls.append("shutdown")
         self.closed.set()

@@ -358,7 +358,7 @@ class LlmLearnsApp(App[int]):
 
         def chosen(choice: str | None) -> None:
             if choice in ("stop", "detach"):
-                self._exit_with("shutdown" if choice == "stop" else "close")
+                self._exit_with("shutdown" if choice == "stop" else "detach")
 
         self.push_screen(QuitScreen(), chosen)
 
