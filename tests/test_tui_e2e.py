@@ -1,0 +1,70 @@
+"""The TUI on a real engine worker: a tiny config, the real client, the real channel."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from textual.widgets import Input
+
+from engine.client import EngineClient
+from tests.conftest import tiny_config
+from tests.tui_helpers import settle
+from tui.app import LlmLearnsApp
+from tui.widgets.attention_view import AttentionView
+from tui.widgets.generation_output import GenerationOutput
+from tui.widgets.heatmap import AttentionHeatmap
+from tui.widgets.loss_chart import LossChart
+from tui.widgets.run_header import RunHeader
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+        os.kill(pid, 0)
+    except (OSError, ChildProcessError):
+        return True
+    return False
+
+
+async def test_the_app_trains_generates_and_inspects_a_real_run(corpus, tmp_path):
+    config = tiny_config(corpus, max_steps=1_000_000, eval_every=50)
+    started: list[EngineClient] = []
+
+    def connect() -> EngineClient:
+        started.append(EngineClient.start(config, tmp_path / "run"))
+        return started[0]
+
+    app = LlmLearnsApp(connect=connect)
+    async with app.run_test(size=(120, 40)) as pilot:
+        header, chart = app.query_one(RunHeader), app.query_one(LossChart)
+        await settle(pilot, lambda: header.step > 0, timeout=60)
+        first_step, first_points = header.step, len(chart.history)
+        await settle(pilot, lambda: header.step > first_step + 20, timeout=30)
+        assert len(chart.history) > first_points  # the chart gains points
+
+        await pilot.press("3")
+        app.query_one("#gen-prompt", Input).value = "oh my"
+        await pilot.press("enter")
+        output = app.query_one(GenerationOutput)
+        await settle(pilot, lambda: len(output.tokens) == 8, timeout=30)
+        assert output.text.strip()  # streamed text came back
+
+        await pilot.press("escape", "2")
+        field = app.query_one("#attn-input", Input)
+        field.value = "oh my love you"
+        field.focus()
+        await pilot.press("enter")
+        view = app.query_one(AttentionView)
+        await settle(pilot, lambda: view.amap is not None and len(view.amap.tokens) == 4,
+                     timeout=30)
+        assert app.query_one(AttentionHeatmap).cell_count == 4 * 4
+
+        await pilot.press("escape", "q", "s")  # quit: stop and save
+        await settle(pilot, lambda: not app.is_running, timeout=30)
+    pid = started[0].pid
+    deadline = time.monotonic() + 30
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(pid), "the worker outlived the app"
+    assert (tmp_path / "run" / "model.safetensors").exists()
