@@ -46,6 +46,7 @@ from engine.runs import summarize_model
 from engine.timelapse import load_snapshot, save_snapshot, snapshot_steps
 from engine.train import Trainer
 
+NICENESS = 10
 IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits after this long
 FINAL_STATES = {
     "completed": "finished",
@@ -348,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", action="store_true", help="load the run but do not train")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Training yields to interactive work: on a small CPU box the UI (and the shell) stay
+    # responsive, and when nothing else wants the cores training loses nothing.
+    os.nice(NICENESS)
     try:
         import json
 

@@ -56,8 +56,9 @@ async def test_the_app_trains_generates_and_inspects_a_real_run(corpus, tmp_path
         field.focus()
         await pilot.press("enter")
         view = app.query_one(AttentionView)
-        await settle(pilot, lambda: view.amap is not None and len(view.amap.tokens) == 4,
-                     timeout=30)
+        await settle(
+            pilot, lambda: view.amap is not None and len(view.amap.tokens) == 4, timeout=30
+        )
         assert app.query_one(AttentionHeatmap).cell_count == 4 * 4
 
         await pilot.press("escape", "q", "s")  # quit: stop and save

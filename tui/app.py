@@ -17,7 +17,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from engine import (
@@ -37,11 +37,12 @@ from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
 from tui.widgets.attention_view import AttentionView
 from tui.widgets.generate_view import GenerateView
+from tui.widgets.key_hints import KeyHints
 from tui.widgets.learn_view import LearnView, slug
 from tui.widgets.run_header import RunHeader
 from tui.widgets.train_view import TrainView
 
-BATCH_S = 0.1
+BATCH_S = 0.5  # 2 updates a second: enough to watch, and leaves the cores to training
 VIEWS = ("train", "attention", "generate", "learn")
 LIVE_STATES = ("running", "paused")
 _END = object()
@@ -106,7 +107,7 @@ class LlmLearnsApp(App[int]):
                     yield GenerateView(sample=sample)
                 with TabPane("[$accent]4[/] Learn", id="learn"):
                     yield LearnView()
-            yield Footer()
+            yield KeyHints()
         yield Static(
             "Terminal too small: llm-learns needs at least 60×20.\n"
             "Enlarge the window, or press q to quit.",

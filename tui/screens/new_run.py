@@ -15,9 +15,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from engine import DEFAULT_PRESET, PRESETS, ConfigError, RunConfig
+from tui.widgets.key_hints import KeyHints
 
 SECTIONS = ("data", "model", "train")
 CHOICES = {"tokenizer": ("word", "char", "bpe"), "device": ("auto", "cpu", "cuda", "mps")}
@@ -65,7 +66,7 @@ class NewRunScreen(Screen[RunConfig | None]):
             with Horizontal(id="newrun-buttons"):
                 yield Button("Start run", id="newrun-start", variant="primary")
                 yield Button("Cancel", id="newrun-cancel")
-        yield Footer()
+        yield KeyHints()
 
     def _editor(self, section: str, name: str):
         value = getattr(getattr(self.base, section), name)

@@ -140,9 +140,13 @@ class AttentionView(Vertical):
             and self.client is not None
             and self.probe
             and self.step != self._fetched_step
-            and self.display
+            and self._showing()
         ):
             self.fetch()
+
+    def _showing(self) -> bool:
+        # A hidden tab keeps its own `display`; it is an ancestor pane that is switched off.
+        return all(node.display for node in self.ancestors_with_self if hasattr(node, "display"))
 
     def fetch(self, step: int | None = None) -> None:
         if self.client is not None and (self.probe or step is not None):

@@ -11,7 +11,7 @@ import math
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
-REDRAWS_PER_S = 4
+REDRAWS_PER_S = 2  # each draw costs ~20 ms of a core that training would rather have
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> tuple[list[float], list[str]]:
@@ -110,6 +110,7 @@ class LossChart(PlotextPlot):
         self.x_tokens = False
         self.dirty = True
         self.draws = 0
+        self._drawn: tuple | None = None  # (what it was drawn for, the drawing)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -145,13 +146,20 @@ class LossChart(PlotextPlot):
         return color.rgb
 
     def render(self):
+        # Showing the Train view again re-renders the widget: reuse the drawing if nothing
+        # changed, since a plotext draw costs tens of milliseconds of a key press's latency.
+        key = (self.size, self.log_y, self.x_tokens, self.history.smoothing, self.app.theme)
+        if not self.dirty and self._drawn is not None and self._drawn[0] == key:
+            return self._drawn[1]
         self.dirty = False
         self.draws += 1
         self._draw()
         try:
-            return super().render()
+            drawing = super().render()
         except Exception as error:  # noqa: BLE001 - a plotting glitch must not kill the app
             return f"(chart unavailable: {type(error).__name__})"
+        self._drawn = (key, drawing)
+        return drawing
 
     def _draw(self) -> None:
         plt = self.plt

@@ -27,6 +27,16 @@ STATE_ICONS = {
 }
 
 
+def set_text(widget: Static, text: str) -> None:
+    """Update a Static, skipping the update if nothing changed and the (costly) screen layout
+    pass if its width stays the same: while training this runs several times a second."""
+    previous = getattr(widget, "_shown_text", None)
+    if text == previous:
+        return
+    widget._shown_text = text
+    widget.update(text, layout=previous is None or len(previous) != len(text))
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     hours, rest = divmod(seconds, 3600)
@@ -102,15 +112,16 @@ class RunHeader(Horizontal):
         icon = STATE_ICONS.get(self.state, "•")
         who = " · ".join(part for part in (self.preset, self.device) if part)
         state = self.query_one("#run-state", Static)
-        state.update(f"{who}  {icon} {self.state}" if who else f"{icon} {self.state}")
+        set_text(state, f"{who}  {icon} {self.state}" if who else f"{icon} {self.state}")
         for name in STATE_ICONS:
             state.set_class(self.state == name, f"-{name.replace(' ', '-')}")
         total = self.max_steps or None
-        self.query_one("#run-step", Static).update(
-            f"step {self.step:,}/{self.max_steps:,}" if total else "step –"
+        set_text(
+            self.query_one("#run-step", Static),
+            f"step {self.step:,}/{self.max_steps:,}" if total else "step –",
         )
         self.query_one(ProgressBar).update(total=total, progress=self.step)
         eta = self.eta_s
         rate = f"{format_rate(self.tokens_per_s)} tok/s" if self.tokens_per_s else ""
         parts = [f"ETA {format_duration(eta)}" if eta is not None else "", rate]
-        self.query_one("#run-rate", Static).update("  ".join(p for p in parts if p))
+        set_text(self.query_one("#run-rate", Static), "  ".join(p for p in parts if p))

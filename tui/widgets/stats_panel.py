@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from engine import EvalCompleted, StepCompleted, TrainingStarted
-from tui.widgets.run_header import format_rate
+from tui.widgets.run_header import format_rate, set_text
 
 SPARK_POINTS = 60
 
@@ -64,4 +64,4 @@ class StatsPanel(Vertical):
             row("tokens/s", format_rate(last.tokens_per_s) if last else "–"),
             row("tokens", f"{last.tokens_seen:,}" if last else "–"),
         ]
-        self.query_one("#stats-text", Static).update("\n".join(rows))
+        set_text(self.query_one("#stats-text", Static), "\n".join(rows))

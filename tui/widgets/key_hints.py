@@ -1,0 +1,66 @@
+"""KeyHints: the footer line of active key bindings, drawn as one piece of text.
+
+Textual's Footer mounts a widget per key and rebuilds them all whenever the bindings change, which
+is every view switch and focus move: about 100 ms of a small CPU per key press. This reads the same
+bindings (so they stay the single source of help), draws them in one render, and maps a click back
+to its key.
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.content import Content
+from textual.widget import Widget
+
+
+class KeyHints(Widget):
+    DEFAULT_CSS = "KeyHints { height: 1; dock: bottom; background: $panel; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._spans: list[tuple[int, int, str]] = []  # (start x, end x, key) of each hint
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen) -> None:
+        self.refresh()
+
+    def render(self) -> Content:
+        parts: list[Content] = []
+        spans: list[tuple[int, int, str]] = []
+        x = 0
+        actions: set[str] = set()
+        palette = None
+        for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+            if binding.action == "command_palette":
+                palette = binding
+            if not binding.show or binding.action in actions or binding.action == "command_palette":
+                continue
+            actions.add(binding.action)
+            key = self.app.get_key_display(binding)
+            style = "$foreground" if enabled else "$foreground-muted"
+            hint = Content.from_markup(
+                "[b $accent]$key[/] [$style]$description[/]  ",
+                key=key, style=style, description=binding.description,
+            )  # fmt: skip
+            spans.append((x, x + len(key) + 1 + len(binding.description), binding.key))
+            parts.append(hint)
+            x += hint.cell_length
+        hints = Content(" ").join(parts) if parts else Content("")
+        if palette is not None:
+            right = Content.from_markup("[b $accent]^p[/] palette")
+            gap = max(1, self.size.width - hints.cell_length - right.cell_length - 1)
+            spans.append((hints.cell_length + gap, self.size.width, palette.key))
+            hints = hints + Content(" " * gap) + right
+        self._spans = spans
+        return hints
+
+    def on_click(self, event: events.Click) -> None:
+        for start, end, key in self._spans:
+            if start <= event.x < end:
+                self.app.simulate_key(key.split(",")[0])
+                return
