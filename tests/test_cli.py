@@ -15,6 +15,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def tiny_run(corpus: Path, steps: int, *extra: str) -> list[str]:
+    """Flags for a short headless run on the test corpus, into ./run."""
+    return ["--headless", "--corpus", str(corpus), "--block-size", "8", "--steps", str(steps),
+            "--run-dir", "run", *extra]  # fmt: skip
+
+
 def run_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
@@ -54,20 +60,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
 
 
 def test_headless_run_prints_progress_then_the_sample(tmp_path, corpus):
-    result = run_cli(
-        "--headless",
-        "--corpus",
-        str(corpus),
-        "--block-size",
-        "8",
-        "--steps",
-        "40",
-        "--eval-every",
-        "20",
-        "--run-dir",
-        "run",
-        cwd=tmp_path,
-    )
+    result = run_cli(*tiny_run(corpus, 40, "--eval-every", "20"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     progress = [line for line in lines if line.startswith("step")]
@@ -78,19 +71,7 @@ def test_headless_run_prints_progress_then_the_sample(tmp_path, corpus):
 
 
 def test_json_mode_prints_one_event_per_line(tmp_path, corpus):
-    result = run_cli(
-        "--headless",
-        "--json",
-        "--corpus",
-        str(corpus),
-        "--block-size",
-        "8",
-        "--steps",
-        "5",
-        "--run-dir",
-        "run",
-        cwd=tmp_path,
-    )
+    result = run_cli(*tiny_run(corpus, 5, "--json"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     kinds = [json.loads(line)["kind"] for line in result.stdout.splitlines()]
     assert kinds[0] == "training_started" and kinds[-1] == "finished"
@@ -100,22 +81,7 @@ def test_json_mode_prints_one_event_per_line(tmp_path, corpus):
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, corpus):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tui.cli",
-            "--headless",
-            "--corpus",
-            str(corpus),
-            "--block-size",
-            "8",
-            "--steps",
-            "1000000",
-            "--eval-every",
-            "100000",
-            "--run-dir",
-            "run",
-        ],
+        [sys.executable, "-m", "tui.cli", *tiny_run(corpus, 1_000_000, "--eval-every", "100000")],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -141,20 +107,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, corpus):
 
 
 def test_runs_lists_state_step_and_best_val(tmp_path, corpus):
-    run_cli(
-        "--headless",
-        "--corpus",
-        str(corpus),
-        "--block-size",
-        "8",
-        "--steps",
-        "10",
-        "--eval-every",
-        "5",
-        "--run-dir",
-        "runs/first",
-        cwd=tmp_path,
-    )
+    run_cli(*tiny_run(corpus, 10, "--eval-every", "5", "--run-dir", "runs/first"), cwd=tmp_path)
     result = run_cli("runs", cwd=tmp_path)
     assert result.returncode == 0
     row = result.stdout.splitlines()[1].split()
