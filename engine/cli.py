@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Train a small GPT and watch it learn. With no arguments: the TUI, training "
         "the seed preset on the bundled corpus.",
-        epilog=f"Also: '{PROG} attach RUN_DIR [--headless]' and '{PROG} runs'.",
+        epilog=f"Also: '{PROG} attach RUN_DIR [--headless]', '{PROG} stop RUN_DIR' and "
+        f"'{PROG} runs'.",
     )
     parser.add_argument("--headless", action="store_true", help="no UI: print progress lines")
     parser.add_argument("--json", action="store_true", help="with --headless: events as JSON")
@@ -287,6 +288,25 @@ def list_runs_command(argv: list[str]) -> int:
             f"{str(run.path):<36} {run.state:<9} {f'{run.step}/{run.max_steps}':>13} "
             f"{best:>9} {_age(run.age_s):>8}"
         )
+    return 0
+
+
+def stop_command(argv: list[str]) -> int:
+    """`stop RUN_DIR`: checkpoint a running (typically detached) run and end its worker."""
+    from engine.client import EngineClient
+    from engine.runs import summarize_run, worker_alive
+
+    parser = OneLineParser(prog=f"{PROG} stop", description="Stop a run, saving a checkpoint.")
+    parser.add_argument("run_dir", type=Path)
+    args = parser.parse_args(argv)
+    if not worker_alive(args.run_dir):
+        return fail(f"no worker is running for {args.run_dir}")
+    try:
+        EngineClient(args.run_dir).shutdown()
+    except EngineError as error:
+        return fail(str(error))
+    run = summarize_run(args.run_dir)
+    print(f"{args.run_dir}: {run.state} at step {run.step}; checkpoint saved")
     return 0
 
 

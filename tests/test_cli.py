@@ -128,3 +128,20 @@ def test_engine_does_not_import_textual():
         check=True,
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_detach_then_stop_leaves_a_stopped_run_with_a_checkpoint(tmp_path, corpus):
+    started = run_cli(*tiny_run(corpus, 1_000_000, "--eval-every", "100000", "--detach"),
+                      cwd=tmp_path)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == "run"
+    events = tmp_path / "run" / "events.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and events.read_text().count('"kind":"step"') < 5:
+        time.sleep(0.1)
+    stopped = run_cli("stop", "run", cwd=tmp_path)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.startswith("run: stopped at step ")
+    assert json.loads(events.read_text().splitlines()[-1])["kind"] == "finished"
+    again = run_cli("stop", "run", cwd=tmp_path)
+    assert again.returncode == 2 and "no worker is running for run" in again.stderr

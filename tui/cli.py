@@ -17,6 +17,7 @@ from engine.cli import (
     fail,
     list_runs_command,
     run_headless,
+    stop_command,
 )
 from engine.errors import EngineError
 
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["runs"]:
         return list_runs_command(argv[1:])
+    if argv[:1] == ["stop"]:
+        return stop_command(argv[1:])
     attach = argv[:1] == ["attach"]
     args = (build_attach_parser() if attach else build_parser()).parse_args(
         argv[1:] if attach else argv
