@@ -41,6 +41,7 @@ from engine.outputs import (
     ModelSummary,
     RunStatus,
 )
+from engine.runs import state_after
 
 _LAZY = {
     "Trainer": "engine.train",
@@ -75,6 +76,7 @@ __all__ = [
     "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "LossNotFinite",
     "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
     "TrainingStarted", "event_from_json",
+    "state_after",
     "AttentionMap", "Candidate", "GeneratedToken", "LayerParams", "ModelSummary", "RunStatus",
     "Trainer", "Control", "train", "capture_attention", "stream_tokens", "generate_text",
     "load_tokenizer", "read_events",

@@ -3,7 +3,8 @@
 The socket lives in a fresh 0700 directory and the key in the run directory with mode 0600, so no
 other user can open or connect. multiprocessing.connection supplies framing and the HMAC handshake;
 only send_bytes/recv_bytes are used, so nothing received is ever unpickled. A message is one tag
-byte then its payload: E an event's JSON line, R a JSON reply or request, B raw binary (attention).
+byte then its payload: E an event's JSON line, H a batch of them (replayed history), R a JSON
+reply or request, B raw binary (attention).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from engine.rundir import atomic_write
 
 KEY_FILE = "worker.key"
 INFO_FILE = "worker.json"
-EVENT, REPLY, BINARY = b"E", b"R", b"B"
+EVENT, HISTORY, REPLY, BINARY = b"E", b"H", b"R", b"B"
 
 
 def _write_private(path: Path, data: bytes) -> None:

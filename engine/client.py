@@ -21,7 +21,16 @@ from itertools import count
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from engine.channel import BINARY, EVENT, attention_from_wire, connect, receive, worker_info
+from engine.channel import (
+    BINARY,
+    EVENT,
+    HISTORY,
+    attention_from_wire,
+    connect,
+    receive,
+    send_json,
+    worker_info,
+)
 from engine.config import RunConfig, SampleConfig
 from engine.corpus import resolve_corpus
 from engine.errors import EngineError
@@ -174,7 +183,7 @@ class EngineClient:
         If the worker dies without finishing, the last event is an EngineFailed.
         """
         conn = connect(self.run_dir)
-        conn.send_bytes(b"R" + json.dumps({"op": "subscribe"}).encode())
+        send_json(conn, {"op": "subscribe"})
         last: Event | None = None
         checkpoint: str | None = None
         try:
@@ -185,7 +194,9 @@ class EngineClient:
                     tag, payload = receive(conn)
                 except (EOFError, OSError):
                     break
-                lines = payload.splitlines() if tag == b"H" else [payload] if tag == EVENT else []
+                lines = (
+                    payload.splitlines() if tag == HISTORY else [payload] if tag == EVENT else []
+                )
                 for line in lines:
                     last = EventBase.from_json(line)
                     if isinstance(last, CheckpointSaved):
@@ -212,7 +223,7 @@ class EngineClient:
 
     def _send(self, conn: Connection, op: str, fields: dict) -> int:
         request_id = next(self._ids)
-        conn.send_bytes(b"R" + json.dumps({"id": request_id, "op": op, **fields}).encode())
+        send_json(conn, {"id": request_id, "op": op, **fields})
         return request_id
 
     def _reply(self, conn: Connection) -> dict:

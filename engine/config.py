@@ -215,26 +215,17 @@ PRESETS: dict[str, RunConfig] = {
         ),
         sample=SampleConfig(prompt="\n", max_new_tokens=200, temperature=0.8, top_k=200),
     ),
-    # The GPU version of the same recipe (nanoGPT's shakespeare_char config).
-    "char-gpu": RunConfig(
-        preset="char-gpu",
-        data=DataConfig(tokenizer="char"),
-        model=ModelConfig(block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),
-        train=TrainConfig(
-            max_steps=5000,
-            batch_size=64,
-            lr=1e-3,
-            min_lr=1e-4,
-            warmup_steps=100,
-            weight_decay=0.1,
-            beta2=0.99,
-            eval_every=250,
-            eval_batches=200,
-            log_every=10,
-        ),
-        sample=SampleConfig(prompt="\n", max_new_tokens=300, temperature=0.8, top_k=200),
-    ),
 }
+# The GPU version of the same recipe (nanoGPT's shakespeare_char config).
+PRESETS["char-gpu"] = replace(
+    PRESETS["char-small"],
+    preset="char-gpu",
+    model=ModelConfig(block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),
+    train=replace(
+        PRESETS["char-small"].train, max_steps=5000, batch_size=64, eval_batches=200, log_every=10
+    ),
+    sample=replace(PRESETS["char-small"].sample, max_new_tokens=300),
+)
 DEFAULT_PRESET = "seed"
 
 

@@ -20,6 +20,11 @@ from engine.events import (
 from engine.rundir import CONFIG, EVENTS, RUNS_ROOT, read_events
 
 
+def state_after(reason: str) -> str:
+    """The run's state once TrainingFinished(reason) is the last word."""
+    return {"completed": "finished", "diverged": "failed"}.get(reason, "stopped")
+
+
 @dataclass(frozen=True)
 class RunSummary:
     path: Path
@@ -56,7 +61,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
             state = "running"
         elif isinstance(event, TrainingFinished):
             step = event.step
-            state = {"completed": "finished", "diverged": "failed"}.get(event.reason, "stopped")
+            state = state_after(event.reason)
         elif isinstance(event, EngineFailed):
             state = "failed"
     if state in ("running", "paused") and not worker_alive(run_dir):

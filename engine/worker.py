@@ -11,6 +11,7 @@ finished, to be sampled and inspected. SIGINT and SIGTERM checkpoint and exit; S
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import queue
 import shutil
@@ -18,10 +19,12 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from engine.channel import (
+    HISTORY,
     INFO_FILE,
     KEY_FILE,
     listen,
@@ -41,19 +44,13 @@ from engine.events import (
     TrainingPaused,
     TrainingResumed,
 )
-from engine.rundir import EVENTS, read_events
-from engine.runs import summarize_model
+from engine.rundir import EVENTS
+from engine.runs import state_after, summarize_model, summarize_run
 from engine.timelapse import load_snapshot, save_snapshot, snapshot_steps
 from engine.train import Trainer
 
 NICENESS = 10
 IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits after this long
-FINAL_STATES = {
-    "completed": "finished",
-    "stopped": "stopped",
-    "interrupted": "stopped",
-    "diverged": "failed",
-}
 
 
 class Worker:
@@ -92,14 +89,12 @@ class Worker:
             while self.exit_code is None:
                 while not self.incoming.empty():
                     self.connections.append(self.incoming.get())
-                training = self.state == "running"
-                self._serve(timeout=0.0 if training else 0.05)
+                self._serve(timeout=0.0 if self.state == "running" else 0.05)
                 if self.signalled:
                     self._stop_training("interrupted")
                     self.exit_code = 0
-                elif self.state == "running" and self.steps is not None:
-                    if self.exit_code is None:
-                        self._advance()
+                elif self.state == "running" and self.steps is not None and self.exit_code is None:
+                    self._advance()
                 elif not self.connections and not self.detached_training():
                     if time.monotonic() - self.alone_since > IDLE_EXIT_S:
                         self._stop_training("stopped")
@@ -136,7 +131,7 @@ class Worker:
             )
             self._publish(self.trainer.record(TrainingPaused(self.trainer.step, reason)))
         elif isinstance(event, TrainingFinished):
-            self.state = FINAL_STATES.get(event.reason, "stopped")
+            self.state = state_after(event.reason)
             self.steps = None
 
     def _stop_training(self, reason: str) -> None:
@@ -254,12 +249,8 @@ class Worker:
             )
 
     def _generate(self, conn: Connection, request: dict) -> None:
-        from engine.config import SampleConfig
-
-        config = self.trainer.config.sample
-        overrides = request.get("config") or {}
-        try:
-            config = SampleConfig(**{**_sample_fields(config), **overrides})
+        try:  # a bad value raises ConfigError (an EngineError); an unknown name, TypeError
+            config = replace(self.trainer.config.sample, **(request.get("config") or {}))
         except TypeError as error:
             raise EngineError(f"bad sample settings: {error}") from None
         encoding, tokens = self.trainer.generate(str(request.get("prompt", "")), config)
@@ -284,7 +275,7 @@ class Worker:
             while lines := file.readlines(1 << 20):
                 if not lines[-1].endswith(b"\n"):
                     lines.pop()
-                conn.send_bytes(b"H" + b"".join(lines))
+                conn.send_bytes(HISTORY + b"".join(lines))
 
     def _status(self) -> dict:
         config = self.trainer.config
@@ -315,28 +306,18 @@ def _sleep(timeout: float) -> list:
 
 
 def _parse(payload: bytes) -> dict:
-    import json
-
     request = json.loads(payload)
     if not isinstance(request, dict):
         raise ValueError("request is not an object")
     return request
 
 
-def _sample_fields(config) -> dict:
-    from dataclasses import asdict
-
-    return asdict(config)
-
-
 def _state_from_history(run_dir: Path, trainer: Trainer) -> str:
-    state = "stopped"
-    for event in read_events(run_dir):
-        if isinstance(event, TrainingFinished):
-            state = FINAL_STATES.get(event.reason, "stopped")
-        elif isinstance(event, EngineFailed):
-            state = "failed"
-    return "finished" if trainer.finished else state
+    """An idle worker's state: how the history ended, and never "running" (it does not train)."""
+    if trainer.finished:
+        return "finished"
+    state = summarize_run(run_dir).state
+    return "stopped" if state in ("running", "paused") else state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -353,8 +334,6 @@ def main(argv: list[str] | None = None) -> int:
     # responsive, and when nothing else wants the cores training loses nothing.
     os.nice(NICENESS)
     try:
-        import json
-
         if args.resume:
             trainer = Trainer.resume(args.run_dir, json.loads(args.overrides))
         else:

@@ -30,6 +30,7 @@ from engine import (
     TrainingPaused,
     TrainingResumed,
     TrainingStarted,
+    state_after,
 )
 from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed
 from tui.screens.help import HelpScreen
@@ -200,7 +201,7 @@ class LlmLearnsApp(App[int]):
             elif isinstance(event, TrainingPaused):
                 self.run_state = "paused"
             elif isinstance(event, TrainingFinished):
-                self.run_state = "finished" if event.reason == "completed" else "stopped"
+                self.run_state = state_after(event.reason)
             if isinstance(event, (EngineFailed, LossNotFinite)) or (
                 isinstance(event, TrainingPaused) and "loss" in event.reason.lower()
             ):

@@ -13,6 +13,7 @@ from engine import (
     TrainingPaused,
     TrainingResumed,
     TrainingStarted,
+    state_after,
 )
 
 STATE_ICONS = {
@@ -94,7 +95,7 @@ class RunHeader(Horizontal):
             elif isinstance(event, TrainingResumed):
                 self.state = "running"
             elif isinstance(event, TrainingFinished):
-                self.state = {"completed": "finished"}.get(event.reason, "stopped")
+                self.state = state_after(event.reason)
             elif isinstance(event, EngineFailed):
                 self.state = "failed"
         self._render_all()
