@@ -172,9 +172,10 @@ class Decoder:
     """One-token-at-a-time decoding for a batch of one, on a cache that next_logits primed.
 
     The same maths as GPT.next_logits on (C,) vectors. With one token per step the cost is all
-    per-op overhead, so weights and per-layer cache views are looked up once here, the attention
-    scale is folded into the query weights, and the loop uses fused plain calls (addmv, select,
-    narrow) instead of module calls and tensor indexing. Weights must not change while it lives.
+    per-op overhead, so weights are looked up once here, the attention scale is folded into the
+    query weights, the cache views each position needs are made once and reused, and the loop uses
+    fused plain calls (addmv, bmm) instead of module calls and tensor indexing. Weights must not
+    change while it lives.
     """
 
     def __init__(self, model: GPT, cache: KVCache):
@@ -186,29 +187,44 @@ class Decoder:
         self.wte, self.wpe = model.wte.weight, model.wpe.weight
         self.ln_f = (model.ln_f.weight, model.ln_f.bias)
         self.layers = []
-        for i, b in enumerate(model.blocks):
+        for b in model.blocks:
             qkv_b = b.attn.c_attn.bias
             self.layers.append((
                 b.ln_1.weight, b.ln_1.bias,
                 b.attn.c_attn.weight * scale[:, None], None if qkv_b is None else qkv_b * scale,
                 b.attn.c_proj.weight, b.attn.c_proj.bias, b.ln_2.weight, b.ln_2.bias,
                 b.mlp.c_fc.weight, b.mlp.c_fc.bias, b.mlp.c_proj.weight, b.mlp.c_proj.bias,
-                cache.k[i, 0], cache.v[i, 0],  # (nh, block_size, hs)
             ))  # fmt: skip
+        self._views: list[tuple | None] = [None] * model.config.block_size
+
+    def _cache_views(self, pos: int) -> tuple:
+        """Per layer: where position pos's k and v go, and the keys (transposed) and values seen."""
+        if self._views[pos] is None:
+            k, v = self.cache.k[:, 0], self.cache.v[:, 0]  # (n_layer, nh, block_size, hs)
+            self._views[pos] = tuple(
+                (
+                    k[i].narrow(1, pos, 1), v[i].narrow(1, pos, 1),  # (nh, 1, hs)
+                    k[i].narrow(1, 0, pos + 1).transpose(1, 2), v[i].narrow(1, 0, pos + 1),
+                )
+                for i in range(len(self.layers))
+            )  # fmt: skip
+        return self._views[pos]
 
     def step(self, token: int) -> torch.Tensor:
         """Logits (vocab,) after appending `token` at the cache's next position."""
         pos, C, nh = self.cache.pos, self.C, self.n_head
         x = self.wte.select(0, token) + self.wpe.select(0, pos)  # (C,)
-        for ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, out_w, out_b, \
-                keys, values in self.layers:  # fmt: skip
+        for weights, views in zip(self.layers, self._cache_views(pos), strict=True):
+            ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, out_w, out_b = (
+                weights
+            )
+            k_slot, v_slot, seen_kt, seen_v = views
             h = F.layer_norm(x, (C,), ln1_w, ln1_b)
-            q, k, v = _affine(h, qkv_w, qkv_b).view(3, nh, -1).unbind(0)  # (nh, hs)
-            keys.select(1, pos).copy_(k)
-            values.select(1, pos).copy_(v)
-            seen_k, seen_v = keys.narrow(1, 0, pos + 1), values.narrow(1, 0, pos + 1)
-            att = torch.softmax(torch.bmm(seen_k, q.unsqueeze(-1)), dim=1)  # (nh, t, 1)
-            y = torch.bmm(att.transpose(1, 2), seen_v).view(C)  # (nh, 1, t) @ (nh, t, hs)
+            q, k, v = _affine(h, qkv_w, qkv_b).view(3, nh, 1, -1).unbind(0)  # (nh, 1, hs)
+            k_slot.copy_(k)
+            v_slot.copy_(v)
+            att = torch.softmax(torch.bmm(q, seen_kt), dim=-1)  # (nh, 1, t)
+            y = torch.bmm(att, seen_v).view(C)  # (nh, 1, t) @ (nh, t, hs)
             x = _affine(y, proj_w, proj_b, residual=x)
             h = F.gelu(_affine(F.layer_norm(x, (C,), ln2_w, ln2_b), fc_w, fc_b))
             x = _affine(h, out_w, out_b, residual=x)
