@@ -1,19 +1,23 @@
 """Live TUI benchmark, in tmux as a person would see it: `python -m tui.bench_live`.
 
 Prints JSON: char-small training tokens/s with the TUI open against --headless (alternating runs,
-same steps), and key-press-to-screen latency while training, pressed with tmux send-keys and timed
-until capture-pane shows the change: view switches (1/2), and moving the attention view's query
-cursor (Down/Up), a key that changes part of a view. Needs tmux on PATH.
+same steps), and key-press-to-screen latency while training: keys are pressed through a tmux
+control-mode client and timed to the app's write that put the change on screen. The keys: view
+switches (1/2), and moving the attention view's query cursor (Down/Up), which changes part of a
+view. Needs tmux on PATH.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import queue
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -56,13 +60,74 @@ def _steps_done(run_dir: Path) -> int:
     return path.read_text().count('"kind":"step"') if path.exists() else 0
 
 
-def _press_until_changed(key: str, changed) -> float:
-    pressed = time.perf_counter()
-    _tmux("send-keys", "-t", SESSION, key)
-    while not changed(_tmux("capture-pane", "-p", "-t", SESSION)):
-        if time.perf_counter() - pressed > 5:
-            break
-    return (time.perf_counter() - pressed) * 1000
+class TmuxControl:
+    """A tmux control-mode client: commands go over one pipe, and each `%output` notification is
+    stamped the moment it arrives. Timing a key press needs no polling, so the instrument costs
+    no CPU while the app under test draws: a capture-pane runs only after the app has written.
+    """
+
+    def __init__(self, session: str):
+        self.session = session
+        self.process = subprocess.Popen(
+            ["tmux", "-C", "attach-session", "-t", session],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            errors="replace",  # %output escapes bytes, and can split a character between lines
+        )  # fmt: skip
+        self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put((time.perf_counter(), line.rstrip("\n")))
+
+    def command(self, text: str) -> tuple[list[str], float | None]:
+        """Run a tmux command: its output lines, and when the app last wrote before it answered."""
+        self.process.stdin.write(text + "\n")
+        self.process.stdin.flush()
+        reply: list[str] | None = None
+        last_output = None
+        while True:
+            stamp, line = self.lines.get(timeout=10)
+            if line.startswith("%output"):
+                last_output = stamp
+            elif line.startswith("%begin") and line.endswith(" 1"):  # 1: a command of ours
+                reply = []
+            elif line.startswith(("%end", "%error")) and reply is not None:
+                return reply, last_output
+            elif reply is not None:
+                reply.append(line)
+
+    def screen(self) -> str:
+        return "\n".join(self.command(f"capture-pane -p -t {self.session}")[0])
+
+    def press_until(self, key: str, changed) -> float:
+        """Milliseconds from sending `key` to the app's write that put `changed` on screen."""
+        self.drain()
+        pressed = time.perf_counter()
+        self.command(f"send-keys -t {self.session} {key}")
+        deadline = pressed + 5
+        while time.perf_counter() < deadline:
+            try:
+                stamp, line = self.lines.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
+                break
+            if not line.startswith("%output"):
+                continue
+            lines, later = self.command(f"capture-pane -p -t {self.session}")
+            if changed("\n".join(lines)):
+                return ((later or stamp) - pressed) * 1000
+        return (time.perf_counter() - pressed) * 1000
+
+    def drain(self) -> None:
+        while not self.lines.empty():
+            self.lines.get_nowait()
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
 def _looks_line(screen: str) -> str:
@@ -71,19 +136,23 @@ def _looks_line(screen: str) -> str:
 
 def press_keys(run_dir: Path, switches: list[float], cursor: list[float]) -> None:
     """Alternate view switches and cursor moves until the run is nearly done."""
-    while _steps_done(run_dir) < STEPS - 10:
-        for key in ("2", "1"):
-            marker = VIEW_MARKERS[key]
-            switches.append(_press_until_changed(key, lambda screen, m=marker: m in screen))
-            time.sleep(0.4)
-        _tmux("send-keys", "-t", SESSION, "2")
-        time.sleep(1.0)
-        for key in ("Down", "Down", "Up", "Up"):
-            before = _looks_line(_tmux("capture-pane", "-p", "-t", SESSION))
-            cursor.append(_press_until_changed(key, lambda s, b=before: _looks_line(s) != b))
-            time.sleep(0.3)
-        _tmux("send-keys", "-t", SESSION, "1")
-        time.sleep(0.5)
+    tmux = TmuxControl(SESSION)
+    try:
+        while _steps_done(run_dir) < STEPS - 10:
+            for key in ("2", "1"):
+                marker = VIEW_MARKERS[key]
+                switches.append(tmux.press_until(key, lambda screen, m=marker: m in screen))
+                time.sleep(0.4)
+            tmux.command(f"send-keys -t {SESSION} 2")
+            time.sleep(1.0)
+            for key in ("Down", "Down", "Up", "Up"):
+                before = _looks_line(tmux.screen())
+                cursor.append(tmux.press_until(key, lambda s, b=before: _looks_line(s) != b))
+                time.sleep(0.3)
+            tmux.command(f"send-keys -t {SESSION} 1")
+            time.sleep(0.5)
+    finally:
+        tmux.close()
 
 
 def tui_run(run_dir: Path, latencies: tuple[list, list] | None) -> float:
@@ -104,26 +173,38 @@ def tui_run(run_dir: Path, latencies: tuple[list, list] | None) -> float:
         _tmux("kill-session", "-t", SESSION)
 
 
+def _latency_figures(name: str, timings: list[float]) -> dict:
+    ordered = sorted(timings)
+    return {
+        f"{name}_ms_median": round(statistics.median(ordered), 1),
+        f"{name}_ms_p90": round(ordered[int(len(ordered) * 0.9)], 1),
+    }
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tui.bench_live", description=__doc__)
+    parser.add_argument("--only", choices=["throughput", "keys"], help="run one part")
+    args = parser.parse_args()
     if not shutil.which("tmux"):
         sys.exit("tui.bench_live needs tmux")
-    headless, tui, switches, cursor = [], [], [], []
+    figures: dict = {"steps_per_run": STEPS}
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
-        for round_ in range(2):
-            headless.append(headless_run(Path(tmp) / f"headless-{round_}"))
-            tui.append(tui_run(Path(tmp) / f"tui-{round_}", None))
-        tui_run(Path(tmp) / "keys", (switches, cursor))
-    print(json.dumps({
-        "steps_per_run": STEPS,
-        "headless_tokens_per_s": [round(r) for r in headless],
-        "tui_tokens_per_s": [round(r) for r in tui],
-        "tui_vs_headless": round(statistics.median(tui) / statistics.median(headless), 3),
-        "view_switch_ms_median": round(statistics.median(switches), 1),
-        "view_switch_ms_p90": round(sorted(switches)[int(len(switches) * 0.9)], 1),
-        "cursor_key_ms_median": round(statistics.median(cursor), 1),
-        "cursor_key_ms_p90": round(sorted(cursor)[int(len(cursor) * 0.9)], 1),
-        "key_presses": len(switches) + len(cursor),
-    }, indent=2))  # fmt: skip
+        if args.only != "keys":
+            headless, tui = [], []
+            for round_ in range(2):
+                headless.append(headless_run(Path(tmp) / f"headless-{round_}"))
+                tui.append(tui_run(Path(tmp) / f"tui-{round_}", None))
+            figures["headless_tokens_per_s"] = [round(r) for r in headless]
+            figures["tui_tokens_per_s"] = [round(r) for r in tui]
+            ratio = statistics.median(tui) / statistics.median(headless)
+            figures["tui_vs_headless"] = round(ratio, 3)
+        if args.only != "throughput":
+            switches, cursor = [], []
+            tui_run(Path(tmp) / "keys", (switches, cursor))
+            figures |= _latency_figures("view_switch", switches)
+            figures |= _latency_figures("cursor_key", cursor)
+            figures["key_presses"] = len(switches) + len(cursor)
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
