@@ -31,10 +31,12 @@ class AttentionBars(Widget):
         self.query_token = tokens[query] if tokens else ""
         ranked = sorted(((w, k) for k, w in enumerate(row[: query + 1])), reverse=True)
         self.items = [(k, tokens[k], w) for w, k in ranked[:MAX_BARS]]
-        self.refresh(layout=True)
+        self.refresh()
 
     def get_content_height(self, container, viewport, width) -> int:
-        return len(self.items) + 1
+        # Room for every bar whatever the query: the panel stays put as the cursor moves, and a
+        # cursor key never costs a layout pass (tens of milliseconds).
+        return MAX_BARS + 1
 
     def render(self) -> Text:
         variables = self.app.theme_variables

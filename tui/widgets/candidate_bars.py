@@ -20,11 +20,15 @@ class CandidateBars(Widget):
         self.index = 0
 
     def show(self, token: GeneratedToken | None, index: int = 0) -> None:
+        rows = self._rows()
         self.token, self.index = token, index
-        self.refresh(layout=True)
+        self.refresh(layout=self._rows() != rows)  # only if resized
+
+    def _rows(self) -> int:
+        return 2 + (len(self.token.candidates) if self.token else 0)
 
     def get_content_height(self, container, viewport, width) -> int:
-        return 2 + (len(self.token.candidates) if self.token else 0)
+        return self._rows()
 
     def render(self) -> Text:
         variables = self.app.theme_variables

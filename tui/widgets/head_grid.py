@@ -43,9 +43,10 @@ class HeadGrid(Widget):
         self._slot = 1
 
     def show(self, maps: list[list[list[float]]], selected: int) -> None:
+        size = (len(self.maps), self._side())
         self.maps = [pool(m, MAX_SIDE) for m in maps]
         self.selected = selected
-        self.refresh(layout=True)
+        self.refresh(layout=(len(self.maps), self._side()) != size)  # only if resized
 
     def _side(self) -> int:
         return len(self.maps[0]) if self.maps else 0

@@ -14,6 +14,8 @@ from textual.color import Color
 from textual.message import Message
 from textual.widget import Widget
 
+from tui.widgets.kept_lines import KeptLines
+
 LABEL_WIDTH = 8
 LABEL_ROWS = 4
 LEGEND_STEPS = 10
@@ -68,7 +70,7 @@ class ColorScale:
         return self._cache[level]
 
 
-class AttentionHeatmap(Widget):
+class AttentionHeatmap(KeptLines, Widget):
     """A T×T map of one head; `query` is the cursor row whose attention is listed beside it."""
 
     class QueryChanged(Message):
@@ -86,11 +88,17 @@ class AttentionHeatmap(Widget):
         self.tokens: list[str] = []
         self.matrix: list[list[float]] = []
         self.query_index = 0
+        self.version = 0  # bumped by show(): new tokens or weights
+
+    def render_key(self):
+        return (self.version, self.query_index)
 
     def show(self, tokens: list[str], matrix: list[list[float]]) -> None:
+        size = (len(self.tokens), self._label_rows())
         self.tokens, self.matrix = tokens, matrix
+        self.version += 1
         self.query_index = min(self.query_index, max(0, len(tokens) - 1))
-        self.refresh(layout=True)
+        self.refresh(layout=(len(self.tokens), self._label_rows()) != size)  # only if resized
 
     def move_query(self, delta: int) -> None:
         if self.tokens:

@@ -2,8 +2,8 @@
 
 Textual's Footer mounts a widget per key and rebuilds them all whenever the bindings change, which
 is every view switch and focus move: about 100 ms of a small CPU per key press. This reads the same
-bindings (so they stay the single source of help), draws them in one render, and maps a click back
-to its key.
+bindings (so they stay the single source of help), draws them in one render that is kept until
+they change, and maps a click back to its key.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from textual import events
 from textual.content import Content
 from textual.widget import Widget
 
+from tui.widgets.kept_lines import KeptLines
 
-class KeyHints(Widget):
+
+class KeyHints(KeptLines, Widget):
     DEFAULT_CSS = "KeyHints { height: 1; dock: bottom; background: $panel; }"
 
     def __init__(self, **kwargs) -> None:
@@ -29,35 +31,48 @@ class KeyHints(Widget):
     def _bindings_changed(self, screen) -> None:
         self.refresh()
 
-    def render(self) -> Content:
-        parts: list[Content] = []
-        spans: list[tuple[int, int, str]] = []
-        x = 0
+    def _hints(self) -> tuple[tuple[tuple[str, str, bool, str], ...], str | None]:
+        """(key shown, description, enabled, key) of each binding to show; the palette's key."""
+        hints = []
         actions: set[str] = set()
         palette = None
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if binding.action == "command_palette":
-                palette = binding
+                palette = binding.key
             if not binding.show or binding.action in actions or binding.action == "command_palette":
                 continue
             actions.add(binding.action)
             key = self.app.get_key_display(binding)
-            style = "$foreground" if enabled else "$foreground-muted"
-            hint = Content.from_markup(
-                "[b $accent]$key[/] [$style]$description[/]  ",
-                key=key, style=style, description=binding.description,
-            )  # fmt: skip
-            spans.append((x, x + len(key) + 1 + len(binding.description), binding.key))
+            hints.append((key, binding.description, enabled, binding.key))
+        return tuple(hints), palette
+
+    def render_key(self):
+        return self._hints()
+
+    def render(self) -> Content:
+        hints, palette = self._hints()
+        parts: list[Content] = []
+        spans: list[tuple[int, int, str]] = []
+        x = 0
+        for key, description, enabled, binding_key in hints:
+            # assemble, not from_markup: parsing markup costs 50 times as much, on every switch.
+            hint = Content.assemble(
+                (key, "bold $accent"),
+                " ",
+                (description, "$foreground" if enabled else "$foreground-muted"),
+                "  ",
+            )
+            spans.append((x, x + len(key) + 1 + len(description), binding_key))
             parts.append(hint)
             x += hint.cell_length
-        hints = Content(" ").join(parts) if parts else Content("")
+        line = Content(" ").join(parts) if parts else Content("")
         if palette is not None:
-            right = Content.from_markup("[b $accent]^p[/] palette")
-            gap = max(1, self.size.width - hints.cell_length - right.cell_length - 1)
-            spans.append((hints.cell_length + gap, self.size.width, palette.key))
-            hints = hints + Content(" " * gap) + right
+            right = Content.assemble(("^p", "bold $accent"), " palette")
+            gap = max(1, self.size.width - line.cell_length - right.cell_length - 1)
+            spans.append((line.cell_length + gap, self.size.width, palette))
+            line = line + Content(" " * gap) + right
         self._spans = spans
-        return hints
+        return line
 
     def on_click(self, event: events.Click) -> None:
         for start, end, key in self._spans:

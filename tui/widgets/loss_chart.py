@@ -1,7 +1,7 @@
 """The live loss chart: raw train loss (faint), a debiased EMA (bold), val points, ln(V) line.
 
 History is kept whole but drawn downsampled to about twice the plot width, and a timer redraws
-at most REDRAWS_PER_S times a second whatever the step rate (a dirty flag marks new data).
+at most REDRAWS_PER_S times a second whatever the step rate (mark_dirty counts new data).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import math
 
 from textual.color import Color
 from textual_plotext import PlotextPlot
+
+from tui.widgets.kept_lines import KeptLines
 
 REDRAWS_PER_S = 2  # each draw costs ~20 ms of a core that training would rather have
 
@@ -99,8 +101,8 @@ class LossHistory:
         )
 
 
-class LossChart(PlotextPlot):
-    """Loss against step or tokens seen; `dirty` marks data the next timer tick will draw."""
+class LossChart(KeptLines, PlotextPlot):
+    """Loss against step or tokens seen; mark_dirty() says new data waits for the next tick."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -108,20 +110,16 @@ class LossChart(PlotextPlot):
         self.vocab_size = 0
         self.log_y = False
         self.x_tokens = False
-        self.dirty = True
+        self.data_version = 0  # bumped by mark_dirty: new points to draw
+        self.shown_version = 0  # the data version the timer last let through to the screen
         self.draws = 0
-        self._drawn: tuple | None = None  # (what it was drawn for, the drawing)
 
     def on_mount(self) -> None:
         super().on_mount()
         self.set_interval(1 / REDRAWS_PER_S, self._tick)
 
-    def _tick(self) -> None:
-        if self.dirty:
-            self.refresh()
-
     def mark_dirty(self) -> None:
-        self.dirty = True
+        self.data_version += 1
 
     def toggle_log(self) -> None:
         self.log_y = not self.log_y
@@ -145,21 +143,24 @@ class LossChart(PlotextPlot):
             color = color.blend(Color.parse(variables["surface"]), fade)
         return color.rgb
 
+    def _tick(self) -> None:
+        # New points reach the screen only here, so the chart redraws at most REDRAWS_PER_S times
+        # a second however fast steps arrive.
+        if self.data_version != self.shown_version:
+            self.shown_version = self.data_version
+            self.refresh()
+
+    def render_key(self):
+        history = self.history
+        return (self.shown_version, self.vocab_size, self.log_y, self.x_tokens, history.smoothing)
+
     def render(self):
-        # Showing the Train view again re-renders the widget: reuse the drawing if nothing
-        # changed, since a plotext draw costs tens of milliseconds of a key press's latency.
-        key = (self.size, self.log_y, self.x_tokens, self.history.smoothing, self.app.theme)
-        if not self.dirty and self._drawn is not None and self._drawn[0] == key:
-            return self._drawn[1]
-        self.dirty = False
         self.draws += 1
         self._draw()
         try:
-            drawing = super().render()
+            return super().render()
         except Exception as error:  # noqa: BLE001 - a plotting glitch must not kill the app
             return f"(chart unavailable: {type(error).__name__})"
-        self._drawn = (key, drawing)
-        return drawing
 
     def _draw(self) -> None:
         plt = self.plt
