@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input
 
 from engine import EngineError, EngineFailed, LossNotFinite, TrainingPaused
 from tests.tui_fakes import FakeEngine, make_events
@@ -21,6 +21,7 @@ from tui.widgets.loss_chart import LossChart
 from tui.widgets.run_header import RunHeader
 from tui.widgets.sample_log import SampleLog
 from tui.widgets.stats_panel import StatsPanel
+from tui.widgets.view_tabs import ViewTabs
 
 
 async def test_events_fill_header_chart_stats_and_samples():
@@ -63,6 +64,26 @@ async def test_chart_redraws_are_rate_limited():
         assert chart.draws - before <= 4
 
 
+async def test_hidden_chart_waits_and_catches_up_when_shown():
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        chart = app.query_one(LossChart)
+        await settle(pilot, lambda: chart.shown_version == chart.data_version)
+        await pilot.pause(0.1)  # drawn
+        await pilot.press("2")
+        before = chart.draws
+        chart.history.add_step(301, 1.0, 301 * 96)
+        chart.mark_dirty()
+        await pilot.pause(1.2)  # two ticks: nothing is drawn for a view nobody sees
+        assert chart.draws == before
+        await pilot.press("1")
+        assert chart.draws == before  # the switch shows the kept drawing at once...
+        assert chart.shown_version != chart.data_version
+        await settle(pilot, lambda: chart.draws > before)
+        assert chart.shown_version == chart.data_version  # ...and the next tick updates it
+
+
 async def test_chart_keys_toggle_log_axis_and_smoothing():
     app, fake = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -99,10 +120,21 @@ async def test_number_keys_switch_views():
     app, fake = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
-        tabs = app.query_one(TabbedContent)
+        tabs = app.query_one(ViewTabs)
         for key, view in [("2", "attention"), ("4", "learn"), ("1", "train")]:
             await pilot.press(key)
-            assert tabs.active == view
+            assert app.current_view == view and tabs.active == view
+
+
+async def test_clicking_a_view_name_switches_to_it():
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        tabs = app.query_one(ViewTabs)
+        x = tabs.render().plain.index("Generate") + tabs.styles.padding.left
+        await pilot.click(ViewTabs, offset=(x, 0))
+        await settle(pilot, lambda: app.current_view == "generate")
+        assert app.current_view == "generate" and tabs.active == "generate"
 
 
 async def test_attention_heatmap_has_a_cell_per_token_pair():
@@ -233,7 +265,7 @@ async def test_engine_failure_shows_reason_and_checkpoint():
         assert "CUDA out of memory" in notice and "fake-run/model.safetensors" in notice
         assert app.query_one(RunHeader).state == "failed"
         await pilot.press("2")  # history stays browsable
-        assert app.query_one(TabbedContent).active == "attention"
+        assert app.current_view == "attention"
 
 
 async def test_non_finite_loss_is_reported():
@@ -267,7 +299,7 @@ async def test_help_links_to_the_learn_view():
         assert isinstance(app.screen, HelpScreen) and app.screen.view == "attention"
         await pilot.press("down", "enter")  # second term: keys, queries and values
         await pilot.pause(0.2)
-        assert app.query_one(TabbedContent).active == "learn"
+        assert app.current_view == "learn"
 
 
 async def test_new_run_validates_and_starts():

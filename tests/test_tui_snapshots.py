@@ -23,9 +23,9 @@ def open_view(keys: list[str]):
         for key in keys:
             await pilot.press(key)
             await pilot.pause()
-        if app.query_one("#views").active == "attention":
+        if app.current_view == "attention":
             await settle(pilot, lambda: app.query_one(AttentionView).amap is not None)
-        if "enter" in keys and app.query_one("#views").active == "generate":
+        if "enter" in keys and app.current_view == "generate":
             await settle(pilot, lambda: len(app.query_one(GenerationOutput).tokens) == 30)
             await pilot.press("escape")
         await settle(pilot)

@@ -17,7 +17,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, Static
 from textual.worker import get_current_worker
 
 from engine import (
@@ -42,9 +42,10 @@ from tui.widgets.key_hints import KeyHints
 from tui.widgets.learn_view import LearnView, slug
 from tui.widgets.run_header import RunHeader
 from tui.widgets.train_view import TrainView
+from tui.widgets.view_tabs import ViewTabs
 
 BATCH_S = 0.5  # 2 updates a second: enough to watch, and leaves the cores to training
-VIEWS = ("train", "attention", "generate", "learn")
+VIEWS = {"train": "Train", "attention": "Attention", "generate": "Generate", "learn": "Learn"}
 LIVE_STATES = ("running", "paused")
 _END = object()
 
@@ -99,15 +100,12 @@ class LlmLearnsApp(App[int]):
         with Vertical(id="main"):
             yield RunHeader(id="header")
             yield Static(id="notice")
-            with TabbedContent(id="views", initial="train"):
-                with TabPane("[$accent]1[/] Train", id="train"):
-                    yield TrainView()
-                with TabPane("[$accent]2[/] Attention", id="attention"):
-                    yield AttentionView(probe=probe)
-                with TabPane("[$accent]3[/] Generate", id="generate"):
-                    yield GenerateView(sample=sample)
-                with TabPane("[$accent]4[/] Learn", id="learn"):
-                    yield LearnView()
+            yield ViewTabs(VIEWS, active="train")
+            with ContentSwitcher(id="views", initial="train"):
+                yield TrainView(id="train")
+                yield AttentionView(probe=probe, id="attention")
+                yield GenerateView(sample=sample, id="generate")
+                yield LearnView(id="learn")
             yield KeyHints()
         yield Static(
             "Terminal too small: llm-learns needs at least 60×20.\n"
@@ -251,7 +249,7 @@ class LlmLearnsApp(App[int]):
 
     @property
     def current_view(self) -> str:
-        return self.query_one(TabbedContent).active or "train"
+        return self.query_one(ContentSwitcher).current or "train"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The new-run form owns the keyboard: run controls there would act on the old run.
@@ -267,12 +265,13 @@ class LlmLearnsApp(App[int]):
         return True
 
     def action_view(self, view: str) -> None:
-        self.query_one(TabbedContent).active = view
+        self.query_one(ContentSwitcher).current = view
+        self.query_one(ViewTabs).active = view
         self._focus_view(view)
 
-    @on(TabbedContent.TabActivated)
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self._focus_view(event.pane.id or "train")
+    @on(ViewTabs.Picked)
+    def _tab_picked(self, event: ViewTabs.Picked) -> None:
+        self.action_view(event.view)
 
     def _focus_view(self, view: str) -> None:
         kind = {
@@ -383,9 +382,11 @@ class LlmLearnsApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for view in VIEWS:
+        for number, (view, label) in enumerate(VIEWS.items(), start=1):
             yield SystemCommand(
-                f"View: {view}", f"Switch to the {view} view", lambda v=view: self.action_view(v)
+                f"View: {label}",
+                f"{number}: switch to the {label} view",
+                lambda v=view: self.action_view(v),
             )
         yield SystemCommand("Pause or resume training", "space", self.action_toggle_pause)
         yield SystemCommand("Save a checkpoint", "s", self.action_save)

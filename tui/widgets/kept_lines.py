@@ -3,8 +3,8 @@
 Textual throws a widget's rendered lines away whenever the widget is laid out again, and every
 view switch lays out the view it shows. For a costly render (the loss chart, the heatmap, the key
 hints) that put the whole render into each key press's latency. A widget with this mixin says
-what its drawing depends on in `render_key()`; its lines are made again only when that key, its
-size, its style or the theme changes.
+what its drawing depends on in `render_key()`: it renders again only when that key, its size or
+the theme changes, and makes its lines again only when that or its style (focus) changes.
 """
 
 from __future__ import annotations
@@ -18,19 +18,25 @@ from textual.visual import Visual, visualize
 class KeptLines:
     """Mix in before Widget: `class Chart(KeptLines, Widget)`, and define `render_key()`."""
 
+    _kept_render: tuple[Hashable, object] | None = None
     _kept: tuple[Hashable, list[Strip]] | None = None
 
     def render_key(self) -> Hashable:
-        """Everything render() depends on besides size, style and theme."""
+        """Everything render() depends on besides size and theme."""
         raise NotImplementedError
 
     def kept_lines(self) -> list[Strip]:
         """The rendered lines, rendered again only if the key changed."""
         width, height = self.size
-        key = (self.size, self.visual_style, self.app.theme, self.render_key())
-        if self._kept is None or self._kept[0] != key:
-            visual = visualize(self, self.render(), markup=self._render_markup)
-            self._kept = (key, Visual.to_strips(self, visual, width, height, self.visual_style))
+        key = (self.size, self.app.theme, self.render_key())
+        if self._kept_render is None or self._kept_render[0] != key:
+            self._kept_render = (key, self.render())
+        # Focus can change the style (a background tint): that costs only the conversion to lines.
+        lines_key = (key, self.visual_style)
+        if self._kept is None or self._kept[0] != lines_key:
+            visual = visualize(self, self._kept_render[1], markup=self._render_markup)
+            lines = Visual.to_strips(self, visual, width, height, self.visual_style)
+            self._kept = (lines_key, lines)
         return self._kept[1]
 
     def render_line(self, y: int) -> Strip:

@@ -145,8 +145,10 @@ class LossChart(KeptLines, PlotextPlot):
 
     def _tick(self) -> None:
         # New points reach the screen only here, so the chart redraws at most REDRAWS_PER_S times
-        # a second however fast steps arrive.
-        if self.data_version != self.shown_version:
+        # a second however fast steps arrive. Not while another view shows: the switch back
+        # would then wait for a redraw; this way it shows the kept drawing, and the next tick
+        # brings it up to date.
+        if self.data_version != self.shown_version and self.region:
             self.shown_version = self.data_version
             self.refresh()
 
