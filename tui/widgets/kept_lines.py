@@ -30,14 +30,21 @@ class KeptLines:
         width, height = self.size
         key = (self.size, self.app.theme, self.render_key())
         if self._kept_render is None or self._kept_render[0] != key:
-            self._kept_render = (key, self.render())
+            self._kept_render = (key, self.kept_render())
         # Focus can change the style (a background tint): that costs only the conversion to lines.
         lines_key = (key, self.visual_style)
         if self._kept is None or self._kept[0] != lines_key:
-            visual = visualize(self, self._kept_render[1], markup=self._render_markup)
-            lines = Visual.to_strips(self, visual, width, height, self.visual_style)
+            lines = self.lines_from(self._kept_render[1], width, height, self.visual_style)
             self._kept = (lines_key, lines)
         return self._kept[1]
+
+    def kept_render(self) -> object:
+        """What the lines are made from: render()'s result, unless a widget has a faster way."""
+        return self.render()
+
+    def lines_from(self, rendered: object, width: int, height: int, style) -> list[Strip]:
+        visual = visualize(self, rendered, markup=self._render_markup)
+        return Visual.to_strips(self, visual, width, height, style)
 
     def render_line(self, y: int) -> Strip:
         lines = self.kept_lines()

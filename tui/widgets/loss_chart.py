@@ -12,8 +12,9 @@ from textual.color import Color
 from textual_plotext import PlotextPlot
 
 from tui.widgets.kept_lines import KeptLines
+from tui.widgets.plotext_lines import build_matrix, matrix_lines
 
-REDRAWS_PER_S = 2  # each draw costs ~20 ms of a core that training would rather have
+REDRAWS_PER_S = 2  # each draw costs milliseconds of a core that training would rather have
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> tuple[list[float], list[str]]:
@@ -156,13 +157,24 @@ class LossChart(KeptLines, PlotextPlot):
         history = self.history
         return (self.shown_version, self.vocab_size, self.log_y, self.x_tokens, history.smoothing)
 
-    def render(self):
+    def kept_render(self):
+        """plotext's cell grids, drawn for the current size and theme (or a one-line error)."""
         self.draws += 1
         self._draw()
+        width, height = self.size
+        plot = self._plot
         try:
-            return super().render()
+            plot.plotsize(width, height)
+            plot._set_size(width, height)  # as PlotextPlot.render does: plotsize is not enough
+            plot.theme(self._get_plotext_theme_name(self.app.theme))
+            return build_matrix(plot)
         except Exception as error:  # noqa: BLE001 - a plotting glitch must not kill the app
             return f"(chart unavailable: {type(error).__name__})"
+
+    def lines_from(self, rendered, width: int, height: int, style):
+        if isinstance(rendered, str):
+            return super().lines_from(rendered, width, height, style)
+        return matrix_lines(rendered, width, height, style.rich_style)
 
     def _draw(self) -> None:
         plt = self.plt

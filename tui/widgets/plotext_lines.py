@@ -1,0 +1,72 @@
+"""plotext's drawn cells straight to screen lines, without its ANSI text.
+
+textual-plotext asks plotext for an ANSI string, parses it back into a rich Text and lets Textual
+cut that into lines: three passes over every cell, two-thirds of a chart redraw here. plotext
+keeps its cells in four grids (character, foreground, background, style); this reads them once
+and makes a Segment of each run of equally styled cells. plotext is pinned below 6, where those
+grids live on `figure.monitor.matrix`.
+"""
+
+from __future__ import annotations
+
+from plotext import _utility as plotext_utility
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+# plotext's SGR style codes, as rich Style flags.
+_STYLE_FLAGS = {
+    1: "bold", 2: "dim", 3: "italic", 4: "underline", 5: "blink", 7: "reverse", 9: "strike"
+}  # fmt: skip
+
+
+def _color(value) -> Color | None:
+    if value == plotext_utility.no_color:
+        return None
+    if plotext_utility.is_rgb_color(value):
+        return Color.from_rgb(*value)
+    if plotext_utility.is_integer_color(value):
+        return Color.from_ansi(value)
+    if plotext_utility.is_string_color(value):
+        return Color.from_ansi(plotext_utility.get_color_code(value))
+    raise ValueError(f"unknown plotext color {value!r}")
+
+
+def _style(fullground, background, style) -> Style:
+    flags = {}
+    if style != plotext_utility.no_color and plotext_utility.is_style(style):
+        flags = {
+            _STYLE_FLAGS[code]: True
+            for code in plotext_utility.get_style_codes(style)
+            if code in _STYLE_FLAGS
+        }
+    return Style(color=_color(fullground), bgcolor=_color(background), **flags)
+
+
+def build_matrix(figure):
+    """Lay out and draw `figure` (already sized) into its cell grids; return them."""
+    figure._set_sizes()
+    figure._build_matrix()
+    return figure.monitor.matrix
+
+
+def matrix_lines(matrix, width: int, height: int, base: Style) -> list[Strip]:
+    """The grids' rows as `height` lines `width` cells wide, plotext's colours over `base`."""
+    styles: dict[tuple, Style] = {}
+    lines = []
+    rows = zip(matrix.marker, matrix.fullground, matrix.background, matrix.style, strict=True)
+    for chars, fullgrounds, backgrounds, cell_styles in reversed(list(rows)):  # bottom row first
+        segments = []
+        run_key, run_start = None, 0
+        keys = list(zip(fullgrounds, backgrounds, cell_styles, strict=True))
+        for x, key in enumerate([*keys, None]):
+            if key != run_key:
+                if run_key is not None:
+                    if run_key not in styles:
+                        styles[run_key] = base + _style(*run_key)
+                    segments.append(Segment("".join(chars[run_start:x]), styles[run_key]))
+                run_key, run_start = key, x
+        lines.append(Strip(segments).adjust_cell_length(width, base))
+    blank = Strip.blank(width, base)
+    return (lines + [blank] * height)[:height]
