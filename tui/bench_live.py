@@ -25,6 +25,7 @@ from engine.bench import corpus_for
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 300
+ROUNDS = 3  # alternating headless and TUI runs: this machine drifts by a third between runs
 SESSION = "llmlearns-bench"
 # What each view shows that the others don't: a key press has landed when this is on screen.
 VIEW_MARKERS = {"2": "layer 1/", "1": "Stats"}
@@ -191,7 +192,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         if args.only != "keys":
             headless, tui = [], []
-            for round_ in range(2):
+            for round_ in range(ROUNDS):
                 headless.append(headless_run(Path(tmp) / f"headless-{round_}"))
                 tui.append(tui_run(Path(tmp) / f"tui-{round_}", None))
             figures["headless_tokens_per_s"] = [round(r) for r in headless]
