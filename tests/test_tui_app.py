@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from textual.app import App
 from textual.widgets import Input
 
-from engine import EngineError, EngineFailed, LossNotFinite, TrainingPaused
+from engine import EngineError, EngineFailed, GeneratedToken, LossNotFinite, TrainingPaused
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.app import LlmLearnsApp
@@ -197,6 +198,26 @@ async def test_generation_streams_tokens_and_candidates():
         assert app.query_one(CandidateBars).token is output.tokens[-1]
         await pilot.press("escape", "left")
         assert app.query_one(CandidateBars).index == 28
+
+
+async def test_generated_text_grows_a_line_as_it_wraps():
+    class OutputOnly(App):
+        CSS = "GenerationOutput { height: auto; }"  # as in the Generate view
+
+        def compose(self):
+            yield GenerationOutput()
+
+    app = OutputOnly()
+    async with app.run_test(size=(40, 10)) as pilot:
+        output = app.query_one(GenerationOutput)
+        output.start("oh")
+        heights = []
+        for word in ["my", "love", "you", "are", "the", "one", "i", "need", "so", "sweet"] * 2:
+            output.add(GeneratedToken(0, f" {word}", 0.5, ()))
+            await pilot.pause()
+            heights.append(output.size.height)
+            assert heights[-1] == len(output.render().wrap(app.console, output.size.width))
+        assert heights[0] == 1 and heights[-1] > 1
 
 
 async def test_generation_settings_are_validated_inline():

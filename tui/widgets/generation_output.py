@@ -32,7 +32,9 @@ class GenerationOutput(Widget):
 
     def add(self, token: GeneratedToken) -> None:
         self.tokens.append(token)
-        self.refresh(layout=True)
+        # Most tokens land on the line already there: lay out (tens of ms) only for a new line.
+        width, height = self.size
+        self.refresh(layout=width == 0 or self._wrapped_height(width) != height)
 
     @property
     def text(self) -> str:
@@ -51,6 +53,9 @@ class GenerationOutput(Widget):
             self.refresh()
 
     def get_content_height(self, container, viewport, width) -> int:
+        return self._wrapped_height(width)
+
+    def _wrapped_height(self, width: int) -> int:
         return max(1, len(self.render().wrap(self.app.console, max(1, width))))
 
     def render(self) -> Text:
