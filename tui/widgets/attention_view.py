@@ -51,7 +51,7 @@ class AttentionView(Vertical):
         Binding("left_curly_bracket", "layer(-1)", "Prev layer", show=False),
         Binding("a", "toggle_auto", "Auto refresh", show=False),
         Binding("r", "refresh_map", "Refresh", show=False),
-        Binding("escape", "leave_input", "Leave input", show=False),
+        Binding("escape", "leave_input", "Leave input"),
     ]
 
     class MapLoaded(Message):
@@ -101,6 +101,10 @@ class AttentionView(Vertical):
 
     def focus_main(self) -> None:
         self.query_one(AttentionHeatmap).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While typing, 1-4, q and space go into the input: the hint says how to get keys back.
+        return isinstance(self.app.focused, Input) if action == "leave_input" else True
 
     def action_leave_input(self) -> None:
         self.focus_main()

@@ -37,7 +37,7 @@ class GenerateView(Vertical):
         Binding("left", "pick(-1)", "Prev token", show=False),
         Binding("right", "pick(1)", "Next token", show=False),
         Binding("ctrl+g", "generate", "Generate"),
-        Binding("escape", "leave_input", "Leave input", show=False),
+        Binding("escape", "leave_input", "Leave input"),
     ]
 
     class TokenArrived(Message):
@@ -88,6 +88,10 @@ class GenerateView(Vertical):
 
     def focus_main(self) -> None:
         self.query_one("#gen-prompt", Input).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While typing, 1-4, q and space go into the input: the hint says how to get keys back.
+        return isinstance(self.app.focused, Input) if action == "leave_input" else True
 
     def action_leave_input(self) -> None:
         self.query_one(GenerationOutput).focus()  # so 1-4, q and space work again
