@@ -56,7 +56,8 @@ def matrix_lines(matrix, width: int, height: int, base: Style) -> list[Strip]:
     styles: dict[tuple, Style] = {}
     lines = []
     rows = zip(matrix.marker, matrix.fullground, matrix.background, matrix.style, strict=True)
-    for chars, fullgrounds, backgrounds, cell_styles in reversed(list(rows)):  # bottom row first
+    # plotext keeps the bottom row first.
+    for chars, fullgrounds, backgrounds, cell_styles in reversed(list(rows)):
         segments = []
         run_key, run_start = None, 0
         keys = list(zip(fullgrounds, backgrounds, cell_styles, strict=True))
