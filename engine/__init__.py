@@ -18,6 +18,7 @@ from engine.config import (
     TrainConfig,
     preset,
 )
+from engine.display import token_label, visible
 from engine.errors import CheckpointError, ConfigError, CorpusError, EngineError
 from engine.events import (
     CheckpointSaved,
@@ -41,7 +42,7 @@ from engine.outputs import (
     ModelSummary,
     RunStatus,
 )
-from engine.runs import state_after
+from engine.run_listing import state_after
 
 _LAZY = {
     "Trainer": "engine.train",
@@ -51,13 +52,13 @@ _LAZY = {
     "stream_tokens": "engine.generate",
     "generate_text": "engine.generate",
     "load_tokenizer": "engine.tokenizer",
-    "read_events": "engine.rundir",
+    "read_events": "engine.run_files",
 }
 
 if TYPE_CHECKING:
     from engine.attention import capture_attention
     from engine.generate import generate_text, stream_tokens
-    from engine.rundir import read_events
+    from engine.run_files import read_events
     from engine.tokenizer import load_tokenizer
     from engine.train import Control, Trainer, train
 
@@ -76,7 +77,7 @@ __all__ = [
     "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "LossNotFinite",
     "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
     "TrainingStarted", "event_from_json",
-    "state_after",
+    "state_after", "token_label", "visible",
     "AttentionMap", "Candidate", "GeneratedToken", "LayerParams", "ModelSummary", "RunStatus",
     "Trainer", "Control", "train", "capture_attention", "stream_tokens", "generate_text",
     "load_tokenizer", "read_events",

@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.errors import EngineError
 from engine.outputs import AttentionMap
-from engine.rundir import atomic_write
+from engine.run_files import atomic_write
 
 KEY_FILE = "worker.key"
 INFO_FILE = "worker.json"

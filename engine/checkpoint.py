@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from engine.errors import CheckpointError
 from engine.model import GPT
-from engine.rundir import MODEL, OPTIMIZER, atomic_write
+from engine.run_files import MODEL, OPTIMIZER, atomic_write
 
 FORMAT = "llmlearns-1"
 _TIED = "lm_head.weight"  # the same tensor as wte.weight: stored once

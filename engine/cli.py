@@ -272,7 +272,7 @@ def _describe(event: Event) -> str:
 
 
 def list_runs_command(argv: list[str]) -> int:
-    from engine.runs import list_runs
+    from engine.run_listing import list_runs
 
     parser = OneLineParser(prog=f"{PROG} runs", description="List the runs under a directory.")
     parser.add_argument("root", nargs="?", type=Path, default=Path("runs"))
@@ -294,7 +294,7 @@ def list_runs_command(argv: list[str]) -> int:
 def stop_command(argv: list[str]) -> int:
     """`stop RUN_DIR`: checkpoint a running (typically detached) run and end its worker."""
     from engine.client import EngineClient
-    from engine.runs import summarize_run, worker_alive
+    from engine.run_listing import summarize_run, worker_alive
 
     parser = OneLineParser(prog=f"{PROG} stop", description="Stop a run, saving a checkpoint.")
     parser.add_argument("run_dir", type=Path)

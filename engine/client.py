@@ -43,8 +43,8 @@ from engine.outputs import (
     ModelSummary,
     RunStatus,
 )
-from engine.rundir import load_config, new_run_dir
-from engine.runs import worker_alive
+from engine.run_files import load_config, new_run_dir
+from engine.run_listing import worker_alive
 
 POLL_S = 0.1  # how often a blocked reader checks whether its client was closed
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)

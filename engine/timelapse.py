@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.errors import CheckpointError
 from engine.outputs import AttentionMap
-from engine.rundir import atomic_write
+from engine.run_files import atomic_write
 
 FOLDER = "attention"
 

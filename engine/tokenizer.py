@@ -63,7 +63,7 @@ class Tokenizer(ABC):
         return json.dumps({"kind": self.kind, **self._state()}, ensure_ascii=False)
 
     def save(self, path: Path) -> None:
-        from engine.rundir import atomic_write_text
+        from engine.run_files import atomic_write_text
 
         atomic_write_text(path, self.to_json())
 

@@ -40,7 +40,7 @@ from engine.events import (
 from engine.generate import stream_tokens
 from engine.model import GPT
 from engine.outputs import AttentionMap, GeneratedToken
-from engine.rundir import CONFIG, TOKENIZER, EventLog, atomic_write_text, load_config
+from engine.run_files import CONFIG, TOKENIZER, EventLog, atomic_write_text, load_config
 from engine.tokenizer import Encoding, Tokenizer, load_tokenizer
 
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up

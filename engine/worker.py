@@ -44,8 +44,8 @@ from engine.events import (
     TrainingPaused,
     TrainingResumed,
 )
-from engine.rundir import EVENTS
-from engine.runs import state_after, summarize_model, summarize_run
+from engine.run_files import EVENTS
+from engine.run_listing import state_after, summarize_model, summarize_run
 from engine.timelapse import load_snapshot, save_snapshot, snapshot_steps
 from engine.train import Trainer
 

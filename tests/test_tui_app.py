@@ -12,8 +12,8 @@ from tui.app import LlmLearnsApp
 from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
+from tui.views.attention import AttentionView
 from tui.widgets.attention_bars import AttentionBars
-from tui.widgets.attention_view import AttentionView
 from tui.widgets.candidate_bars import CandidateBars
 from tui.widgets.generation_output import GenerationOutput
 from tui.widgets.head_grid import HeadGrid

@@ -11,7 +11,7 @@ from engine.client import EngineClient
 from tests.conftest import tiny_config
 from tests.tui_helpers import settle
 from tui.app import LlmLearnsApp
-from tui.widgets.attention_view import AttentionView
+from tui.views.attention import AttentionView
 from tui.widgets.generation_output import GenerationOutput
 from tui.widgets.heatmap import AttentionHeatmap
 from tui.widgets.loss_chart import LossChart

@@ -11,7 +11,7 @@ import pytest
 
 from tests.tui_fakes import FakeEngine
 from tests.tui_helpers import loaded, make_app, settle
-from tui.widgets.attention_view import AttentionView
+from tui.views.attention import AttentionView
 from tui.widgets.generation_output import GenerationOutput
 
 

@@ -8,12 +8,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+from engine import token_label
+from tui.format import format_duration, format_rate
+from tui.views.attention import probe_from_sample
 from tui.widgets.attention_bars import bar
-from tui.widgets.attention_view import probe_from_sample
 from tui.widgets.head_grid import pool
-from tui.widgets.heatmap import show_token
 from tui.widgets.loss_chart import LossHistory, nice_ticks
-from tui.widgets.run_header import format_duration, format_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,9 +60,9 @@ def test_ticks_are_round_and_short():
 
 
 def test_tokens_are_made_visible():
-    assert show_token(" a\n") == "␣a⏎"
-    assert show_token("\t\x00") == "⇥␀"
-    assert show_token("") == "∅"
+    assert token_label(" a\n") == "␣a⏎"
+    assert token_label("\t\x00") == "⇥␀"
+    assert token_label("") == "∅"
 
 
 def test_pool_and_bars():

@@ -24,7 +24,7 @@ from engine import (
 )
 from engine.channel import INFO_FILE, KEY_FILE, worker_info
 from engine.client import EngineClient
-from engine.runs import summarize_run
+from engine.run_listing import summarize_run
 from tests.conftest import tiny_config
 
 

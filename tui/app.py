@@ -32,27 +32,23 @@ from engine import (
     TrainingStarted,
     state_after,
 )
+from tui.format import one_line
 from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed
 from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
-from tui.widgets.attention_view import AttentionView
-from tui.widgets.generate_view import GenerateView
+from tui.views.attention import AttentionView
+from tui.views.generate import GenerateView
+from tui.views.learn import LearnView, slug
+from tui.views.train import TrainView
 from tui.widgets.key_hints import KeyHints
-from tui.widgets.learn_view import LearnView, slug
 from tui.widgets.run_header import RunHeader
-from tui.widgets.train_view import TrainView
 from tui.widgets.view_tabs import ViewTabs
 
 BATCH_S = 0.5  # 2 updates a second: enough to watch, and leaves the cores to training
 VIEWS = {"train": "Train", "attention": "Attention", "generate": "Generate", "learn": "Learn"}
 LIVE_STATES = ("running", "paused")
 _END = object()
-
-
-def one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 class LlmLearnsApp(App[int]):

@@ -6,9 +6,9 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from engine import GeneratedToken
+from engine import GeneratedToken, token_label
 from tui.widgets.attention_bars import bar
-from tui.widgets.heatmap import show_token, theme_color
+from tui.widgets.heatmap import theme_color
 
 
 class CandidateBars(Widget):
@@ -38,12 +38,12 @@ class CandidateBars(Widget):
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append(f"token {self.index + 1}: ", muted)
         accent = Style(color=theme_color(variables, "accent"), bold=True)
-        out.append(show_token(self.token.text), accent)
+        out.append(token_label(self.token.text), accent)
         out.append(f"  p={self.token.prob:.2f}\n", muted)
         width = max(4, self.size.width - 18)
         for candidate in self.token.candidates:
             chosen = candidate.token_id == self.token.token_id
-            out.append(f"{show_token(candidate.text)[:8]:>8} ", muted)
+            out.append(f"{token_label(candidate.text)[:8]:>8} ", muted)
             out.append(
                 bar(candidate.prob, width),
                 Style(color=theme_color(variables, "accent" if chosen else "primary")),

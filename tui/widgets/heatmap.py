@@ -14,31 +14,13 @@ from textual.color import Color
 from textual.message import Message
 from textual.widget import Widget
 
+from engine import token_label
 from tui.widgets.kept_lines import KeptLines
 
 LABEL_WIDTH = 8
 LABEL_ROWS = 4
 LEGEND_STEPS = 10
 LEGEND = "  (√ scale)"
-
-
-def show_token(token: str) -> str:
-    """Make spaces, newlines and control characters visible."""
-    out = []
-    for char in token:
-        if char == " ":
-            out.append("␣")
-        elif char == "\n":
-            out.append("⏎")
-        elif char == "\t":
-            out.append("⇥")
-        elif ord(char) < 32:
-            out.append(chr(0x2400 + ord(char)))
-        elif ord(char) == 127:
-            out.append("␡")
-        else:
-            out.append(char)
-    return "".join(out) or "∅"
 
 
 def scale(weight: float) -> float:
@@ -110,7 +92,7 @@ class AttentionHeatmap(KeptLines, Widget):
         return sum(len(row) for row in self.matrix)
 
     def _label_rows(self) -> int:
-        return min(LABEL_ROWS, max((len(show_token(t)) for t in self.tokens), default=1))
+        return min(LABEL_ROWS, max((len(token_label(t)) for t in self.tokens), default=1))
 
     def get_content_width(self, container, viewport) -> int:
         return LABEL_WIDTH + 2 + max(2 * len(self.tokens), len(LEGEND) + LEGEND_STEPS + 5)
@@ -132,7 +114,7 @@ class AttentionHeatmap(KeptLines, Widget):
         colors = ColorScale.from_theme(variables)
         muted = Style(color=theme_color(variables, "foreground-muted"))
         accent = Style(color=theme_color(variables, "accent"), bold=True)
-        labels = [show_token(t) for t in self.tokens]
+        labels = [token_label(t) for t in self.tokens]
         out = Text(no_wrap=True, overflow="crop")
         pad = " " * (LABEL_WIDTH + 2)
         rows = self._label_rows()

@@ -6,12 +6,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine import SampleGenerated
-
-
-def visible(text: str) -> str:
-    """Make whitespace that would vanish on screen visible, keeping line breaks."""
-    return text.replace("\t", "⇥ ").replace("\r", "")
+from engine import SampleGenerated, visible
 
 
 class SampleLog(VerticalScroll):

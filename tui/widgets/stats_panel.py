@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from engine import EvalCompleted, StepCompleted, TrainingStarted
-from tui.widgets.run_header import format_rate, set_text
+from tui.format import format_rate, set_text
 
 SPARK_POINTS = 60
 

@@ -21,6 +21,7 @@ from engine import (
     StepCompleted,
     TrainingStarted,
 )
+from tui.format import one_line
 from tui.widgets.attention_bars import AttentionBars
 from tui.widgets.head_grid import HeadGrid
 from tui.widgets.heatmap import AttentionHeatmap
@@ -163,9 +164,7 @@ class AttentionView(Vertical):
             snapshots = client.attention_steps()
             amap = client.attention(text) if step is None else client.attention_at(step)
         except Exception as error:  # a dead worker must not take the view down
-            self.post_message(
-                self.MapFailed(str(error).splitlines()[0] if str(error) else type(error).__name__)
-            )
+            self.post_message(self.MapFailed(one_line(error)))
             return
         if not get_current_worker().is_cancelled:  # a newer request superseded this one
             self.post_message(self.MapLoaded(amap, snapshots))

@@ -17,6 +17,7 @@ from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
 from engine import ConfigError, GeneratedToken, SampleConfig
+from tui.format import one_line
 from tui.widgets.candidate_bars import CandidateBars
 from tui.widgets.generation_output import GenerationOutput
 
@@ -142,11 +143,7 @@ class GenerateView(Vertical):
                     return
                 self.post_message(self.TokenArrived(token))
         except Exception as error:  # EngineError, or the connection died mid-stream
-            self.post_message(
-                self.GenerationEnded(
-                    str(error).splitlines()[0] if str(error) else type(error).__name__
-                )
-            )
+            self.post_message(self.GenerationEnded(one_line(error)))
             return
         self.post_message(self.GenerationEnded())
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from engine.baselines import demo_step_fn, nanogpt_step_fn
+from engine.bench.baselines import demo_step_fn, nanogpt_step_fn
 from engine.config import PRESETS, RunConfig, SampleConfig
 from engine.corpus import DEFAULT_CORPUS
 from engine.events import EvalCompleted, StepCompleted
@@ -250,7 +250,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,7 +17,7 @@ from engine.events import (
     TrainingResumed,
     TrainingStarted,
 )
-from engine.rundir import CONFIG, EVENTS, RUNS_ROOT, read_events
+from engine.run_files import CONFIG, EVENTS, RUNS_ROOT, read_events
 
 
 def state_after(reason: str) -> str:

@@ -88,7 +88,3 @@ def main() -> None:
     report = asyncio.run(chart_redraw_ms())
     report.update(first_frame_ms())
     print(json.dumps(report, indent=2))
-
-
-if __name__ == "__main__":
-    main()

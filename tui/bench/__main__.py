@@ -1,0 +1,5 @@
+import sys
+
+from tui.bench import main
+
+sys.exit(main())
