@@ -23,6 +23,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from engine import cpu_policy
 from engine.channel import (
     HISTORY,
     INFO_FILE,
@@ -49,7 +50,6 @@ from engine.run_listing import state_after, summarize_model, summarize_run
 from engine.timelapse import load_snapshot, save_snapshot, snapshot_steps
 from engine.train import Trainer
 
-NICENESS = 10
 IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits after this long
 
 
@@ -330,14 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", action="store_true", help="load the run but do not train")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    # Training yields to interactive work: on a small CPU box the UI (and the shell) stay
-    # responsive, and when nothing else wants the cores training loses nothing.
-    os.nice(NICENESS)
     try:
         if args.resume:
             trainer = Trainer.resume(args.run_dir, json.loads(args.overrides))
         else:
             trainer = Trainer.create(RunConfig.from_json(args.config), args.run_dir)
+        # Priority and threads, chosen for the model's size: the figures are in cpu_policy.py.
+        policy = cpu_policy.choose(trainer.model.num_params())
+        cpu_policy.apply(policy)
         trainer.open_run_dir()
         worker = Worker(trainer, args.detach, args.idle)
     except EngineError as error:
@@ -351,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     log = open(args.run_dir / "worker.log", "a")  # noqa: SIM115 - lives as long as the process
     os.dup2(log.fileno(), 2)
+    print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr, flush=True)
     return worker.run()
 
 
