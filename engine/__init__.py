@@ -19,7 +19,7 @@ from engine.config import (
     preset,
 )
 from engine.display import token_label, visible
-from engine.errors import CheckpointError, ConfigError, CorpusError, EngineError
+from engine.errors import CheckpointError, ConfigError, CorpusError, EngineError, WriteError
 from engine.events import (
     CheckpointSaved,
     EngineFailed,
@@ -73,7 +73,7 @@ __all__ = [
     "DEFAULT_PRESET", "PRESETS", "DataConfig", "ModelConfig", "RunConfig", "SampleConfig",
     "TrainConfig", "preset",
     "EngineClient", "Generation",
-    "CheckpointError", "ConfigError", "CorpusError", "EngineError",
+    "CheckpointError", "ConfigError", "CorpusError", "EngineError", "WriteError",
     "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "LossNotFinite",
     "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
     "TrainingStarted", "event_from_json",

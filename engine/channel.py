@@ -1,8 +1,9 @@
 """The local channel between a worker and its clients: an owner-only Unix socket with an auth key.
 
-The socket lives in a fresh 0700 directory and the key in the run directory with mode 0600, so no
-other user can open or connect. multiprocessing.connection supplies framing and the HMAC handshake;
-only send_bytes/recv_bytes are used, so nothing received is ever unpickled. A message is one tag
+The socket lives in a fresh 0700 directory (removed when the worker ends, or by a later worker if
+it was killed) and the key in the run directory with mode 0600, so no other user can open or
+connect. multiprocessing.connection supplies framing and the HMAC handshake; only
+send_bytes/recv_bytes are used, so nothing received is ever unpickled. A message is one tag
 byte then its payload: E an event's JSON line, H a batch of them (replayed history), R a JSON
 reply or request, B raw binary (attention).
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import stat
 import tempfile
 from array import array
 from dataclasses import asdict
@@ -26,6 +29,7 @@ from engine.run_files import atomic_write
 KEY_FILE = "worker.key"
 INFO_FILE = "worker.json"
 EVENT, HISTORY, REPLY, BINARY = b"E", b"H", b"R", b"B"
+SOCKET_PREFIX = "llmlearns-"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -37,16 +41,80 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def listen(run_dir: Path, detached: bool) -> Listener:
-    """Open the worker's socket and publish its address, pid and key for the owner's clients."""
+    """Open the worker's socket and publish its address, pid and key for the owner's clients.
+
+    The socket's folder is named for this process (llmlearns-<pid>-...), so that a later worker
+    can remove it if this one dies without doing so (SIGKILL, a power cut): see clean_stale.
+    """
+    clean_stale()
     key = secrets.token_bytes(32)
     _write_private(run_dir / KEY_FILE, key)
-    socket_dir = tempfile.mkdtemp(prefix="llmlearns-")  # mkdtemp makes it 0700
-    address = os.path.join(socket_dir, "worker.sock")
-    listener = Listener(address, family="AF_UNIX", authkey=key)
-    os.chmod(address, 0o600)
-    info = {"pid": os.getpid(), "address": address, "detached": detached}
-    _write_private(run_dir / INFO_FILE, json.dumps(info).encode())
+    socket_dir = tempfile.mkdtemp(prefix=f"{SOCKET_PREFIX}{os.getpid()}-")  # mkdtemp: 0700
+    try:
+        address = os.path.join(socket_dir, "worker.sock")
+        listener = Listener(address, family="AF_UNIX", authkey=key)
+    except BaseException:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        raise
+    try:
+        os.chmod(address, 0o600)
+        info = {"pid": os.getpid(), "address": address, "detached": detached}
+        _write_private(run_dir / INFO_FILE, json.dumps(info).encode())
+    except BaseException:
+        close_listener(listener)
+        raise
     return listener
+
+
+def close_listener(listener: Listener) -> None:
+    """Close the socket and remove its folder."""
+    address = listener.address
+    listener.close()
+    shutil.rmtree(os.path.dirname(address), ignore_errors=True)
+
+
+def clean_stale(root: str | None = None) -> list[str]:
+    """Remove socket folders of this user's workers that are gone; returns what was removed.
+
+    Only folders named llmlearns-<pid>-..., owned by this user, whose pid no longer runs, are
+    touched; one whose pid runs (perhaps reused by another program) is left alone.
+    """
+    root = root or tempfile.gettempdir()
+    removed = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return removed
+    for name in names:
+        pid = _socket_dir_pid(name)
+        if pid is None or pid == os.getpid() or _pid_running(pid):
+            continue
+        path = os.path.join(root, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _socket_dir_pid(name: str) -> int | None:
+    if not name.startswith(SOCKET_PREFIX):
+        return None
+    pid = name[len(SOCKET_PREFIX) :].split("-", 1)[0]
+    return int(pid) if pid.isdigit() else None
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists but is not ours to signal
+    return True
 
 
 def worker_info(run_dir: Path) -> dict | None:

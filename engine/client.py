@@ -139,7 +139,7 @@ class EngineClient:
     ) -> EngineClient:
         """Continue training a stopped run from its last checkpoint."""
         run_dir = Path(run_dir)
-        load_config(run_dir).with_overrides(overrides or {})  # quick one-line errors first
+        load_config(run_dir).for_resume(overrides or {})  # quick one-line errors first
         if worker_alive(run_dir):
             raise EngineError(f"{run_dir} is already running; attach to it instead")
         args = ["--run-dir", str(run_dir), "--resume", "--overrides", json.dumps(overrides or {})]
@@ -370,5 +370,7 @@ def _death_reason(code: int | None) -> str:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
+        if name == "SIGKILL":  # what the kernel's OOM killer sends
+            return "the engine worker was killed (SIGKILL), likely out of memory"
         return f"the engine worker was killed ({name})"
     return f"the engine worker exited with code {code}"

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
 
 TOKENIZERS = ("word", "char", "bpe")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Byte-level BPE starts from all 256 bytes and has no special tokens: `tokenizers` silently
+# rounds a smaller vocab_size up to this, so a smaller one is refused rather than ignored.
+BPE_MIN_VOCAB = 256
 
 
 def _check(problems: list[str]) -> None:
@@ -24,15 +28,18 @@ def _check(problems: list[str]) -> None:
 class DataConfig:
     corpus: str = ""  # path to a UTF-8 text file; empty means the bundled default corpus
     tokenizer: str = "word"
-    bpe_vocab_size: int = 512  # only used by the bpe tokenizer
+    bpe_vocab_size: int = 512  # bpe only; at most: a small corpus may allow fewer merges
     val_fraction: float = 0.1  # the contiguous tail of the corpus held out for validation
 
     def __post_init__(self) -> None:
         problems = []
         if self.tokenizer not in TOKENIZERS:
             problems.append(f"tokenizer {self.tokenizer!r} is not one of {', '.join(TOKENIZERS)}")
-        if not 64 <= self.bpe_vocab_size <= 65536:
-            problems.append(f"bpe_vocab_size {self.bpe_vocab_size} must be between 64 and 65536")
+        if not BPE_MIN_VOCAB <= self.bpe_vocab_size <= 65536:
+            problems.append(
+                f"bpe_vocab_size {self.bpe_vocab_size} must be between {BPE_MIN_VOCAB} and 65536 "
+                f"(byte-level BPE always holds the {BPE_MIN_VOCAB} byte tokens)"
+            )
         if not 0.0 < self.val_fraction < 0.5:
             problems.append(f"val_fraction {self.val_fraction} must be between 0 and 0.5")
         _check(problems)
@@ -185,6 +192,41 @@ class RunConfig:
                 problems.append(str(error))
         _check(problems)
         return replace(self, **parts)
+
+    def for_resume(self, overrides: dict[str, dict[str, Any]]) -> RunConfig:
+        """This stored config with overrides for a resume; refuses, in one line, any that would
+        change what the checkpoint fixes (FIXED_ON_RESUME), naming their flags."""
+        refused = []
+        for name, values in overrides.items():
+            for key, value in (values or {}).items():
+                stored = getattr(getattr(self, name, None), key, None)
+                if key in FIXED_ON_RESUME.get(name, ()) and not _same(key, value, stored):
+                    refused.append(f"--{key.replace('_', '-')} {value}")
+        if refused:
+            raise ConfigError(
+                f"{', '.join(refused)} cannot apply on resume: the checkpoint fixes its model and "
+                "vocabulary (start a new run to change them)"
+            )
+        return self.with_overrides(overrides)
+
+
+def _same(key: str, value: Any, stored: Any) -> bool:
+    if key == "corpus":  # stored resolved; "" is the bundled corpus
+        from engine.corpus import DEFAULT_CORPUS
+
+        def resolved(path: Any) -> Path:
+            return (Path(path).expanduser() if path else DEFAULT_CORPUS).resolve()
+
+        return resolved(value) == resolved(stored)
+    return value == stored
+
+
+# What a checkpoint fixes: the model's shape, and the vocabulary with what built it. Dropout and
+# every train and sample setting may change when a run resumes.
+FIXED_ON_RESUME = {
+    "model": ("block_size", "n_layer", "n_head", "n_embd", "bias", "vocab_size"),
+    "data": ("corpus", "tokenizer", "bpe_vocab_size"),
+}
 
 
 SECTIONS: dict[str, type] = {

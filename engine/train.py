@@ -38,9 +38,18 @@ from engine.events import (
     TrainingStarted,
 )
 from engine.generate import stream_tokens
+from engine.memory import check_fits
 from engine.model import GPT
 from engine.outputs import AttentionMap, GeneratedToken
-from engine.run_files import CONFIG, TOKENIZER, EventLog, atomic_write_text, load_config
+from engine.run_files import (
+    CONFIG,
+    PRIVATE_DIR,
+    TOKENIZER,
+    EventLog,
+    atomic_write_text,
+    load_config,
+    write_error,
+)
 from engine.tokenizer import Encoding, Tokenizer, load_tokenizer
 
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
@@ -147,12 +156,13 @@ class Trainer:
             model=replace(config.model, vocab_size=tokenizer.vocab_size),
             sample=replace(config.sample, probe=config.sample.probe or first_line(path)),
         )
+        check_fits(config.model, config.train.batch_size, device)
         return cls(config, tokenizer, data, run_dir, device=device)
 
     @classmethod
     def resume(cls, run_dir: Path, overrides: dict | None = None) -> Trainer:
         """Reopen a run directory to continue training (or to sample from it)."""
-        config = load_config(run_dir).with_overrides(overrides or {})
+        config = load_config(run_dir).for_resume(overrides or {})
         tokenizer = load_tokenizer(run_dir / TOKENIZER)
         if tokenizer.vocab_size != config.model.vocab_size:
             raise CheckpointError(
@@ -161,6 +171,7 @@ class Trainer:
             )
         _, data, _ = load_dataset(config.data, config.model.block_size, tokenizer)
         device = pick_device(config.train.device)
+        check_fits(config.model, config.train.batch_size, device)
         return cls(config, tokenizer, data, run_dir, device=device, resumed_from=run_dir)
 
     def _load(self, run_dir: Path) -> None:
@@ -190,7 +201,11 @@ class Trainer:
     def open_run_dir(self) -> EventLog:
         if self._log is None:
             assert self.run_dir is not None
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+                self.run_dir.chmod(PRIVATE_DIR)  # a run from before its files were private
+            except OSError as error:
+                raise write_error(self.run_dir, error) from None
             atomic_write_text(self.run_dir / CONFIG, self.config.to_json())
             self.tokenizer.save(self.run_dir / TOKENIZER)
             self._log = EventLog(self.run_dir)

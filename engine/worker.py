@@ -11,14 +11,15 @@ finished, to be sampled and inspected. SIGINT and SIGTERM checkpoint and exit; S
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
-import shutil
 import signal
 import sys
 import threading
 import time
+import traceback
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -27,6 +28,7 @@ from engine.channel import (
     HISTORY,
     INFO_FILE,
     KEY_FILE,
+    close_listener,
     listen,
     receive,
     send_attention,
@@ -44,12 +46,14 @@ from engine.events import (
     TrainingPaused,
     TrainingResumed,
 )
-from engine.run_files import EVENTS
+from engine.memory import describe_out_of_memory, out_of_memory
+from engine.run_files import event_batches, write_error
 from engine.run_listing import state_after, summarize_model, summarize_run
 from engine.timelapse import load_snapshot, save_snapshot, snapshot_steps
 from engine.train import Trainer
 
 NICENESS = 10
+LOG_FILE = "worker.log"
 IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits after this long
 
 
@@ -69,10 +73,14 @@ class Worker:
         self.alone_since = time.monotonic()
         self.state = "running"
         self.steps = trainer.events()
-        if idle:
-            self.steps = None
-            self.state = _state_from_history(self.run_dir, trainer)
-        threading.Thread(target=self._accept, daemon=True).start()
+        try:
+            if idle:
+                self.steps = None
+                self.state = _state_from_history(self.run_dir, trainer)
+            threading.Thread(target=self._accept, daemon=True).start()
+        except BaseException:
+            close_listener(self.listener)  # no socket folder outlives a worker that never ran
+            raise
 
     def _accept(self) -> None:
         """Accept connections (the auth handshake happens here) and hand them to the main loop."""
@@ -102,11 +110,11 @@ class Worker:
             return self.exit_code
         except Exception as error:  # a crash (CUDA OOM included) must reach every client
             failed = EngineFailed(
-                f"{type(error).__name__}: {error}".splitlines()[0][:300],
-                1,
-                str(self.trainer.last_checkpoint or "") or None,
+                failure_reason(error), 1, str(self.trainer.last_checkpoint or "") or None
             )
-            self._publish(self.trainer.record(failed))
+            with contextlib.suppress(EngineError):  # the log itself may be what failed
+                self.trainer.record(failed)
+            self._publish(failed)
             return 1
         finally:
             self._close()
@@ -268,14 +276,8 @@ class Worker:
 
     def _replay(self, conn: Connection) -> None:
         """Send the history as it stands in events.jsonl, in batches; live events follow."""
-        path = self.run_dir / EVENTS
-        if not path.exists():
-            return
-        with path.open("rb") as file:
-            while lines := file.readlines(1 << 20):
-                if not lines[-1].endswith(b"\n"):
-                    lines.pop()
-                conn.send_bytes(HISTORY + b"".join(lines))
+        for batch in event_batches(self.run_dir):
+            conn.send_bytes(HISTORY + batch)
 
     def _status(self) -> dict:
         config = self.trainer.config
@@ -292,9 +294,7 @@ class Worker:
     def _close(self) -> None:
         for conn in self.connections:
             conn.close()
-        address = self.listener.address
-        self.listener.close()
-        shutil.rmtree(os.path.dirname(address), ignore_errors=True)
+        close_listener(self.listener)
         for name in (INFO_FILE, KEY_FILE):
             (self.run_dir / name).unlink(missing_ok=True)
         self.trainer.close()
@@ -310,6 +310,15 @@ def _parse(payload: bytes) -> dict:
     if not isinstance(request, dict):
         raise ValueError("request is not an object")
     return request
+
+
+def failure_reason(error: BaseException) -> str:
+    """One plain line for a crash: the user's own words for a known failure, else the error."""
+    if out_of_memory(error):
+        return describe_out_of_memory(error)
+    if isinstance(error, EngineError):  # a WriteError says what could not be written, and why
+        return str(error)
+    return f"{type(error).__name__}: {error}".splitlines()[0][:300]
 
 
 def _state_from_history(run_dir: Path, trainer: Trainer) -> str:
@@ -329,29 +338,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detach", action="store_true")
     parser.add_argument("--idle", action="store_true", help="load the run but do not train")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # everything the run writes is its owner's alone
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    worker: Worker | None = None
+
+    def on_signal(signum, frame) -> None:
+        if worker is None:  # still starting: nothing to checkpoint yet
+            raise SystemExit(128 + signum)
+        worker.signalled = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     # Training yields to interactive work: on a small CPU box the UI (and the shell) stay
     # responsive, and when nothing else wants the cores training loses nothing.
     os.nice(NICENESS)
+    startup = sys.stderr  # the client reads a start-up error's one line from here
     try:
         if args.resume:
             trainer = Trainer.resume(args.run_dir, json.loads(args.overrides))
         else:
             trainer = Trainer.create(RunConfig.from_json(args.config), args.run_dir)
+        startup = _log_to(args.run_dir)  # warnings from here on (a repaired log) go to the log
         trainer.open_run_dir()
         worker = Worker(trainer, args.detach, args.idle)
-    except EngineError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        return 2
-
-    def on_signal(signum, frame) -> None:
-        worker.signalled = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    log = open(args.run_dir / "worker.log", "a")  # noqa: SIM115 - lives as long as the process
-    os.dup2(log.fileno(), 2)
+    except Exception as error:
+        known = isinstance(error, EngineError) or out_of_memory(error)
+        if not known:
+            traceback.print_exc()  # the details, for a bug report (into worker.log once open)
+        for stream in {startup, sys.stderr}:
+            print(f"error: {failure_reason(error)}", file=stream, flush=True)
+        return 2 if known else 1
     return worker.run()
+
+
+def _log_to(run_dir: Path):
+    """Send stderr to the run's worker.log (0600); returns the old stderr, for start-up errors."""
+    try:
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # an older run's log may be world-readable
+    except OSError as error:
+        raise write_error(run_dir / LOG_FILE, error) from None
+    startup = os.fdopen(os.dup(2), "w")
+    os.dup2(fd, 2)
+    os.close(fd)
+    return startup
 
 
 if __name__ == "__main__":
