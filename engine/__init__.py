@@ -16,6 +16,7 @@ from engine.config import (
     RunConfig,
     SampleConfig,
     TrainConfig,
+    describe,
     preset,
 )
 from engine.display import token_label, visible
@@ -71,7 +72,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "DEFAULT_PRESET", "PRESETS", "DataConfig", "ModelConfig", "RunConfig", "SampleConfig",
-    "TrainConfig", "preset",
+    "TrainConfig", "describe", "preset",
     "EngineClient", "Generation",
     "CheckpointError", "ConfigError", "CorpusError", "EngineError",
     "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "LossNotFinite",
