@@ -1,0 +1,255 @@
+"""What a terminal without the TUI sees of a run: progress lines, a summary of the history, the end.
+
+A resumed or attached run's history is summed up in one line, not replayed line by line. Every text
+that came from a corpus, a prompt or the model passes through `visible()` before it is printed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import time
+from typing import TextIO
+
+from engine.display import visible
+from engine.events import (
+    CheckpointSaved,
+    EngineFailed,
+    EvalCompleted,
+    Event,
+    LossNotFinite,
+    SampleGenerated,
+    StepCompleted,
+    TrainingFinished,
+    TrainingPaused,
+    TrainingResumed,
+    TrainingStarted,
+)
+from engine.run_listing import state_after
+
+PRINT_INTERVAL_S = 5.0  # how often a follower prints progress between evals, in wall time
+LIVE = ("starting", "running", "paused")
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+# JSON escapes C0 controls itself; these it writes raw (ensure_ascii=False) and a terminal may obey
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def next_state(state: str, event: Event) -> str:
+    """The run's state after `event` (the CLI's copy of the engine's transition rule)."""
+    if isinstance(event, (TrainingStarted, TrainingResumed)):
+        return "running"
+    if isinstance(event, TrainingPaused):
+        return "paused"
+    if isinstance(event, TrainingFinished):
+        return state_after(event.reason)
+    if isinstance(event, EngineFailed):
+        return "failed"
+    return state
+
+
+def paused_for_not_finite(event: Event) -> bool:
+    return isinstance(event, TrainingPaused) and event.reason != "requested"
+
+
+def not_finite_what(event: LossNotFinite) -> str:
+    """Which value was not finite: a finite loss can still give an infinite gradient norm."""
+    return "loss" if not math.isfinite(event.loss) else "gradient norm"
+
+
+def safe_json(line: str) -> str:
+    """An event's JSON line with the characters a terminal could act on written as \\u escapes."""
+    if line.isascii():
+        return line
+    return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", line)
+
+
+def one_line(text: str) -> str:
+    return visible(text, keep_newlines=False, keep_tabs=False)
+
+
+class ProgressPrinter:
+    """Turns events into the headless output and keeps what the exit code depends on.
+
+    The first `history` events are the run's past (known before connecting): they are summed up
+    in one line once they have all arrived. After that, a progress line goes out at every eval,
+    every `print_every` steps, or every `interval_s` seconds of wall time.
+    """
+
+    def __init__(
+        self,
+        *,
+        as_json: bool = False,
+        print_every: int | None = None,
+        interval_s: float | None = None,
+        history: int = 0,
+        verb: str = "resumed",
+        max_steps: int | None = None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ):
+        self.as_json = as_json
+        self.print_every = print_every
+        self.interval_s = interval_s
+        self.history = history
+        self.verb = verb
+        self.out, self.err = out or sys.stdout, err or sys.stderr
+        self.seen = 0
+        self._summarized = False
+        self.state = "starting"
+        self.finish_reason: str | None = None
+        self.run_dir = ""
+        self.step = 0
+        self.max_steps = max_steps or 0
+        self._max_steps_given = max_steps is not None
+        self.val: float | None = None  # the latest validation loss
+        self.best: tuple[float, int] | None = None  # (val loss, step)
+        self.sample: SampleGenerated | None = None
+        self.not_finite: LossNotFinite | None = None
+        self.checkpoint: str | None = None
+        self.live_finish = False  # a TrainingFinished came live (and printed the sample)
+        self._losses: list[float] = []
+        self._mark: StepCompleted | None = None  # the step the last progress line measured from
+        self._last: StepCompleted | None = None
+        self._printed_at = time.monotonic()
+
+    @property
+    def replaying(self) -> bool:
+        return self.seen <= self.history
+
+    def show(self, event: Event) -> None:
+        self.seen += 1
+        self._track(event)
+        if self.as_json:
+            self._print(safe_json(event.to_json()))
+        if self.replaying:
+            if self.seen == self.history:
+                self.summarize()
+            return
+        self._describe(event)
+
+    def _track(self, event: Event) -> None:
+        self.state = next_state(self.state, event)
+        if isinstance(event, TrainingStarted):
+            self.run_dir = event.run_dir or self.run_dir
+            if not (self._max_steps_given and self.replaying):
+                self.max_steps = event.max_steps
+            self.step = event.start_step
+            if event.start_step == 0:  # a new run: rates and the ETA measure from its start
+                self._mark = StepCompleted(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+        elif isinstance(event, StepCompleted):
+            self.step = event.step
+            self._last = event
+            if not self.replaying:
+                self._losses.append(event.loss)
+        elif isinstance(event, EvalCompleted):
+            self.val = event.val_loss
+            if self.best is None or event.val_loss < self.best[0]:
+                self.best = (event.val_loss, event.step)
+        elif isinstance(event, SampleGenerated):
+            self.sample = event
+        elif isinstance(event, LossNotFinite):
+            self.not_finite = event
+        elif isinstance(event, TrainingFinished):
+            self.step = event.step
+            self.finish_reason = event.reason
+        elif isinstance(event, CheckpointSaved):
+            self.checkpoint = event.path
+        elif isinstance(event, EngineFailed):
+            self.checkpoint = event.last_checkpoint or self.checkpoint
+
+    def summarize(self) -> None:
+        """The history in one line (once): where the run stands and its best validation loss."""
+        if self.as_json or self.history == 0 or self._summarized:
+            return
+        self._summarized = True
+        self.history = min(self.history, self.seen)  # a stream cut short ends the history
+        best = f"best val {self.best[0]:.4f} at step {self.best[1]}" if self.best else "no eval yet"
+        where = f"{one_line(self.run_dir)} ({self.state})" if self.verb != "resumed" else ""
+        where = where or one_line(self.run_dir)
+        self._print(f"{self.verb} {where} at step {self.step}/{self.max_steps}: {best}")
+        self._mark = self._last
+
+    def _describe(self, event: Event) -> None:
+        if isinstance(event, StepCompleted):
+            due = (
+                event.step % self.print_every == 0
+                if self.print_every
+                else self.interval_s is not None
+                and time.monotonic() - self._printed_at >= self.interval_s
+            )
+            if due:
+                self._progress(event)
+        elif isinstance(event, EvalCompleted):
+            if not self.print_every and event.step > 0 and self._last is not None:
+                self._progress(self._last)
+        if self.as_json:
+            if isinstance(event, (LossNotFinite, TrainingPaused, EngineFailed)):
+                self._warn(event)
+            return
+        if isinstance(event, TrainingStarted):
+            self._print(
+                f"{one_line(event.preset)}: {event.n_params:,} parameters, {event.tokenizer} "
+                f"tokens (vocabulary {event.vocab_size:,}), {event.train_tokens:,} training "
+                f"tokens, on {event.device} -> {one_line(event.run_dir)}"
+            )
+        elif isinstance(event, TrainingPaused) and not paused_for_not_finite(event):
+            self._print(f"paused at step {event.step}")
+        elif isinstance(event, TrainingResumed):
+            self._print(f"resumed at step {event.step}")
+        elif isinstance(event, TrainingFinished):
+            self.live_finish = True
+            self._print(f"training {event.reason} at step {event.step}")
+            self.print_sample()
+        elif isinstance(event, (LossNotFinite, TrainingPaused, EngineFailed)):
+            self._warn(event)
+
+    def print_sample(self) -> None:
+        if self.sample and not self.as_json:
+            self._print(f"\nsample at step {self.sample.step}:\n{visible(self.sample.text)}")
+
+    def _progress(self, event: StepCompleted) -> None:
+        if self.as_json or not self._losses:
+            return
+        loss = sum(self._losses) / len(self._losses)
+        self._losses.clear()
+        rate, eta = event.tokens_per_s, "-"
+        mark = self._mark
+        if mark is not None and event.step > mark.step and event.elapsed_s > mark.elapsed_s:
+            # Averaged since the last line: one step's rate jumps with every hiccup.
+            seconds = event.elapsed_s - mark.elapsed_s
+            rate = (event.tokens_seen - mark.tokens_seen) / seconds
+            remaining = max(0, self.max_steps - event.step) * seconds / (event.step - mark.step)
+            eta = time.strftime("%H:%M:%S", time.gmtime(remaining))
+        self._mark = event
+        self._printed_at = time.monotonic()
+        val_text = f"{self.val:.4f}" if self.val is not None else "-"
+        width = len(str(self.max_steps))
+        self._print(
+            f"step {event.step:>{width}}/{self.max_steps} | loss {loss:.4f} | val {val_text} | "
+            f"{rate:,.0f} tok/s | ETA {eta}"
+        )
+
+    def _warn(self, event: Event) -> None:
+        if isinstance(event, LossNotFinite):
+            what = not_finite_what(event)
+            value = event.loss if what == "loss" else event.grad_norm
+            text = f"warning: the {what} was {value} at step {event.step}; that step was skipped"
+        elif isinstance(event, TrainingPaused):
+            text = f"paused at step {event.step}: {one_line(event.reason)}"
+        else:
+            assert isinstance(event, EngineFailed)
+            saved = f"; last checkpoint: {one_line(event.last_checkpoint)}"
+            text = (
+                f"engine failed: {one_line(event.reason)}{saved if event.last_checkpoint else ''}"
+            )
+        print(text, file=self.err, flush=True)
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def exit_code(self) -> int:
+        """0 for a run that completed or was stopped, 130 if interrupted, 1 for any failure."""
+        if self.finish_reason == "interrupted" and self.state == "stopped":
+            return EXIT_INTERRUPTED
+        return EXIT_OK if self.state in ("finished", "stopped") else EXIT_FAILED
