@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sys
-import threading
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from engine.cli_progress import (
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
-    LIVE,
     PRINT_INTERVAL_S,
+    PROG,
     ProgressPrinter,
-    not_finite_what,
+    follow,
     one_line,
-    paused_for_not_finite,
 )
 from engine.config import (
     DEFAULT_PRESET,
@@ -39,10 +35,9 @@ from engine.config import (
 )
 from engine.corpus import resolve_corpus
 from engine.errors import EngineError
-from engine.events import CheckpointSaved, EngineFailed, event_from_json
+from engine.events import CheckpointSaved, event_from_json
 from engine.run_files import EVENTS, load_config, read_events
 
-PROG = "llmlearns-tui"
 EXIT_BAD_INPUT = 2
 COMMANDS = ("train", "attach", "runs", "stop")
 # Flags named for the issue's vocabulary rather than the field: --steps sets train.max_steps.
@@ -321,79 +316,6 @@ def run_headless(args: argparse.Namespace) -> int:
 def _resumed_max_steps(args: argparse.Namespace) -> int:
     config = load_config(args.resume).with_overrides(overrides_from_args(args))
     return config.train.max_steps
-
-
-def follow(client, printer: ProgressPrinter, owner: bool) -> int:
-    """Print the run's events until it is over; returns the exit code.
-
-    Only the owner stops the run: on Ctrl-C, and on a pause for a non-finite value, which no one
-    else could resume. A follower's Ctrl-C ends the follower alone (KeyboardInterrupt, 130).
-    """
-    interrupted = threading.Event()
-    ended_not_finite = False
-
-    def on_interrupt(signum, frame) -> None:
-        # A terminal's Ctrl-C reaches the worker too; a signal sent to us alone is passed on.
-        interrupted.set()
-        threading.Thread(target=_stop_quietly, args=(client,), daemon=True).start()
-
-    previous = signal.signal(signal.SIGINT, on_interrupt) if owner else None
-    last = None
-    try:
-        for last in client.events():
-            printer.show(last)
-            if owner and not printer.replaying and paused_for_not_finite(last):
-                ended_not_finite = True
-                _stop_quietly(client)
-            if printer.state not in LIVE and _run_is_over(client, printer.step):
-                break
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-        client.close()
-    printer.summarize()  # if the stream ended within the history
-    if not printer.live_finish and not isinstance(last, EngineFailed):
-        printer.print_sample()  # an attached run that was already over
-    if interrupted.is_set():
-        return EXIT_INTERRUPTED
-    if ended_not_finite:
-        bad = printer.not_finite
-        what = (
-            f"the {not_finite_what(bad)} was not finite at step {bad.step}"
-            if bad
-            else ("a value was not finite")
-        )
-        saved = (
-            f"; last good checkpoint: {one_line(printer.checkpoint)}" if printer.checkpoint else ""
-        )
-        print(
-            f"{PROG}: stopped the run: {what}, and a headless run has no one to resume it{saved}",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    return printer.exit_code()
-
-
-def _run_is_over(client, step: int) -> bool:
-    """Whether the worker agrees the run ended at `step`.
-
-    A replayed TrainingFinished (a resumed run's earlier stop) leaves the worker live or at a
-    later step, so the follower reads on.
-    """
-    try:
-        status = client.status()
-    except EngineError:
-        return True  # the worker is gone
-    return status.state not in LIVE and status.step <= step
-
-
-def _stop_quietly(client) -> None:
-    try:
-        client.stop()
-    except EngineError:
-        pass
 
 
 def list_runs_command(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""What a terminal without the TUI sees of a run: progress lines, a summary of the history, the end.
+"""The headless client: what a terminal without the TUI sees of a run, when it stops looking, and
+the exit code that says how the run ended.
 
 A resumed or attached run's history is summed up in one line, not replayed line by line. Every text
 that came from a corpus, a prompt or the model passes through `visible()` before it is printed.
@@ -8,11 +9,14 @@ from __future__ import annotations
 
 import math
 import re
+import signal
 import sys
+import threading
 import time
 from typing import TextIO
 
 from engine.display import visible
+from engine.errors import EngineError
 from engine.events import (
     CheckpointSaved,
     EngineFailed,
@@ -28,6 +32,7 @@ from engine.events import (
 )
 from engine.run_listing import state_after
 
+PROG = "llmlearns-tui"
 PRINT_INTERVAL_S = 5.0  # how often a follower prints progress between evals, in wall time
 LIVE = ("starting", "running", "paused")
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -248,8 +253,80 @@ class ProgressPrinter:
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
+    def explain_not_finite_stop(self) -> None:
+        bad = self.not_finite
+        what = f"the {not_finite_what(bad)} was not finite at step {bad.step}" if bad else ""
+        saved = f"; last good checkpoint: {one_line(self.checkpoint)}" if self.checkpoint else ""
+        print(
+            f"{PROG}: stopped the run: {what or 'a value was not finite'}, and a headless run "
+            f"has no one to resume it{saved}",
+            file=self.err,
+            flush=True,
+        )
+
     def exit_code(self) -> int:
         """0 for a run that completed or was stopped, 130 if interrupted, 1 for any failure."""
         if self.finish_reason == "interrupted" and self.state == "stopped":
             return EXIT_INTERRUPTED
         return EXIT_OK if self.state in ("finished", "stopped") else EXIT_FAILED
+
+
+def follow(client, printer: ProgressPrinter, owner: bool) -> int:
+    """Print the run's events until it is over; returns the exit code.
+
+    Only the owner stops the run: on Ctrl-C, and on a pause for a non-finite value, which no one
+    else could resume. A follower's Ctrl-C ends the follower alone (KeyboardInterrupt, 130).
+    """
+    interrupted = threading.Event()
+    ended_not_finite = False
+
+    def on_interrupt(signum, frame) -> None:
+        # A terminal's Ctrl-C reaches the worker too; a signal sent to us alone is passed on.
+        interrupted.set()
+        threading.Thread(target=_stop_quietly, args=(client,), daemon=True).start()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt) if owner else None
+    last = None
+    try:
+        for last in client.events():
+            printer.show(last)
+            if owner and not printer.replaying and paused_for_not_finite(last):
+                ended_not_finite = True
+                _stop_quietly(client)
+            if printer.state not in LIVE and _run_is_over(client, printer.step):
+                break
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        client.close()
+    printer.summarize()  # if the stream ended within the history
+    if not printer.live_finish and not isinstance(last, EngineFailed):
+        printer.print_sample()  # an attached run that was already over
+    if interrupted.is_set():
+        return EXIT_INTERRUPTED
+    if ended_not_finite:
+        printer.explain_not_finite_stop()
+        return EXIT_FAILED
+    return printer.exit_code()
+
+
+def _run_is_over(client, step: int) -> bool:
+    """Whether the worker agrees the run ended at `step`.
+
+    A replayed TrainingFinished (a resumed run's earlier stop) leaves the worker live or at a
+    later step, so the follower reads on.
+    """
+    try:
+        status = client.status()
+    except EngineError:
+        return True  # the worker is gone
+    return status.state not in LIVE and status.step <= step
+
+
+def _stop_quietly(client) -> None:
+    try:
+        client.stop()
+    except EngineError:
+        pass
