@@ -30,6 +30,7 @@ from engine.events import (
     TrainingResumed,
     TrainingStarted,
 )
+from engine.outputs import RunStatus
 from engine.run_listing import state_after
 
 PROG = "llmlearns-tui"
@@ -120,18 +121,21 @@ class ProgressPrinter:
 
     @property
     def replaying(self) -> bool:
+        """Whether the event last shown belongs to the history."""
         return self.seen <= self.history
+
+    @property
+    def history_ended(self) -> bool:
+        """Whether the event last shown was the history's last."""
+        return self.seen == self.history
 
     def show(self, event: Event) -> None:
         self.seen += 1
         self._track(event)
         if self.as_json:
             self._print(safe_json(event.to_json()))
-        if self.replaying:
-            if self.seen == self.history:
-                self.summarize()
-            return
-        self._describe(event)
+        if not self.replaying:
+            self._describe(event)
 
     def _track(self, event: Event) -> None:
         self.state = next_state(self.state, event)
@@ -163,8 +167,13 @@ class ProgressPrinter:
         elif isinstance(event, EngineFailed):
             self.checkpoint = event.last_checkpoint or self.checkpoint
 
-    def summarize(self) -> None:
-        """The history in one line (once): where the run stands and its best validation loss."""
+    def summarize(self, state: str | None = None) -> None:
+        """The history in one line (once): where the run stands and its best validation loss.
+
+        `state`: the worker's word on the run, truer than the history's (a killed worker wrote
+        no last event).
+        """
+        self.state = state or self.state
         if self.as_json or self.history == 0 or self._summarized:
             return
         self._summarized = True
@@ -290,10 +299,17 @@ def follow(client, printer: ProgressPrinter, owner: bool) -> int:
     try:
         for last in client.events():
             printer.show(last)
-            if owner and not printer.replaying and paused_for_not_finite(last):
+            if printer.history_ended:
+                status = _status(client)
+                printer.summarize(status.state if status else None)
+                if _over(status, printer.step):
+                    break
+            elif printer.replaying:
+                continue  # a replayed end (a resumed run's earlier stop) is not the end
+            elif owner and paused_for_not_finite(last):
                 ended_not_finite = True
                 _stop_quietly(client)
-            if printer.state not in LIVE and _run_is_over(client, printer.step):
+            elif printer.state not in LIVE and _over(_status(client), printer.step):
                 break
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -312,17 +328,19 @@ def follow(client, printer: ProgressPrinter, owner: bool) -> int:
     return printer.exit_code()
 
 
-def _run_is_over(client, step: int) -> bool:
-    """Whether the worker agrees the run ended at `step`.
-
-    A replayed TrainingFinished (a resumed run's earlier stop) leaves the worker live or at a
-    later step, so the follower reads on.
-    """
+def _status(client) -> RunStatus | None:
     try:
-        status = client.status()
+        return client.status()
     except EngineError:
-        return True  # the worker is gone
-    return status.state not in LIVE and status.step <= step
+        return None  # the worker is gone
+
+
+def _over(status: RunStatus | None, step: int) -> bool:
+    """Whether the worker agrees that the run ended at `step` (or the worker is gone).
+
+    After a resumed run's replayed end, the worker is live or at a later step: read on.
+    """
+    return status is None or (status.state not in LIVE and status.step <= step)
 
 
 def _stop_quietly(client) -> None:

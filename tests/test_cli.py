@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import fields
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -29,6 +30,7 @@ from engine.events import (
     TrainingFinished,
     TrainingStarted,
 )
+from tui.cli import main as tui_main
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
@@ -236,7 +238,11 @@ def test_history_is_one_summary_line():
     history = [started(), *map(step, range(1, 21)), EvalCompleted(10, 2.0, 1.5),
                EvalCompleted(20, 2.0, 1.7), TrainingFinished("stopped", 20)]  # fmt: skip
     printer = ProgressPrinter(history=len(history), max_steps=50, out=out, err=io.StringIO())
-    for event in [*history, started(20, 50), *map(step, range(21, 26))]:
+    for event in history:
+        printer.show(event)
+    assert printer.history_ended and out.getvalue() == ""
+    printer.summarize()
+    for event in [started(20, 50), *map(step, range(21, 26))]:
         printer.show(event)
     lines = out.getvalue().splitlines()
     assert lines[0] == "resumed run at step 20/50: best val 1.5000 at step 10"
@@ -344,7 +350,7 @@ def test_a_headless_owner_ends_a_run_paused_by_a_non_finite_value(tmp_path, corp
 
 
 @pytest.mark.slow
-def test_detach_then_follow_then_stop(tmp_path, corpus):
+def test_detach_then_follow_then_stop(tmp_path, corpus, monkeypatch, capsys):
     started = run_cli(*tiny_run(corpus, 1_000_000, "--eval-every", "100000", "--detach"),
                       cwd=tmp_path)  # fmt: skip
     assert started.returncode == 0, started.stderr
@@ -364,9 +370,23 @@ def test_detach_then_follow_then_stop(tmp_path, corpus):
     assert follower.returncode == 130 and "Traceback" not in err
     before = wait_for_steps(tmp_path / "run", 0)
     assert wait_for_steps(tmp_path / "run", before + 5) >= before + 5 and alive(pid)
+    # Quitting the TUI (here a stand-in for it) on a run that goes on says how to come back.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("tui.app.run_app", lambda connect, **_: connect() and 0)
+    monkeypatch.setattr(
+        "tui.cli.connect_from_args", lambda args: SimpleNamespace(run_dir=args.run_dir)
+    )
+    capsys.readouterr()
+    assert tui_main(["attach", "run"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "run keeps training in the background",
+        "  follow it: llmlearns-tui attach run",
+        "  stop it:   llmlearns-tui stop run",
+    ]
     stopped = run_cli("stop", "run", cwd=tmp_path)
     assert stopped.returncode == 0, stopped.stderr
     assert stopped.stdout.startswith("run: stopped at step ")
+    assert tui_main(["attach", "run"]) == 0 and capsys.readouterr().out == ""  # nothing goes on
     events = (tmp_path / "run" / "events.jsonl").read_text().splitlines()
     assert json.loads(events[-1])["kind"] == "finished"
     again = run_cli("stop", "run", cwd=tmp_path)
@@ -440,3 +460,7 @@ def test_a_killed_worker_on_a_resumed_run_exits_non_zero(resumed, tmp_path):
     _, err = client.communicate(timeout=30)
     assert client.returncode == 1
     assert "engine failed: the engine worker was killed (SIGKILL)" in err
+    # Its history ends mid-run, with no word of the end: attaching must still end, not wait.
+    attached = run_cli("attach", "run", "--headless", cwd=tmp_path, timeout=60)
+    assert attached.returncode == 0, attached.stderr
+    assert attached.stdout.startswith("attached to run (stopped) at step ")
