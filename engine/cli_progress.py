@@ -77,9 +77,9 @@ def one_line(text: str) -> str:
 class ProgressPrinter:
     """Turns events into the headless output and keeps what the exit code depends on.
 
-    The first `history` events are the run's past (known before connecting): they are summed up
-    in one line once they have all arrived. After that, a progress line goes out at every eval,
-    every `print_every` steps, or every `interval_s` seconds of wall time.
+    The first `history` events are the run's past (counted before connecting): they print
+    nothing, and summarize() sums them up in one line. After them, a progress line goes out at
+    every eval, and every `print_every` steps or every `interval_s` seconds of wall time.
     """
 
     def __init__(
