@@ -265,7 +265,7 @@ def _describe(event: Event) -> str:
     if isinstance(event, LossNotFinite):
         return f"warning: loss is {event.loss} at step {event.step}; the step was skipped"
     if isinstance(event, TrainingPaused):
-        return f"paused at step {event.step}: {event.reason}"
+        return f"paused at step {event.step}: {event.detail or event.cause}"
     assert isinstance(event, EngineFailed)
     saved = f"; last checkpoint: {event.last_checkpoint}" if event.last_checkpoint else ""
     return f"{PROG}: engine failed: {event.reason}{saved}"

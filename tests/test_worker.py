@@ -15,6 +15,9 @@ from engine import (
     CheckpointSaved,
     EngineFailed,
     EvalCompleted,
+    LossNotFinite,
+    PauseCause,
+    RunState,
     SampleGenerated,
     StepCompleted,
     TrainingFinished,
@@ -177,8 +180,10 @@ def test_a_huge_learning_rate_pauses_with_the_last_good_checkpoint(corpus, tmp_p
     with _start(corpus, tmp_path, workers, lr=1e6, min_lr=0.0, grad_clip=0.0) as client:
         follower = Follower(client)
         paused = follower.wait_for(lambda e: isinstance(e, TrainingPaused))
-        assert "loss became nan" in paused.reason
-        assert client.status().state == "paused"
+        bad = next(e for e in follower.events if isinstance(e, LossNotFinite))
+        assert paused.cause is PauseCause.NOT_FINITE
+        assert f"the {bad.what} became" in paused.detail and "last good checkpoint" in paused.detail
+        assert client.status().state is RunState.PAUSED
         client.save()  # the bad step was never applied, so this saves the last good weights
         from engine import Trainer
 
