@@ -130,6 +130,7 @@ def test_engine_does_not_import_textual():
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_detach_then_stop_leaves_a_stopped_run_with_a_checkpoint(tmp_path, corpus):
     started = run_cli(*tiny_run(corpus, 1_000_000, "--eval-every", "100000", "--detach"),
                       cwd=tmp_path)  # fmt: skip
