@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from textual.app import App
 from textual.widgets import Input
 
@@ -409,3 +411,27 @@ async def test_too_small_terminal_shows_a_notice():
         await pilot.resize_terminal(100, 30)
         await pilot.pause()
         assert app.query_one("#main").styles.display == "block"
+
+
+async def test_a_new_run_says_it_is_starting_not_that_the_old_one_disconnected():
+    old = FakeEngine()
+    gate = threading.Event()
+
+    def start_new(config):
+        gate.wait(timeout=5)  # a worker takes a moment to start
+        return FakeEngine()
+
+    app = LlmLearnsApp(connect=lambda: old, start_new=start_new)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, old)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        # The old run's stream closes while the new worker starts: that is no disconnection.
+        await settle(pilot, lambda: "close" in old.calls)
+        await pilot.pause(0.7)  # the old stream's last batch would have arrived by now
+        assert app.query_one(RunHeader).state == "starting a new run"
+        assert not app.query_one("#notice").display
+        gate.set()
+        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
+        assert not app.query_one("#notice").display
