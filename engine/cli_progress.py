@@ -7,7 +7,6 @@ that came from a corpus, a prompt or the model passes through `visible()` before
 
 from __future__ import annotations
 
-import math
 import re
 import signal
 import sys
@@ -22,7 +21,9 @@ from engine.events import (
     EngineFailed,
     EvalCompleted,
     Event,
+    FinishReason,
     LossNotFinite,
+    PauseCause,
     SampleGenerated,
     StepCompleted,
     TrainingFinished,
@@ -31,36 +32,18 @@ from engine.events import (
     TrainingStarted,
 )
 from engine.outputs import RunStatus
-from engine.run_listing import state_after
+from engine.run_state import RunState, advance
 
 PROG = "llmlearns-tui"
 PRINT_INTERVAL_S = 5.0  # how often a follower prints progress between evals, in wall time
-LIVE = ("starting", "running", "paused")
+ENDED = (RunState.FINISHED, RunState.STOPPED, RunState.FAILED)
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 # JSON escapes C0 controls itself; these it writes raw (ensure_ascii=False) and a terminal may obey
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
-def next_state(state: str, event: Event) -> str:
-    """The run's state after `event` (the CLI's copy of the engine's transition rule)."""
-    if isinstance(event, (TrainingStarted, TrainingResumed)):
-        return "running"
-    if isinstance(event, TrainingPaused):
-        return "paused"
-    if isinstance(event, TrainingFinished):
-        return state_after(event.reason)
-    if isinstance(event, EngineFailed):
-        return "failed"
-    return state
-
-
 def paused_for_not_finite(event: Event) -> bool:
-    return isinstance(event, TrainingPaused) and event.reason != "requested"
-
-
-def not_finite_what(event: LossNotFinite) -> str:
-    """Which value was not finite: a finite loss can still give an infinite gradient norm."""
-    return "loss" if not math.isfinite(event.loss) else "gradient norm"
+    return isinstance(event, TrainingPaused) and event.cause is PauseCause.NOT_FINITE
 
 
 def safe_json(line: str) -> str:
@@ -102,8 +85,8 @@ class ProgressPrinter:
         self.out, self.err = out or sys.stdout, err or sys.stderr
         self.seen = 0
         self._summarized = False
-        self.state = "starting"
-        self.finish_reason: str | None = None
+        self.state = RunState.STARTING
+        self.finish_reason: FinishReason | None = None
         self.run_dir = ""
         self.step = 0
         self.max_steps = max_steps or 0
@@ -138,7 +121,7 @@ class ProgressPrinter:
             self._describe(event)
 
     def _track(self, event: Event) -> None:
-        self.state = next_state(self.state, event)
+        self.state = advance(self.state, event)
         if isinstance(event, TrainingStarted):
             self.run_dir = event.run_dir or self.run_dir
             if not (self._max_steps_given and self.replaying):
@@ -167,7 +150,7 @@ class ProgressPrinter:
         elif isinstance(event, EngineFailed):
             self.checkpoint = event.last_checkpoint or self.checkpoint
 
-    def summarize(self, state: str | None = None) -> None:
+    def summarize(self, state: RunState | None = None) -> None:
         """The history in one line (once): where the run stands and its best validation loss.
 
         `state`: the worker's word on the run, truer than the history's (a killed worker wrote
@@ -246,11 +229,10 @@ class ProgressPrinter:
 
     def _warn(self, event: Event) -> None:
         if isinstance(event, LossNotFinite):
-            what = not_finite_what(event)
-            value = event.loss if what == "loss" else event.grad_norm
-            text = f"warning: the {what} was {value} at step {event.step}; that step was skipped"
+            value = event.loss if event.what == "loss" else event.grad_norm
+            text = f"warning: the {event.what} was {value} at step {event.step}; step skipped"
         elif isinstance(event, TrainingPaused):
-            text = f"paused at step {event.step}: {one_line(event.reason)}"
+            text = f"paused at step {event.step}: {one_line(event.detail or event.cause)}"
         else:
             assert isinstance(event, EngineFailed)
             saved = f"; last checkpoint: {one_line(event.last_checkpoint)}"
@@ -264,7 +246,7 @@ class ProgressPrinter:
 
     def explain_not_finite_stop(self) -> None:
         bad = self.not_finite
-        what = f"the {not_finite_what(bad)} was not finite at step {bad.step}" if bad else ""
+        what = f"the {bad.what} was not finite at step {bad.step}" if bad else ""
         saved = f"; last good checkpoint: {one_line(self.checkpoint)}" if self.checkpoint else ""
         print(
             f"{PROG}: stopped the run: {what or 'a value was not finite'}, and a headless run "
@@ -275,9 +257,9 @@ class ProgressPrinter:
 
     def exit_code(self) -> int:
         """0 for a run that completed or was stopped, 130 if interrupted, 1 for any failure."""
-        if self.finish_reason == "interrupted" and self.state == "stopped":
+        if self.finish_reason is FinishReason.INTERRUPTED and self.state is RunState.STOPPED:
             return EXIT_INTERRUPTED
-        return EXIT_OK if self.state in ("finished", "stopped") else EXIT_FAILED
+        return EXIT_OK if self.state in (RunState.FINISHED, RunState.STOPPED) else EXIT_FAILED
 
 
 def follow(client, printer: ProgressPrinter, owner: bool) -> int:
@@ -309,7 +291,7 @@ def follow(client, printer: ProgressPrinter, owner: bool) -> int:
             elif owner and paused_for_not_finite(last):
                 ended_not_finite = True
                 _stop_quietly(client)
-            elif printer.state not in LIVE and _over(_status(client), printer.step):
+            elif printer.state in ENDED and _over(_status(client), printer.step):
                 break
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -340,7 +322,7 @@ def _over(status: RunStatus | None, step: int) -> bool:
 
     After a resumed run's replayed end, the worker is live or at a later step: read on.
     """
-    return status is None or (status.state not in LIVE and status.step <= step)
+    return status is None or (status.state in ENDED and status.step <= step)
 
 
 def _stop_quietly(client) -> None:

@@ -20,16 +20,18 @@ import pytest
 from engine import describe
 from engine.channel import INFO_FILE, worker_info
 from engine.cli import parse_args
-from engine.cli_progress import ProgressPrinter, not_finite_what, safe_json
+from engine.cli_progress import ProgressPrinter, safe_json
 from engine.config import SECTIONS
 from engine.events import (
     EvalCompleted,
+    FinishReason,
     LossNotFinite,
     SampleGenerated,
     StepCompleted,
     TrainingFinished,
     TrainingStarted,
 )
+from engine.run_state import RunState
 from tui.cli import main as tui_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,7 +238,7 @@ def test_a_follower_prints_at_its_own_pace_and_at_each_eval():
 def test_history_is_one_summary_line():
     out = io.StringIO()
     history = [started(), *map(step, range(1, 21)), EvalCompleted(10, 2.0, 1.5),
-               EvalCompleted(20, 2.0, 1.7), TrainingFinished("stopped", 20)]  # fmt: skip
+               EvalCompleted(20, 2.0, 1.7), TrainingFinished(FinishReason.STOPPED, 20)]  # fmt: skip
     printer = ProgressPrinter(history=len(history), max_steps=50, out=out, err=io.StringIO())
     for event in history:
         printer.show(event)
@@ -247,22 +249,25 @@ def test_history_is_one_summary_line():
     lines = out.getvalue().splitlines()
     assert lines[0] == "resumed run at step 20/50: best val 1.5000 at step 10"
     assert not any(line.startswith("step") for line in lines)  # no eval yet in the new segment
-    assert printer.state == "running" and not printer.replaying
+    assert printer.state is RunState.RUNNING and not printer.replaying
 
 
-def test_what_was_not_finite_is_named():
-    assert not_finite_what(LossNotFinite(3, 2.5, float("inf"))) == "gradient norm"
-    assert not_finite_what(LossNotFinite(3, float("nan"), float("nan"))) == "loss"
+def test_what_was_not_finite_is_named_with_its_value():
     err = io.StringIO()
-    ProgressPrinter(err=err, out=io.StringIO()).show(LossNotFinite(3, 2.5, float("inf")))
-    assert "the gradient norm was inf at step 3" in err.getvalue()
+    printer = ProgressPrinter(err=err, out=io.StringIO())
+    printer.show(LossNotFinite(3, 2.5, float("inf"), "gradient norm"))
+    printer.show(LossNotFinite(4, float("nan"), float("nan"), "loss"))
+    assert err.getvalue().splitlines() == [
+        "warning: the gradient norm was inf at step 3; step skipped",
+        "warning: the loss was nan at step 4; step skipped",
+    ]
 
 
 def test_model_text_is_printed_visibly():
     out = io.StringIO()
     printer = ProgressPrinter(out=out, err=io.StringIO())
     printer.show(SampleGenerated(5, "oh", "oh \x1b]0;x\x07\x1b[2J\x9b1m love"))
-    printer.show(TrainingFinished("completed", 5))
+    printer.show(TrainingFinished(FinishReason.COMPLETED, 5))
     assert "\x1b" not in out.getvalue() and "\x9b" not in out.getvalue()
     assert "␛]0;x␇␛[2J<U+009B>1m love" in out.getvalue()
     line = SampleGenerated(5, "oh", "a\x9bb\u202ec").to_json()

@@ -63,7 +63,7 @@ def _still_training(run_dir: Path) -> bool:
     """Whether a worker still trains the run (detached on quit, or another client's run)."""
     from engine.run_listing import summarize_run, worker_alive
 
-    return worker_alive(run_dir) and summarize_run(run_dir).state in ("running", "paused")
+    return worker_alive(run_dir) and summarize_run(run_dir).state.live
 
 
 def entry() -> int:
