@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engine.config import RunConfig
 from engine.errors import CheckpointError, ConfigError, WriteError
-from engine.events import Event, EventBase
+from engine.events import EVENT_TYPES, Event
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -154,7 +154,7 @@ def _cut_torn_tail(fd: int, path: Path) -> int:
 
 
 def _whole_event(line: bytes) -> bool:
-    """A cheap check that a line is one event as EventBase.to_json writes it ("kind" first).
+    """A cheap check that a line is one event as Record.to_json writes it ("kind" first).
 
     JSON escapes every quote inside a string, so '{"kind":' starts an event and occurs nowhere
     else: a line glued onto a torn one (written before logs were repaired on open) has two, or
@@ -196,7 +196,7 @@ def read_events(run_dir: Path) -> Iterator[Event]:
             if not line.endswith("\n"):
                 break
             try:
-                yield EventBase.from_json(line)
+                yield EVENT_TYPES.from_json(line)
             except (ValueError, TypeError):
                 skipped += 1
     if skipped:

@@ -26,13 +26,14 @@ from engine import (
     Trainer,
     TrainingFinished,
     channel,
+    event_from_json,
     memory,
     read_events,
     run_files,
 )
 from engine.client import EngineClient, _death_reason
 from engine.errors import WriteError
-from engine.events import EvalCompleted, EventBase
+from engine.events import EvalCompleted, FinishReason
 from engine.run_files import EVENTS, EventLog, atomic_write, event_batches
 from engine.worker import failure_reason
 from tests.conftest import tiny_config
@@ -83,7 +84,7 @@ def _finished_run(corpus, run_dir: Path, steps: int = 6) -> None:
 def _lines_are_events(path: Path) -> list:
     data = path.read_bytes()
     assert data.endswith(b"\n")
-    return [EventBase.from_json(line) for line in data.splitlines()]
+    return [event_from_json(line) for line in data.splitlines()]
 
 
 # -- torn events.jsonl --------------------------------------------------------------------------
@@ -97,10 +98,10 @@ def test_reopening_the_log_cuts_a_torn_last_line_with_a_warning(corpus, tmp_path
         file.write(TORN)
     assert list(read_events(run)) == events  # readers leave the torn line out
     log = EventLog(run)
-    log.append(TrainingFinished("stopped", 6))
+    log.append(TrainingFinished(FinishReason.STOPPED, 6))
     log.close()
     assert "dropped a torn last line (28 bytes)" in caplog.text
-    assert _lines_are_events(run / EVENTS) == [*events, TrainingFinished("stopped", 6)]
+    assert _lines_are_events(run / EVENTS) == [*events, TrainingFinished(FinishReason.STOPPED, 6)]
 
 
 def test_replay_leaves_out_torn_and_glued_lines(tmp_path, caplog):
@@ -116,6 +117,7 @@ def test_replay_leaves_out_torn_and_glued_lines(tmp_path, caplog):
     assert "skipped 2 line(s) that are not whole events" in caplog.text
 
 
+@pytest.mark.slow
 def test_a_run_with_a_torn_last_line_resumes_and_replays_cleanly(corpus, tmp_path, workers):
     run = tmp_path / "run"
     _finished_run(corpus, run)
@@ -179,6 +181,7 @@ def test_a_failed_checkpoint_write_keeps_the_old_file_and_says_why(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temp file left
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("eval_every", "failed"),
     [
@@ -202,10 +205,7 @@ def test_a_file_size_limit_ends_the_run_with_the_reason(corpus, tmp_path, eval_e
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, preexec_fn=limited,
     )  # fmt: skip
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        f"llmlearns-tui: engine failed: cannot write run/{failed}"
-    ]
-    assert "Traceback" not in (tmp_path / "run" / "worker.log").read_text()
+    assert result.stderr.strip().splitlines() == [f"engine failed: cannot write run/{failed}"]
     assert _lines_are_events(tmp_path / "run" / EVENTS)
     assert not (tmp_path / "run" / channel.INFO_FILE).exists()  # the worker ended
 
@@ -362,10 +362,20 @@ def test_resume_refuses_model_flags_in_one_line(corpus, tmp_path, workers):
 
 
 def _modes(run: Path) -> dict[str, int]:
+    """Every path of the run (itself included) and its mode; the expected: 0700 and 0600."""
     paths = [run, *run.rglob("*")]
     return {str(p.relative_to(run.parent)): stat.S_IMODE(p.stat().st_mode) for p in paths}
 
 
+def _not_private(run: Path) -> dict[str, str]:
+    return {
+        name: oct(mode)
+        for name, mode in _modes(run).items()
+        if mode != (0o700 if (run.parent / name).is_dir() else 0o600)
+    }
+
+
+@pytest.mark.slow
 def test_every_file_of_a_finished_run_is_owner_only(corpus, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
@@ -374,16 +384,10 @@ def test_every_file_of_a_finished_run_is_owner_only(corpus, tmp_path):
         preexec_fn=lambda: os.umask(0o022),  # a usual umask: the run must not depend on it
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    modes = _modes(tmp_path / "run")
-    names = {Path(name).name for name in modes}
-    assert {"events.jsonl", "worker.log", "config.json", "tokenizer.json"} <= names
+    names = {Path(name).name for name in _modes(tmp_path / "run")}
+    assert {"events.jsonl", "worker.log", "config.json", "tokenizer.json", "attention"} <= names
     assert {"model.safetensors", "optimizer.safetensors", "step-00000002.attn"} <= names
-    wrong = {
-        name: oct(mode)
-        for name, mode in modes.items()
-        if mode != (0o700 if (tmp_path / name).is_dir() else 0o600)
-    }
-    assert not wrong
+    assert _not_private(tmp_path / "run") == {}
 
 
 def test_a_run_from_a_script_is_owner_only_too(corpus, tmp_path):
@@ -392,9 +396,8 @@ def test_a_run_from_a_script_is_owner_only_too(corpus, tmp_path):
         _finished_run(corpus, tmp_path / "run", steps=2)
     finally:
         os.umask(old)
-    modes = _modes(tmp_path / "run")
-    assert modes.pop("run") == 0o700
-    assert len(modes) >= 5 and set(modes.values()) == {0o600}
+    assert len(_modes(tmp_path / "run")) >= 7
+    assert _not_private(tmp_path / "run") == {}
 
 
 # -- socket folders and stale keys ----------------------------------------------------------------
@@ -443,6 +446,7 @@ def _wait_for_steps(run: Path, count: int, timeout: float = 60) -> None:
     raise AssertionError("the run made no progress")
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_removes_the_socket_folder(corpus, tmp_path, socket_root, workers):
     run = tmp_path / "run"
     config = tiny_config(corpus, max_steps=1_000_000, eval_every=100_000)
@@ -459,6 +463,7 @@ def test_sigterm_checkpoints_and_removes_the_socket_folder(corpus, tmp_path, soc
     assert isinstance(list(read_events(run))[-2], CheckpointSaved)
 
 
+@pytest.mark.slow
 def test_a_stale_key_from_a_killed_worker_is_recovered_by_attach(
     corpus, tmp_path, socket_root, workers
 ):
