@@ -16,6 +16,7 @@ from engine.config import (
     RunConfig,
     SampleConfig,
     TrainConfig,
+    describe,
     preset,
 )
 from engine.display import token_label, visible
@@ -25,7 +26,9 @@ from engine.events import (
     EngineFailed,
     EvalCompleted,
     Event,
+    FinishReason,
     LossNotFinite,
+    PauseCause,
     SampleGenerated,
     StepCompleted,
     TrainingFinished,
@@ -34,15 +37,9 @@ from engine.events import (
     TrainingStarted,
     event_from_json,
 )
-from engine.outputs import (
-    AttentionMap,
-    Candidate,
-    GeneratedToken,
-    LayerParams,
-    ModelSummary,
-    RunStatus,
-)
-from engine.run_listing import state_after
+from engine.outputs import AttentionMap, Candidate, GeneratedToken, RunStatus
+from engine.protocol import RunClient, TokenStream
+from engine.run_state import RunState, advance
 
 _LAZY = {
     "Trainer": "engine.train",
@@ -71,14 +68,15 @@ def __getattr__(name: str):
 
 __all__ = [
     "DEFAULT_PRESET", "PRESETS", "DataConfig", "ModelConfig", "RunConfig", "SampleConfig",
-    "TrainConfig", "preset",
-    "EngineClient", "Generation",
+    "TrainConfig", "describe", "preset",
+    "EngineClient", "Generation", "RunClient", "TokenStream", "RunState", "advance",
     "CheckpointError", "ConfigError", "CorpusError", "EngineError",
-    "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "LossNotFinite",
+    "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "FinishReason", "LossNotFinite",
+    "PauseCause",
     "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
     "TrainingStarted", "event_from_json",
-    "state_after", "token_label", "visible",
-    "AttentionMap", "Candidate", "GeneratedToken", "LayerParams", "ModelSummary", "RunStatus",
+    "token_label", "visible",
+    "AttentionMap", "Candidate", "GeneratedToken", "RunStatus",
     "Trainer", "Control", "train", "capture_attention", "stream_tokens", "generate_text",
     "load_tokenizer", "read_events",
 ]  # fmt: skip

@@ -3,8 +3,8 @@
 The socket lives in a fresh 0700 directory and the key in the run directory with mode 0600, so no
 other user can open or connect. multiprocessing.connection supplies framing and the HMAC handshake;
 only send_bytes/recv_bytes are used, so nothing received is ever unpickled. A message is one tag
-byte then its payload: E an event's JSON line, H a batch of them (replayed history), R a JSON
-reply or request, B raw binary (attention).
+byte then its payload: E an event's JSON line, H a batch of them (replayed history), R a request
+or reply (engine.requests), B raw binary (attention weights).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import os
 import secrets
 import tempfile
 from array import array
-from dataclasses import asdict
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
-from typing import Any
 
+from engine.codec import Record
 from engine.errors import EngineError
 from engine.outputs import AttentionMap
+from engine.requests import AttentionReply
 from engine.run_files import atomic_write
 
 KEY_FILE = "worker.key"
@@ -72,8 +72,9 @@ def connect(run_dir: Path) -> Connection:
         raise EngineError(f"cannot connect to the worker of {run_dir}: {error}") from None
 
 
-def send_json(conn: Connection, payload: dict[str, Any]) -> None:
-    conn.send_bytes(REPLY + json.dumps(payload, ensure_ascii=False, allow_nan=False).encode())
+def send_record(conn: Connection, record: Record) -> None:
+    """A request or reply, on the same codec as events."""
+    conn.send_bytes(REPLY + record.to_json().encode())
 
 
 def send_event_line(conn: Connection, line: str) -> None:
@@ -87,20 +88,31 @@ def receive(conn: Connection) -> tuple[bytes, bytes]:
 
 
 def send_attention(conn: Connection, request_id: int, attention: AttentionMap) -> None:
-    header = {k: v for k, v in asdict(attention).items() if k != "weights"}
-    send_json(conn, {"id": request_id, "ok": True, "attention": header})
+    header = AttentionReply(
+        id=request_id,
+        tokens=tuple(attention.tokens),
+        token_ids=tuple(attention.token_ids),
+        shape=tuple(attention.shape),
+        unknown=tuple(attention.unknown),
+        truncated=attention.truncated,
+        step=attention.step,
+    )
+    send_record(conn, header)
     conn.send_bytes(BINARY + attention.weights.tobytes())
 
 
-def attention_from_wire(header: dict, raw: bytes) -> AttentionMap:
+def attention_from_wire(header: AttentionReply, raw: bytes) -> AttentionMap:
     weights = array("f")
     weights.frombytes(raw)
+    n_layer, n_head, T, T_keys = header.shape
+    if len(weights) != n_layer * n_head * T * T_keys:
+        raise EngineError("the worker sent attention weights that do not match their shape")
     return AttentionMap(
-        tokens=list(header["tokens"]),
-        token_ids=list(header["token_ids"]),
-        shape=tuple(header["shape"]),
+        tokens=list(header.tokens),
+        token_ids=list(header.token_ids),
+        shape=(n_layer, n_head, T, T_keys),
         weights=weights,
-        unknown=list(header["unknown"]),
-        truncated=bool(header["truncated"]),
-        step=int(header["step"]),
+        unknown=list(header.unknown),
+        truncated=header.truncated,
+        step=header.step,
     )

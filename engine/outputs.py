@@ -1,4 +1,4 @@
-"""Results the engine hands to clients: generated tokens, attention maps, summaries, run status.
+"""Results the engine hands to clients: generated tokens, attention maps and a run's status.
 
 Plain Python only (no torch), so a client such as the TUI can hold and draw them without importing
 torch. Attention weights are a flat float32 array with a shape, which is also their wire form.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
+
+from engine.run_state import RunState
 
 
 @dataclass(frozen=True)
@@ -48,26 +50,8 @@ class AttentionMap:
 
 
 @dataclass(frozen=True)
-class LayerParams:
-    name: str
-    params: int
-
-
-@dataclass(frozen=True)
-class ModelSummary:
-    n_params: int
-    layers: tuple[LayerParams, ...]  # parameters per top-level part (embeddings, each block, head)
-    vocab_size: int
-    block_size: int
-    n_layer: int
-    n_head: int
-    n_embd: int
-    device: str
-
-
-@dataclass(frozen=True)
 class RunStatus:
-    state: str  # running, paused, finished, stopped or failed
+    state: RunState
     step: int
     max_steps: int
     run_dir: str

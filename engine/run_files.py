@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engine.config import RunConfig
 from engine.errors import CheckpointError, ConfigError
-from engine.events import Event, EventBase
+from engine.events import EVENT_TYPES, Event
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -95,6 +95,6 @@ def read_events(run_dir: Path) -> Iterator[Event]:
             if not line.endswith("\n"):
                 break
             try:
-                yield EventBase.from_json(line)
+                yield EVENT_TYPES.from_json(line)
             except (ValueError, TypeError, json.JSONDecodeError):
                 continue

@@ -19,9 +19,11 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import replace
+import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import Any
 
 from engine.channel import (
     HISTORY,
@@ -31,22 +33,41 @@ from engine.channel import (
     receive,
     send_attention,
     send_event_line,
-    send_json,
+    send_record,
 )
 from engine.config import RunConfig
 from engine.errors import EngineError
-from engine.events import (
-    EngineFailed,
-    EvalCompleted,
-    Event,
-    LossNotFinite,
-    TrainingFinished,
-    TrainingPaused,
-    TrainingResumed,
+from engine.events import EngineFailed, Event, FinishReason, PauseCause, TrainingFinished
+from engine.outputs import RunStatus
+from engine.requests import (
+    REQUEST_TYPES,
+    Attention,
+    AttentionAt,
+    AttentionSteps,
+    Detach,
+    Done,
+    Generate,
+    GenerationEnded,
+    GenerationStarted,
+    Hello,
+    Pause,
+    Refused,
+    Request,
+    Resume,
+    SampleNow,
+    Save,
+    Shutdown,
+    Status,
+    StatusReply,
+    StepsReply,
+    Stop,
+    Subscribe,
+    TokenSampled,
 )
 from engine.run_files import EVENTS
-from engine.run_listing import state_after, summarize_model, summarize_run
-from engine.timelapse import load_snapshot, save_snapshot, snapshot_steps
+from engine.run_listing import summarize_run
+from engine.run_state import RunState, advance
+from engine.timelapse import load_snapshot, snapshot_steps
 from engine.train import Trainer
 
 NICENESS = 10
@@ -67,7 +88,7 @@ class Worker:
         self.exit_code: int | None = None
         self.signalled = False
         self.alone_since = time.monotonic()
-        self.state = "running"
+        self.state = RunState.STARTING
         self.steps = trainer.events()
         if idle:
             self.steps = None
@@ -89,18 +110,19 @@ class Worker:
             while self.exit_code is None:
                 while not self.incoming.empty():
                     self.connections.append(self.incoming.get())
-                self._serve(timeout=0.0 if self.state == "running" else 0.05)
+                self._serve(timeout=0.0 if self.training else 0.05)
                 if self.signalled:
-                    self._stop_training("interrupted")
+                    self._stop_training(FinishReason.INTERRUPTED)
                     self.exit_code = 0
-                elif self.state == "running" and self.steps is not None and self.exit_code is None:
+                elif self.training and self.exit_code is None:
                     self._advance()
                 elif not self.connections and not self.detached_training():
                     if time.monotonic() - self.alone_since > IDLE_EXIT_S:
-                        self._stop_training("stopped")
+                        self._stop_training(FinishReason.STOPPED)
                         self.exit_code = 0
             return self.exit_code
         except Exception as error:  # a crash (CUDA OOM included) must reach every client
+            traceback.print_exc()  # into worker.log, for whoever debugs it
             failed = EngineFailed(
                 f"{type(error).__name__}: {error}".splitlines()[0][:300],
                 1,
@@ -111,39 +133,36 @@ class Worker:
         finally:
             self._close()
 
-    def detached_training(self) -> bool:
-        return self.detached and self.state in ("running", "paused")
+    @property
+    def training(self) -> bool:
+        """The loop has steps to take and nobody paused it."""
+        return self.steps is not None and self.state in (RunState.STARTING, RunState.RUNNING)
 
-    def _advance(self) -> None:
+    def detached_training(self) -> bool:
+        return self.detached and self.steps is not None
+
+    def _advance(self) -> Event | None:
+        """Take the loop one event further and publish it; None once the loop has ended."""
+        assert self.steps is not None
         try:
             event = next(self.steps)
         except StopIteration:
             self.steps = None
-            return
+            return None
+        self.state = advance(self.state, event)
         self._publish(event)
-        if isinstance(event, EvalCompleted):
-            save_snapshot(self.run_dir, self.trainer.attention(self.trainer.config.sample.probe))
-        elif isinstance(event, LossNotFinite):
-            self.state = "paused"
-            reason = (
-                f"loss became {event.loss} at step {event.step}; the step was not applied and "
-                f"the last good checkpoint is {self.trainer.last_checkpoint}"
-            )
-            self._publish(self.trainer.record(TrainingPaused(self.trainer.step, reason)))
-        elif isinstance(event, TrainingFinished):
-            self.state = state_after(event.reason)
+        if isinstance(event, TrainingFinished):
             self.steps = None
+        return event
 
-    def _stop_training(self, reason: str) -> None:
+    def _stop_training(self, reason: FinishReason) -> None:
         """Checkpoint and close the training loop (unless it already ended)."""
         if self.steps is None:
             return
         self.trainer.control.stop = True
         self.trainer.control.stop_reason = reason
-        for event in self.steps:  # the loop saves, then yields TrainingFinished
-            self._publish(event)
-        self.steps = None
-        self.state = "stopped"
+        while self.steps is not None:  # the loop saves, then yields TrainingFinished
+            self._advance()
 
     def _publish(self, event: Event) -> None:
         line = event.to_json()
@@ -161,110 +180,135 @@ class Worker:
         if not self.connections:
             self.alone_since = time.monotonic()
         if conn is self.owner:
-            self._stop_training("stopped")
+            self._stop_training(FinishReason.STOPPED)
             self.exit_code = 0
 
     def _serve(self, timeout: float) -> None:
         for conn in wait(self.connections, timeout) if self.connections else _sleep(timeout):
             try:
                 tag, payload = receive(conn)
-                request = _parse(payload)
+                request = REQUEST_TYPES.from_json(payload)
             except (EOFError, OSError, ValueError):
-                self._drop(conn)
+                self._drop(conn)  # gone, or not speaking our protocol
                 continue
+            except EngineError as error:  # well-formed but invalid, e.g. a bad sample setting
+                self._answer(conn, Refused(error=str(error)))
+                continue
+            handler = self.HANDLERS.get(type(request))
             try:
-                self._handle(conn, request)
+                if handler is None:
+                    raise EngineError(f"the worker cannot serve {request.kind!r} requests")
+                handler(self, conn, request)
             except EngineError as error:
-                self._reply(conn, request, ok=False, error=str(error))
+                self._answer(conn, Refused(request.id, str(error)))
             except OSError:
                 self._drop(conn)
 
-    def _reply(self, conn: Connection, request: dict, **fields) -> None:
-        send_json(conn, {"id": request.get("id"), "ok": True, **fields})
+    def _answer(self, conn: Connection, reply: Request) -> None:
+        try:
+            send_record(conn, reply)
+        except OSError:
+            self._drop(conn)
 
-    def _handle(self, conn: Connection, request: dict) -> None:
-        op = request.get("op")
+    def _hello(self, conn: Connection, request: Hello) -> None:
+        self.clients.append(conn)
+        if request.owner:
+            self.owner = conn
+        send_record(conn, Done(request.id))
+
+    def _subscribe(self, conn: Connection, request: Subscribe) -> None:
+        self._replay(conn)
+        self.subscribers.append(conn)
+
+    def _pause(self, conn: Connection, request: Pause) -> None:
+        if self.training:
+            # The loop pauses at its next step boundary: run it there (an eval in progress
+            # finishes first), so the reply comes once the run really is paused.
+            self.trainer.control.pause = PauseCause.USER
+            while self.training and self._advance() is not None:
+                pass
+        send_record(conn, Done(request.id))
+
+    def _resume(self, conn: Connection, request: Resume) -> None:
         trainer = self.trainer
-        if op == "hello":
-            self.clients.append(conn)
-            if request.get("owner"):
-                self.owner = conn
-            self._reply(conn, request)
-        elif op == "subscribe":
-            self._replay(conn)
-            self.subscribers.append(conn)
-        elif op == "pause":
-            if self.state == "running":
-                self.state = "paused"
-                self._publish(trainer.record(TrainingPaused(trainer.step)))
-            self._reply(conn, request, state=self.state)
-        elif op == "resume":
-            self._resume()
-            self._reply(conn, request, state=self.state)
-        elif op == "stop":
-            self._stop_training("stopped")
-            self._reply(conn, request, state=self.state)
-        elif op == "detach":  # the owner lets go: the run now outlives its clients
-            self.detached, self.owner = True, None
-            self._reply(conn, request)
-        elif op == "shutdown":
-            self._stop_training("stopped")
-            self._reply(conn, request, state=self.state)
-            self.exit_code = 0
-        elif op == "save":
-            self._publish(trainer.record(trainer.save()))
-            self._reply(conn, request)
-        elif op == "sample":
-            self._publish(trainer.record(trainer.sample()))
-            self._reply(conn, request)
-        elif op == "generate":
-            self._generate(conn, request)
-        elif op == "attention":
-            send_attention(conn, request.get("id"), trainer.attention(str(request["text"])))
-        elif op == "attention_steps":
-            self._reply(conn, request, steps=snapshot_steps(self.run_dir))
-        elif op == "attention_at":
-            send_attention(
-                conn, request.get("id"), load_snapshot(self.run_dir, int(request["step"]))
-            )
-        elif op == "summary":
-            self._reply(conn, request, summary=summarize_model(trainer))
-        elif op == "status":
-            self._reply(conn, request, status=self._status())
-        else:
-            raise EngineError(f"unknown request {op!r}")
+        if self.state is RunState.PAUSED and self.steps is not None:
+            self.state = RunState.RUNNING  # the loop announces TrainingResumed as it goes on
+            trainer.control.pause = None
+        elif trainer.finished:
+            raise EngineError(f"training is finished at step {trainer.step}; nothing to resume")
+        elif self.steps is None:  # stopped (or failed) with steps left: start the loop again
+            trainer.control.stop = False
+            trainer.control.stop_reason = FinishReason.STOPPED
+            self.steps = trainer.events()
+            self.state = RunState.STARTING
+        send_record(conn, Done(request.id))
 
-    def _resume(self) -> None:
-        if self.state == "paused":
-            self.state = "running"
-            self._publish(self.trainer.record(TrainingResumed(self.trainer.step)))
-        elif self.state in ("stopped", "failed") and not self.trainer.finished:
-            self.trainer.control.stop = False
-            self.trainer.control.stop_reason = "stopped"
-            self.steps = self.trainer.events()
-            self.state = "running"
-        elif self.trainer.finished:
-            raise EngineError(
-                f"training is finished at step {self.trainer.step}; nothing to resume"
-            )
+    def _stop(self, conn: Connection, request: Stop) -> None:
+        self._stop_training(FinishReason.STOPPED)
+        send_record(conn, Done(request.id))
 
-    def _generate(self, conn: Connection, request: dict) -> None:
-        try:  # a bad value raises ConfigError (an EngineError); an unknown name, TypeError
-            config = replace(self.trainer.config.sample, **(request.get("config") or {}))
-        except TypeError as error:
-            raise EngineError(f"bad sample settings: {error}") from None
-        encoding, tokens = self.trainer.generate(str(request.get("prompt", "")), config)
-        self._reply(conn, request, unknown=encoding.unknown, stream=True)
+    def _detach(self, conn: Connection, request: Detach) -> None:
+        self.detached, self.owner = True, None
+        send_record(conn, Done(request.id))
+
+    def _shutdown(self, conn: Connection, request: Shutdown) -> None:
+        self._stop_training(FinishReason.STOPPED)
+        send_record(conn, Done(request.id))
+        self.exit_code = 0
+
+    def _save(self, conn: Connection, request: Save) -> None:
+        self._publish(self.trainer.record(self.trainer.save()))
+        send_record(conn, Done(request.id))
+
+    def _sample_now(self, conn: Connection, request: SampleNow) -> None:
+        self._publish(self.trainer.record(self.trainer.sample()))
+        send_record(conn, Done(request.id))
+
+    def _generate(self, conn: Connection, request: Generate) -> None:
+        encoding, tokens = self.trainer.generate(request.prompt, request.config)
+        send_record(conn, GenerationStarted(request.id, tuple(encoding.unknown)))
         for token in tokens:
-            candidates = [[c.token_id, c.text, c.prob] for c in token.candidates]
-            send_json(
-                conn,
-                {
-                    "id": request.get("id"),
-                    "token": [token.token_id, token.text, token.prob, candidates],
-                },
-            )
-        send_json(conn, {"id": request.get("id"), "done": True})
+            send_record(conn, TokenSampled(request.id, token))
+        send_record(conn, GenerationEnded(request.id))
+
+    def _attention(self, conn: Connection, request: Attention) -> None:
+        send_attention(conn, request.id, self.trainer.attention(request.text))
+
+    def _attention_steps(self, conn: Connection, request: AttentionSteps) -> None:
+        send_record(conn, StepsReply(request.id, tuple(snapshot_steps(self.run_dir))))
+
+    def _attention_at(self, conn: Connection, request: AttentionAt) -> None:
+        send_attention(conn, request.id, load_snapshot(self.run_dir, request.step))
+
+    def _status(self, conn: Connection, request: Status) -> None:
+        config = self.trainer.config
+        status = RunStatus(
+            state=self.state,
+            step=self.trainer.step,
+            max_steps=config.train.max_steps,
+            run_dir=str(self.run_dir),
+            preset=config.preset,
+            device=self.trainer.device.type,
+            clients=len(self.clients),
+        )
+        send_record(conn, StatusReply(request.id, status))
+
+    HANDLERS: dict[type[Request], Callable[[Worker, Connection, Any], None]] = {
+        Hello: _hello,
+        Subscribe: _subscribe,
+        Pause: _pause,
+        Resume: _resume,
+        Stop: _stop,
+        Detach: _detach,
+        Shutdown: _shutdown,
+        Save: _save,
+        SampleNow: _sample_now,
+        Generate: _generate,
+        Attention: _attention,
+        AttentionSteps: _attention_steps,
+        AttentionAt: _attention_at,
+        Status: _status,
+    }
 
     def _replay(self, conn: Connection) -> None:
         """Send the history as it stands in events.jsonl, in batches; live events follow."""
@@ -276,18 +320,6 @@ class Worker:
                 if not lines[-1].endswith(b"\n"):
                     lines.pop()
                 conn.send_bytes(HISTORY + b"".join(lines))
-
-    def _status(self) -> dict:
-        config = self.trainer.config
-        return {
-            "state": self.state,
-            "step": self.trainer.step,
-            "max_steps": config.train.max_steps,
-            "run_dir": str(self.run_dir),
-            "preset": config.preset,
-            "device": self.trainer.device.type,
-            "clients": len(self.clients),
-        }
 
     def _close(self) -> None:
         for conn in self.connections:
@@ -305,19 +337,12 @@ def _sleep(timeout: float) -> list:
     return []
 
 
-def _parse(payload: bytes) -> dict:
-    request = json.loads(payload)
-    if not isinstance(request, dict):
-        raise ValueError("request is not an object")
-    return request
-
-
-def _state_from_history(run_dir: Path, trainer: Trainer) -> str:
-    """An idle worker's state: how the history ended, and never "running" (it does not train)."""
+def _state_from_history(run_dir: Path, trainer: Trainer) -> RunState:
+    """An idle worker's state: how the history ended, and never live (it does not train)."""
     if trainer.finished:
-        return "finished"
+        return RunState.FINISHED
     state = summarize_run(run_dir).state
-    return "stopped" if state in ("running", "paused") else state
+    return RunState.STOPPED if state.live or state is RunState.STARTING else state
 
 
 def main(argv: list[str] | None = None) -> int:

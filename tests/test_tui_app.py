@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import pytest
 from textual.app import App
 from textual.widgets import Input, Select, Tree
 
-import engine
 from engine import (
     PRESETS,
     EngineError,
     EngineFailed,
     GeneratedToken,
     LossNotFinite,
+    PauseCause,
+    RunState,
     SampleGenerated,
     TrainingPaused,
+    describe,
 )
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
@@ -125,15 +128,29 @@ async def test_pause_save_and_sample_call_the_client():
         assert {"pause", "save", "sample_now"} <= set(fake.calls)
 
 
-async def test_space_resumes_a_paused_run():
+async def test_space_pauses_then_resumes_as_the_engine_reports():
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        header = app.query_one(RunHeader)
+        assert header.state == "running"
+        await pilot.press("space")
+        await settle(pilot, lambda: header.state == "paused")  # from the engine's TrainingPaused
+        assert app.run_state is RunState.PAUSED
+        await pilot.press("space")
+        await settle(pilot, lambda: header.state == "running")
+        assert fake.calls.count("pause") == 1 and fake.calls.count("resume") == 1
+
+
+async def test_space_resumes_a_run_paused_before_the_app_attached():
     fake = FakeEngine(make_events() + [TrainingPaused(step=300)])
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         assert app.query_one(RunHeader).state == "paused"
         await pilot.press("space")
-        await settle(pilot, lambda: "resume" in fake.calls)
-        assert "resume" in fake.calls
+        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
+        assert "resume" in fake.calls and "pause" not in fake.calls
 
 
 async def test_number_keys_switch_views():
@@ -384,16 +401,21 @@ async def test_engine_failure_shows_reason_and_checkpoint():
         assert app.current_view == "attention"
 
 
-async def test_non_finite_loss_is_reported():
+async def test_a_non_finite_step_pauses_with_what_it_was_and_the_last_checkpoint():
     events = make_events() + [
-        LossNotFinite(step=301, loss=float("nan"), grad_norm=float("inf")),
-        TrainingPaused(step=301, reason="loss is not finite"),
+        LossNotFinite(step=301, loss=2.5, grad_norm=float("inf"), what="gradient norm"),
+        TrainingPaused(step=300, cause=PauseCause.NOT_FINITE, detail="(engine wording)"),
     ]
     fake = FakeEngine(events)
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
-        assert "not finite" in str(app.query_one("#notice").render())
+        notice = str(app.query_one("#notice").render())
+        assert "gradient norm became inf at step 301" in notice  # not "the loss": it was finite
+        assert "last checkpoint: /tmp/fake-run/model.safetensors" in notice  # from the history
+        assert app.query_one(RunHeader).state == "paused"
+        await pilot.press("space")
+        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
 
 
 async def test_connect_error_is_one_line_in_the_ui():
@@ -581,9 +603,6 @@ async def test_new_run_form_says_custom_once_a_field_departs_from_the_preset():
 
 
 async def test_new_run_form_shows_the_focused_fields_description():
-    describe = getattr(engine, "describe", None)
-    if describe is None:
-        pytest.skip("engine.describe (one description per config field) is not here yet")
     app, fake = make_app(start_new=lambda config: FakeEngine())
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
@@ -732,3 +751,27 @@ async def test_sample_log_keeps_the_last_samples_only():
         shown = log.query(".sample")
         assert len(shown) == SAMPLES_KEPT and len(log.samples) == SAMPLES_KEPT
         assert str(shown.last().render()).endswith(f"sample {log.samples[-1].step}")
+
+
+async def test_a_new_run_says_it_is_starting_not_that_the_old_one_disconnected():
+    old = FakeEngine()
+    gate = threading.Event()
+
+    def start_new(config):
+        gate.wait(timeout=5)  # a worker takes a moment to start
+        return FakeEngine()
+
+    app = LlmLearnsApp(connect=lambda: old, start_new=start_new)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, old)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        # The old run's stream closes while the new worker starts: that is no disconnection.
+        await settle(pilot, lambda: "close" in old.calls)
+        await pilot.pause(0.7)  # the old stream's last batch would have arrived by now
+        assert app.query_one(RunHeader).state == "starting a new run"
+        assert not app.query_one("#notice").display
+        gate.set()
+        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
+        assert not app.query_one("#notice").display

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 from textual.widgets import Input
 
 from engine.client import EngineClient
@@ -27,6 +28,7 @@ def _gone(pid: int) -> bool:
     return False
 
 
+@pytest.mark.slow
 async def test_the_app_trains_generates_and_inspects_a_real_run(corpus, tmp_path):
     config = tiny_config(corpus, max_steps=1_000_000, eval_every=50)
     started: list[EngineClient] = []

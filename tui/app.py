@@ -27,12 +27,13 @@ from engine import (
     EngineError,
     EngineFailed,
     LossNotFinite,
+    PauseCause,
+    RunClient,
     RunConfig,
-    TrainingFinished,
+    RunState,
     TrainingPaused,
-    TrainingResumed,
     TrainingStarted,
-    state_after,
+    advance,
     visible,
 )
 from tui.format import one_line
@@ -50,8 +51,12 @@ from tui.widgets.view_tabs import ViewTabs
 
 BATCH_S = 0.5  # 2 updates a second: enough to watch, and leaves the cores to training
 VIEWS = {"train": "Train", "attention": "Attention", "generate": "Generate", "learn": "Learn"}
-LIVE_STATES = ("running", "paused")
 _END = object()
+
+
+def _what_was_not_finite(event: LossNotFinite) -> str:
+    value = event.loss if event.what == "loss" else event.grad_norm
+    return f"the {event.what} became {value} at step {event.step:,}"
 
 
 class LlmLearnsApp(App[int]):
@@ -93,10 +98,13 @@ class LlmLearnsApp(App[int]):
         self.connect = connect
         self.start_new = start_new
         self.config = initial_config
-        self.client = None
-        self.run_state = "connecting" if connect else "no run"
+        self.client: RunClient | None = None
+        self.run_state = RunState.STARTING
+        # How the app stands with the engine, shown instead of the run's state until connected.
+        self.link: str | None = "connecting" if connect else "no run"
         self.last_checkpoint: str | None = None
         self.failure: str | None = None
+        self.not_finite: LossNotFinite | None = None  # the last skipped step, for the pause notice
         self.events_seen = 0
 
     def compose(self) -> ComposeResult:
@@ -120,7 +128,7 @@ class LlmLearnsApp(App[int]):
 
     def on_mount(self) -> None:
         self.query_one(TrainView).focus_main()
-        self.query_one(RunHeader).set_state(self.run_state)
+        self._show_state()
         if self.connect is not None:
             self.call_after_refresh(self._open, self.connect)  # connect after the first frame
 
@@ -138,22 +146,26 @@ class LlmLearnsApp(App[int]):
             return
         self.post_message(Connected(client))
 
+    def _show_state(self) -> None:
+        self.query_one(RunHeader).set_state(self.link or self.run_state.value)
+
     @on(Connected)
     def _connected(self, message: Connected) -> None:
         self.client = message.client
-        self.run_state = "connecting"
+        self.run_state, self.link = RunState.STARTING, None
         for view in (self.query_one(AttentionView), self.query_one(GenerateView)):
             view.set_client(self.client)
         self._read_events(self.client)
 
     @on(ConnectFailed)
     def _connect_failed(self, message: ConnectFailed) -> None:
-        self.run_state = "failed" if self.client is None else self.run_state
-        self.query_one(RunHeader).set_state(self.run_state)
+        if self.client is None:
+            self.run_state, self.link = RunState.FAILED, None
+        self._show_state()
         self._show_notice(f"Could not start the run: {message.message}  (n: new run)")
 
     @work(thread=True, exclusive=True, group="events", exit_on_error=False)
-    def _read_events(self, client) -> None:
+    def _read_events(self, client: RunClient) -> None:
         # The iterator blocks, so a helper thread feeds a queue and this loop can flush the batch
         # on time even when no new event comes (say, the tail of a replayed history).
         pending: queue.Queue = queue.Queue()
@@ -177,73 +189,78 @@ class LlmLearnsApp(App[int]):
                 item = None
             if item is _END or isinstance(item, BaseException):
                 if batch:
-                    self.post_message(EventsReceived(batch))
+                    self.post_message(EventsReceived(client, batch))
                 error = one_line(item) if isinstance(item, BaseException) else None
-                self.post_message(EventStreamClosed(error))
+                self.post_message(EventStreamClosed(client, error))
                 return
             if item is not None:
                 batch.append(item)
             if time.monotonic() >= deadline:
                 if batch:
-                    self.post_message(EventsReceived(batch))
+                    self.post_message(EventsReceived(client, batch))
                     batch = []
                 deadline = time.monotonic() + BATCH_S
 
     @on(EventsReceived)
     def _route(self, message: EventsReceived) -> None:
+        if message.client is not self.client:
+            return  # the tail of a run this app has let go of (a new run replaced it)
         events = message.events
         self.events_seen += len(events)
         for event in events:
+            self.run_state = advance(self.run_state, event)
             if isinstance(event, CheckpointSaved):
                 self.last_checkpoint = event.path
             elif isinstance(event, TrainingStarted):
-                self.run_state, self.failure = "running", None
+                self.failure = None
                 self.query_one("#notice", Static).display = False
-            elif isinstance(event, TrainingResumed):
-                self.run_state = "running"
-            elif isinstance(event, TrainingPaused):
-                self.run_state = "paused"
-            elif isinstance(event, TrainingFinished):
-                self.run_state = state_after(event.reason)
             if isinstance(event, (EngineFailed, LossNotFinite)) or (
-                isinstance(event, TrainingPaused) and "loss" in event.reason.lower()
+                isinstance(event, TrainingPaused) and event.cause is PauseCause.NOT_FINITE
             ):
                 self._report_failure(event)
+        self._show_state()
         self.query_one(RunHeader).ingest(events)
         self.query_one(TrainView).ingest(events)
         self.query_one(AttentionView).ingest(events)
 
     @on(EventStreamClosed)
     def _stream_closed(self, message: EventStreamClosed) -> None:
+        if message.client is not self.client:
+            return
         if message.error:
             self._report_failure(
                 EngineFailed(reason=message.error, last_checkpoint=self.last_checkpoint)
             )
-        elif self.run_state in LIVE_STATES or self.run_state == "connecting":
-            self.run_state = "disconnected"
-            self.query_one(RunHeader).set_state(self.run_state)
+        elif self.run_state.live or self.run_state is RunState.STARTING:
+            self.link = "disconnected"
+            self._show_state()
             self._show_notice(
                 "The connection to the engine closed. History stays browsable; n starts a new run."
             )
 
-    def _report_failure(self, event) -> None:
+    def _report_failure(self, event: EngineFailed | LossNotFinite | TrainingPaused) -> None:
         """The one place engine trouble becomes a visible notice."""
-        checkpoint = getattr(event, "last_checkpoint", None) or self.last_checkpoint
+        checkpoint = self.last_checkpoint
         if isinstance(event, EngineFailed):
-            self.run_state = "failed"
+            self.run_state = RunState.FAILED
+            checkpoint = event.last_checkpoint or checkpoint
             reason = f"The engine failed: {event.reason}"
         elif isinstance(event, LossNotFinite):
-            reason = (
-                f"Loss became {event.loss} at step {event.step:,} (grad norm "
-                f"{event.grad_norm:.3g}): try a lower learning rate"
-            )
+            self.not_finite = event
+            reason = f"{_what_was_not_finite(event)}, so that step was skipped"
         else:
-            reason = f"Training paused at step {event.step:,}: {event.reason}"
+            bad = self.not_finite
+            cause = _what_was_not_finite(bad) if bad else "a value was not finite"
+            reason = (
+                f"Paused at step {event.step:,}: {cause}, so that step was skipped. "
+                "Try a lower learning rate (n), or press space to go on"
+            )
+        reason = visible(reason, keep_newlines=False)
         self.failure = reason
         saved = f" · last checkpoint: {checkpoint}" if checkpoint else " · no checkpoint saved"
         self._show_notice(f"{reason}{saved}")
-        self.query_one(RunHeader).set_state(self.run_state)
-        self.notify(reason, title="Training problem", severity="error", timeout=8)
+        self._show_state()
+        self.notify(reason, title="Training problem", severity="error", timeout=8, markup=False)
 
     def _show_notice(self, text: str) -> None:
         notice = self.query_one("#notice", Static)
@@ -275,11 +292,11 @@ class LlmLearnsApp(App[int]):
         ):
             return False
         if action == "pause":  # hidden while paused, dimmed when there is nothing to pause
-            if self.run_state == "paused":
+            if self.run_state is RunState.PAUSED:
                 return False
-            return True if self.run_state == "running" else None
+            return True if self.run_state is RunState.RUNNING else None
         if action == "resume":
-            return self.run_state == "paused"
+            return self.run_state is RunState.PAUSED
         return True
 
     def action_view(self, view: str) -> None:
@@ -303,29 +320,31 @@ class LlmLearnsApp(App[int]):
         if view == "attention":
             widget.entered()
 
-    def _request(self, name: str, done: str) -> None:
+    def _live_client(self) -> RunClient | None:
         if self.client is None:
             self.notify("No run is connected.", severity="warning", timeout=2)
-            return
-        self._call_client(name, done)
+        return self.client
 
     @work(thread=True, group="requests", exit_on_error=False)
-    def _call_client(self, name: str, done: str) -> None:
+    def _call_client(self, request: Callable[[], None], done: str) -> None:
+        """Run a bound client method in a thread; a failure becomes a notification, not a crash."""
         try:
-            getattr(self.client, name)()
+            request()
         except Exception as error:  # noqa: BLE001 - a dead engine is shown, not raised
-            self.call_from_thread(self.notify, one_line(error), severity="error")
+            self.call_from_thread(self.notify, one_line(error), severity="error", markup=False)
             return
         if done:
             self.call_from_thread(self.notify, done, timeout=2)
 
     def action_toggle_pause(self) -> None:
-        if self.run_state == "paused":
-            self._request("resume", "resuming")
-        elif self.run_state == "running":
-            self._request("pause", "pausing")
+        if not (client := self._live_client()):
+            return
+        if self.run_state is RunState.PAUSED:
+            self._call_client(client.resume, "resuming")
+        elif self.run_state is RunState.RUNNING:
+            self._call_client(client.pause, "pausing")
         else:
-            self.notify(f"The run is {self.run_state}.", timeout=2)
+            self.notify(f"The run is {self.link or self.run_state}.", timeout=2)
 
     def action_pause(self) -> None:
         self.action_toggle_pause()
@@ -334,10 +353,12 @@ class LlmLearnsApp(App[int]):
         self.action_toggle_pause()
 
     def action_save(self) -> None:
-        self._request("save", "saving a checkpoint")
+        if client := self._live_client():
+            self._call_client(client.save, "saving a checkpoint")
 
     def action_sample(self) -> None:
-        self._request("sample_now", "drawing a sample")
+        if client := self._live_client():
+            self._call_client(client.sample_now, "drawing a sample")
 
     def action_help(self) -> None:
         def opened(term: str | None) -> None:
@@ -361,40 +382,42 @@ class LlmLearnsApp(App[int]):
     async def _switch_run(self, config: RunConfig) -> None:
         old, self.client, self.config = self.client, None, config
         if old is not None:
-            self._release(old, "close")
-        self.run_state, self.last_checkpoint, self.failure = "connecting", None, None
+            self._release(old.close)
+        self.run_state, self.last_checkpoint, self.failure = RunState.STARTING, None, None
+        self.link = "starting a new run"
         await self.recompose()  # fresh views: the old run's history does not belong here
-        self.query_one(RunHeader).set_state(self.run_state)
+        self._show_state()
         self.query_one(TrainView).focus_main()
         start_new = self.start_new
         self._open(lambda: start_new(config))
 
     @work(thread=True, group="release", exit_on_error=False)
-    def _release(self, client, how: str) -> None:
+    def _release(self, let_go: Callable[[], None]) -> None:
         try:
-            getattr(client, how)()
+            let_go()
         except Exception:  # noqa: BLE001 - already gone is fine when letting go
             pass
 
     def action_quit_app(self) -> None:
         if isinstance(self.screen, QuitScreen):
             return  # already asking (a second ctrl+c or q)
-        if self.client is None or self.run_state not in LIVE_STATES:
-            self._exit_with("close")
+        client = self.client
+        if client is None or not self.run_state.live:
+            self._exit_with(client.close if client else None)
             return
 
         def chosen(choice: str | None) -> None:
             if choice in ("stop", "detach"):
-                self._exit_with("shutdown" if choice == "stop" else "detach")
+                self._exit_with(client.shutdown if choice == "stop" else client.detach)
 
         self.push_screen(QuitScreen(), chosen)
 
     @work(thread=True, group="quit", exit_on_error=False)
-    def _exit_with(self, how: str) -> None:
-        client, self.client = self.client, None
-        if client is not None:
+    def _exit_with(self, let_go: Callable[[], None] | None) -> None:
+        self.client = None
+        if let_go is not None:
             try:
-                getattr(client, how)()
+                let_go()
             except Exception:  # noqa: BLE001 - quitting must always work
                 pass
         self.call_from_thread(self.exit, 0)

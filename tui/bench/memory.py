@@ -76,7 +76,7 @@ async def measure(steps: int) -> dict:
             if isinstance(event, StepCompleted):
                 step = event.step
             if len(batch) >= BATCH:
-                app.post_message(EventsReceived(batch))
+                app.post_message(EventsReceived(None, batch))  # no client: the app has none
                 batch = []
                 await pilot.pause()
                 if step >= next_report:
@@ -86,7 +86,7 @@ async def measure(steps: int) -> dict:
                     along.append([step, round(rss_mib(), 1)])
                     print(f"step {step:,}: {along[-1][1]} MiB", file=sys.stderr, flush=True)
         if batch:
-            app.post_message(EventsReceived(batch))
+            app.post_message(EventsReceived(None, batch))  # no client: the app has none
         await pilot.pause()
         gc.collect()
         report["rss_mib_after"] = round(rss_mib(), 1)

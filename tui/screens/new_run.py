@@ -21,22 +21,18 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
-import engine
-from engine import DEFAULT_PRESET, PRESETS, ConfigError, RunConfig, visible
+from engine import DEFAULT_PRESET, PRESETS, ConfigError, RunConfig, describe, visible
 from tui.widgets.key_hints import KeyHints
 
 SECTIONS = ("data", "model", "train")
 CHOICES = {"tokenizer": ("word", "char", "bpe"), "device": ("auto", "cpu", "cuda", "mps")}
 SKIPPED = {("model", "vocab_size")}  # set by the tokenizer, not by the user
 PLACEHOLDERS = {"corpus": "empty: the bundled corpus"}
+HINT = "tab moves between fields; the focused one's description shows here"
 
 
 def field_hint(section: str, name: str) -> str:
-    """The one description of a config field, as the CLI's --help shows it (engine.describe)."""
-    # engine.describe comes with the CLI's per-field help; until it is there, no hints.
-    describe = getattr(engine, "describe", None)
-    if describe is None:
-        return ""
+    """The one description of a config field, as the CLI's --help shows it."""
     try:
         return describe(section, name)
     except KeyError:
@@ -81,8 +77,7 @@ class NewRunScreen(Screen[RunConfig | None]):
                                 continue
                             yield Label(field.name, classes="field-label")
                             yield self._editor(section, field.name)
-            first = "tab moves between fields; the focused one's description shows here"
-            yield Static(first if field_hint("data", "corpus") else "", id="newrun-hint")
+            yield Static(HINT, id="newrun-hint")
             with Horizontal(id="newrun-buttons"):
                 yield Button("Start run", id="newrun-start", variant="primary")
                 yield Button("Cancel", id="newrun-cancel")
@@ -134,7 +129,8 @@ class NewRunScreen(Screen[RunConfig | None]):
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         parts = (event.widget.id or "").split("-", 2)
-        hint = field_hint(parts[1], parts[2]) if parts[0] == "f" and len(parts) == 3 else ""
+        is_field = parts[0] == "f" and len(parts) == 3
+        hint = (field_hint(parts[1], parts[2]) if is_field else "") or HINT
         self.query_one("#newrun-hint", Static).update(Content(hint))
 
     def _matches(self, config: RunConfig) -> bool:

@@ -14,23 +14,16 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from engine import (
-    EngineFailed,
-    StepCompleted,
-    TrainingFinished,
-    TrainingPaused,
-    TrainingResumed,
-    TrainingStarted,
-    state_after,
-    visible,
-)
+from engine import StepCompleted, TrainingStarted, visible
 from tui.format import format_duration, format_rate, set_text
 
 WINDOW_S = 10.0
 RESOLUTION_S = 0.05  # points closer than this in training time are not kept: the window stays small
 
-STATE_ICONS = {
+STATE_ICONS = {  # the RunState values, then how the app stands with the engine before it knows
+    "starting": "◌",
     "connecting": "◌",
+    "starting a new run": "◌",
     "running": "●",
     "paused": "⏸",
     "finished": "✔",
@@ -107,6 +100,7 @@ class RunHeader(Horizontal):
         self._render_all()
 
     def set_state(self, state: str) -> None:
+        """Show the app's word for where the run stands (a RunState value, or "connecting"...)."""
         self.state = state
         self._render_all()
 
@@ -115,19 +109,11 @@ class RunHeader(Horizontal):
             if isinstance(event, TrainingStarted):
                 self.preset, self.device = event.preset, event.device
                 self.start_step, self.max_steps = event.start_step, event.max_steps
-                self.step, self.state = event.start_step, "running"
+                self.step = event.start_step
             elif isinstance(event, StepCompleted):
                 self.step = event.step
                 self.last_tokens_per_s = event.tokens_per_s
                 self.rate.add(event.elapsed_s, event.step, event.tokens_seen)
-            elif isinstance(event, TrainingPaused):
-                self.state = "paused"
-            elif isinstance(event, TrainingResumed):
-                self.state = "running"
-            elif isinstance(event, TrainingFinished):
-                self.state = state_after(event.reason)
-            elif isinstance(event, EngineFailed):
-                self.state = "failed"
         self._render_all()
 
     @property
