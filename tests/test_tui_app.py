@@ -271,6 +271,10 @@ async def test_a_field_takes_keys_on_slash_and_escape_gives_them_back():
         assert app.focused is prompt and "Leave input" in hints.render().plain
         await pilot.press("end", "space", "1", "q")  # typing: these are text, not keys
         assert prompt.value == "oh 1q" and app.current_view == "generate"
+        await pilot.press("f1")  # keys that type nothing still work
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert app.focused is prompt
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.focused, Input) and "Leave input" not in hints.render().plain
