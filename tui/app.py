@@ -203,8 +203,10 @@ class LlmLearnsApp(App[int]):
 
     @on(EventsReceived)
     def _route(self, message: EventsReceived) -> None:
-        if message.client is not self.client:
-            return  # the tail of a run this app has let go of (a new run replaced it)
+        if message.client is not self.client or self._exit:
+            # The tail of a run this app has let go of (a new run replaced it), or a batch that
+            # arrived while the app is closing and its views are already gone.
+            return
         events = message.events
         self.events_seen += len(events)
         for event in events:
@@ -225,7 +227,7 @@ class LlmLearnsApp(App[int]):
 
     @on(EventStreamClosed)
     def _stream_closed(self, message: EventStreamClosed) -> None:
-        if message.client is not self.client:
+        if message.client is not self.client or self._exit:
             return
         if message.error:
             self._report_failure(
