@@ -47,7 +47,7 @@ async def test_the_app_trains_generates_and_inspects_a_real_run(corpus, tmp_path
 
         await pilot.press("3")
         app.query_one("#gen-prompt", Input).value = "oh my"
-        await pilot.press("enter")
+        await pilot.press("enter", "enter")  # the prompt takes the keyboard, then submits
         output = app.query_one(GenerationOutput)
         await settle(pilot, lambda: len(output.tokens) == 8, timeout=30)
         assert output.text.strip()  # streamed text came back

@@ -11,11 +11,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Static
 from textual.worker import get_current_worker
@@ -70,13 +72,19 @@ class LlmLearnsApp(App[int]):
         Binding("2", "view('attention')", "Attention", show=False),
         Binding("3", "view('generate')", "Generate", show=False),
         Binding("4", "view('learn')", "Learn", show=False),
-        Binding("space", "toggle_pause", "Pause"),
+        # One key, two bindings: check_action shows the one that applies, so the footer says
+        # Resume while the run is paused.
+        Binding("space", "pause", "Pause"),
+        Binding("space", "resume", "Resume"),
         Binding("s", "save", "Save"),
         Binding("g", "sample", "Sample"),
         Binding("n", "new_run", "New run", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit_app", "Quit"),
         Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
+        # What a terminal user expects of ctrl+c (Textual's default only says how to quit); a
+        # priority binding, so that a text field's copy does not swallow it.
+        Binding("ctrl+c", "quit_app", "Quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -195,8 +203,10 @@ class LlmLearnsApp(App[int]):
 
     @on(EventsReceived)
     def _route(self, message: EventsReceived) -> None:
-        if message.client is not self.client:
-            return  # the tail of a run this app has let go of (a new run replaced it)
+        if message.client is not self.client or self._exit:
+            # The tail of a run this app has let go of (a new run replaced it), or a batch that
+            # arrived while the app is closing and its views are already gone.
+            return
         events = message.events
         self.events_seen += len(events)
         for event in events:
@@ -217,7 +227,7 @@ class LlmLearnsApp(App[int]):
 
     @on(EventStreamClosed)
     def _stream_closed(self, message: EventStreamClosed) -> None:
-        if message.client is not self.client:
+        if message.client is not self.client or self._exit:
             return
         if message.error:
             self._report_failure(
@@ -256,8 +266,13 @@ class LlmLearnsApp(App[int]):
 
     def _show_notice(self, text: str) -> None:
         notice = self.query_one("#notice", Static)
-        notice.update(f"⚠ {text}")
+        notice.update(Content(f"⚠ {visible(text)}"))  # a reason may quote a path or a text
         notice.display = True
+
+    def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
+        """Textual's notify, but plain text with control characters made visible by default:
+        a notice may quote an engine's reason, a path or a prompt."""
+        super().notify(visible(message), markup=markup, **kwargs)
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -269,6 +284,8 @@ class LlmLearnsApp(App[int]):
         # The new-run form owns the keyboard: run controls there would act on the old run.
         if isinstance(self.screen, NewRunScreen) and action in (
             "toggle_pause",
+            "pause",
+            "resume",
             "save",
             "sample",
             "view",
@@ -276,6 +293,12 @@ class LlmLearnsApp(App[int]):
             "new_run",
         ):
             return False
+        if action == "pause":  # hidden while paused, dimmed when there is nothing to pause
+            if self.run_state is RunState.PAUSED:
+                return False
+            return True if self.run_state is RunState.RUNNING else None
+        if action == "resume":
+            return self.run_state is RunState.PAUSED
         return True
 
     def action_view(self, view: str) -> None:
@@ -296,8 +319,8 @@ class LlmLearnsApp(App[int]):
         }[view]
         widget = self.query_one(kind)
         self.call_later(widget.focus_main)
-        if view == "attention" and widget.amap is None:
-            widget.fetch()
+        if view == "attention":
+            widget.entered()
 
     def _live_client(self) -> RunClient | None:
         if self.client is None:
@@ -324,6 +347,12 @@ class LlmLearnsApp(App[int]):
             self._call_client(client.pause, "pausing")
         else:
             self.notify(f"The run is {self.link or self.run_state}.", timeout=2)
+
+    def action_pause(self) -> None:
+        self.action_toggle_pause()
+
+    def action_resume(self) -> None:
+        self.action_toggle_pause()
 
     def action_save(self) -> None:
         if client := self._live_client():
@@ -372,6 +401,8 @@ class LlmLearnsApp(App[int]):
             pass
 
     def action_quit_app(self) -> None:
+        if isinstance(self.screen, QuitScreen):
+            return  # already asking (a second ctrl+c or q)
         client = self.client
         if client is None or not self.run_state.live:
             self._exit_with(client.close if client else None)
@@ -400,8 +431,23 @@ class LlmLearnsApp(App[int]):
             except Exception:  # noqa: BLE001
                 pass
 
+    def action_save_screenshot(self) -> None:
+        """Save an SVG of the screen in the run's directory (else the current one); say where."""
+        run_dir = self.client.run_dir if self.client is not None else None
+        folder = Path(run_dir) if run_dir and Path(run_dir).is_dir() else Path.cwd()
+        try:
+            path = self.save_screenshot(path=str(folder))
+        except OSError as error:
+            self.notify(f"Could not save the screenshot: {one_line(error)}", severity="error")
+            return
+        self.notify(f"Screenshot saved to {path}", title="Screenshot", timeout=6)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            # Ours replace these two: Quit asks first on a live run, and Textual's screenshot
+            # goes to ~/Downloads, which a server often lacks (it then just fails).
+            if command.title not in ("Quit", "Screenshot"):
+                yield command
         for number, (view, label) in enumerate(VIEWS.items(), start=1):
             yield SystemCommand(
                 f"View: {label}",
@@ -420,7 +466,14 @@ class LlmLearnsApp(App[int]):
         )
         yield SystemCommand("New run", "n: choose a preset and settings", self.action_new_run)
         yield SystemCommand("Help for this view", "? or F1", self.action_help)
-        yield SystemCommand("Quit llm-learns", "q", self.action_quit_app)
+        yield SystemCommand(
+            "Screenshot",
+            "save an SVG of the screen in the run directory",
+            lambda: self.set_timer(0.1, self.action_save_screenshot),  # once the palette is gone
+        )
+        yield SystemCommand(
+            "Quit llm-learns", "q: asks first while a run is live", self.action_quit_app
+        )
 
 
 def run_app(
