@@ -213,9 +213,9 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
             )
         if args.run_dir:
             raise EngineError("--run-dir cannot apply to --resume: a run stays in its directory")
-        _check_resumable(args.resume, load_config(args.resume).with_overrides(
-            overrides_from_args(args)
-        ))  # fmt: skip
+        _check_resumable(
+            args.resume, load_config(args.resume).for_resume(overrides_from_args(args))
+        )
         return None
     config = config_from_args(args)
     resolve_corpus(config.data.corpus)
@@ -314,7 +314,7 @@ def run_headless(args: argparse.Namespace) -> int:
 
 
 def _resumed_max_steps(args: argparse.Namespace) -> int:
-    config = load_config(args.resume).with_overrides(overrides_from_args(args))
+    config = load_config(args.resume).for_resume(overrides_from_args(args))
     return config.train.max_steps
 
 

@@ -66,8 +66,7 @@ from engine.requests import (
     Subscribe,
     TokenSampled,
 )
-from engine.run_files import event_batches, write_error
-from engine.run_listing import summarize_run
+from engine.run_files import event_batches, read_events, write_error
 from engine.run_state import RunState, advance
 from engine.timelapse import load_snapshot, snapshot_steps
 from engine.train import Trainer
@@ -346,11 +345,17 @@ def failure_reason(error: BaseException) -> str:
 
 
 def _state_from_history(run_dir: Path, trainer: Trainer) -> RunState:
-    """An idle worker's state: how the history ended, and never live (it does not train)."""
+    """An idle worker's state: how the history ended, and never live (it does not train).
+
+    A history that ends mid-run was cut off by a worker that died without a word: failed, as
+    `runs` says too (which cannot ask this worker, since this worker is alive).
+    """
     if trainer.finished:
         return RunState.FINISHED
-    state = summarize_run(run_dir).state
-    return RunState.STOPPED if state.live or state is RunState.STARTING else state
+    state = RunState.STARTING
+    for event in read_events(run_dir):
+        state = advance(state, event)
+    return RunState.FAILED if state.live or state is RunState.STARTING else state
 
 
 def main(argv: list[str] | None = None) -> int:

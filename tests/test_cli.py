@@ -467,5 +467,5 @@ def test_a_killed_worker_on_a_resumed_run_exits_non_zero(resumed, tmp_path):
     assert "engine failed: the engine worker was killed (SIGKILL)" in err
     # Its history ends mid-run, with no word of the end: attaching must still end, not wait.
     attached = run_cli("attach", "run", "--headless", cwd=tmp_path, timeout=60)
-    assert attached.returncode == 0, attached.stderr
-    assert attached.stdout.startswith("attached to run (stopped) at step ")
+    assert attached.stdout.startswith("attached to run (failed) at step "), attached.stderr
+    assert attached.returncode == 1  # as `runs` says: it failed (and can be resumed)
