@@ -20,11 +20,27 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class TopLogits:
+    """A step's largest raw logits (temperature 1), most likely first, and the logsumexp of all.
+
+    Enough to redraw the sampling pipeline for other settings without generating again
+    (engine.sampling.sampling_pipeline); exact when the vocabulary has no more tokens than these.
+    """
+
+    token_ids: tuple[int, ...]
+    texts: tuple[str, ...]
+    logits: tuple[float, ...]
+    logsumexp: float  # ln of the sum of exp(logit) over the whole vocabulary
+    vocab_size: int
+
+
+@dataclass(frozen=True)
 class GeneratedToken:
     token_id: int
     text: str  # what this token adds to the decoded output ("" while a character is incomplete)
     prob: float  # its probability under the distribution it was drawn from
     candidates: tuple[Candidate, ...]  # the top_n most likely tokens at this step
+    logits: TopLogits | None = None  # the raw logits behind it, to redraw the pipeline
 
 
 @dataclass(frozen=True)
