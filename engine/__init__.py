@@ -37,15 +37,27 @@ from engine.events import (
     TrainingStarted,
     event_from_json,
 )
-from engine.outputs import AttentionMap, Candidate, GeneratedToken, RunStatus
+from engine.head_roles import HeadRole, head_roles
+from engine.inside import (
+    STAGE_KINDS,
+    ForwardTrace,
+    ModelPart,
+    Neighbour,
+    PassageLosses,
+    TraceStage,
+)
+from engine.outputs import AttentionMap, Candidate, GeneratedToken, RunStatus, TopLogits
 from engine.protocol import RunClient, TokenStream
 from engine.run_state import RunState, advance
+from engine.sampling import SamplingPipeline, SamplingStage, sampling_pipeline
 
 _LAZY = {
     "Trainer": "engine.train",
     "Control": "engine.train",
     "train": "engine.train",
     "capture_attention": "engine.attention",
+    "trace": "engine.trace",
+    "passage_losses": "engine.surprise",
     "stream_tokens": "engine.generate",
     "generate_text": "engine.generate",
     "load_tokenizer": "engine.tokenizer",
@@ -56,7 +68,9 @@ if TYPE_CHECKING:
     from engine.attention import capture_attention
     from engine.generate import generate_text, stream_tokens
     from engine.run_files import read_events
+    from engine.surprise import passage_losses
     from engine.tokenizer import load_tokenizer
+    from engine.trace import trace
     from engine.train import Control, Trainer, train
 
 
@@ -76,7 +90,10 @@ __all__ = [
     "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
     "TrainingStarted", "event_from_json",
     "token_label", "visible",
-    "AttentionMap", "Candidate", "GeneratedToken", "RunStatus",
+    "AttentionMap", "Candidate", "GeneratedToken", "RunStatus", "TopLogits",
+    "ForwardTrace", "TraceStage", "ModelPart", "Neighbour", "PassageLosses", "STAGE_KINDS",
+    "HeadRole", "head_roles", "SamplingPipeline", "SamplingStage", "sampling_pipeline",
+    "trace", "passage_losses",
     "Trainer", "Control", "train", "capture_attention", "stream_tokens", "generate_text",
     "load_tokenizer", "read_events",
 ]  # fmt: skip

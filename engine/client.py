@@ -36,6 +36,7 @@ from engine.config import RunConfig, SampleConfig
 from engine.corpus import resolve_corpus
 from engine.errors import EngineError
 from engine.events import EVENT_TYPES, CheckpointSaved, EngineFailed, Event, TrainingFinished
+from engine.inside import ForwardTrace, PassageLosses
 from engine.outputs import AttentionMap, GeneratedToken, RunStatus
 from engine.requests import (
     REPLY_TYPES,
@@ -60,7 +61,11 @@ from engine.requests import (
     StepsReply,
     Stop,
     Subscribe,
+    TokenLosses,
+    TokenLossesReply,
     TokenSampled,
+    Trace,
+    TraceReply,
 )
 from engine.run_files import load_config, new_run_dir
 from engine.run_listing import worker_alive
@@ -291,6 +296,21 @@ class EngineClient:
 
     def attention_at(self, step: int) -> AttentionMap:
         return self._call_attention(AttentionAt(step=step))
+
+    def trace(self, text: str, position: int = -1) -> ForwardTrace:
+        """One forward pass of the current weights on `text`, at `position` (negative: from the
+        end); raises EngineError for a position outside the text."""
+        result = self._call(Trace(text=text, position=position), TraceReply).trace
+        if result is None:
+            raise EngineError("the worker sent an empty trace")
+        return result
+
+    def token_losses(self) -> PassageLosses:
+        """Each token's loss on the fixed validation passage, with the model's top guesses."""
+        passage = self._call(TokenLosses(), TokenLossesReply).passage
+        if passage is None:
+            raise EngineError("the worker sent an empty passage")
+        return passage
 
     def generate(self, prompt: str, config: SampleConfig | None = None) -> Generation:
         """Start generating after `prompt`; iterate the result for tokens as they are sampled."""

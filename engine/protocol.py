@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from engine.config import SampleConfig
 from engine.events import Event
+from engine.inside import ForwardTrace, PassageLosses
 from engine.outputs import AttentionMap, GeneratedToken, RunStatus
 
 
@@ -50,6 +51,14 @@ class RunClient(Protocol):
     def attention_steps(self) -> list[int]: ...
 
     def attention_at(self, step: int) -> AttentionMap: ...
+
+    def trace(self, text: str, position: int = -1) -> ForwardTrace:
+        """One forward pass of the current weights on `text`, seen at one position."""
+        ...
+
+    def token_losses(self) -> PassageLosses:
+        """Each token's loss on the fixed validation passage, with the model's top guesses."""
+        ...
 
     def generate(self, prompt: str, config: SampleConfig | None = None) -> TokenStream: ...
 

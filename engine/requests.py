@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from engine.codec import Family, Record
 from engine.config import SampleConfig
+from engine.inside import ForwardTrace, PassageLosses
 from engine.outputs import GeneratedToken, RunStatus
 
 REQUEST_TYPES = Family("request")
@@ -129,6 +130,25 @@ class AttentionAt(Request):
 
 @REQUEST_TYPES.register
 @dataclass(frozen=True)
+class Trace(Request):
+    """One forward pass of the current model on `text`, seen at `position` (negative: from the
+    end)."""
+
+    kind: ClassVar[str] = "trace"
+    text: str = ""
+    position: int = -1
+
+
+@REQUEST_TYPES.register
+@dataclass(frozen=True)
+class TokenLosses(Request):
+    """Each token's loss on the fixed validation passage, with the model's guesses."""
+
+    kind: ClassVar[str] = "token_losses"
+
+
+@REQUEST_TYPES.register
+@dataclass(frozen=True)
 class Status(Request):
     kind: ClassVar[str] = "status"
 
@@ -179,6 +199,20 @@ class AttentionReply(Request):
     unknown: tuple[str, ...] = ()
     truncated: bool = False
     step: int = 0
+
+
+@REPLY_TYPES.register
+@dataclass(frozen=True)
+class TraceReply(Request):
+    kind: ClassVar[str] = "trace_reply"
+    trace: ForwardTrace | None = None
+
+
+@REPLY_TYPES.register
+@dataclass(frozen=True)
+class TokenLossesReply(Request):
+    kind: ClassVar[str] = "token_losses_reply"
+    passage: PassageLosses | None = None
 
 
 @REPLY_TYPES.register

@@ -64,11 +64,17 @@ from engine.requests import (
     StepsReply,
     Stop,
     Subscribe,
+    TokenLosses,
+    TokenLossesReply,
     TokenSampled,
+    Trace,
+    TraceReply,
 )
 from engine.run_files import event_batches, read_events, write_error
 from engine.run_state import RunState, advance
+from engine.surprise import passage_losses
 from engine.timelapse import load_snapshot, snapshot_steps
+from engine.trace import trace
 from engine.train import Trainer
 
 NICENESS = 10
@@ -286,6 +292,16 @@ class Worker:
     def _attention_at(self, conn: Connection, request: AttentionAt) -> None:
         send_attention(conn, request.id, load_snapshot(self.run_dir, request.step))
 
+    def _trace(self, conn: Connection, request: Trace) -> None:
+        t = self.trainer  # between steps: the weights are the current ones, whatever the state
+        result = trace(t.model, t.tokenizer, request.text, request.position, t.step)
+        send_record(conn, TraceReply(request.id, result))
+
+    def _token_losses(self, conn: Connection, request: TokenLosses) -> None:
+        t = self.trainer
+        passage = passage_losses(t.model, t.tokenizer, t.data.val, t.step)
+        send_record(conn, TokenLossesReply(request.id, passage))
+
     def _status(self, conn: Connection, request: Status) -> None:
         config = self.trainer.config
         status = RunStatus(
@@ -313,6 +329,8 @@ class Worker:
         Attention: _attention,
         AttentionSteps: _attention_steps,
         AttentionAt: _attention_at,
+        Trace: _trace,
+        TokenLosses: _token_losses,
         Status: _status,
     }
 

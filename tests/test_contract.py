@@ -28,7 +28,8 @@ from engine import (
 )
 from engine.config import SampleConfig
 from engine.events import EVENT_TYPES
-from engine.outputs import Candidate, GeneratedToken, RunStatus
+from engine.inside import ForwardTrace, ModelPart, Neighbour, PassageLosses, TraceStage
+from engine.outputs import Candidate, GeneratedToken, RunStatus, TopLogits
 from engine.requests import REPLY_TYPES, REQUEST_TYPES
 from engine.worker import Worker
 from tests.conftest import tiny_config
@@ -73,7 +74,37 @@ def _example(annotation) -> object:
         "tuple[int, ...]": (1, 2),
         "SampleConfig | None": SampleConfig(temperature=0.5, top_k=3),
         "RunStatus | None": RunStatus(RunState.PAUSED, 5, 10, "runs/x", "seed", "cpu", 2),
-        "GeneratedToken | None": GeneratedToken(4, " oh", 0.25, (Candidate(4, " oh", 0.25),)),
+        "GeneratedToken | None": GeneratedToken(
+            4, " oh", 0.25, (Candidate(4, " oh", 0.25),), TopLogits((4,), (" oh",), (1.5,), 2.0, 9)
+        ),
+        "ForwardTrace | None": ForwardTrace(
+            ("oh", "my"),
+            (1, 2),
+            1,
+            (
+                TraceStage(
+                    "block 0 · causal mask",
+                    "causal_mask",
+                    0,
+                    (2, 2, 2),
+                    0,
+                    True,
+                    ((0.5, math.inf * -1), (0.1, math.nan)),
+                    (0.5, math.nan),
+                ),
+                TraceStage("logits", "logits", None, (2, 9), 0, False, ((1.0,) * 9,), (3.0,)),
+            ),
+            (ModelPart("position embedding", 192),),
+            192,
+            (Neighbour(3, "love", -0.5),),
+            (Candidate(3, "love", 0.5),),
+            ("zz",),
+            True,
+            40,
+        ),  # fmt: skip
+        "PassageLosses | None": PassageLosses(
+            ("oh", "my"), (1, 2), (2.5,), ((Candidate(2, "my", 0.1),),), 2.5, 7
+        ),
     }
     return examples[annotation]
 

@@ -133,6 +133,25 @@ def test_generate_and_attention_while_training(corpus, tmp_path, workers):
         assert client.status().state == "running"
 
 
+def test_trace_token_losses_and_head_roles_while_training(corpus, tmp_path, workers):
+    from engine import head_roles
+
+    with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
+        Follower(client).wait_for(lambda e: isinstance(e, StepCompleted) and e.step >= 2)
+        trace = client.trace("oh my love zebra", 1)
+        assert trace.tokens[:3] == ("oh", "my", "love") and trace.position == 1
+        assert trace.unknown == ("zebra",) and trace.step >= 2
+        assert trace.stages[-1].kind == "top_candidates" and trace.candidates
+        assert dict((s.kind, s.shape) for s in trace.stages)["scores"] == (2, 4, 4)
+        assert sum(part.params for part in trace.parts) == trace.n_params
+        with pytest.raises(EngineError, match="outside the text"):
+            client.trace("oh my", 5)
+        passage = client.token_losses()
+        assert len(passage.losses) == 16 and passage.mean > 0
+        roles = head_roles(client.attention_at(0))
+        assert len(roles) == 4 and client.status().state == "running"
+
+
 def test_stop_writes_a_checkpoint(corpus, tmp_path, workers):
     with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
         follower = Follower(client)

@@ -23,7 +23,10 @@ from engine import (
     EvalCompleted,
     Event,
     FinishReason,
+    ForwardTrace,
     GeneratedToken,
+    Neighbour,
+    PassageLosses,
     PauseCause,
     RunConfig,
     RunState,
@@ -31,12 +34,14 @@ from engine import (
     SampleConfig,
     SampleGenerated,
     StepCompleted,
+    TraceStage,
     TrainingFinished,
     TrainingPaused,
     TrainingResumed,
     TrainingStarted,
     advance,
 )
+from engine.inside import model_parts, stage_layout
 
 VOCAB = ["\n", "oh", "my", "love", "baby", "you", "are", "the", "one", "i", "need", "so", "sweet"]
 TOKENS_PER_STEP = 96
@@ -231,6 +236,59 @@ class FakeEngine:
     def attention_at(self, step: int) -> AttentionMap:
         self.calls.append(f"attention_at:{step}")
         return self._map("oh my love you are the one", step)
+
+    def trace(self, text: str, position: int = -1) -> ForwardTrace:
+        """The real stage layout for the fake's model shape, with made-up smooth vectors."""
+        self.calls.append(f"trace:{text}:{position}")
+        words = text.split()[:6] or ["\n"]
+        T, V = len(words), len(VOCAB)
+        if not -T <= position < T:
+            raise EngineError(f"position {position} is outside the text's {T} tokens")
+        position %= T
+        ids = tuple(VOCAB.index(w) if w in VOCAB else 0 for w in words)
+        stages = []
+        for n, spec in enumerate(stage_layout(T, V, 6, self.n_layer, self.n_head, 32, False)):
+            rows = spec.shape[0] if spec.per_head else 1
+            width = spec.shape[-1]
+            vectors = tuple(
+                tuple(round(math.sin(n + r + position + 0.3 * i), 4) for i in range(width))
+                for r in range(rows)
+            )
+            norms = tuple(math.sqrt(sum(v * v for v in vector)) for vector in vectors)
+            stages.append(TraceStage(spec.name, spec.kind, spec.layer, spec.shape, spec.params,
+                                     spec.per_head, vectors, norms))  # fmt: skip
+        parts = model_parts(V, 6, self.n_layer, 32, False)
+        return ForwardTrace(
+            tokens=tuple(words),
+            token_ids=ids,
+            position=position,
+            stages=tuple(stages),
+            parts=parts,
+            n_params=sum(p.params for p in parts),
+            neighbours=tuple(Neighbour(i, VOCAB[i], 0.9 - 0.1 * i) for i in range(1, 9)),
+            candidates=tuple(Candidate(i, VOCAB[i], 0.4 / i) for i in range(1, 9)),
+            step=self._step(),
+        )
+
+    def token_losses(self) -> PassageLosses:
+        self.calls.append("token_losses")
+        words = ["oh", "my", "love", "you", "are", "the", "one"]
+        ids = tuple(VOCAB.index(w) for w in words)
+        T = len(words) - 1
+        return PassageLosses(
+            tokens=tuple(words),
+            token_ids=ids,
+            losses=tuple(0.5 + (i % 3) for i in range(T)),
+            expected=tuple(
+                tuple(
+                    Candidate(ids[i + 1] if k == 0 else k, VOCAB[k], 0.5 / (k + 1))
+                    for k in range(3)
+                )
+                for i in range(T)
+            ),  # fmt: skip
+            mean=sum(0.5 + (i % 3) for i in range(T)) / T,
+            step=self._step(),
+        )
 
     def status(self) -> RunStatus:
         return RunStatus(
