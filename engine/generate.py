@@ -20,7 +20,7 @@ from engine.model import GPT, Decoder, KVCache
 from engine.outputs import Candidate, GeneratedToken, TopLogits
 from engine.tokenizer import NEWLINE, Tokenizer
 
-TOP_LOGITS = 64  # raw logits each generated token carries, to redraw the sampling pipeline
+TOP_LOGITS = 64  # raw logits a client's generated token carries, to redraw the sampling pipeline
 
 
 def kept_context(block_size: int) -> int:
@@ -139,9 +139,18 @@ def sample_ids(
 
 
 def stream_tokens(
-    model: GPT, tokenizer: Tokenizer, prompt_ids: list[int], config: SampleConfig
+    model: GPT,
+    tokenizer: Tokenizer,
+    prompt_ids: list[int],
+    config: SampleConfig,
+    top_logits: int = 0,
 ) -> Iterator[GeneratedToken]:
-    """Generate after prompt_ids, yielding each token as text with its top candidates."""
+    """Generate after prompt_ids, yielding each token as text with its top candidates.
+
+    With top_logits > 0 each token also carries that many raw logits (at least top_n), so a client
+    can redraw its sampling pipeline for other settings; they cost about 55 µs a token, which the
+    samples drawn at every eval do without.
+    """
     prompt_ids = start_ids(tokenizer, prompt_ids)
     # Decode after the prompt's last token, so a word knows whether it needs a leading space.
     anchor = prompt_ids[-1:]
@@ -163,7 +172,9 @@ def stream_tokens(
                 piece,
                 float(probs[token]),
                 _top(tokenizer, probs, config.top_n),
-                _top_logits(texts, dist.logits, max(config.top_n, TOP_LOGITS)),
+                _top_logits(texts, dist.logits, max(config.top_n, top_logits))
+                if top_logits
+                else None,
             )
     finally:
         model.train(was_training)

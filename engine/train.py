@@ -377,12 +377,14 @@ class Trainer:
         return EvalCompleted(self.step, losses["train"], losses["val"])
 
     def generate(
-        self, prompt: str, config: SampleConfig | None = None
+        self, prompt: str, config: SampleConfig | None = None, top_logits: int = 0
     ) -> tuple[Encoding, Iterator[GeneratedToken]]:
-        """The prompt's encoding (with any unknown words) and a stream of generated tokens."""
+        """The prompt's encoding (with any unknown words) and a stream of generated tokens, each
+        with `top_logits` raw logits to redraw its sampling pipeline (see stream_tokens)."""
         encoding = self.tokenizer.encode(prompt)
         config = config or self.config.sample
-        return encoding, stream_tokens(self.model, self.tokenizer, encoding.ids, config)
+        tokens = stream_tokens(self.model, self.tokenizer, encoding.ids, config, top_logits)
+        return encoding, tokens
 
     def sample(self) -> SampleGenerated:
         """The fixed prompt and seed from the run's sample config: comparable across steps."""

@@ -39,6 +39,7 @@ from engine.channel import (
 from engine.config import RunConfig
 from engine.errors import EngineError
 from engine.events import EngineFailed, Event, FinishReason, PauseCause, TrainingFinished
+from engine.generate import TOP_LOGITS
 from engine.memory import describe_out_of_memory, out_of_memory
 from engine.outputs import RunStatus
 from engine.requests import (
@@ -277,7 +278,8 @@ class Worker:
         send_record(conn, Done(request.id))
 
     def _generate(self, conn: Connection, request: Generate) -> None:
-        encoding, tokens = self.trainer.generate(request.prompt, request.config)
+        # A client draws each token's sampling pipeline from its top logits.
+        encoding, tokens = self.trainer.generate(request.prompt, request.config, TOP_LOGITS)
         send_record(conn, GenerationStarted(request.id, tuple(encoding.unknown)))
         for token in tokens:
             send_record(conn, TokenSampled(request.id, token))

@@ -120,7 +120,8 @@ def test_each_generated_token_carries_what_redraws_its_pipeline():
 
     config = SampleConfig(temperature=0.8, top_k=6, top_n=3, max_new_tokens=5, seed=4)
     model = _model(vocab=50)
-    for token in stream_tokens(model, Letters(), [1, 2], config):
+    assert all(t.logits is None for t in stream_tokens(model, Letters(), [1, 2], config))
+    for token in stream_tokens(model, Letters(), [1, 2], config, top_logits=64):
         carried = token.logits
         assert carried is not None and len(carried.token_ids) == 50  # vocab <= 64: all of it
         assert carried.texts[0] == token.candidates[0].text
