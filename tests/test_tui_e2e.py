@@ -49,8 +49,9 @@ async def test_the_app_trains_generates_and_inspects_a_real_run(corpus, tmp_path
         app.query_one("#gen-prompt", Input).value = "oh my"
         await pilot.press("enter", "enter")  # the prompt takes the keyboard, then submits
         output = app.query_one(GenerationOutput)
-        await settle(pilot, lambda: len(output.tokens) == 8, timeout=30)
-        assert output.text.strip()  # streamed text came back
+        wanted = int(app.query_one("#gen-max_new_tokens", Input).value)
+        await settle(pilot, lambda: len(output.tokens) == wanted, timeout=30)
+        assert len(output.tokens) == wanted and output.text.strip()  # streamed text came back
 
         await pilot.press("escape", "2")
         field = app.query_one("#attn-input", Input)
