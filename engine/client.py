@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TypeVar
 
+from engine import cpu_policy
 from engine.channel import (
     BINARY,
     EVENT,
@@ -78,6 +79,7 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 def _spawn(args: list[str], detach: bool) -> tuple[subprocess.Popen, object]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+    cpu_policy.worker_env(env)
     errors = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [sys.executable, "-m", "engine.worker", *args, *(["--detach"] if detach else [])],

@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from engine import cpu_policy
 from engine.channel import (
     HISTORY,
     INFO_FILE,
@@ -78,7 +79,6 @@ from engine.timelapse import load_snapshot, snapshot_steps
 from engine.trace import trace
 from engine.train import Trainer
 
-NICENESS = 10
 LOG_FILE = "worker.log"
 IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits after this long
 
@@ -398,9 +398,6 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    # Training yields to interactive work: on a small CPU box the UI (and the shell) stay
-    # responsive, and when nothing else wants the cores training loses nothing.
-    os.nice(NICENESS)
     startup = sys.stderr  # the client reads a start-up error's one line from here
     try:
         if args.resume:
@@ -408,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             trainer = Trainer.create(RunConfig.from_json(args.config), args.run_dir)
         startup = _log_to(args.run_dir)  # warnings from here on (a repaired log) go to the log
+        # Priority and threads, chosen for the model's size: the figures are in cpu_policy.py.
+        policy = cpu_policy.choose(trainer.model.num_params())
+        cpu_policy.apply(policy)
+        print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr)
         trainer.open_run_dir()
         worker = Worker(trainer, args.detach, args.idle)
     except Exception as error:

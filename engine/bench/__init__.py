@@ -231,8 +231,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip the 2000-step convergence run")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--only", choices=["training", "generation", "convergence", "worker"])
+    parser.add_argument(
+        "--only", choices=["training", "generation", "convergence", "worker", "contention"]
+    )
+    parser.add_argument(
+        "--competitor",
+        choices=["torch", "spin", "none"],
+        default="torch",
+        help="contention: the rival process (none: quiet runs only)",
+    )
+    parser.add_argument(
+        "--policy",
+        action="append",
+        help="contention: a worker CPU policy to compare, e.g. nice=0,threads=1,spin=passive "
+        "(repeat to interleave several; default: the chosen policy)",
+    )
+    parser.add_argument(
+        "--preset", action="append", choices=["seed", "char-small"], help="contention: presets"
+    )
+    parser.add_argument(
+        "--steps", action="append", default=[], metavar="PRESET=N", help="contention: run length"
+    )
     args = parser.parse_args(argv)
+    steps = {name: int(n) for name, _, n in (item.partition("=") for item in args.steps)}
+    from engine.bench.contention import bench_contention  # it imports this module
+
     results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     sections = {
         "training_seed": lambda: bench_training("seed", args.rounds, 100),
@@ -240,11 +263,18 @@ def main(argv: list[str] | None = None) -> int:
         "generation_char_small": lambda: bench_generation(args.rounds),
         "worker": lambda: bench_worker(args.rounds),
         "convergence_char_small": bench_convergence,
+        "contention": lambda: bench_contention(
+            args.rounds,
+            args.preset or ["seed", "char-small"],
+            args.policy or [None],
+            None if args.competitor == "none" else args.competitor,
+            steps,
+        ),
     }
     for name, run in sections.items():
         if args.only and not name.startswith(args.only):
             continue
-        if name.startswith("convergence") and args.quick:
+        if name.startswith(("convergence", "contention")) and args.quick:
             continue
         results[name] = run()
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
