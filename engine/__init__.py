@@ -16,16 +16,19 @@ from engine.config import (
     RunConfig,
     SampleConfig,
     TrainConfig,
+    describe,
     preset,
 )
 from engine.display import token_label, visible
-from engine.errors import CheckpointError, ConfigError, CorpusError, EngineError
+from engine.errors import CheckpointError, ConfigError, CorpusError, EngineError, WriteError
 from engine.events import (
     CheckpointSaved,
     EngineFailed,
     EvalCompleted,
     Event,
+    FinishReason,
     LossNotFinite,
+    PauseCause,
     SampleGenerated,
     StepCompleted,
     TrainingFinished,
@@ -34,21 +37,27 @@ from engine.events import (
     TrainingStarted,
     event_from_json,
 )
-from engine.outputs import (
-    AttentionMap,
-    Candidate,
-    GeneratedToken,
-    LayerParams,
-    ModelSummary,
-    RunStatus,
+from engine.head_roles import HeadRole, head_roles
+from engine.inside import (
+    STAGE_KINDS,
+    ForwardTrace,
+    ModelPart,
+    Neighbour,
+    PassageLosses,
+    TraceStage,
 )
-from engine.run_listing import state_after
+from engine.outputs import AttentionMap, Candidate, GeneratedToken, RunStatus, TopLogits
+from engine.protocol import RunClient, TokenStream
+from engine.run_state import RunState, advance
+from engine.sampling import SamplingPipeline, SamplingStage, sampling_pipeline
 
 _LAZY = {
     "Trainer": "engine.train",
     "Control": "engine.train",
     "train": "engine.train",
     "capture_attention": "engine.attention",
+    "trace": "engine.trace",
+    "passage_losses": "engine.surprise",
     "stream_tokens": "engine.generate",
     "generate_text": "engine.generate",
     "load_tokenizer": "engine.tokenizer",
@@ -59,7 +68,9 @@ if TYPE_CHECKING:
     from engine.attention import capture_attention
     from engine.generate import generate_text, stream_tokens
     from engine.run_files import read_events
+    from engine.surprise import passage_losses
     from engine.tokenizer import load_tokenizer
+    from engine.trace import trace
     from engine.train import Control, Trainer, train
 
 
@@ -71,14 +82,18 @@ def __getattr__(name: str):
 
 __all__ = [
     "DEFAULT_PRESET", "PRESETS", "DataConfig", "ModelConfig", "RunConfig", "SampleConfig",
-    "TrainConfig", "preset",
-    "EngineClient", "Generation",
-    "CheckpointError", "ConfigError", "CorpusError", "EngineError",
-    "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "LossNotFinite",
+    "TrainConfig", "describe", "preset",
+    "EngineClient", "Generation", "RunClient", "TokenStream", "RunState", "advance",
+    "CheckpointError", "ConfigError", "CorpusError", "EngineError", "WriteError",
+    "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "FinishReason", "LossNotFinite",
+    "PauseCause",
     "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
     "TrainingStarted", "event_from_json",
-    "state_after", "token_label", "visible",
-    "AttentionMap", "Candidate", "GeneratedToken", "LayerParams", "ModelSummary", "RunStatus",
+    "token_label", "visible",
+    "AttentionMap", "Candidate", "GeneratedToken", "RunStatus", "TopLogits",
+    "ForwardTrace", "TraceStage", "ModelPart", "Neighbour", "PassageLosses", "STAGE_KINDS",
+    "HeadRole", "head_roles", "SamplingPipeline", "SamplingStage", "sampling_pipeline",
+    "trace", "passage_losses",
     "Trainer", "Control", "train", "capture_attention", "stream_tokens", "generate_text",
     "load_tokenizer", "read_events",
 ]  # fmt: skip

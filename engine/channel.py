@@ -1,10 +1,11 @@
 """The local channel between a worker and its clients: an owner-only Unix socket with an auth key.
 
-The socket lives in a fresh 0700 directory and the key in the run directory with mode 0600, so no
-other user can open or connect. multiprocessing.connection supplies framing and the HMAC handshake;
-only send_bytes/recv_bytes are used, so nothing received is ever unpickled. A message is one tag
-byte then its payload: E an event's JSON line, H a batch of them (replayed history), R a JSON
-reply or request, B raw binary (attention).
+The socket lives in a fresh 0700 directory (removed when the worker ends, or by a later worker if
+it was killed) and the key in the run directory with mode 0600, so no other user can open or
+connect. multiprocessing.connection supplies framing and the HMAC handshake; only
+send_bytes/recv_bytes are used, so nothing received is ever unpickled. A message is one tag byte
+then its payload: E an event's JSON line, H a batch of them (replayed history), R a request or
+reply (engine.requests), B raw binary (attention weights).
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import stat
 import tempfile
 from array import array
-from dataclasses import asdict
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
-from typing import Any
 
+from engine.codec import Record
 from engine.errors import EngineError
 from engine.outputs import AttentionMap
+from engine.requests import AttentionReply
 from engine.run_files import atomic_write
 
 KEY_FILE = "worker.key"
 INFO_FILE = "worker.json"
 EVENT, HISTORY, REPLY, BINARY = b"E", b"H", b"R", b"B"
+SOCKET_PREFIX = "llmlearns-"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -37,16 +41,80 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def listen(run_dir: Path, detached: bool) -> Listener:
-    """Open the worker's socket and publish its address, pid and key for the owner's clients."""
+    """Open the worker's socket and publish its address, pid and key for the owner's clients.
+
+    The socket's folder is named for this process (llmlearns-<pid>-...), so that a later worker
+    can remove it if this one dies without doing so (SIGKILL, a power cut): see clean_stale.
+    """
+    clean_stale()
     key = secrets.token_bytes(32)
     _write_private(run_dir / KEY_FILE, key)
-    socket_dir = tempfile.mkdtemp(prefix="llmlearns-")  # mkdtemp makes it 0700
-    address = os.path.join(socket_dir, "worker.sock")
-    listener = Listener(address, family="AF_UNIX", authkey=key)
-    os.chmod(address, 0o600)
-    info = {"pid": os.getpid(), "address": address, "detached": detached}
-    _write_private(run_dir / INFO_FILE, json.dumps(info).encode())
+    socket_dir = tempfile.mkdtemp(prefix=f"{SOCKET_PREFIX}{os.getpid()}-")  # mkdtemp: 0700
+    try:
+        address = os.path.join(socket_dir, "worker.sock")
+        listener = Listener(address, family="AF_UNIX", authkey=key)
+    except BaseException:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        raise
+    try:
+        os.chmod(address, 0o600)
+        info = {"pid": os.getpid(), "address": address, "detached": detached}
+        _write_private(run_dir / INFO_FILE, json.dumps(info).encode())
+    except BaseException:
+        close_listener(listener)
+        raise
     return listener
+
+
+def close_listener(listener: Listener) -> None:
+    """Close the socket and remove its folder."""
+    address = listener.address
+    listener.close()
+    shutil.rmtree(os.path.dirname(address), ignore_errors=True)
+
+
+def clean_stale(root: str | None = None) -> list[str]:
+    """Remove socket folders of this user's workers that are gone; returns what was removed.
+
+    Only folders named llmlearns-<pid>-..., owned by this user, whose pid no longer runs, are
+    touched; one whose pid runs (perhaps reused by another program) is left alone.
+    """
+    root = root or tempfile.gettempdir()
+    removed = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return removed
+    for name in names:
+        pid = _socket_dir_pid(name)
+        if pid is None or pid == os.getpid() or _pid_running(pid):
+            continue
+        path = os.path.join(root, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _socket_dir_pid(name: str) -> int | None:
+    if not name.startswith(SOCKET_PREFIX):
+        return None
+    pid = name[len(SOCKET_PREFIX) :].split("-", 1)[0]
+    return int(pid) if pid.isdigit() else None
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists but is not ours to signal
+    return True
 
 
 def worker_info(run_dir: Path) -> dict | None:
@@ -72,8 +140,9 @@ def connect(run_dir: Path) -> Connection:
         raise EngineError(f"cannot connect to the worker of {run_dir}: {error}") from None
 
 
-def send_json(conn: Connection, payload: dict[str, Any]) -> None:
-    conn.send_bytes(REPLY + json.dumps(payload, ensure_ascii=False, allow_nan=False).encode())
+def send_record(conn: Connection, record: Record) -> None:
+    """A request or reply, on the same codec as events."""
+    conn.send_bytes(REPLY + record.to_json().encode())
 
 
 def send_event_line(conn: Connection, line: str) -> None:
@@ -87,20 +156,31 @@ def receive(conn: Connection) -> tuple[bytes, bytes]:
 
 
 def send_attention(conn: Connection, request_id: int, attention: AttentionMap) -> None:
-    header = {k: v for k, v in asdict(attention).items() if k != "weights"}
-    send_json(conn, {"id": request_id, "ok": True, "attention": header})
+    header = AttentionReply(
+        id=request_id,
+        tokens=tuple(attention.tokens),
+        token_ids=tuple(attention.token_ids),
+        shape=tuple(attention.shape),
+        unknown=tuple(attention.unknown),
+        truncated=attention.truncated,
+        step=attention.step,
+    )
+    send_record(conn, header)
     conn.send_bytes(BINARY + attention.weights.tobytes())
 
 
-def attention_from_wire(header: dict, raw: bytes) -> AttentionMap:
+def attention_from_wire(header: AttentionReply, raw: bytes) -> AttentionMap:
     weights = array("f")
     weights.frombytes(raw)
+    n_layer, n_head, T, T_keys = header.shape
+    if len(weights) != n_layer * n_head * T * T_keys:
+        raise EngineError("the worker sent attention weights that do not match their shape")
     return AttentionMap(
-        tokens=list(header["tokens"]),
-        token_ids=list(header["token_ids"]),
-        shape=tuple(header["shape"]),
+        tokens=list(header.tokens),
+        token_ids=list(header.token_ids),
+        shape=(n_layer, n_head, T, T_keys),
         weights=weights,
-        unknown=list(header["unknown"]),
-        truncated=bool(header["truncated"]),
-        step=int(header["step"]),
+        unknown=list(header.unknown),
+        truncated=header.truncated,
+        step=header.step,
     )

@@ -1,54 +1,80 @@
-"""The command line: option parsing shared with the TUI, the headless runner and the runs listing.
+"""The command line: one parser tree (train, attach, runs, stop), the checks that need no worker,
+and the headless client.
 
-Every flag maps onto one config field; bad input ends in one line on stderr and exit code 2.
+Every config field has a flag whose help is the field's own description (config.describe). Bad
+input ends in one line on stderr and exit code 2, before any worker starts or any UI opens.
 Torch is never imported here: training happens in the worker process.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
+import shlex
 import sys
-import threading
-import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from engine.config import DEFAULT_PRESET, PRESETS, SECTIONS, RunConfig, preset
-from engine.errors import EngineError
-from engine.events import (
-    EngineFailed,
-    EvalCompleted,
-    Event,
-    LossNotFinite,
-    SampleGenerated,
-    StepCompleted,
-    TrainingFinished,
-    TrainingPaused,
-    TrainingStarted,
+from engine.cli_progress import (
+    EXIT_INTERRUPTED,
+    PRINT_INTERVAL_S,
+    PROG,
+    ProgressPrinter,
+    follow,
+    one_line,
 )
+from engine.config import (
+    DEFAULT_PRESET,
+    DEVICES,
+    PRESETS,
+    SECTIONS,
+    TOKENIZERS,
+    RunConfig,
+    describe,
+    preset,
+)
+from engine.corpus import resolve_corpus
+from engine.errors import EngineError
+from engine.events import CheckpointSaved, event_from_json
+from engine.run_files import EVENTS, load_config, read_events
 
-PROG = "llmlearns-tui"
-EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+EXIT_BAD_INPUT = 2
+COMMANDS = ("train", "attach", "runs", "stop")
 # Flags named for the issue's vocabulary rather than the field: --steps sets train.max_steps.
 ALIASES = {
     ("train", "max_steps"): ["--steps", "--max-steps"],
     ("sample", "seed"): ["--sample-seed"],
 }
 HIDDEN = {("model", "vocab_size")}  # set by the tokenizer, never by hand
+METAVARS = {"tokenizer": "|".join(TOKENIZERS), "device": "|".join(DEVICES), "corpus": "PATH"}
 _TYPES = {"int": int, "float": float, "str": str}
+TAIL_BYTES = 1 << 16  # the end of events.jsonl read to find the last checkpoint
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (no usage dump) and exits 2."""
 
     def error(self, message: str):
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {one_line(message)}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=list(PRESETS), help=f"default: {DEFAULT_PRESET}")
+    """A flag for every config field, its help the field's description."""
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help=f"the settings to start from (default: {DEFAULT_PRESET})",
+    )
     for section, cls in SECTIONS.items():
         group = parser.add_argument_group(f"{section} settings")
         for field in fields(cls):
@@ -56,9 +82,14 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                 continue
             names = ALIASES.get((section, field.name), [f"--{field.name.replace('_', '-')}"])
             dest = f"{section}.{field.name}"
+            help_text = describe(section, field.name).replace("%", "%%")
             if field.type == "bool":
                 group.add_argument(
-                    *names, dest=dest, action=argparse.BooleanOptionalAction, default=None
+                    *names,
+                    dest=dest,
+                    action=argparse.BooleanOptionalAction,
+                    default=None,
+                    help=help_text,
                 )
             else:
                 group.add_argument(
@@ -66,8 +97,80 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                     dest=dest,
                     type=_TYPES[field.type],
                     default=None,
-                    metavar=field.name.upper(),
+                    metavar=METAVARS.get(field.name, field.name.upper()),
+                    help=help_text,
                 )
+
+
+def _add_output_flags(parser: argparse.ArgumentParser, pace: str) -> None:
+    parser.add_argument("--headless", action="store_true", help="no UI: print progress lines")
+    parser.add_argument("--json", action="store_true", help="with --headless: events as JSON")
+    parser.add_argument(
+        "--print-every",
+        type=_positive_int,
+        metavar="STEPS",
+        help=f"with --headless: steps between progress lines (default: {pace})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: train (the default command), attach, runs and stop."""
+    parser = OneLineParser(
+        prog=PROG,
+        description="Train a small GPT and watch it learn. With no arguments: the TUI, training "
+        f"the {DEFAULT_PRESET} preset on the bundled corpus.",
+        epilog=f"With no command, train is meant: '{PROG} --steps 500' is '{PROG} train --steps "
+        f"500'. '{PROG} COMMAND --help' lists a command's flags, each with what it does.",
+    )
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    train = commands.add_parser(
+        "train",
+        usage=f"{PROG} [train] [--headless [--json]] [--detach] [--resume RUN_DIR] "
+        "[--preset NAME] [SETTING FLAGS]",
+        help="train a new run, or resume one (the default)",
+        description="Train a new run (or resume a stopped one) in a worker process; by default "
+        "the TUI shows it. Every setting has a flag; the preset gives the rest.",
+    )
+    _add_output_flags(train, "each eval")
+    train.add_argument(
+        "--detach",
+        action="store_true",
+        help="start the run in the background, print its directory and how to attach, return",
+    )
+    train.add_argument(
+        "--run-dir", type=Path, help="where the run goes (default runs/<preset>-<time>)"
+    )
+    train.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue a stopped run from its last checkpoint (give --steps to extend one)",
+    )
+    add_config_flags(train)
+    attach = commands.add_parser(
+        "attach",
+        help="follow a running or finished run",
+        description="Follow a run: its history, then live. Leaving (q, or Ctrl-C with "
+        "--headless) leaves the run training; only its owner or 'stop' ends it.",
+    )
+    attach.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="e.g. runs/seed-20261125-142501"
+    )
+    _add_output_flags(attach, f"every {PRINT_INTERVAL_S:g} s and each eval")
+    runs = commands.add_parser("runs", help="list runs: state, step, best val loss, age")
+    runs.add_argument(
+        "root", nargs="?", type=Path, default=Path("runs"), help="where to look (default: runs)"
+    )
+    stop = commands.add_parser("stop", help="stop a run, saving a checkpoint, and end its worker")
+    stop.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run to stop")
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse a command line; with no command (or only flags) the command is train."""
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["train", *argv]
+    return build_parser().parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
@@ -85,228 +188,168 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return overrides
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog=PROG,
-        description="Train a small GPT and watch it learn. With no arguments: the TUI, training "
-        "the seed preset on the bundled corpus.",
-        epilog=f"Also: '{PROG} attach RUN_DIR [--headless]', '{PROG} stop RUN_DIR' and "
-        f"'{PROG} runs'.",
-    )
-    parser.add_argument("--headless", action="store_true", help="no UI: print progress lines")
-    parser.add_argument("--json", action="store_true", help="with --headless: events as JSON")
-    parser.add_argument(
-        "--detach",
-        action="store_true",
-        help="start the run in the background, print its directory and return",
-    )
-    parser.add_argument(
-        "--run-dir", type=Path, help="where the run goes (default runs/<preset>-<time>)"
-    )
-    parser.add_argument(
-        "--resume",
-        type=Path,
-        metavar="RUN_DIR",
-        help="continue a stopped run from its last checkpoint",
-    )
-    parser.add_argument(
-        "--print-every",
-        type=int,
-        metavar="STEPS",
-        help="with --headless: steps between progress lines (default: eval_every)",
-    )
-    add_config_flags(parser)
-    return parser
-
-
-def build_attach_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=f"{PROG} attach", description="Follow a running or finished run.")
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--headless", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--print-every", type=int, metavar="STEPS")
-    return parser
-
-
 def fail(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
-def connect_from_args(args: argparse.Namespace, attach: bool = False):
+def check_args(args: argparse.Namespace) -> RunConfig | None:
+    """What can be refused without a worker, refused; returns the new run's config, if one.
+
+    Raises EngineError with the one-line reason.
+    """
+    if args.json and not args.headless:
+        raise EngineError("--json goes with --headless")
+    if args.print_every and not args.headless:
+        raise EngineError("--print-every goes with --headless")
+    if args.command == "attach":
+        load_config(args.run_dir)  # not a run directory: say so before any UI opens
+        return None
+    if args.resume:
+        if args.preset:
+            raise EngineError(
+                "--preset cannot apply to --resume: a resumed run keeps its own settings "
+                "(start a new run to use another preset)"
+            )
+        if args.run_dir:
+            raise EngineError("--run-dir cannot apply to --resume: a run stays in its directory")
+        _check_resumable(
+            args.resume, load_config(args.resume).for_resume(overrides_from_args(args))
+        )
+        return None
+    config = config_from_args(args)
+    resolve_corpus(config.data.corpus)
+    return config
+
+
+def _check_resumable(run_dir: Path, config: RunConfig) -> None:
+    """A run whose checkpoint reached max_steps has nothing to resume unless given more steps."""
+    step = last_checkpoint_step(run_dir)
+    max_steps = config.train.max_steps
+    if step >= max_steps:
+        shown = shlex.quote(one_line(str(run_dir)))
+        raise EngineError(
+            f"{one_line(str(run_dir))} is finished (step {step}/{max_steps}); to train it "
+            f"further, give it more steps: {PROG} --resume {shown} --steps N, with N > {step}"
+        )
+
+
+def last_checkpoint_step(run_dir: Path) -> int:
+    """The step of the run's last checkpoint, which a resume starts from (0 if none)."""
+    path = run_dir / EVENTS
+    try:
+        with path.open("rb") as file:
+            size = file.seek(0, 2)
+            file.seek(max(0, size - TAIL_BYTES))
+            tail = file.read().splitlines()
+    except OSError:
+        return 0
+    if size > TAIL_BYTES:
+        tail = tail[1:]  # the first line read is a fragment
+    for line in reversed(tail):
+        if b'"kind":"checkpoint"' in line:
+            try:
+                return event_from_json(line).step
+            except (ValueError, TypeError):
+                continue
+    if size > TAIL_BYTES:  # a long stretch without a checkpoint: read it all
+        steps = [e.step for e in read_events(run_dir) if isinstance(e, CheckpointSaved)]
+        return steps[-1] if steps else 0
+    return 0
+
+
+def count_events(run_dir: Path) -> int:
+    """How many whole lines events.jsonl holds: the history a client is about to be replayed."""
+    try:
+        with (run_dir / EVENTS).open("rb") as file:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))
+    except OSError:
+        return 0
+
+
+def connect_from_args(args: argparse.Namespace):
     """Start, resume or attach to a worker as the flags say; raises EngineError on bad input."""
     from engine.client import EngineClient
 
-    if attach:
+    if args.command == "attach":
         return EngineClient.attach(args.run_dir)
     if args.resume:
         return EngineClient.resume_run(args.resume, overrides_from_args(args), detach=args.detach)
     return EngineClient.start(config_from_args(args), args.run_dir, detach=args.detach)
 
 
-def run_headless(args: argparse.Namespace, attach: bool = False) -> int:
+def print_in_background(run_dir: Path, first_line: str) -> None:
+    """Tell the user where a run that outlives this command is, and how to reach it again."""
+    shown = shlex.quote(one_line(str(run_dir)))
+    print(first_line.format(run_dir=one_line(str(run_dir))))
+    print(f"  follow it: {PROG} attach {shown}")
+    print(f"  stop it:   {PROG} stop {shown}")
+
+
+def run_headless(args: argparse.Namespace) -> int:
     """Train (or follow) without a UI; returns the process exit code."""
-    if args.print_every is not None and args.print_every < 1:
-        return fail(f"--print-every {args.print_every} must be at least 1")
+    attach = args.command == "attach"
+    known_dir = args.run_dir if attach else args.resume
+    history = count_events(known_dir) if known_dir else 0
     try:
-        client = connect_from_args(args, attach)
+        client = connect_from_args(args)
     except EngineError as error:
         return fail(str(error))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     if getattr(args, "detach", False):
-        print(client.run_dir)
+        print_in_background(client.run_dir, "training in the background: {run_dir}")
         client.close()
         return 0
-    interrupted = threading.Event()
-
-    def on_interrupt(signum, frame) -> None:
-        # A terminal's Ctrl-C reaches the worker too; a signal sent to us alone is passed on.
-        interrupted.set()
-        threading.Thread(target=_stop_quietly, args=(client,), daemon=True).start()
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        printer = ProgressPrinter(args.json, args.print_every)
-        for event in client.events():
-            printer.show(event)
-            if isinstance(event, EngineFailed) or (
-                isinstance(event, TrainingFinished) and _run_is_over(client)
-            ):
-                break
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        client.close()
-    if interrupted.is_set() or printer.finished_reason == "interrupted":
-        return EXIT_INTERRUPTED
-    return 0 if printer.finished_reason in ("completed", "stopped") else 1
+    printer = ProgressPrinter(
+        as_json=args.json,
+        print_every=args.print_every,
+        interval_s=PRINT_INTERVAL_S if attach else None,
+        history=history,
+        verb="attached to" if attach else "resumed",
+        max_steps=None if attach or not args.resume else _resumed_max_steps(args),
+    )
+    printer.run_dir = str(known_dir or "")
+    return follow(client, printer, owner=not attach)
 
 
-def _run_is_over(client) -> bool:
-    """A replayed TrainingFinished (a resumed run's earlier stop) must not end the follower."""
-    try:
-        return client.status().state != "running"
-    except EngineError:
-        return True
+def _resumed_max_steps(args: argparse.Namespace) -> int:
+    config = load_config(args.resume).for_resume(overrides_from_args(args))
+    return config.train.max_steps
 
 
-def _stop_quietly(client) -> None:
-    try:
-        client.stop()
-    except EngineError:
-        pass
-
-
-class ProgressPrinter:
-    """Turns events into the headless output: a progress line per interval and the final sample."""
-
-    def __init__(self, as_json: bool, print_every: int | None):
-        self.as_json = as_json
-        self.print_every = print_every
-        self.max_steps = 0
-        self.val_loss: float | None = None
-        self.losses: list[float] = []
-        self.rate: float = 0.0
-        self.sample: SampleGenerated | None = None
-        self.finished_reason: str | None = None
-
-    def show(self, event: Event) -> None:
-        if self.as_json:
-            print(event.to_json(), flush=True)
-        if isinstance(event, TrainingStarted):
-            self.max_steps = event.max_steps
-            if not self.as_json:
-                print(
-                    f"{event.preset}: {event.n_params:,} parameters, {event.tokenizer} tokens "
-                    f"(vocabulary {event.vocab_size:,}), {event.train_tokens:,} training tokens, "
-                    f"on {event.device} -> {event.run_dir}",
-                    flush=True,
-                )
-        elif isinstance(event, StepCompleted):
-            self.losses.append(event.loss)
-            self.rate = event.tokens_per_s
-            self.tokens_per_step = event.tokens_seen / max(event.step, 1)
-            if self.print_every and event.step % self.print_every == 0:
-                self._line(event.step)
-        elif isinstance(event, EvalCompleted):
-            self.val_loss = event.val_loss
-            if not self.print_every and event.step > 0:
-                self._line(event.step)
-        elif isinstance(event, SampleGenerated):
-            self.sample = event
-        elif isinstance(event, TrainingFinished):
-            self.finished_reason = event.reason
-            if not self.as_json:
-                print(f"training {event.reason} at step {event.step}", flush=True)
-                if self.sample:
-                    print(f"\nsample at step {self.sample.step}:\n{self.sample.text}", flush=True)
-        elif isinstance(event, (LossNotFinite, TrainingPaused, EngineFailed)) and not self.as_json:
-            print(_describe(event), file=sys.stderr, flush=True)
-
-    def _line(self, step: int) -> None:
-        if self.as_json or not self.losses:
-            return
-        loss = sum(self.losses) / len(self.losses)
-        self.losses.clear()
-        val = f"{self.val_loss:.4f}" if self.val_loss is not None else "-"
-        eta = "-"
-        if self.rate > 0:
-            seconds = (self.max_steps - step) * self.tokens_per_step / self.rate
-            eta = time.strftime("%H:%M:%S", time.gmtime(max(0.0, seconds)))
-        width = len(str(self.max_steps))
-        print(
-            f"step {step:>{width}}/{self.max_steps} | loss {loss:.4f} | val {val} | "
-            f"{self.rate:,.0f} tok/s | ETA {eta}",
-            flush=True,
-        )
-
-
-def _describe(event: Event) -> str:
-    if isinstance(event, LossNotFinite):
-        return f"warning: loss is {event.loss} at step {event.step}; the step was skipped"
-    if isinstance(event, TrainingPaused):
-        return f"paused at step {event.step}: {event.reason}"
-    assert isinstance(event, EngineFailed)
-    saved = f"; last checkpoint: {event.last_checkpoint}" if event.last_checkpoint else ""
-    return f"{PROG}: engine failed: {event.reason}{saved}"
-
-
-def list_runs_command(argv: list[str]) -> int:
+def list_runs_command(args: argparse.Namespace) -> int:
+    """`runs [ROOT]`: one line per run, newest first."""
     from engine.run_listing import list_runs
 
-    parser = OneLineParser(prog=f"{PROG} runs", description="List the runs under a directory.")
-    parser.add_argument("root", nargs="?", type=Path, default=Path("runs"))
-    args = parser.parse_args(argv)
     runs = list_runs(args.root)
     if not runs:
-        print(f"no runs under {args.root}/")
+        print(f"no runs under {one_line(str(args.root))}/")
         return 0
     print(f"{'RUN':<36} {'STATE':<9} {'STEP':>13} {'BEST VAL':>9} {'AGE':>8}")
     for run in runs:
         best = f"{run.best_val:.4f}" if run.best_val is not None else "-"
         print(
-            f"{str(run.path):<36} {run.state:<9} {f'{run.step}/{run.max_steps}':>13} "
+            f"{one_line(str(run.path)):<36} {run.state:<9} {f'{run.step}/{run.max_steps}':>13} "
             f"{best:>9} {_age(run.age_s):>8}"
         )
     return 0
 
 
-def stop_command(argv: list[str]) -> int:
+def stop_command(args: argparse.Namespace) -> int:
     """`stop RUN_DIR`: checkpoint a running (typically detached) run and end its worker."""
     from engine.client import EngineClient
     from engine.run_listing import summarize_run, worker_alive
 
-    parser = OneLineParser(prog=f"{PROG} stop", description="Stop a run, saving a checkpoint.")
-    parser.add_argument("run_dir", type=Path)
-    args = parser.parse_args(argv)
+    shown = one_line(str(args.run_dir))
     if not worker_alive(args.run_dir):
-        return fail(f"no worker is running for {args.run_dir}")
+        return fail(f"no worker is running for {shown}")
     try:
         EngineClient(args.run_dir).shutdown()
     except EngineError as error:
         return fail(str(error))
     run = summarize_run(args.run_dir)
-    print(f"{args.run_dir}: {run.state} at step {run.step}; checkpoint saved")
+    print(f"{shown}: {run.state} at step {run.step}; checkpoint saved")
     return 0
 
 

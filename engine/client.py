@@ -16,10 +16,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import replace
 from itertools import count
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TypeVar
 
 from engine import cpu_policy
 from engine.channel import (
@@ -29,24 +30,48 @@ from engine.channel import (
     attention_from_wire,
     connect,
     receive,
-    send_json,
+    send_record,
     worker_info,
 )
 from engine.config import RunConfig, SampleConfig
 from engine.corpus import resolve_corpus
 from engine.errors import EngineError
-from engine.events import CheckpointSaved, EngineFailed, Event, EventBase, TrainingFinished
-from engine.outputs import (
-    AttentionMap,
-    Candidate,
-    GeneratedToken,
-    LayerParams,
-    ModelSummary,
-    RunStatus,
+from engine.events import EVENT_TYPES, CheckpointSaved, EngineFailed, Event, TrainingFinished
+from engine.inside import ForwardTrace, PassageLosses
+from engine.outputs import AttentionMap, GeneratedToken, RunStatus
+from engine.requests import (
+    REPLY_TYPES,
+    Attention,
+    AttentionAt,
+    AttentionReply,
+    AttentionSteps,
+    Detach,
+    Generate,
+    GenerationEnded,
+    GenerationStarted,
+    Hello,
+    Pause,
+    Refused,
+    Request,
+    Resume,
+    SampleNow,
+    Save,
+    Shutdown,
+    Status,
+    StatusReply,
+    StepsReply,
+    Stop,
+    Subscribe,
+    TokenLosses,
+    TokenLossesReply,
+    TokenSampled,
+    Trace,
+    TraceReply,
 )
 from engine.run_files import load_config, new_run_dir
 from engine.run_listing import worker_alive
 
+R = TypeVar("R", bound=Request)
 POLL_S = 0.1  # how often a blocked reader checks whether its client was closed
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -91,16 +116,12 @@ class Generation:
     def __iter__(self) -> Iterator[GeneratedToken]:
         try:
             while True:
-                _, payload = receive(self._conn)
-                message = json.loads(payload)
-                if message.get("done"):
+                reply = _read_reply(self._conn)
+                if isinstance(reply, GenerationEnded):
                     return
-                if "token" not in message:
-                    raise EngineError(message.get("error", "generation failed"))
-                token_id, text, prob, candidates = message["token"]
-                yield GeneratedToken(token_id, text, prob, tuple(Candidate(*c) for c in candidates))
-        except (EOFError, OSError):
-            raise EngineError("the worker closed the connection during generation") from None
+                if not isinstance(reply, TokenSampled) or reply.token is None:
+                    raise EngineError(f"the worker sent {reply.kind!r} during generation")
+                yield reply.token
         finally:
             self.close()
 
@@ -118,7 +139,7 @@ class EngineClient:
         self._ids = count(1)
         self._closed = False
         self._conn = connect(self.run_dir)
-        self._call("hello", owner=owner)
+        self._call(Hello(owner=owner))
 
     @classmethod
     def start(
@@ -141,7 +162,7 @@ class EngineClient:
     ) -> EngineClient:
         """Continue training a stopped run from its last checkpoint."""
         run_dir = Path(run_dir)
-        load_config(run_dir).with_overrides(overrides or {})  # quick one-line errors first
+        load_config(run_dir).for_resume(overrides or {})  # quick one-line errors first
         if worker_alive(run_dir):
             raise EngineError(f"{run_dir} is already running; attach to it instead")
         args = ["--run-dir", str(run_dir), "--resume", "--overrides", json.dumps(overrides or {})]
@@ -185,7 +206,7 @@ class EngineClient:
         If the worker dies without finishing, the last event is an EngineFailed.
         """
         conn = connect(self.run_dir)
-        send_json(conn, {"op": "subscribe"})
+        send_record(conn, Subscribe())
         last: Event | None = None
         checkpoint: str | None = None
         try:
@@ -200,7 +221,7 @@ class EngineClient:
                     payload.splitlines() if tag == HISTORY else [payload] if tag == EVENT else []
                 )
                 for line in lines:
-                    last = EventBase.from_json(line)
+                    last = EVENT_TYPES.from_json(line)
                     if isinstance(last, CheckpointSaved):
                         checkpoint = last.path
                     yield last
@@ -223,34 +244,22 @@ class EngineClient:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def _send(self, conn: Connection, op: str, fields: dict) -> int:
-        request_id = next(self._ids)
-        send_json(conn, {"id": request_id, "op": op, **fields})
-        return request_id
-
-    def _reply(self, conn: Connection) -> dict:
-        try:
-            _, payload = receive(conn)
-        except (EOFError, OSError):
-            raise EngineError("the engine worker is not running") from None
-        message = json.loads(payload)
-        if not message.get("ok"):
-            raise EngineError(message.get("error", "the request failed"))
-        return message
-
-    def _call(self, op: str, **fields) -> dict:
+    def _call(self, request: Request, reply_type: type[R] = Request) -> R:
+        """Send a request on the shared connection; return its reply, checked to be of its type."""
         with self._lock:
+            request = replace(request, id=next(self._ids))
             try:
-                self._send(self._conn, op, fields)
+                send_record(self._conn, request)
             except OSError:
                 raise EngineError("the engine worker is not running") from None
-            return self._reply(self._conn)
+            return _expect(_read_reply(self._conn), reply_type)
 
-    def _call_attention(self, op: str, **fields) -> AttentionMap:
+    def _call_attention(self, request: Attention | AttentionAt) -> AttentionMap:
         with self._lock:
+            request = replace(request, id=next(self._ids))
             try:
-                self._send(self._conn, op, fields)
-                header = self._reply(self._conn)["attention"]
+                send_record(self._conn, request)
+                header = _expect(_read_reply(self._conn), AttentionReply)
                 tag, raw = receive(self._conn)
             except (EOFError, OSError):
                 raise EngineError("the engine worker is not running") from None
@@ -259,49 +268,65 @@ class EngineClient:
             return attention_from_wire(header, raw)
 
     def pause(self) -> None:
-        self._call("pause")
+        """Pause at the next step boundary; returns once the run is paused."""
+        self._call(Pause())
 
     def resume(self) -> None:
-        self._call("resume")
+        self._call(Resume())
 
     def stop(self) -> None:
         """Stop training and checkpoint; the model stays loaded to sample from."""
-        self._call("stop")
+        self._call(Stop())
 
     def save(self) -> None:
-        self._call("save")
+        self._call(Save())
 
     def sample_now(self) -> None:
-        self._call("sample")
+        self._call(SampleNow())
 
     def status(self) -> RunStatus:
-        return RunStatus(**self._call("status")["status"])
-
-    def summary(self) -> ModelSummary:
-        raw = self._call("summary")["summary"]
-        layers = tuple(LayerParams(name, params) for name, params in raw.pop("layers"))
-        return ModelSummary(layers=layers, **raw)
+        status = self._call(Status(), StatusReply).status
+        if status is None:
+            raise EngineError("the worker sent an empty status")
+        return status
 
     def attention(self, text: str) -> AttentionMap:
-        return self._call_attention("attention", text=text)
+        return self._call_attention(Attention(text=text))
 
     def attention_steps(self) -> list[int]:
-        return list(self._call("attention_steps")["steps"])
+        return list(self._call(AttentionSteps(), StepsReply).steps)
 
     def attention_at(self, step: int) -> AttentionMap:
-        return self._call_attention("attention_at", step=step)
+        return self._call_attention(AttentionAt(step=step))
+
+    def trace(self, text: str, position: int = -1) -> ForwardTrace:
+        """One forward pass of the current weights on `text`, at `position` (negative: from the
+        end); raises EngineError for a position outside the text."""
+        result = self._call(Trace(text=text, position=position), TraceReply).trace
+        if result is None:
+            raise EngineError("the worker sent an empty trace")
+        return result
+
+    def token_losses(self) -> PassageLosses:
+        """Each token's loss on the fixed validation passage, with the model's top guesses."""
+        passage = self._call(TokenLosses(), TokenLossesReply).passage
+        if passage is None:
+            raise EngineError("the worker sent an empty passage")
+        return passage
 
     def generate(self, prompt: str, config: SampleConfig | None = None) -> Generation:
         """Start generating after `prompt`; iterate the result for tokens as they are sampled."""
         conn = connect(self.run_dir)
         try:
-            fields = {"prompt": prompt, "config": asdict(config) if config else {}}
-            self._send(conn, "generate", fields)
-            first = self._reply(conn)
+            send_record(conn, Generate(next(self._ids), prompt, config))
+            started = _expect(_read_reply(conn), GenerationStarted)
+        except OSError:
+            conn.close()
+            raise EngineError("the engine worker is not running") from None
         except BaseException:
             conn.close()
             raise
-        return Generation(conn, list(first.get("unknown", [])))
+        return Generation(conn, list(started.unknown))
 
     # -- ending ---------------------------------------------------------------------------------
 
@@ -320,14 +345,14 @@ class EngineClient:
 
     def detach(self) -> None:
         """Let go of the run but keep it training, even if this client started it."""
-        self._call("detach")
+        self._call(Detach())
         self._closed = True
         self._conn.close()
 
     def shutdown(self) -> None:
         """Stop training, checkpoint, and end the worker, detached or not."""
         try:
-            self._call("shutdown")
+            self._call(Shutdown())
         except EngineError:
             pass
         pid = self.pid
@@ -343,6 +368,25 @@ class EngineClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _read_reply(conn: Connection) -> Request:
+    try:
+        _, payload = receive(conn)
+        return REPLY_TYPES.from_json(payload)
+    except (EOFError, OSError):
+        raise EngineError("the engine worker is not running") from None
+    except ValueError as error:
+        raise EngineError(f"the worker sent a reply this client cannot read ({error})") from None
+
+
+def _expect(reply: Request, reply_type: type[R]) -> R:
+    """The reply as the type asked for; a refusal becomes an EngineError with its one line."""
+    if isinstance(reply, Refused):
+        raise EngineError(reply.error or "the request failed")
+    if not isinstance(reply, reply_type):
+        raise EngineError(f"the worker answered with {reply.kind!r}, not the reply expected")
+    return reply
 
 
 def worker_detached(process: subprocess.Popen) -> bool:
@@ -372,5 +416,7 @@ def _death_reason(code: int | None) -> str:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
+        if name == "SIGKILL":  # what the kernel's OOM killer sends
+            return "the engine worker was killed (SIGKILL), likely out of memory"
         return f"the engine worker was killed ({name})"
     return f"the engine worker exited with code {code}"

@@ -1,18 +1,24 @@
 """Run configuration: dataclasses for data, model, training and sampling, plus the named presets.
 
 Every config validates itself on construction and reports all of its problems in one ConfigError.
+Each field carries a one-line description (`describe(section, name)`), written once for every place
+that explains the field: the CLI's --help and the New-run form.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
 
 TOKENIZERS = ("word", "char", "bpe")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Byte-level BPE starts from all 256 bytes and has no special tokens: `tokenizers` silently
+# rounds a smaller vocab_size up to this, so a smaller one is refused rather than ignored.
+BPE_MIN_VOCAB = 256
 
 
 def _check(problems: list[str]) -> None:
@@ -20,19 +26,40 @@ def _check(problems: list[str]) -> None:
         raise ConfigError("; ".join(problems))
 
 
+def described(default: Any, help: str) -> Any:
+    """A config field with its description: the one text that --help, the New-run form and the
+    Learn view show for it (see describe())."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    corpus: str = ""  # path to a UTF-8 text file; empty means the bundled default corpus
-    tokenizer: str = "word"
-    bpe_vocab_size: int = 512  # only used by the bpe tokenizer
-    val_fraction: float = 0.1  # the contiguous tail of the corpus held out for validation
+    corpus: str = described("", "the UTF-8 text file to learn from; empty: the bundled corpus")
+    tokenizer: str = described(
+        "word",
+        "how text is cut into tokens: word (whole words), char (single characters) or bpe "
+        "(pieces of words learned from the corpus)",
+    )
+    bpe_vocab_size: int = described(
+        512,
+        "how many distinct tokens the bpe tokenizer learns, at least 256 (every byte); a small "
+        "corpus may allow fewer; word and char ignore it",
+    )
+    val_fraction: float = described(
+        0.1,
+        "share of the corpus, taken from its end, held back to measure the validation loss; "
+        "never trained on",
+    )
 
     def __post_init__(self) -> None:
         problems = []
         if self.tokenizer not in TOKENIZERS:
             problems.append(f"tokenizer {self.tokenizer!r} is not one of {', '.join(TOKENIZERS)}")
-        if not 64 <= self.bpe_vocab_size <= 65536:
-            problems.append(f"bpe_vocab_size {self.bpe_vocab_size} must be between 64 and 65536")
+        if not BPE_MIN_VOCAB <= self.bpe_vocab_size <= 65536:
+            problems.append(
+                f"bpe_vocab_size {self.bpe_vocab_size} must be between {BPE_MIN_VOCAB} and 65536 "
+                f"(byte-level BPE always holds the {BPE_MIN_VOCAB} byte tokens)"
+            )
         if not 0.0 < self.val_fraction < 0.5:
             problems.append(f"val_fraction {self.val_fraction} must be between 0 and 0.5")
         _check(problems)
@@ -40,13 +67,27 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    block_size: int = 6  # context length in tokens
-    n_layer: int = 2
-    n_head: int = 2
-    n_embd: int = 32
-    dropout: float = 0.0
-    bias: bool = False  # biases in Linear and LayerNorm layers
-    vocab_size: int = 0  # 0 until a tokenizer fills it in
+    block_size: int = described(
+        6, "context length: how many tokens the model sees when it predicts the next one"
+    )
+    n_layer: int = described(
+        2, "transformer blocks stacked one on another; more can learn more, and trains slower"
+    )
+    n_head: int = described(
+        2, "attention heads per block, each free to attend to its own pattern; must divide n_embd"
+    )
+    n_embd: int = described(32, "width of the vector that stands for each token (embedding size)")
+    dropout: float = described(
+        0.0,
+        "fraction of activations zeroed at random while training; fights overfitting; "
+        "0 turns it off",
+    )
+    bias: bool = described(
+        False, "give linear and layer-norm layers a learned offset (a bias) besides their weights"
+    )
+    vocab_size: int = described(
+        0, "how many distinct tokens there are; set by the tokenizer, 0 until it has run"
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -69,21 +110,66 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    max_steps: int = 1500
-    batch_size: int = 16
-    lr: float = 1e-3
-    min_lr: float = 1e-3  # cosine decay ends here; equal to lr means a constant rate
-    warmup_steps: int = 0
-    weight_decay: float = 0.01  # applied to 2-D weights only
-    beta1: float = 0.9
-    beta2: float = 0.999
-    grad_clip: float = 1.0  # 0 turns clipping off
-    eval_every: int = 300  # also when the sample is drawn and a checkpoint is written
-    eval_batches: int = 20
-    log_every: int = 1  # steps between StepCompleted events
-    seed: int = 1337
-    device: str = "auto"  # auto picks cuda, then mps, then cpu
-    compile: bool = False  # torch.compile the model (slow to start, faster per step)
+    max_steps: int = described(
+        1500, "optimizer steps to train for; each step learns from one batch"
+    )
+    batch_size: int = described(
+        16,
+        "sequences learned from together in one step; more gives steadier steps and needs "
+        "more memory",
+    )
+    lr: float = described(
+        1e-3,
+        "learning rate: how far each step moves the weights; too high diverges, too low crawls",
+    )
+    min_lr: float = described(
+        1e-3, "learning rate the cosine decay ends at; equal to lr keeps the rate constant"
+    )
+    warmup_steps: int = described(
+        0, "steps over which the learning rate climbs from 0 to lr at the start"
+    )
+    weight_decay: float = described(
+        0.01,
+        "how hard AdamW pulls the 2-D weights towards zero at each step; a mild guard against "
+        "overfitting",
+    )
+    beta1: float = described(
+        0.9, "AdamW's momentum: how much of earlier gradients each step keeps (nearer 1: smoother)"
+    )
+    beta2: float = described(
+        0.999,
+        "AdamW's memory of squared gradients, which sizes each weight's step "
+        "(nearer 1: a longer memory)",
+    )
+    grad_clip: float = described(
+        1.0,
+        "largest gradient norm allowed; a longer gradient is scaled down to it; "
+        "0 turns clipping off",
+    )
+    eval_every: int = described(
+        300,
+        "steps between evals; each eval also draws a sample, stores an attention snapshot and "
+        "saves a checkpoint",
+    )
+    eval_batches: int = described(
+        20, "batches averaged for the train and val loss at each eval; more is steadier, slower"
+    )
+    log_every: int = described(
+        1, "steps between reported training losses (the points of the loss chart)"
+    )
+    seed: int = described(
+        1337,
+        "random seed for the initial weights and the order of batches; the same seed repeats a run",
+    )
+    device: str = described(
+        "auto",
+        "where training runs: cpu, cuda (an NVIDIA GPU) or mps (an Apple GPU); auto picks "
+        "cuda, then mps, then cpu",
+    )
+    compile: bool = described(
+        False,
+        "compile the model with torch.compile: slow to start, faster per step (worth it on a GPU)",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -112,15 +198,35 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class SampleConfig:
-    prompt: str = "oh"
-    max_new_tokens: int = 30
-    temperature: float = 1.0  # 0 means greedy
-    top_k: int = 0  # 0 keeps every token
-    top_p: float = 1.0  # 1.0 keeps every token
-    seed: int = 42
-    top_n: int = 5  # candidates reported with each generated token
-    use_cache: bool = True  # the KV cache; off recomputes the whole context for every token
-    probe: str = ""  # text whose attention is stored at every eval; empty: the corpus's first line
+    prompt: str = described("oh", "text the model continues in the sample drawn at each eval")
+    max_new_tokens: int = described(30, "how many tokens a sample adds after its prompt")
+    temperature: float = described(
+        1.0,
+        "how adventurous sampling is: below 1 safer, above 1 wilder; 0 always takes the "
+        "likeliest token",
+    )
+    top_k: int = described(0, "sample only among the k likeliest tokens; 0 keeps every token")
+    top_p: float = described(
+        1.0,
+        "sample only among the likeliest tokens whose probabilities add up to p (nucleus "
+        "sampling); 1 keeps every token",
+    )
+    seed: int = described(
+        42, "random seed for sampling, so that samples at different steps compare fairly"
+    )
+    top_n: int = described(
+        5, "how many of the likeliest candidates are shown beside each generated token"
+    )
+    use_cache: bool = described(
+        True,
+        "reuse the keys and values of earlier tokens (the KV cache) while generating; off gives "
+        "the same text, more slowly",
+    )
+    probe: str = described(
+        "",
+        "text whose attention is stored at every eval for the time-lapse; empty: the corpus's "
+        "first line",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -186,6 +292,41 @@ class RunConfig:
         _check(problems)
         return replace(self, **parts)
 
+    def for_resume(self, overrides: dict[str, dict[str, Any]]) -> RunConfig:
+        """This stored config with overrides for a resume; refuses, in one line, any that would
+        change what the checkpoint fixes (FIXED_ON_RESUME), naming their flags."""
+        refused = []
+        for name, values in overrides.items():
+            for key, value in (values or {}).items():
+                stored = getattr(getattr(self, name, None), key, None)
+                if key in FIXED_ON_RESUME.get(name, ()) and not _same(key, value, stored):
+                    refused.append(f"--{key.replace('_', '-')} {value}")
+        if refused:
+            raise ConfigError(
+                f"{', '.join(refused)} cannot apply on resume: the checkpoint fixes its model and "
+                "vocabulary (start a new run to change them)"
+            )
+        return self.with_overrides(overrides)
+
+
+def _same(key: str, value: Any, stored: Any) -> bool:
+    if key == "corpus":  # stored resolved; "" is the bundled corpus
+        from engine.corpus import DEFAULT_CORPUS
+
+        def resolved(path: Any) -> Path:
+            return (Path(path).expanduser() if path else DEFAULT_CORPUS).resolve()
+
+        return resolved(value) == resolved(stored)
+    return value == stored
+
+
+# What a checkpoint fixes: the model's shape, and the vocabulary with what built it. Dropout and
+# every train and sample setting may change when a run resumes.
+FIXED_ON_RESUME = {
+    "model": ("block_size", "n_layer", "n_head", "n_embd", "bias", "vocab_size"),
+    "data": ("corpus", "tokenizer", "bpe_vocab_size"),
+}
+
 
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
@@ -227,6 +368,15 @@ PRESETS["char-gpu"] = replace(
     sample=replace(PRESETS["char-small"].sample, max_new_tokens=300),
 )
 DEFAULT_PRESET = "seed"
+
+
+def describe(section: str, name: str) -> str:
+    """What the field `name` of config section `section` ("data", "model", ...) does, in a line."""
+    try:
+        cls = SECTIONS[section]
+        return next(f for f in fields(cls) if f.name == name).metadata["help"]
+    except (KeyError, StopIteration):
+        raise KeyError(f"no config field {section}.{name}") from None
 
 
 def preset(name: str) -> RunConfig:

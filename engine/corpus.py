@@ -35,30 +35,39 @@ def resolve_corpus(path: str | Path | None) -> Path:
 
 
 def read_chunks(path: Path) -> Iterator[str]:
-    """Yield the file's text in chunks that end at a line break where one exists.
+    r"""Yield the file's text in chunks that end at a line break where one exists.
 
-    Raises CorpusError naming the byte offset if the file is not valid UTF-8.
+    Line ends are normalised: CRLF and a lone CR become \n, so no \r ever becomes a token.
+    Raises CorpusError naming the byte offset if the file is not UTF-8 or holds a NUL byte, and,
+    once it has all been read, if it holds nothing but whitespace.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     carry = ""
     offset = 0
+    has_text = False
     try:
         with path.open("rb") as file:
             while raw := file.read(CHUNK_BYTES):
+                # NUL is refused: it means a binary file (or UTF-16), never a text to learn.
+                # Other control characters (form feeds, escape sequences) can be real text, so
+                # they are kept, and engine.display shows them visibly wherever they appear.
+                nul = raw.find(b"\0")
                 try:
                     text = carry + decoder.decode(raw)
                 except UnicodeDecodeError as error:
+                    if 0 <= nul < error.start:
+                        raise _nul_error(path, offset + nul) from None
                     bad = offset + error.start
                     raise CorpusError(
                         f"corpus {path} is not UTF-8 text (bad byte at offset {bad})"
                     ) from None
+                if nul >= 0:
+                    raise _nul_error(path, offset + nul)
                 offset += len(raw)
-                cut = text.rfind("\n") + 1
-                if cut:
-                    carry = text[cut:]
-                    yield text[:cut]
-                else:
-                    carry = text
+                lines, carry = _whole_lines(text)
+                if lines:
+                    has_text = has_text or not lines.isspace()
+                    yield lines
             try:
                 carry += decoder.decode(b"", final=True)
             except UnicodeDecodeError:
@@ -67,5 +76,29 @@ def read_chunks(path: Path) -> Iterator[str]:
                 ) from None
     except OSError as error:
         raise CorpusError(f"corpus {path} cannot be read: {error.strerror}") from None
+    carry = carry.replace("\r\n", "\n").replace("\r", "\n")
     if carry:
+        has_text = has_text or not carry.isspace()
         yield carry
+    if not has_text:
+        raise CorpusError(f"corpus {path} has no text, only whitespace")
+
+
+def _whole_lines(text: str) -> tuple[str, str]:
+    r"""Split text, line ends normalised, into whole lines and what follows the last line break.
+
+    A trailing \r is held back with the rest: the next chunk may begin with its \n.
+    """
+    held = ""
+    if text.endswith("\r"):
+        text, held = text[:-1], "\r"
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    cut = text.rfind("\n") + 1
+    return text[:cut], text[cut:] + held
+
+
+def _nul_error(path: Path, offset: int) -> CorpusError:
+    return CorpusError(
+        f"corpus {path} holds a NUL byte (\\x00) at offset {offset}: it looks like a binary "
+        "file, not UTF-8 text"
+    )

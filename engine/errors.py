@@ -15,3 +15,8 @@ class CorpusError(EngineError):
 
 class CheckpointError(EngineError):
     """A run directory's files are missing, corrupt, truncated or do not match each other."""
+
+
+class WriteError(EngineError):
+    """A run's file could not be written (disk full, file too large, no permission): the OS's
+    reason and the path, e.g. "cannot write runs/x/events.jsonl: No space left on device"."""

@@ -1,58 +1,37 @@
 """Typed events: the contract between the training loop, the run's events.jsonl and every client.
 
-Each event is a frozen dataclass named as a fact. One codec (to_json / from_json) serves both the
+Each event is a frozen dataclass named as a fact. One codec (engine.codec) serves both the
 append-only log and the wire, so what a client replays is exactly what it would have seen live.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+from engine.codec import Family, Record
+
+EVENT_TYPES = Family("event")
 
 
+class PauseCause(StrEnum):
+    """Why training paused: the one field clients branch on (never the wording of a detail)."""
+
+    USER = "user"  # a client asked
+    NOT_FINITE = "not_finite"  # the loss or gradient norm was NaN or infinite
+
+
+class FinishReason(StrEnum):
+    COMPLETED = "completed"  # reached max_steps
+    STOPPED = "stopped"  # a client or the last owner's exit asked
+    INTERRUPTED = "interrupted"  # SIGINT or SIGTERM
+    DIVERGED = "diverged"  # too many non-finite steps in a row
+
+
+@EVENT_TYPES.register
 @dataclass(frozen=True)
-class EventBase:
-    kind: ClassVar[str] = ""
-
-    def to_json(self) -> str:
-        """One line of JSON: {"kind": ..., **fields}. Non-finite floats are written as strings."""
-        payload = {"kind": self.kind, **{k: _plain(v) for k, v in asdict(self).items()}}
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-    @staticmethod
-    def from_json(line: str | bytes) -> Event:
-        """Parse one line written by to_json; raises ValueError on anything else."""
-        raw = json.loads(line)
-        if not isinstance(raw, dict):
-            raise ValueError("event is not a JSON object")
-        cls = EVENT_TYPES.get(raw.pop("kind", None))
-        if cls is None:
-            raise ValueError("unknown event kind")
-        known = {f.name: f for f in fields(cls)}
-        values = {k: _unplain(v, known[k].type) for k, v in raw.items() if k in known}
-        return cls(**values)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # "nan", "inf": strict JSON has no such numbers
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-def _unplain(value: Any, annotation: Any) -> Any:
-    if isinstance(value, str) and "float" in str(annotation) and value in ("nan", "inf", "-inf"):
-        return float(value)
-    if isinstance(value, list):
-        return tuple(value)
-    return value
-
-
-@dataclass(frozen=True)
-class TrainingStarted(EventBase):
+class TrainingStarted(Record):
     kind: ClassVar[str] = "training_started"
     run_dir: str
     preset: str
@@ -74,8 +53,9 @@ class TrainingStarted(EventBase):
     probe: str = ""  # the text whose attention the time-lapse stores at every eval
 
 
+@EVENT_TYPES.register
 @dataclass(frozen=True)
-class StepCompleted(EventBase):
+class StepCompleted(Record):
     kind: ClassVar[str] = "step"
     step: int  # steps done so far, counting this one
     loss: float
@@ -86,61 +66,71 @@ class StepCompleted(EventBase):
     tokens_seen: int
 
 
+@EVENT_TYPES.register
 @dataclass(frozen=True)
-class EvalCompleted(EventBase):
+class EvalCompleted(Record):
     kind: ClassVar[str] = "eval"
     step: int
     train_loss: float
     val_loss: float
 
 
+@EVENT_TYPES.register
 @dataclass(frozen=True)
-class SampleGenerated(EventBase):
+class SampleGenerated(Record):
     kind: ClassVar[str] = "sample"
     step: int
     prompt: str
     text: str
 
 
+@EVENT_TYPES.register
 @dataclass(frozen=True)
-class LossNotFinite(EventBase):
+class LossNotFinite(Record):
     """The loss or gradient was NaN or infinite, so the step was not applied."""
 
     kind: ClassVar[str] = "loss_not_finite"
     step: int
     loss: float
     grad_norm: float
+    what: str = "loss"  # what was not finite first: "loss" or "gradient norm"
 
 
+@EVENT_TYPES.register
 @dataclass(frozen=True)
-class CheckpointSaved(EventBase):
+class CheckpointSaved(Record):
     kind: ClassVar[str] = "checkpoint"
     step: int
     path: str
 
 
+@EVENT_TYPES.register
 @dataclass(frozen=True)
-class TrainingPaused(EventBase):
+class TrainingPaused(Record):
     kind: ClassVar[str] = "paused"
     step: int
-    reason: str = "requested"
+    cause: PauseCause = PauseCause.USER
+    detail: str = ""  # for people: what happened and what was kept
 
 
+@EVENT_TYPES.register
 @dataclass(frozen=True)
-class TrainingResumed(EventBase):
+class TrainingResumed(Record):
     kind: ClassVar[str] = "resumed"
     step: int
 
 
+@EVENT_TYPES.register
 @dataclass(frozen=True)
-class TrainingFinished(EventBase):
+class TrainingFinished(Record):
     kind: ClassVar[str] = "finished"
-    reason: str  # completed, stopped, interrupted or diverged
+    reason: FinishReason
     step: int
 
 
+@EVENT_TYPES.register
 @dataclass(frozen=True)
-class EngineFailed(EventBase):
+class EngineFailed(Record):
     """The worker died or raised; the last good checkpoint is what survives."""
 
     kind: ClassVar[str] = "failed"
@@ -162,20 +152,4 @@ Event = (
     | EngineFailed
 )
 
-EVENT_TYPES: dict[str, type[EventBase]] = {
-    cls.kind: cls
-    for cls in (
-        TrainingStarted,
-        StepCompleted,
-        EvalCompleted,
-        SampleGenerated,
-        LossNotFinite,
-        CheckpointSaved,
-        TrainingPaused,
-        TrainingResumed,
-        TrainingFinished,
-        EngineFailed,
-    )
-}
-
-event_from_json = EventBase.from_json
+event_from_json = EVENT_TYPES.from_json

@@ -1,4 +1,4 @@
-"""Results the engine hands to clients: generated tokens, attention maps, summaries, run status.
+"""Results the engine hands to clients: generated tokens, attention maps and a run's status.
 
 Plain Python only (no torch), so a client such as the TUI can hold and draw them without importing
 torch. Attention weights are a flat float32 array with a shape, which is also their wire form.
@@ -9,6 +9,8 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
+from engine.run_state import RunState
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -18,11 +20,27 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class TopLogits:
+    """A step's largest raw logits (temperature 1), most likely first, and the logsumexp of all.
+
+    Enough to redraw the sampling pipeline for other settings without generating again
+    (engine.sampling.sampling_pipeline); exact when the vocabulary has no more tokens than these.
+    """
+
+    token_ids: tuple[int, ...]
+    texts: tuple[str, ...]
+    logits: tuple[float, ...]
+    logsumexp: float  # ln of the sum of exp(logit) over the whole vocabulary
+    vocab_size: int
+
+
+@dataclass(frozen=True)
 class GeneratedToken:
     token_id: int
     text: str  # what this token adds to the decoded output ("" while a character is incomplete)
     prob: float  # its probability under the distribution it was drawn from
     candidates: tuple[Candidate, ...]  # the top_n most likely tokens at this step
+    logits: TopLogits | None = None  # the raw logits behind it, to redraw the pipeline
 
 
 @dataclass(frozen=True)
@@ -48,26 +66,8 @@ class AttentionMap:
 
 
 @dataclass(frozen=True)
-class LayerParams:
-    name: str
-    params: int
-
-
-@dataclass(frozen=True)
-class ModelSummary:
-    n_params: int
-    layers: tuple[LayerParams, ...]  # parameters per top-level part (embeddings, each block, head)
-    vocab_size: int
-    block_size: int
-    n_layer: int
-    n_head: int
-    n_embd: int
-    device: str
-
-
-@dataclass(frozen=True)
 class RunStatus:
-    state: str  # running, paused, finished, stopped or failed
+    state: RunState
     step: int
     max_steps: int
     run_dir: str

@@ -31,16 +31,30 @@ from engine.events import (
     CheckpointSaved,
     EvalCompleted,
     Event,
+    FinishReason,
     LossNotFinite,
+    PauseCause,
     SampleGenerated,
     StepCompleted,
     TrainingFinished,
+    TrainingPaused,
+    TrainingResumed,
     TrainingStarted,
 )
 from engine.generate import stream_tokens
+from engine.memory import check_fits
 from engine.model import GPT
 from engine.outputs import AttentionMap, GeneratedToken
-from engine.run_files import CONFIG, TOKENIZER, EventLog, atomic_write_text, load_config
+from engine.run_files import (
+    CONFIG,
+    PRIVATE_DIR,
+    TOKENIZER,
+    EventLog,
+    atomic_write_text,
+    load_config,
+    write_error,
+)
+from engine.timelapse import save_snapshot
 from engine.tokenizer import Encoding, Tokenizer, load_tokenizer
 
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
@@ -51,9 +65,12 @@ class Control:
     """Flags the loop reads between steps; the owner sets them (from a signal handler, too)."""
 
     stop: bool = False
-    stop_reason: str = "stopped"  # what TrainingFinished says when stop ends the run early
+    stop_reason: FinishReason = FinishReason.STOPPED  # what TrainingFinished says after a stop
     save_now: bool = False
     sample_now: bool = False
+    # Set to pause at the next step boundary; the loop also sets it on a non-finite step. After a
+    # TrainingPaused the owner stops advancing the loop; advancing it again resumes.
+    pause: PauseCause | None = None
 
 
 def pick_device(name: str) -> torch.device:
@@ -131,6 +148,7 @@ class Trainer:
         self.step_model = torch.compile(self.model) if config.train.compile else self.model
         self.params = [p for p in self.model.parameters() if p.requires_grad]  # walked once
         self.last_checkpoint: Path | None = None
+        self._not_finite: LossNotFinite | None = None  # the step that last paused the run
         self._log: EventLog | None = None
         self._resumed = resumed_from is not None
         if resumed_from is not None:
@@ -147,12 +165,13 @@ class Trainer:
             model=replace(config.model, vocab_size=tokenizer.vocab_size),
             sample=replace(config.sample, probe=config.sample.probe or first_line(path)),
         )
+        check_fits(config.model, config.train.batch_size, device)
         return cls(config, tokenizer, data, run_dir, device=device)
 
     @classmethod
     def resume(cls, run_dir: Path, overrides: dict | None = None) -> Trainer:
         """Reopen a run directory to continue training (or to sample from it)."""
-        config = load_config(run_dir).with_overrides(overrides or {})
+        config = load_config(run_dir).for_resume(overrides or {})
         tokenizer = load_tokenizer(run_dir / TOKENIZER)
         if tokenizer.vocab_size != config.model.vocab_size:
             raise CheckpointError(
@@ -161,6 +180,7 @@ class Trainer:
             )
         _, data, _ = load_dataset(config.data, config.model.block_size, tokenizer)
         device = pick_device(config.train.device)
+        check_fits(config.model, config.train.batch_size, device)
         return cls(config, tokenizer, data, run_dir, device=device, resumed_from=run_dir)
 
     def _load(self, run_dir: Path) -> None:
@@ -190,7 +210,11 @@ class Trainer:
     def open_run_dir(self) -> EventLog:
         if self._log is None:
             assert self.run_dir is not None
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+                self.run_dir.chmod(PRIVATE_DIR)  # a run from before its files were private
+            except OSError as error:
+                raise write_error(self.run_dir, error) from None
             atomic_write_text(self.run_dir / CONFIG, self.config.to_json())
             self.tokenizer.save(self.run_dir / TOKENIZER)
             self._log = EventLog(self.run_dir)
@@ -225,17 +249,22 @@ class Trainer:
         )
 
     def events(self) -> Iterator[Event]:
-        """Train to max_steps (or until control.stop), yielding every event as it happens."""
+        """Train to max_steps (or until control.stop), yielding every event as it happens.
+
+        The training policy lives here, so a script gets it too: the probe's attention is stored
+        at every eval (the time-lapse), and a non-finite step is skipped and pauses the run.
+        """
         train = self.config.train
         yield self.record(self.started_event())
         if self.step == 0:
-            yield self.record(self.evaluate())
-            yield self.record(self.sample())  # what an untrained model says, for the time-lapse
-            yield self.record(self.save())  # from here on a run always has a good checkpoint
+            yield from self._checkpoint_events()  # the untrained model: where the time-lapse starts
         bad_steps = 0
         # tokens/s counts time spent in steps only: evals, pauses and requests don't dilute it.
         window_start, window_tokens = self.state.elapsed_s, 0
         while not self.finished and not self.control.stop:
+            if self.control.pause is not None:
+                yield from self._pause(self.control.pause)
+                continue
             if self.control.save_now:
                 self.control.save_now = False
                 yield self.record(self.save())
@@ -248,8 +277,10 @@ class Trainer:
                 yield self.record(event)
                 if bad_steps >= MAX_BAD_STEPS:
                     yield self.record(self.save())
-                    yield self.record(TrainingFinished("diverged", self.step))
+                    yield self.record(TrainingFinished(FinishReason.DIVERGED, self.step))
                     return
+                self._not_finite = event
+                self.control.pause = PauseCause.NOT_FINITE
                 continue
             bad_steps = 0
             window_tokens += train.batch_size * self.config.model.block_size
@@ -258,13 +289,34 @@ class Trainer:
                 yield self.record(replace(event, tokens_per_s=window_tokens / seconds))
                 window_start, window_tokens = self.state.elapsed_s, 0
             if self.step % train.eval_every == 0 or self.finished:
-                yield self.record(self.evaluate())
-                yield self.record(self.sample())
-                yield self.record(self.save())
+                yield from self._checkpoint_events()
         if not self.finished:
             yield self.record(self.save())
-        reason = "completed" if self.finished else self.control.stop_reason
+        reason = FinishReason.COMPLETED if self.finished else self.control.stop_reason
         yield self.record(TrainingFinished(reason, self.step))
+
+    def _checkpoint_events(self) -> Iterator[Event]:
+        """What happens at every eval: losses, a sample, the probe's attention, a checkpoint."""
+        yield self.record(self.evaluate())
+        yield self.record(self.sample())
+        if self.run_dir is not None:
+            save_snapshot(self.run_dir, self.attention(self.config.sample.probe))
+        yield self.record(self.save())
+
+    def _pause(self, cause: PauseCause) -> Iterator[Event]:
+        """Announce the pause, then wait for the owner: whoever advances the loop again resumes."""
+        detail = ""
+        if cause is PauseCause.NOT_FINITE and self._not_finite is not None:
+            bad = self._not_finite
+            value = bad.loss if bad.what == "loss" else bad.grad_norm
+            detail = (
+                f"the {bad.what} became {value} at step {bad.step}; that step was not applied, "
+                f"and the last good checkpoint is {self.last_checkpoint or 'not written yet'}"
+            )
+        yield self.record(TrainingPaused(self.step, cause, detail))
+        self.control.pause = None
+        if not self.control.stop:
+            yield self.record(TrainingResumed(self.step))
 
     def train_step(self) -> StepCompleted | LossNotFinite:
         """One optimizer step: batch, forward, loss, backward, clip, step."""
@@ -284,7 +336,8 @@ class Trainer:
         loss_value, norm_value = loss.item(), grad_norm.item()
         if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
             self.optimizer.zero_grad(set_to_none=True)
-            return LossNotFinite(self.step + 1, loss_value, norm_value)
+            what = "loss" if not math.isfinite(loss_value) else "gradient norm"
+            return LossNotFinite(self.step + 1, loss_value, norm_value, what)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
@@ -324,12 +377,14 @@ class Trainer:
         return EvalCompleted(self.step, losses["train"], losses["val"])
 
     def generate(
-        self, prompt: str, config: SampleConfig | None = None
+        self, prompt: str, config: SampleConfig | None = None, top_logits: int = 0
     ) -> tuple[Encoding, Iterator[GeneratedToken]]:
-        """The prompt's encoding (with any unknown words) and a stream of generated tokens."""
+        """The prompt's encoding (with any unknown words) and a stream of generated tokens, each
+        with `top_logits` raw logits to redraw its sampling pipeline (see stream_tokens)."""
         encoding = self.tokenizer.encode(prompt)
         config = config or self.config.sample
-        return encoding, stream_tokens(self.model, self.tokenizer, encoding.ids, config)
+        tokens = stream_tokens(self.model, self.tokenizer, encoding.ids, config, top_logits)
+        return encoding, tokens
 
     def sample(self) -> SampleGenerated:
         """The fixed prompt and seed from the run's sample config: comparable across steps."""

@@ -11,45 +11,75 @@ finished, to be sampled and inspected. SIGINT and SIGTERM checkpoint and exit; S
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
-import shutil
 import signal
 import sys
 import threading
 import time
-from dataclasses import replace
+import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import Any
 
 from engine import cpu_policy
 from engine.channel import (
     HISTORY,
     INFO_FILE,
     KEY_FILE,
+    close_listener,
     listen,
     receive,
     send_attention,
     send_event_line,
-    send_json,
+    send_record,
 )
 from engine.config import RunConfig
 from engine.errors import EngineError
-from engine.events import (
-    EngineFailed,
-    EvalCompleted,
-    Event,
-    LossNotFinite,
-    TrainingFinished,
-    TrainingPaused,
-    TrainingResumed,
+from engine.events import EngineFailed, Event, FinishReason, PauseCause, TrainingFinished
+from engine.generate import TOP_LOGITS
+from engine.memory import describe_out_of_memory, out_of_memory
+from engine.outputs import RunStatus
+from engine.requests import (
+    REQUEST_TYPES,
+    Attention,
+    AttentionAt,
+    AttentionSteps,
+    Detach,
+    Done,
+    Generate,
+    GenerationEnded,
+    GenerationStarted,
+    Hello,
+    Pause,
+    Refused,
+    Request,
+    Resume,
+    SampleNow,
+    Save,
+    Shutdown,
+    Status,
+    StatusReply,
+    StepsReply,
+    Stop,
+    Subscribe,
+    TokenLosses,
+    TokenLossesReply,
+    TokenSampled,
+    Trace,
+    TraceReply,
 )
-from engine.run_files import EVENTS
-from engine.run_listing import state_after, summarize_model, summarize_run
-from engine.timelapse import load_snapshot, save_snapshot, snapshot_steps
+from engine.run_files import event_batches, read_events, write_error
+from engine.run_state import RunState, advance
+from engine.surprise import passage_losses
+from engine.timelapse import load_snapshot, snapshot_steps
+from engine.trace import trace
 from engine.train import Trainer
 
+LOG_FILE = "worker.log"
 IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits after this long
 
 
@@ -67,12 +97,16 @@ class Worker:
         self.exit_code: int | None = None
         self.signalled = False
         self.alone_since = time.monotonic()
-        self.state = "running"
+        self.state = RunState.STARTING
         self.steps = trainer.events()
-        if idle:
-            self.steps = None
-            self.state = _state_from_history(self.run_dir, trainer)
-        threading.Thread(target=self._accept, daemon=True).start()
+        try:
+            if idle:
+                self.steps = None
+                self.state = _state_from_history(self.run_dir, trainer)
+            threading.Thread(target=self._accept, daemon=True).start()
+        except BaseException:
+            close_listener(self.listener)  # no socket folder outlives a worker that never ran
+            raise
 
     def _accept(self) -> None:
         """Accept connections (the auth handshake happens here) and hand them to the main loop."""
@@ -89,61 +123,59 @@ class Worker:
             while self.exit_code is None:
                 while not self.incoming.empty():
                     self.connections.append(self.incoming.get())
-                self._serve(timeout=0.0 if self.state == "running" else 0.05)
+                self._serve(timeout=0.0 if self.training else 0.05)
                 if self.signalled:
-                    self._stop_training("interrupted")
+                    self._stop_training(FinishReason.INTERRUPTED)
                     self.exit_code = 0
-                elif self.state == "running" and self.steps is not None and self.exit_code is None:
+                elif self.training and self.exit_code is None:
                     self._advance()
                 elif not self.connections and not self.detached_training():
                     if time.monotonic() - self.alone_since > IDLE_EXIT_S:
-                        self._stop_training("stopped")
+                        self._stop_training(FinishReason.STOPPED)
                         self.exit_code = 0
             return self.exit_code
         except Exception as error:  # a crash (CUDA OOM included) must reach every client
+            traceback.print_exc()  # into worker.log, for whoever debugs it
             failed = EngineFailed(
-                f"{type(error).__name__}: {error}".splitlines()[0][:300],
-                1,
-                str(self.trainer.last_checkpoint or "") or None,
+                failure_reason(error), 1, str(self.trainer.last_checkpoint or "") or None
             )
-            self._publish(self.trainer.record(failed))
+            with contextlib.suppress(EngineError):  # the log itself may be what failed
+                self.trainer.record(failed)
+            self._publish(failed)
             return 1
         finally:
             self._close()
 
-    def detached_training(self) -> bool:
-        return self.detached and self.state in ("running", "paused")
+    @property
+    def training(self) -> bool:
+        """The loop has steps to take and nobody paused it."""
+        return self.steps is not None and self.state in (RunState.STARTING, RunState.RUNNING)
 
-    def _advance(self) -> None:
+    def detached_training(self) -> bool:
+        return self.detached and self.steps is not None
+
+    def _advance(self) -> Event | None:
+        """Take the loop one event further and publish it; None once the loop has ended."""
+        assert self.steps is not None
         try:
             event = next(self.steps)
         except StopIteration:
             self.steps = None
-            return
+            return None
+        self.state = advance(self.state, event)
         self._publish(event)
-        if isinstance(event, EvalCompleted):
-            save_snapshot(self.run_dir, self.trainer.attention(self.trainer.config.sample.probe))
-        elif isinstance(event, LossNotFinite):
-            self.state = "paused"
-            reason = (
-                f"loss became {event.loss} at step {event.step}; the step was not applied and "
-                f"the last good checkpoint is {self.trainer.last_checkpoint}"
-            )
-            self._publish(self.trainer.record(TrainingPaused(self.trainer.step, reason)))
-        elif isinstance(event, TrainingFinished):
-            self.state = state_after(event.reason)
+        if isinstance(event, TrainingFinished):
             self.steps = None
+        return event
 
-    def _stop_training(self, reason: str) -> None:
+    def _stop_training(self, reason: FinishReason) -> None:
         """Checkpoint and close the training loop (unless it already ended)."""
         if self.steps is None:
             return
         self.trainer.control.stop = True
         self.trainer.control.stop_reason = reason
-        for event in self.steps:  # the loop saves, then yields TrainingFinished
-            self._publish(event)
-        self.steps = None
-        self.state = "stopped"
+        while self.steps is not None:  # the loop saves, then yields TrainingFinished
+            self._advance()
 
     def _publish(self, event: Event) -> None:
         line = event.to_json()
@@ -161,140 +193,158 @@ class Worker:
         if not self.connections:
             self.alone_since = time.monotonic()
         if conn is self.owner:
-            self._stop_training("stopped")
+            self._stop_training(FinishReason.STOPPED)
             self.exit_code = 0
 
     def _serve(self, timeout: float) -> None:
         for conn in wait(self.connections, timeout) if self.connections else _sleep(timeout):
             try:
                 tag, payload = receive(conn)
-                request = _parse(payload)
+                request = REQUEST_TYPES.from_json(payload)
             except (EOFError, OSError, ValueError):
-                self._drop(conn)
+                self._drop(conn)  # gone, or not speaking our protocol
                 continue
+            except EngineError as error:  # well-formed but invalid, e.g. a bad sample setting
+                self._answer(conn, Refused(error=str(error)))
+                continue
+            handler = self.HANDLERS.get(type(request))
             try:
-                self._handle(conn, request)
+                if handler is None:
+                    raise EngineError(f"the worker cannot serve {request.kind!r} requests")
+                handler(self, conn, request)
             except EngineError as error:
-                self._reply(conn, request, ok=False, error=str(error))
+                self._answer(conn, Refused(request.id, str(error)))
             except OSError:
                 self._drop(conn)
 
-    def _reply(self, conn: Connection, request: dict, **fields) -> None:
-        send_json(conn, {"id": request.get("id"), "ok": True, **fields})
+    def _answer(self, conn: Connection, reply: Request) -> None:
+        try:
+            send_record(conn, reply)
+        except OSError:
+            self._drop(conn)
 
-    def _handle(self, conn: Connection, request: dict) -> None:
-        op = request.get("op")
+    def _hello(self, conn: Connection, request: Hello) -> None:
+        self.clients.append(conn)
+        if request.owner:
+            self.owner = conn
+        send_record(conn, Done(request.id))
+
+    def _subscribe(self, conn: Connection, request: Subscribe) -> None:
+        self._replay(conn)
+        self.subscribers.append(conn)
+
+    def _pause(self, conn: Connection, request: Pause) -> None:
+        if self.training:
+            # The loop pauses at its next step boundary: run it there (an eval in progress
+            # finishes first), so the reply comes once the run really is paused.
+            self.trainer.control.pause = PauseCause.USER
+            while self.training and self._advance() is not None:
+                pass
+        send_record(conn, Done(request.id))
+
+    def _resume(self, conn: Connection, request: Resume) -> None:
         trainer = self.trainer
-        if op == "hello":
-            self.clients.append(conn)
-            if request.get("owner"):
-                self.owner = conn
-            self._reply(conn, request)
-        elif op == "subscribe":
-            self._replay(conn)
-            self.subscribers.append(conn)
-        elif op == "pause":
-            if self.state == "running":
-                self.state = "paused"
-                self._publish(trainer.record(TrainingPaused(trainer.step)))
-            self._reply(conn, request, state=self.state)
-        elif op == "resume":
-            self._resume()
-            self._reply(conn, request, state=self.state)
-        elif op == "stop":
-            self._stop_training("stopped")
-            self._reply(conn, request, state=self.state)
-        elif op == "detach":  # the owner lets go: the run now outlives its clients
-            self.detached, self.owner = True, None
-            self._reply(conn, request)
-        elif op == "shutdown":
-            self._stop_training("stopped")
-            self._reply(conn, request, state=self.state)
-            self.exit_code = 0
-        elif op == "save":
-            self._publish(trainer.record(trainer.save()))
-            self._reply(conn, request)
-        elif op == "sample":
-            self._publish(trainer.record(trainer.sample()))
-            self._reply(conn, request)
-        elif op == "generate":
-            self._generate(conn, request)
-        elif op == "attention":
-            send_attention(conn, request.get("id"), trainer.attention(str(request["text"])))
-        elif op == "attention_steps":
-            self._reply(conn, request, steps=snapshot_steps(self.run_dir))
-        elif op == "attention_at":
-            send_attention(
-                conn, request.get("id"), load_snapshot(self.run_dir, int(request["step"]))
-            )
-        elif op == "summary":
-            self._reply(conn, request, summary=summarize_model(trainer))
-        elif op == "status":
-            self._reply(conn, request, status=self._status())
-        else:
-            raise EngineError(f"unknown request {op!r}")
+        if self.state is RunState.PAUSED and self.steps is not None:
+            self.state = RunState.RUNNING  # the loop announces TrainingResumed as it goes on
+            trainer.control.pause = None
+        elif trainer.finished:
+            raise EngineError(f"training is finished at step {trainer.step}; nothing to resume")
+        elif self.steps is None:  # stopped (or failed) with steps left: start the loop again
+            trainer.control.stop = False
+            trainer.control.stop_reason = FinishReason.STOPPED
+            self.steps = trainer.events()
+            self.state = RunState.STARTING
+        send_record(conn, Done(request.id))
 
-    def _resume(self) -> None:
-        if self.state == "paused":
-            self.state = "running"
-            self._publish(self.trainer.record(TrainingResumed(self.trainer.step)))
-        elif self.state in ("stopped", "failed") and not self.trainer.finished:
-            self.trainer.control.stop = False
-            self.trainer.control.stop_reason = "stopped"
-            self.steps = self.trainer.events()
-            self.state = "running"
-        elif self.trainer.finished:
-            raise EngineError(
-                f"training is finished at step {self.trainer.step}; nothing to resume"
-            )
+    def _stop(self, conn: Connection, request: Stop) -> None:
+        self._stop_training(FinishReason.STOPPED)
+        send_record(conn, Done(request.id))
 
-    def _generate(self, conn: Connection, request: dict) -> None:
-        try:  # a bad value raises ConfigError (an EngineError); an unknown name, TypeError
-            config = replace(self.trainer.config.sample, **(request.get("config") or {}))
-        except TypeError as error:
-            raise EngineError(f"bad sample settings: {error}") from None
-        encoding, tokens = self.trainer.generate(str(request.get("prompt", "")), config)
-        self._reply(conn, request, unknown=encoding.unknown, stream=True)
+    def _detach(self, conn: Connection, request: Detach) -> None:
+        self.detached, self.owner = True, None
+        send_record(conn, Done(request.id))
+
+    def _shutdown(self, conn: Connection, request: Shutdown) -> None:
+        self._stop_training(FinishReason.STOPPED)
+        send_record(conn, Done(request.id))
+        self.exit_code = 0
+
+    def _save(self, conn: Connection, request: Save) -> None:
+        self._publish(self.trainer.record(self.trainer.save()))
+        send_record(conn, Done(request.id))
+
+    def _sample_now(self, conn: Connection, request: SampleNow) -> None:
+        self._publish(self.trainer.record(self.trainer.sample()))
+        send_record(conn, Done(request.id))
+
+    def _generate(self, conn: Connection, request: Generate) -> None:
+        # A client draws each token's sampling pipeline from its top logits.
+        encoding, tokens = self.trainer.generate(request.prompt, request.config, TOP_LOGITS)
+        send_record(conn, GenerationStarted(request.id, tuple(encoding.unknown)))
         for token in tokens:
-            candidates = [[c.token_id, c.text, c.prob] for c in token.candidates]
-            send_json(
-                conn,
-                {
-                    "id": request.get("id"),
-                    "token": [token.token_id, token.text, token.prob, candidates],
-                },
-            )
-        send_json(conn, {"id": request.get("id"), "done": True})
+            send_record(conn, TokenSampled(request.id, token))
+        send_record(conn, GenerationEnded(request.id))
+
+    def _attention(self, conn: Connection, request: Attention) -> None:
+        send_attention(conn, request.id, self.trainer.attention(request.text))
+
+    def _attention_steps(self, conn: Connection, request: AttentionSteps) -> None:
+        send_record(conn, StepsReply(request.id, tuple(snapshot_steps(self.run_dir))))
+
+    def _attention_at(self, conn: Connection, request: AttentionAt) -> None:
+        send_attention(conn, request.id, load_snapshot(self.run_dir, request.step))
+
+    def _trace(self, conn: Connection, request: Trace) -> None:
+        t = self.trainer  # between steps: the weights are the current ones, whatever the state
+        result = trace(t.model, t.tokenizer, request.text, request.position, t.step)
+        send_record(conn, TraceReply(request.id, result))
+
+    def _token_losses(self, conn: Connection, request: TokenLosses) -> None:
+        t = self.trainer
+        passage = passage_losses(t.model, t.tokenizer, t.data.val, t.step)
+        send_record(conn, TokenLossesReply(request.id, passage))
+
+    def _status(self, conn: Connection, request: Status) -> None:
+        config = self.trainer.config
+        status = RunStatus(
+            state=self.state,
+            step=self.trainer.step,
+            max_steps=config.train.max_steps,
+            run_dir=str(self.run_dir),
+            preset=config.preset,
+            device=self.trainer.device.type,
+            clients=len(self.clients),
+        )
+        send_record(conn, StatusReply(request.id, status))
+
+    HANDLERS: dict[type[Request], Callable[[Worker, Connection, Any], None]] = {
+        Hello: _hello,
+        Subscribe: _subscribe,
+        Pause: _pause,
+        Resume: _resume,
+        Stop: _stop,
+        Detach: _detach,
+        Shutdown: _shutdown,
+        Save: _save,
+        SampleNow: _sample_now,
+        Generate: _generate,
+        Attention: _attention,
+        AttentionSteps: _attention_steps,
+        AttentionAt: _attention_at,
+        Trace: _trace,
+        TokenLosses: _token_losses,
+        Status: _status,
+    }
 
     def _replay(self, conn: Connection) -> None:
         """Send the history as it stands in events.jsonl, in batches; live events follow."""
-        path = self.run_dir / EVENTS
-        if not path.exists():
-            return
-        with path.open("rb") as file:
-            while lines := file.readlines(1 << 20):
-                if not lines[-1].endswith(b"\n"):
-                    lines.pop()
-                conn.send_bytes(HISTORY + b"".join(lines))
-
-    def _status(self) -> dict:
-        config = self.trainer.config
-        return {
-            "state": self.state,
-            "step": self.trainer.step,
-            "max_steps": config.train.max_steps,
-            "run_dir": str(self.run_dir),
-            "preset": config.preset,
-            "device": self.trainer.device.type,
-            "clients": len(self.clients),
-        }
+        for batch in event_batches(self.run_dir):
+            conn.send_bytes(HISTORY + batch)
 
     def _close(self) -> None:
         for conn in self.connections:
             conn.close()
-        address = self.listener.address
-        self.listener.close()
-        shutil.rmtree(os.path.dirname(address), ignore_errors=True)
+        close_listener(self.listener)
         for name in (INFO_FILE, KEY_FILE):
             (self.run_dir / name).unlink(missing_ok=True)
         self.trainer.close()
@@ -305,19 +355,27 @@ def _sleep(timeout: float) -> list:
     return []
 
 
-def _parse(payload: bytes) -> dict:
-    request = json.loads(payload)
-    if not isinstance(request, dict):
-        raise ValueError("request is not an object")
-    return request
+def failure_reason(error: BaseException) -> str:
+    """One plain line for a crash: the user's own words for a known failure, else the error."""
+    if out_of_memory(error):
+        return describe_out_of_memory(error)
+    if isinstance(error, EngineError):  # a WriteError says what could not be written, and why
+        return str(error)
+    return f"{type(error).__name__}: {error}".splitlines()[0][:300]
 
 
-def _state_from_history(run_dir: Path, trainer: Trainer) -> str:
-    """An idle worker's state: how the history ended, and never "running" (it does not train)."""
+def _state_from_history(run_dir: Path, trainer: Trainer) -> RunState:
+    """An idle worker's state: how the history ended, and never live (it does not train).
+
+    A history that ends mid-run was cut off by a worker that died without a word: failed, as
+    `runs` says too (which cannot ask this worker, since this worker is alive).
+    """
     if trainer.finished:
-        return "finished"
-    state = summarize_run(run_dir).state
-    return "stopped" if state in ("running", "paused") else state
+        return RunState.FINISHED
+    state = RunState.STARTING
+    for event in read_events(run_dir):
+        state = advance(state, event)
+    return RunState.FAILED if state.live or state is RunState.STARTING else state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,30 +387,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detach", action="store_true")
     parser.add_argument("--idle", action="store_true", help="load the run but do not train")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # everything the run writes is its owner's alone
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    worker: Worker | None = None
+
+    def on_signal(signum, frame) -> None:
+        if worker is None:  # still starting: nothing to checkpoint yet
+            raise SystemExit(128 + signum)
+        worker.signalled = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    startup = sys.stderr  # the client reads a start-up error's one line from here
     try:
         if args.resume:
             trainer = Trainer.resume(args.run_dir, json.loads(args.overrides))
         else:
             trainer = Trainer.create(RunConfig.from_json(args.config), args.run_dir)
+        startup = _log_to(args.run_dir)  # warnings from here on (a repaired log) go to the log
         # Priority and threads, chosen for the model's size: the figures are in cpu_policy.py.
         policy = cpu_policy.choose(trainer.model.num_params())
         cpu_policy.apply(policy)
+        print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr)
         trainer.open_run_dir()
         worker = Worker(trainer, args.detach, args.idle)
-    except EngineError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        return 2
-
-    def on_signal(signum, frame) -> None:
-        worker.signalled = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    log = open(args.run_dir / "worker.log", "a")  # noqa: SIM115 - lives as long as the process
-    os.dup2(log.fileno(), 2)
-    print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr, flush=True)
+    except Exception as error:
+        known = isinstance(error, EngineError) or out_of_memory(error)
+        if not known:
+            traceback.print_exc()  # the details, for a bug report (into worker.log once open)
+        for stream in {startup, sys.stderr}:
+            print(f"error: {failure_reason(error)}", file=stream, flush=True)
+        return 2 if known else 1
     return worker.run()
+
+
+def _log_to(run_dir: Path):
+    """Send stderr to the run's worker.log (0600); returns the old stderr, for start-up errors."""
+    try:
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # an older run's log may be world-readable
+    except OSError as error:
+        raise write_error(run_dir / LOG_FILE, error) from None
+    startup = os.fdopen(os.dup(2), "w")
+    os.dup2(fd, 2)
+    os.close(fd)
+    return startup
 
 
 if __name__ == "__main__":

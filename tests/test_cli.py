@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import selectors
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from engine import describe
+from engine.channel import INFO_FILE, worker_info
+from engine.cli import parse_args
+from engine.cli_progress import ProgressPrinter, safe_json
+from engine.config import SECTIONS
+from engine.events import (
+    EvalCompleted,
+    FinishReason,
+    LossNotFinite,
+    SampleGenerated,
+    StepCompleted,
+    TrainingFinished,
+    TrainingStarted,
+)
+from engine.run_state import RunState
+from tui.cli import main as tui_main
+
 ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
 
 
 def tiny_run(corpus: Path, steps: int, *extra: str) -> list[str]:
@@ -22,15 +45,90 @@ def tiny_run(corpus: Path, steps: int, *extra: str) -> list[str]:
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "tui.cli", *args],
         cwd=cwd,
-        env=env,
+        env=ENV,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_orphans(tmp_path):
+    """After each test, nothing it started is left running, even when the test failed."""
+    yield
+    for process in STARTED:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # the client and its own worker
+            process.wait()
+    STARTED.clear()
+    for info in tmp_path.glob("*/worker.json"):  # a detached worker has a session of its own
+        pid = json.loads(info.read_text())["pid"]
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
+    """The CLI in its own process group, as a terminal's foreground job runs."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", *args],
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    STARTED.append(process)
+    return process
+
+
+def wait_for_steps(
+    run_dir: Path, count: int, process: subprocess.Popen | None = None, timeout: float = 120
+) -> int:
+    """Block until events.jsonl holds `count` step events (or `process` ends); returns how many."""
+    events = run_dir / "events.jsonl"
+    deadline = time.monotonic() + timeout
+    steps = 0
+    while time.monotonic() < deadline and (process is None or process.poll() is None):
+        steps = events.read_text().count('"kind":"step"') if events.exists() else 0
+        if steps >= count:
+            break
+        time.sleep(0.1)
+    return steps
+
+
+def read_line(process: subprocess.Popen, timeout: float = 60) -> str:
+    """The process's next stdout line, or "" if none comes within timeout."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        return process.stdout.readline() if selector.select(timeout) else ""
+
+
+def printed_steps(text: str) -> list[int]:
+    """The steps of the progress lines ("step  12/100 | loss ...") in the output."""
+    return [
+        int(line.split("/")[0].split()[-1]) for line in text.splitlines() if line.startswith("step")
+    ]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+# -- parsing and help (in process: no worker, no torch) ----------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -45,6 +143,8 @@ def run_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Completed
         (["--steps", "0", "--dropout", "2"], "max_steps 0 must be at least 1"),
         (["--tokenizer", "morse"], "tokenizer 'morse' is not one of word, char, bpe"),
         (["--resume", "nowhere"], "nowhere/config.json is missing"),
+        (["--resume", "nowhere", "--preset", "char-small"], "--preset cannot apply to --resume"),
+        (["--print-every", "0"], "argument --print-every: 0 must be at least 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
@@ -57,6 +157,125 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["attach", "nowhere"], "nowhere/config.json is missing: nowhere is not a run directory"),
+        (["--json"], "--json goes with --headless"),
+        (["trian"], "invalid choice: 'trian'"),
+        (["attach"], "the following arguments are required: RUN_DIR"),
+    ],
+)
+def test_refused_before_any_ui_opens(tmp_path, args, message):
+    started = time.monotonic()
+    result = run_cli(*args, cwd=tmp_path, timeout=30)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""  # no UI drew anything
+    assert time.monotonic() - started < 20
+
+
+def test_train_is_the_default_command():
+    assert parse_args([]).command == "train"
+    args = parse_args(["--steps", "5", "--headless"])
+    assert (args.command, getattr(args, "train.max_steps"), args.headless) == ("train", 5, True)
+    assert parse_args(["attach", "runs/x", "--headless"]).run_dir == Path("runs/x")
+    assert parse_args(["runs"]).root == Path("runs")
+
+
+def test_top_level_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("train", "attach", "runs", "stop"):
+        assert f"\n    {command} " in out
+
+
+def test_every_flag_shows_its_field_description(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit):
+        parse_args(["train", "--help"])
+    squeezed = "".join(capsys.readouterr().out.split())  # argparse wraps lines (and hyphens)
+    for section, cls in SECTIONS.items():
+        for field in fields(cls):
+            text = describe(section, field.name)
+            assert len(text) > 20, f"{section}.{field.name} has no real description"
+            if (section, field.name) != ("model", "vocab_size"):  # no flag: the tokenizer sets it
+                assert "".join(text.split()) in squeezed, f"--help lacks {section}.{field.name}"
+    with pytest.raises(KeyError):
+        describe("model", "no_such_field")
+
+
+# -- headless output (in process: the printer alone) --------------------------------------------
+
+
+def started(step: int = 0, max_steps: int = 100) -> TrainingStarted:
+    return TrainingStarted("run", "seed", "cpu", "float32", "word", 30, 1000, 2, 2, 32, 8, 16,
+                           step, max_steps, 400, 40)  # fmt: skip
+
+
+def step(n: int) -> StepCompleted:
+    return StepCompleted(n, 2.0, 1e-3, 1.0, 1000.0, n * 0.01, n * 128)
+
+
+def test_a_follower_prints_at_its_own_pace_and_at_each_eval():
+    out = io.StringIO()
+    printer = ProgressPrinter(interval_s=3600, out=out, err=io.StringIO())
+    for event in [started(), *map(step, range(1, 10)), EvalCompleted(9, 2.0, 2.5)]:
+        printer.show(event)
+    assert printed_steps(out.getvalue()) == [9]  # the eval's line; the interval is not yet up
+    printer.interval_s = 0.0  # from now on every step is due
+    for event in map(step, range(10, 13)):
+        printer.show(event)
+    assert printed_steps(out.getvalue()) == [9, 10, 11, 12]
+    last = out.getvalue().splitlines()[-1]
+    assert "val 2.5000" in last and "12,800 tok/s" in last and "ETA 00:00:00" in last
+
+
+def test_history_is_one_summary_line():
+    out = io.StringIO()
+    history = [started(), *map(step, range(1, 21)), EvalCompleted(10, 2.0, 1.5),
+               EvalCompleted(20, 2.0, 1.7), TrainingFinished(FinishReason.STOPPED, 20)]  # fmt: skip
+    printer = ProgressPrinter(history=len(history), max_steps=50, out=out, err=io.StringIO())
+    for event in history:
+        printer.show(event)
+    assert printer.history_ended and out.getvalue() == ""
+    printer.summarize()
+    for event in [started(20, 50), *map(step, range(21, 26))]:
+        printer.show(event)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "resumed run at step 20/50: best val 1.5000 at step 10"
+    assert not any(line.startswith("step") for line in lines)  # no eval yet in the new segment
+    assert printer.state is RunState.RUNNING and not printer.replaying
+
+
+def test_what_was_not_finite_is_named_with_its_value():
+    err = io.StringIO()
+    printer = ProgressPrinter(err=err, out=io.StringIO())
+    printer.show(LossNotFinite(3, 2.5, float("inf"), "gradient norm"))
+    printer.show(LossNotFinite(4, float("nan"), float("nan"), "loss"))
+    assert err.getvalue().splitlines() == [
+        "warning: the gradient norm was inf at step 3; step skipped",
+        "warning: the loss was nan at step 4; step skipped",
+    ]
+
+
+def test_model_text_is_printed_visibly():
+    out = io.StringIO()
+    printer = ProgressPrinter(out=out, err=io.StringIO())
+    printer.show(SampleGenerated(5, "oh", "oh \x1b]0;x\x07\x1b[2J\x9b1m love"))
+    printer.show(TrainingFinished(FinishReason.COMPLETED, 5))
+    assert "\x1b" not in out.getvalue() and "\x9b" not in out.getvalue()
+    assert "␛]0;x␇␛[2J<U+009B>1m love" in out.getvalue()
+    line = SampleGenerated(5, "oh", "a\x9bb\u202ec").to_json()
+    assert json.loads(safe_json(line))["text"] == "a\x9bb\u202ec"  # same data, escaped
+    assert safe_json(line).isascii()
+
+
+# -- real runs ----------------------------------------------------------------------------------
 
 
 def test_headless_run_prints_progress_then_the_sample(tmp_path, corpus):
@@ -78,29 +297,27 @@ def test_json_mode_prints_one_event_per_line(tmp_path, corpus):
     assert kinds.count("step") == 5
 
 
+def test_escape_sequences_from_a_prompt_or_run_name_never_reach_the_terminal(tmp_path, corpus):
+    nasty = "\x1b]0;x\x07\x1b[2J"
+    result = subprocess.run(
+        [sys.executable, "-m", "tui.cli", *tiny_run(corpus, 3, "--eval-every", "3"),
+         "--prompt", f"oh {nasty}", "--run-dir", f"run{nasty}"],
+        cwd=tmp_path, env=ENV, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert b"\x1b" not in result.stdout + result.stderr and b"\x07" not in result.stdout
+    assert "oh ␛]0;x␇␛[2J" in result.stdout.decode()  # the prompt, made visible
+    assert "-> run␛]0;x␇␛[2J" in result.stdout.decode()
+
+
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, corpus):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", *tiny_run(corpus, 1_000_000, "--eval-every", "100000")],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job has
-    )
-    events = tmp_path / "run" / "events.jsonl"
-    deadline = time.monotonic() + 60
-    while (
-        time.monotonic() < deadline and events.read_text().count('"step"') < 20
-        if events.exists()
-        else time.monotonic() < deadline
-    ):
-        time.sleep(0.1)
+    process = start_cli(*tiny_run(corpus, 1_000_000, "--eval-every", "100000"), cwd=tmp_path)
+    assert wait_for_steps(tmp_path / "run", 20, process) >= 20
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err
+    events = tmp_path / "run" / "events.jsonl"
     last = [json.loads(line) for line in events.read_text().splitlines()][-2:]
     assert last[0]["kind"] == "checkpoint" and last[1]["kind"] == "finished"
     assert (tmp_path / "run" / "model.safetensors").exists()
@@ -115,33 +332,140 @@ def test_runs_lists_state_step_and_best_val(tmp_path, corpus):
     assert float(row[3]) > 0
 
 
-def test_engine_does_not_import_textual():
+def test_cli_imports_neither_textual_nor_torch():
     code = (
-        "import sys, engine, engine.cli, engine.client, engine.train; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))"
+        "import sys, engine, engine.cli, engine.cli_progress, engine.client, tui.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'rich', 'torch'}))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=True,
+        [sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=True
     )
     assert result.stdout.strip() == "[]"
 
 
-def test_detach_then_stop_leaves_a_stopped_run_with_a_checkpoint(tmp_path, corpus):
+def test_a_headless_owner_ends_a_run_paused_by_a_non_finite_value(tmp_path, corpus):
+    result = run_cli(*tiny_run(corpus, 50, "--eval-every", "25", "--lr", "1e30"), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "stopped the run: the loss was not finite at step 2" in last
+    assert "last good checkpoint: run/model.safetensors" in last
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").open()]
+    assert events[-1] == {"kind": "finished", "reason": "stopped", "step": 1}
+    assert not (tmp_path / "run" / INFO_FILE).exists()  # the worker is gone, not left paused
+
+
+@pytest.mark.slow
+def test_detach_then_follow_then_stop(tmp_path, corpus, monkeypatch, capsys):
     started = run_cli(*tiny_run(corpus, 1_000_000, "--eval-every", "100000", "--detach"),
                       cwd=tmp_path)  # fmt: skip
     assert started.returncode == 0, started.stderr
-    assert started.stdout.strip() == "run"
-    events = tmp_path / "run" / "events.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and events.read_text().count('"kind":"step"') < 5:
-        time.sleep(0.1)
+    assert started.stdout.splitlines() == [
+        "training in the background: run",
+        "  follow it: llmlearns-tui attach run",
+        "  stop it:   llmlearns-tui stop run",
+    ]
+    pid = worker_info(tmp_path / "run")["pid"]
+    assert wait_for_steps(tmp_path / "run", 5) >= 5
+    # A follower's Ctrl-C ends the follower only; the run keeps training.
+    follower = start_cli("attach", "run", "--headless", cwd=tmp_path)
+    summary = read_line(follower)
+    assert summary.startswith("attached to run (running) at step "), summary
+    os.killpg(follower.pid, signal.SIGINT)
+    _, err = follower.communicate(timeout=30)
+    assert follower.returncode == 130 and "Traceback" not in err
+    before = wait_for_steps(tmp_path / "run", 0)
+    assert wait_for_steps(tmp_path / "run", before + 5) >= before + 5 and alive(pid)
+    # Quitting the TUI (here a stand-in for it) on a run that goes on says how to come back.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("tui.app.run_app", lambda connect, **_: connect() and 0)
+    monkeypatch.setattr(
+        "tui.cli.connect_from_args", lambda args: SimpleNamespace(run_dir=args.run_dir)
+    )
+    capsys.readouterr()
+    assert tui_main(["attach", "run"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "run keeps training in the background",
+        "  follow it: llmlearns-tui attach run",
+        "  stop it:   llmlearns-tui stop run",
+    ]
     stopped = run_cli("stop", "run", cwd=tmp_path)
     assert stopped.returncode == 0, stopped.stderr
     assert stopped.stdout.startswith("run: stopped at step ")
-    assert json.loads(events.read_text().splitlines()[-1])["kind"] == "finished"
+    assert tui_main(["attach", "run"]) == 0 and capsys.readouterr().out == ""  # nothing goes on
+    events = (tmp_path / "run" / "events.jsonl").read_text().splitlines()
+    assert json.loads(events[-1])["kind"] == "finished"
     again = run_cli("stop", "run", cwd=tmp_path)
     assert again.returncode == 2 and "no worker is running for run" in again.stderr
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    """A run trained to step 10, refused a resume without more steps, then resumed to 20."""
+    from tests.conftest import SONG
+
+    cwd = tmp_path_factory.mktemp("resumed")
+    corpus = cwd / "corpus.txt"
+    corpus.write_text(SONG * 12, encoding="utf-8")
+    first = run_cli(*tiny_run(corpus, 10, "--eval-every", "5"), cwd=cwd)
+    assert first.returncode == 0, first.stderr
+    refused = run_cli("--resume", "run", "--headless", cwd=cwd)
+    second = run_cli("--resume", "run", "--headless", "--steps", "20", "--eval-every", "5",
+                     cwd=cwd)  # fmt: skip
+    return cwd, refused, second
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_run_says_how_to_extend_it(resumed):
+    _, refused, _ = resumed
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "llmlearns-tui: error: run is finished (step 10/10); to train it further, give it more "
+        "steps: llmlearns-tui --resume run --steps N, with N > 10"
+    )
+
+
+@pytest.mark.slow
+def test_a_headless_resume_sums_up_the_history_in_one_line(resumed):
+    _, _, second = resumed
+    assert second.returncode == 0, second.stderr
+    cwd, _, _ = resumed
+    evals = [
+        e for e in map(json.loads, (cwd / "run" / "events.jsonl").open()) if e["kind"] == "eval"
+    ]
+    best = min(evals[:3], key=lambda e: e["val_loss"])  # the first segment's: steps 0, 5, 10
+    lines = second.stdout.splitlines()
+    assert (
+        lines[0]
+        == f"resumed run at step 10/20: best val {best['val_loss']:.4f} at step {best['step']}"
+    )
+    assert printed_steps(second.stdout) == [15, 20]  # nothing from the first segment
+    assert "training completed at step 20" in lines
+
+
+@pytest.mark.slow
+def test_attach_headless_follows_a_resumed_run_to_its_real_end(resumed):
+    cwd, _, _ = resumed
+    text = run_cli("attach", "run", "--headless", cwd=cwd)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith("attached to run (finished) at step 20/20: best val ")
+    assert "sample at step 20:" in text.stdout
+    raw = run_cli("attach", "run", "--headless", "--json", cwd=cwd)
+    finished = [e for e in map(json.loads, raw.stdout.splitlines()) if e["kind"] == "finished"]
+    assert [e["step"] for e in finished] == [10, 20]  # past the first segment's end
+
+
+@pytest.mark.slow
+def test_a_killed_worker_on_a_resumed_run_exits_non_zero(resumed, tmp_path):
+    cwd, _, _ = resumed
+    # Not the files of a worker still lingering there (an attach's idle worker).
+    shutil.copytree(cwd / "run", tmp_path / "run", ignore=shutil.ignore_patterns("worker.*"))
+    client = start_cli("--resume", "run", "--headless", "--steps", "1000000", cwd=tmp_path)
+    assert wait_for_steps(tmp_path / "run", 30, client) >= 30  # 20 came with the copy: 10 live ones
+    os.kill(worker_info(tmp_path / "run")["pid"], signal.SIGKILL)
+    _, err = client.communicate(timeout=30)
+    assert client.returncode == 1
+    assert "engine failed: the engine worker was killed (SIGKILL)" in err
+    # Its history ends mid-run, with no word of the end: attaching must still end, not wait.
+    attached = run_cli("attach", "run", "--headless", cwd=tmp_path, timeout=60)
+    assert attached.stdout.startswith("attached to run (failed) at step "), attached.stderr
+    assert attached.returncode == 1  # as `runs` says: it failed (and can be resumed)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from engine import Trainer
@@ -96,3 +97,39 @@ def test_attention_capture_shape_and_unknown_words(tiny):
     assert attention.unknown == ["zebra"]
     assert abs(sum(attention.row(1, 0, 3)) - 1) < 1e-5
     assert attention.row(0, 1, 0)[1:] == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_the_decoder_gives_next_logits_own_logits(bias):
+    from engine.model import Decoder, KVCache
+
+    model = _model(bias=bias)
+    if bias:  # fresh biases are zero: make them matter
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("bias"):
+                    p.normal_(0, 0.5)
+    idx = torch.randint(50, (1, 12))
+    reference = KVCache(model.config, 1, "cpu", torch.float32)
+    cache = KVCache(model.config, 1, "cpu", torch.float32)
+    with torch.no_grad():
+        model.next_logits(idx[:, :4], reference)
+        model.next_logits(idx[:, :4], cache)
+        decoder = Decoder(model, cache)
+        for i in range(4, 12):
+            expected = model.next_logits(idx[:, i : i + 1], reference)[0]
+            assert torch.allclose(decoder.step(int(idx[0, i])), expected, atol=1e-5)
+
+
+def test_top_p_keeps_the_smallest_prefix_that_reaches_p():
+    from engine.generate import _distribution
+
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    kept = _distribution(logits, SampleConfig(top_p=0.7)).nonzero().flatten().tolist()
+    assert kept == [0, 1]  # 0.5 alone is short of 0.7; with 0.3 it reaches 0.8
+    probs = _distribution(logits, SampleConfig(top_p=0.9))
+    assert probs.nonzero().flatten().tolist() == [0, 1, 2]
+    assert torch.allclose(probs.sum(), torch.tensor(1.0))  # renormalised
+    assert torch.allclose(probs[:3], torch.tensor([0.5, 0.3, 0.15]) / 0.95)
+    only_top = _distribution(logits, SampleConfig(top_p=0.01))
+    assert only_top.nonzero().flatten().tolist() == [0]  # always at least one token

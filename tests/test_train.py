@@ -34,6 +34,7 @@ def test_events_arrive_in_order_and_round_trip(tiny, tmp_path):
     assert list(read_events(tmp_path / "run")) == events
 
 
+@pytest.mark.slow
 def test_the_seed_preset_halves_its_loss_within_its_steps():
     trainer = Trainer.create(
         replace(

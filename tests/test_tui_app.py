@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from textual.app import App
-from textual.widgets import Input
+import threading
+from dataclasses import replace
 
-from engine import EngineError, EngineFailed, GeneratedToken, LossNotFinite, TrainingPaused
+import pytest
+from textual.app import App
+from textual.widgets import Input, Select, Tree
+
+from engine import (
+    PRESETS,
+    EngineError,
+    EngineFailed,
+    GeneratedToken,
+    LossNotFinite,
+    PauseCause,
+    RunState,
+    SampleGenerated,
+    TrainingPaused,
+    describe,
+)
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.app import LlmLearnsApp
@@ -21,6 +36,7 @@ from tui.widgets.heatmap import AttentionHeatmap
 from tui.widgets.key_hints import KeyHints
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.run_header import RunHeader
+from tui.widgets.sample_log import KEEP as SAMPLES_KEPT
 from tui.widgets.sample_log import SampleLog
 from tui.widgets.stats_panel import StatsPanel
 from tui.widgets.view_tabs import ViewTabs
@@ -32,7 +48,8 @@ async def test_events_fill_header_chart_stats_and_samples():
         await loaded(pilot, fake)
         header = app.query_one(RunHeader)
         assert (header.step, header.max_steps, header.state) == (300, 600, "running")
-        assert header.eta_s == 30.0  # 300 steps took 30 fake seconds, 300 remain
+        # The last 10 s of training time held 100 steps: 300 remain, at 10 steps a second.
+        assert header.eta_s == pytest.approx(30.0)
         chart = app.query_one(LossChart)
         assert len(chart.history) == 300 and len(chart.history.val) == 3
         assert chart.vocab_size == 50
@@ -80,9 +97,12 @@ async def test_hidden_chart_waits_and_catches_up_when_shown():
         await pilot.pause(1.2)  # two ticks: nothing is drawn for a view nobody sees
         assert chart.draws == before
         assert chart.shown_version != chart.data_version
+        chart.redraw_timer.pause()  # no tick may come between the switch and the check
         await pilot.press("1")
+        await pilot.pause()
         # The switch itself shows the kept drawing: a redraw comes only with a tick's new data...
-        assert chart.draws == before or chart.shown_version == chart.data_version
+        assert chart.draws == before and chart.region.width > 0
+        chart.redraw_timer.resume()
         await settle(pilot, lambda: chart.draws > before)
         assert chart.shown_version == chart.data_version  # ...and the next tick updates it
 
@@ -108,15 +128,29 @@ async def test_pause_save_and_sample_call_the_client():
         assert {"pause", "save", "sample_now"} <= set(fake.calls)
 
 
-async def test_space_resumes_a_paused_run():
+async def test_space_pauses_then_resumes_as_the_engine_reports():
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        header = app.query_one(RunHeader)
+        assert header.state == "running"
+        await pilot.press("space")
+        await settle(pilot, lambda: header.state == "paused")  # from the engine's TrainingPaused
+        assert app.run_state is RunState.PAUSED
+        await pilot.press("space")
+        await settle(pilot, lambda: header.state == "running")
+        assert fake.calls.count("pause") == 1 and fake.calls.count("resume") == 1
+
+
+async def test_space_resumes_a_run_paused_before_the_app_attached():
     fake = FakeEngine(make_events() + [TrainingPaused(step=300)])
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         assert app.query_one(RunHeader).state == "paused"
         await pilot.press("space")
-        await settle(pilot, lambda: "resume" in fake.calls)
-        assert "resume" in fake.calls
+        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
+        assert "resume" in fake.calls and "pause" not in fake.calls
 
 
 async def test_number_keys_switch_views():
@@ -192,13 +226,14 @@ async def test_generation_streams_tokens_and_candidates():
         await loaded(pilot, fake)
         await pilot.press("3")
         app.query_one("#gen-prompt", Input).value = "oh zebra"
-        await pilot.press("enter")
+        await pilot.press("enter", "enter")  # the first gives the prompt the keyboard
         output = app.query_one(GenerationOutput)
         await settle(pilot, lambda: len(output.tokens) == 30)
         assert output.text.startswith(" oh my love")
         assert output.unknown == ["zebra"]
         assert app.query_one(CandidateBars).token is output.tokens[-1]
-        await pilot.press("escape", "left")
+        assert app.focused is output  # submitting gives the keyboard back
+        await pilot.press("left")
         assert app.query_one(CandidateBars).index == 28
 
 
@@ -222,19 +257,83 @@ async def test_generated_text_grows_a_line_as_it_wraps():
         assert heights[0] == 1 and heights[-1] > 1
 
 
-async def test_leave_input_hint_shows_only_while_typing():
+async def test_a_field_takes_keys_on_slash_and_escape_gives_them_back():
     app, fake = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         hints = app.query_one(KeyHints)
-        await pilot.press("3")  # the prompt takes the keyboard
+        prompt = app.query_one("#gen-prompt", Input)
+        await pilot.press("3")
         await pilot.pause()
-        assert isinstance(app.focused, Input) and "Leave input" in hints.render().plain
+        assert app.focused is not prompt and "Leave input" not in hints.render().plain
+        await pilot.press("slash")
+        await pilot.pause()
+        assert app.focused is prompt and "Leave input" in hints.render().plain
+        await pilot.press("end", "space", "1", "q")  # typing: these are text, not keys
+        assert prompt.value == "oh 1q" and app.current_view == "generate"
+        await pilot.press("f1")  # keys that type nothing still work
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert app.focused is prompt
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.focused, Input) and "Leave input" not in hints.render().plain
         await pilot.press("1")
-        assert app.current_view == "train"  # number keys work again
+        assert app.current_view == "train" and prompt.value == "oh 1q"
+
+
+async def test_view_keys_work_from_every_view_with_the_prompt_holding_text():
+    app, fake = make_app()
+    views = [("1", "train"), ("2", "attention"), ("3", "generate"), ("4", "learn")]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        prompt = app.query_one("#gen-prompt", Input)
+        prompt.value = "oh my love"
+        for start, _ in views:
+            for key, view in views:
+                await pilot.press(start)
+                await pilot.pause()
+                assert not isinstance(app.focused, Input)  # a view never gives a field keys
+                await pilot.press(key)
+                assert app.current_view == view and app.query_one(ViewTabs).active == view
+                assert prompt.value == "oh my love"
+
+
+async def test_enter_gives_the_attention_input_the_keyboard():
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.focused is app.query_one(AttentionHeatmap)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.focused is app.query_one("#attn-input", Input)
+        await pilot.press("escape", "3")
+        assert app.current_view == "generate"
+
+
+async def test_ctrl_c_asks_on_a_live_run_even_from_a_text_field():
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("3", "slash", "ctrl+c")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("ctrl+c")  # a second one does not stack another dialog
+        assert len(app.screen_stack) == 2
+        await pilot.press("escape")
+        assert not isinstance(app.screen, QuitScreen)
+        assert not {"shutdown", "detach", "close"} & set(fake.calls)  # the run goes on
+
+
+async def test_ctrl_c_quits_at_once_when_no_run_is_live():
+    fake = FakeEngine(make_events(finished=True), live=False)
+    app, _ = make_app(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("ctrl+c")
+        await settle(pilot, lambda: "close" in fake.calls)
+        assert "close" in fake.calls and not isinstance(app.screen, QuitScreen)
 
 
 async def test_generation_settings_are_validated_inline():
@@ -255,7 +354,7 @@ async def test_generation_error_is_shown_not_raised():
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
-        await pilot.press("3", "enter")
+        await pilot.press("3", "enter", "enter")
         await settle(pilot, lambda: "not loaded" in str(app.query_one("#gen-status").render()))
         assert "not loaded" in str(app.query_one("#gen-status").render())
 
@@ -306,16 +405,21 @@ async def test_engine_failure_shows_reason_and_checkpoint():
         assert app.current_view == "attention"
 
 
-async def test_non_finite_loss_is_reported():
+async def test_a_non_finite_step_pauses_with_what_it_was_and_the_last_checkpoint():
     events = make_events() + [
-        LossNotFinite(step=301, loss=float("nan"), grad_norm=float("inf")),
-        TrainingPaused(step=301, reason="loss is not finite"),
+        LossNotFinite(step=301, loss=2.5, grad_norm=float("inf"), what="gradient norm"),
+        TrainingPaused(step=300, cause=PauseCause.NOT_FINITE, detail="(engine wording)"),
     ]
     fake = FakeEngine(events)
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
-        assert "not finite" in str(app.query_one("#notice").render())
+        notice = str(app.query_one("#notice").render())
+        assert "gradient norm became inf at step 301" in notice  # not "the loss": it was finite
+        assert "last checkpoint: /tmp/fake-run/model.safetensors" in notice  # from the history
+        assert app.query_one(RunHeader).state == "paused"
+        await pilot.press("space")
+        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
 
 
 async def test_connect_error_is_one_line_in_the_ui():
@@ -369,16 +473,309 @@ async def test_command_palette_offers_the_actions():
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        assert {"Save a checkpoint", "Sample now", "New run", "Quit llm-learns"} <= set(titles)
+        assert {"Save a checkpoint", "Sample now", "New run", "Screenshot"} <= set(titles)
+        assert [title for title in titles if "quit" in title.lower()] == ["Quit llm-learns"]
+        assert titles.count("Screenshot") == 1
+
+
+async def test_palette_quit_asks_on_a_live_run():
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        commands = {command.title: command for command in app.get_system_commands(app.screen)}
+        commands["Quit llm-learns"].callback()
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+
+
+async def test_screenshot_command_saves_an_svg_in_the_run_and_says_where(tmp_path):
+    seen = []
+    fake = FakeEngine()
+    fake.run_dir = tmp_path
+    app, _ = make_app(fake)
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await loaded(pilot, fake)
+        app.action_save_screenshot()
+        await pilot.pause()
+    saved = list(tmp_path.glob("*.svg"))
+    assert len(saved) == 1 and saved[0].read_text().startswith("<svg")
+    notices = [m.notification.message for m in seen if type(m).__name__ == "Notify"]
+    assert any(str(saved[0]) in notice for notice in notices)
 
 
 async def test_too_small_terminal_shows_a_notice():
     app, fake = make_app()
     async with app.run_test(size=(50, 15)) as pilot:
         await loaded(pilot, fake)
-        assert app.query_one("#too-small").display is True or app.screen.has_class("-too-narrow")
+        assert app.screen.has_class("-too-narrow")
         assert app.query_one("#too-small").styles.display == "block"
         assert app.query_one("#main").styles.display == "none"
         await pilot.resize_terminal(100, 30)
         await pilot.pause()
         assert app.query_one("#main").styles.display == "block"
+
+
+def plotted_cells(chart: LossChart) -> int:
+    """Cells inside the chart's frame that hold a mark of a series (not axes, ticks or blanks)."""
+    count = 0
+    for line in chart.kept_lines():
+        text = "".join(segment.text for segment in line)
+        if "│" in text:  # a row inside the frame
+            inside = text[text.index("│") + 1 : text.rindex("│")]
+            count += sum(char not in " -" for char in inside)
+    return count
+
+
+async def test_log_y_draws_the_curves():
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        chart = app.query_one(LossChart)
+        linear = plotted_cells(chart)
+        await pilot.press("l")
+        assert chart.log_y
+        logarithmic = plotted_cells(chart)
+        assert linear > 100 and logarithmic > linear // 2
+        rows = ["".join(segment.text for segment in line) for line in chart.kept_lines()]
+        labels = {row.split("┤")[0].strip() for row in rows if "┤" in row}
+        assert {"2", "3"} <= labels  # ticks at round losses, not log10 values
+
+
+async def test_footer_says_resume_while_paused():
+    fake = FakeEngine(make_events() + [TrainingPaused(step=300)])
+    app, _ = make_app(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.pause()
+        hints = app.query_one(KeyHints).render().plain
+        assert "space Resume" in hints and "Pause" not in hints
+
+
+async def test_footer_says_pause_while_running():
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.pause()
+        hints = app.query_one(KeyHints).render().plain
+        assert "space Pause" in hints and "Resume" not in hints
+
+
+async def test_learn_contents_key_focuses_the_list():
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("4", "t")
+        await settle(pilot, lambda: isinstance(app.focused, Tree))
+        assert isinstance(app.focused, Tree)
+        await pilot.press("t")
+        await pilot.pause()
+        assert not isinstance(app.focused, Tree)
+
+
+async def test_new_run_form_starts_from_the_run_and_says_custom_when_it_departs():
+    seed = PRESETS["seed"]
+    longer = replace(seed, train=replace(seed.train, max_steps=2000))
+    app, fake = make_app(start_new=lambda config: FakeEngine(), initial_config=longer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("n")
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query_one("#f-train-max_steps", Input).value == "2000"  # not reset
+        assert screen.query_one("#newrun-preset", Select).value is Select.NULL  # "custom"
+
+
+async def test_new_run_form_says_custom_once_a_field_departs_from_the_preset():
+    app, fake = make_app(start_new=lambda config: FakeEngine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("n")
+        screen = app.screen
+        picker = screen.query_one("#newrun-preset", Select)
+        assert picker.value == "seed"
+        screen.query_one("#f-train-lr", Input).value = "0.002"
+        await pilot.pause()
+        assert picker.value is Select.NULL  # shown as "custom"
+        screen.query_one("#f-train-lr", Input).value = "1e-3"  # the preset's value again
+        await pilot.pause()
+        assert picker.value == "seed"
+        screen.query_one("#f-train-lr", Input).value = "0.002"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(pilot, lambda: app.config.preset == "custom")
+        assert app.config.preset == "custom" and app.config.train.lr == 0.002
+
+
+async def test_new_run_form_shows_the_focused_fields_description():
+    app, fake = make_app(start_new=lambda config: FakeEngine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("n")
+        app.screen.query_one("#f-model-n_head", Input).focus()
+        await pilot.pause()
+        hint = str(app.screen.query_one("#newrun-hint").render())
+        assert hint == describe("model", "n_head") and hint
+
+
+async def test_scrubbing_shows_the_probe_the_snapshots_are_of():
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("2")
+        view = app.query_one(AttentionView)
+        field = app.query_one("#attn-input", Input)
+        field.value = "my zebra love"
+        await pilot.press("enter", "enter")  # take the keyboard, then submit
+        await settle(pilot, lambda: view.amap is not None and len(view.amap.tokens) == 3)
+        await pilot.press("left")
+        await settle(pilot, lambda: view.snapshot_index == 2 and view.amap.step == 300)
+        assert field.value == "oh my love you are"  # the run's probe, as TrainingStarted said
+        assert "of the probe" in str(app.query_one("#attn-info").render())
+        await pilot.press("right")
+        await settle(pilot, lambda: view.snapshot_index is None and len(view.amap.tokens) == 3)
+        assert field.value == "my zebra love"
+
+
+@pytest.mark.parametrize("probe", ["oh my love you are", " ".join(["oh my love you"] * 4)])
+async def test_head_grid_shows_every_head_at_80x24(probe):
+    fake = FakeEngine(make_events(n_head=6), n_head=6)
+    app, _ = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("2")
+        view = app.query_one(AttentionView)
+        app.query_one("#attn-input", Input).value = probe
+        await pilot.press("enter", "enter")
+        T = len(probe.split())
+        await settle(pilot, lambda: view.amap is not None and view.amap.shape[2] == T)
+        grid = app.query_one(HeadGrid)
+        await pilot.pause()
+        lines = grid.render().plain.splitlines()
+        assert len(lines) <= grid.size.height
+        assert all(f"h{head}" in grid.render().plain for head in range(1, 7))
+        assert max(len(line.rstrip()) for line in lines) <= grid.size.width
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2J[bold]big[/]"
+
+
+async def test_hostile_text_is_never_drawn_raw():
+    started = replace(make_events()[0], preset=HOSTILE, probe=HOSTILE)
+    failed = EngineFailed(reason=HOSTILE, exit_code=1, last_checkpoint=None)
+    fake = FakeEngine([started, *make_events()[1:], failed], live=False)
+    app, _ = make_app(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        shown = [
+            str(app.query_one("#run-state").render()),
+            str(app.query_one("#notice").render()),
+            app.query_one("#attn-input", Input).value,
+        ]
+        await pilot.press("3")
+        app.query_one("#gen-prompt", Input).value = HOSTILE
+        await pilot.press("enter", "enter")
+        output = app.query_one(GenerationOutput)
+        await settle(pilot, lambda: len(output.tokens) == 30)
+        shown += [output.render().plain, str(app.query_one("#gen-status").render())]
+        for text in shown:
+            assert "\x1b" not in text and "\x07" not in text
+            assert "␛" in text  # made visible, not dropped
+        assert "[bold]big[/]" in shown[1]  # markup in a reason is shown, not applied
+        assert "[bold]big[/]" in shown[-1]  # nor in the words the vocabulary lacks
+
+
+def test_rate_window_averages_over_seconds_not_the_last_step():
+    from tui.widgets.run_header import RateWindow
+
+    window = RateWindow(span=10.0)
+    for step in range(1, 201):
+        window.add(step * 0.1, step, step * 100)  # 10 steps a second
+    window.add(20.0 + 5.0, 201, 20_100)  # one step that took 5 s (a busy CPU, say)
+    assert 5 < window.steps_per_s < 10  # the last step alone would say 0.2
+    assert 500 < window.tokens_per_s < 1000
+    window.add(1.0, 10, 1000)  # resumed from an earlier checkpoint: start over
+    assert window.steps_per_s is None
+
+
+async def test_header_keeps_its_percent_at_80x24():
+    events = make_events(max_steps=100_000)
+    started = replace(events[0], preset="a-rather-long-preset-name", device="cuda:0")
+    fake = FakeEngine([started, *events[1:]])
+    app, _ = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        percent = app.query_one("#run-percent")
+        assert str(percent.render()).strip() == "0%"
+        assert percent.region.width == 4 and percent.region.right <= 80
+
+
+def samples(first: int, count: int) -> list[SampleGenerated]:
+    return [
+        SampleGenerated(step=s, prompt="oh", text=f"oh sample {s}")
+        for s in range(first, first + count)
+    ]
+
+
+class LogOnly(App):
+    CSS = "SampleLog { height: 8; }"
+
+    def compose(self):
+        yield SampleLog()
+
+
+async def test_samples_follow_the_newest_unless_scrolled_up():
+    app = LogOnly()
+    async with app.run_test(size=(60, 12)) as pilot:
+        log = app.query_one(SampleLog)
+        log.ingest(samples(1, 30))
+        await pilot.pause()
+        await pilot.pause()
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y  # following
+        log.scroll_home(animate=False)
+        await pilot.pause()
+        log.ingest(samples(31, 5))
+        await pilot.pause()
+        await pilot.pause()
+        assert log.scroll_y == 0  # the user scrolled up: they stay there
+        log.scroll_end(animate=False)
+        await pilot.pause()
+        log.ingest(samples(36, 5))
+        await pilot.pause()
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y  # back at the bottom: following again
+
+
+async def test_sample_log_keeps_the_last_samples_only():
+    app = LogOnly()
+    async with app.run_test(size=(60, 12)) as pilot:
+        log = app.query_one(SampleLog)
+        for first in range(1, SAMPLES_KEPT + 100, 50):
+            log.ingest(samples(first, 50))
+            await pilot.pause()
+        shown = log.query(".sample")
+        assert len(shown) == SAMPLES_KEPT and len(log.samples) == SAMPLES_KEPT
+        assert str(shown.last().render()).endswith(f"sample {log.samples[-1].step}")
+
+
+async def test_a_new_run_says_it_is_starting_not_that_the_old_one_disconnected():
+    old = FakeEngine()
+    gate = threading.Event()
+
+    def start_new(config):
+        gate.wait(timeout=5)  # a worker takes a moment to start
+        return FakeEngine()
+
+    app = LlmLearnsApp(connect=lambda: old, start_new=start_new)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, old)
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        # The old run's stream closes while the new worker starts: that is no disconnection.
+        await settle(pilot, lambda: "close" in old.calls)
+        await pilot.pause(0.7)  # the old stream's last batch would have arrived by now
+        assert app.query_one(RunHeader).state == "starting a new run"
+        assert not app.query_one("#notice").display
+        gate.set()
+        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
+        assert not app.query_one("#notice").display

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 from textual.widgets import Input
 
 from engine.client import EngineClient
@@ -27,6 +28,7 @@ def _gone(pid: int) -> bool:
     return False
 
 
+@pytest.mark.slow
 async def test_the_app_trains_generates_and_inspects_a_real_run(corpus, tmp_path):
     config = tiny_config(corpus, max_steps=1_000_000, eval_every=50)
     started: list[EngineClient] = []
@@ -45,10 +47,11 @@ async def test_the_app_trains_generates_and_inspects_a_real_run(corpus, tmp_path
 
         await pilot.press("3")
         app.query_one("#gen-prompt", Input).value = "oh my"
-        await pilot.press("enter")
+        await pilot.press("enter", "enter")  # the prompt takes the keyboard, then submits
         output = app.query_one(GenerationOutput)
-        await settle(pilot, lambda: len(output.tokens) == 8, timeout=30)
-        assert output.text.strip()  # streamed text came back
+        wanted = int(app.query_one("#gen-max_new_tokens", Input).value)
+        await settle(pilot, lambda: len(output.tokens) == wanted, timeout=30)
+        assert len(output.tokens) == wanted and output.text.strip()  # streamed text came back
 
         await pilot.press("escape", "2")
         field = app.query_one("#attn-input", Input)

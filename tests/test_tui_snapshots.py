@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui_fakes import FakeEngine
+from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.views.attention import AttentionView
 from tui.widgets.generation_output import GenerationOutput
@@ -27,15 +27,14 @@ def open_view(keys: list[str]):
             await settle(pilot, lambda: app.query_one(AttentionView).amap is not None)
         if "enter" in keys and app.current_view == "generate":
             await settle(pilot, lambda: len(app.query_one(GenerationOutput).tokens) == 30)
-            await pilot.press("escape")
         await settle(pilot)
         await pilot.pause(0.3)  # let the chart's redraw timer fire once
 
     return run_before
 
 
-def fake_app():
-    app, fake = make_app(FakeEngine())
+def fake_app(fake: FakeEngine | None = None):
+    app, fake = make_app(fake or FakeEngine())
     app._fake = fake
     return app
 
@@ -43,7 +42,7 @@ def fake_app():
 VIEWS = {
     "train": [],
     "attention": ["2", "down", "down"],
-    "generate": ["3", "enter"],
+    "generate": ["3", "enter", "enter"],  # enter gives the prompt the keyboard, enter submits
     "learn": ["4"],
 }
 
@@ -63,3 +62,8 @@ def test_dialog_layout(snap_compare, keys):
 
 def test_too_small_notice(snap_compare):
     assert snap_compare(fake_app(), terminal_size=(50, 15), run_before=open_view([]))
+
+
+def test_six_heads_fit_at_80x24(snap_compare):
+    app = fake_app(FakeEngine(make_events(n_head=6), n_head=6))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_view(["2", "down"]))

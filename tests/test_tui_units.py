@@ -8,12 +8,19 @@ import sys
 import textwrap
 from pathlib import Path
 
-from engine import token_label
-from tui.format import format_duration, format_rate
+import pytest
+from rich.cells import cell_len
+from textual.app import App
+
+from engine import Candidate, GeneratedToken, token_label
+from tui.format import cell_label, fit, format_duration, format_rate
 from tui.views.attention import probe_from_sample
-from tui.widgets.attention_bars import bar
+from tui.widgets.attention_bars import MAX_BARS, AttentionBars, bar
+from tui.widgets.candidate_bars import CandidateBars
 from tui.widgets.head_grid import pool
-from tui.widgets.loss_chart import LossHistory, nice_ticks
+from tui.widgets.heatmap import LABEL_WIDTH, AttentionHeatmap
+from tui.widgets.loss_chart import log_ticks, nice_ticks
+from tui.widgets.loss_history import MAX_EVALS, MAX_POINTS, RECENT, LossHistory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,3 +126,89 @@ def test_tui_package_import_does_not_load_textual():
         env={"PYTHONPATH": str(ROOT), "PATH": ""},
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+# Wide, joined and zero-width graphemes, and a control sequence: a word tokenizer can cut a
+# joined emoji into its parts, so a lone joiner (U+200D) is a token too.
+WIDE = ["日本", "👩‍👩‍👧", "🇫🇷", "a", "e\u0301", "❤️", "x\x1b[2J", "longlonglonglong", "\u200d"]
+
+
+class Holder(App):
+    """One widget under test, in an app for its theme."""
+
+    def __init__(self, widget) -> None:
+        super().__init__()
+        self.widget = widget
+
+    def compose(self):
+        yield self.widget
+
+
+async def test_heatmap_rows_keep_one_width_whatever_the_labels():
+    heatmap = AttentionHeatmap()
+    async with Holder(heatmap).run_test(size=(100, 30)):
+        T = len(WIDE)
+        matrix = [[1 / (q + 1) if k <= q else 0.0 for k in range(T)] for q in range(T)]
+        heatmap.show(WIDE, matrix)
+        lines = heatmap.render().split("\n")
+        grid = lines[:-1]  # the key labels and one row per query; the legend line is shorter
+        assert len(grid) == heatmap._label_rows() + T
+        assert {line.cell_len for line in grid} == {LABEL_WIDTH + 2 + 2 * T}
+        assert all("\x1b" not in line.plain for line in lines)
+
+
+async def test_bars_start_at_one_column_whatever_the_labels():
+    bars = AttentionBars()
+    async with Holder(bars).run_test(size=(60, 20)):
+        bars.show(WIDE, len(WIDE) - 1, [1 / len(WIDE)] * len(WIDE))
+        rows = bars.render().plain.splitlines()[1:]
+        assert len(rows) == MAX_BARS
+        assert len({cell_len(row[: row.index("%")]) for row in rows}) == 1
+    candidates = CandidateBars()
+    async with Holder(candidates).run_test(size=(60, 20)):
+        picks = tuple(Candidate(i, text, 0.1) for i, text in enumerate(WIDE))
+        candidates.show(GeneratedToken(0, WIDE[0], 0.1, picks))
+        rows = candidates.render().plain.splitlines()[1:]
+        assert len({cell_len(row[: row.index("%")]) for row in rows}) == 1
+
+
+def test_cell_labels_spell_out_what_has_no_width():
+    assert cell_label("\u200d") == "<U+200D>" and cell_label("\u0301") == "<U+0301>"
+    assert cell_label("👩‍👩‍👧") == "👩‍👩‍👧" and cell_label(" \x1b") == "␣␛"
+
+
+def test_fit_cuts_and_pads_by_cells():
+    assert fit("日本語", 4) == "日… " and fit("ab", 4, "right") == "  ab"
+    for text in map(cell_label, WIDE):
+        for width in range(1, 9):
+            assert cell_len(fit(text, width)) == width
+            assert cell_len(fit(text, width, "right")) == width
+
+
+def test_log_ticks_are_round_losses():
+    positions, labels = log_ticks(0.97, 4.3)
+    assert labels == ["1", "2", "3"]
+    assert positions == [math.log10(1), math.log10(2), math.log10(3)]
+    assert log_ticks(0.01, 10)[1] == ["0.01", "0.1", "1", "10"]
+    assert len(log_ticks(1.1, 1.3)[1]) >= 2  # a narrow range still gets ticks
+
+
+def test_loss_history_stays_bounded_and_keeps_its_mean():
+    history = LossHistory()
+    for step in range(1, 100_001):
+        history.add_step(step, 1.0 + (step % 10) / 10, step * 64)
+    assert len(history) <= MAX_POINTS
+    assert history.steps[-1] == 100_000 and history.steps == sorted(set(history.steps))
+    assert sum(history.weight) == 100_000
+    mean = sum(loss * w for loss, w in zip(history.loss, history.weight, strict=True)) / 100_000
+    assert mean == pytest.approx(1.45)
+    assert history.steps[-RECENT:] == list(range(100_001 - RECENT, 100_001))  # recent: all kept
+    steps, _, loss, _ = history.downsampled(240)
+    assert len(steps) <= 240 and steps[-1] == 100_000
+
+
+def test_val_points_stay_bounded():
+    history = LossHistory()
+    for step in range(1, 10 * MAX_EVALS):
+        history.add_eval(step, 1.0)
+    assert len(history.val) <= MAX_EVALS and history.val[-1][0] == 10 * MAX_EVALS - 1

@@ -13,8 +13,13 @@ import pytest
 
 from engine import (
     CheckpointSaved,
+    EngineError,
     EngineFailed,
     EvalCompleted,
+    LossNotFinite,
+    PauseCause,
+    RunState,
+    SampleConfig,
     SampleGenerated,
     StepCompleted,
     TrainingFinished,
@@ -128,6 +133,25 @@ def test_generate_and_attention_while_training(corpus, tmp_path, workers):
         assert client.status().state == "running"
 
 
+def test_trace_token_losses_and_head_roles_while_training(corpus, tmp_path, workers):
+    from engine import head_roles
+
+    with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
+        Follower(client).wait_for(lambda e: isinstance(e, StepCompleted) and e.step >= 2)
+        trace = client.trace("oh my love zebra", 1)
+        assert trace.tokens[:3] == ("oh", "my", "love") and trace.position == 1
+        assert trace.unknown == ("zebra",) and trace.step >= 2
+        assert trace.stages[-1].kind == "top_candidates" and trace.candidates
+        assert dict((s.kind, s.shape) for s in trace.stages)["scores"] == (2, 4, 4)
+        assert sum(part.params for part in trace.parts) == trace.n_params
+        with pytest.raises(EngineError, match="outside the text"):
+            client.trace("oh my", 5)
+        passage = client.token_losses()
+        assert len(passage.losses) == 16 and passage.mean > 0
+        roles = head_roles(client.attention_at(0))
+        assert len(roles) == 4 and client.status().state == "running"
+
+
 def test_stop_writes_a_checkpoint(corpus, tmp_path, workers):
     with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
         follower = Follower(client)
@@ -177,8 +201,10 @@ def test_a_huge_learning_rate_pauses_with_the_last_good_checkpoint(corpus, tmp_p
     with _start(corpus, tmp_path, workers, lr=1e6, min_lr=0.0, grad_clip=0.0) as client:
         follower = Follower(client)
         paused = follower.wait_for(lambda e: isinstance(e, TrainingPaused))
-        assert "loss became nan" in paused.reason
-        assert client.status().state == "paused"
+        bad = next(e for e in follower.events if isinstance(e, LossNotFinite))
+        assert paused.cause is PauseCause.NOT_FINITE
+        assert f"the {bad.what} became" in paused.detail and "last good checkpoint" in paused.detail
+        assert client.status().state is RunState.PAUSED
         client.save()  # the bad step was never applied, so this saves the last good weights
         from engine import Trainer
 
@@ -227,3 +253,38 @@ def test_an_owner_can_detach_and_the_run_keeps_training(corpus, tmp_path, worker
     with EngineClient.attach(tmp_path / "run") as again:
         assert again.status().state == "running"
         again.shutdown()
+
+
+def _finish(corpus, tmp_path, workers, max_steps: int) -> Path:
+    """Train a tiny run to its end and let its worker exit; returns the run directory."""
+    with _start(corpus, tmp_path, workers, max_steps=max_steps) as client:
+        Follower(client).wait_for(lambda e: isinstance(e, TrainingFinished))
+    return tmp_path / "run"
+
+
+def test_attaching_to_a_run_whose_worker_ended_loads_it_without_training(corpus, tmp_path, workers):
+    run_dir = _finish(corpus, tmp_path, workers, max_steps=20)
+    assert worker_info(run_dir) is None  # the worker is gone, and said so
+    with EngineClient.attach(run_dir) as client:
+        workers.append(client.pid)
+        follower = Follower(client)
+        follower.wait_for(lambda e: isinstance(e, TrainingFinished))
+        assert client.status().state is RunState.FINISHED
+        assert len(list(client.generate("oh", SampleConfig(max_new_tokens=3)))) == 3
+        time.sleep(0.3)
+        assert follower.steps() == list(range(1, 21))  # the history, and no new step
+    with pytest.raises(EngineError, match="not a run directory"):
+        EngineClient.attach(tmp_path / "nowhere")
+
+
+def test_resume_through_the_worker_continues_where_the_run_stopped(corpus, tmp_path, workers):
+    run_dir = _finish(corpus, tmp_path, workers, max_steps=20)
+    with EngineClient.resume_run(run_dir, {"train": {"max_steps": 30}}) as client:
+        workers.append(client.pid)
+        follower = Follower(client)
+        follower.wait_for(lambda e: isinstance(e, TrainingFinished) and e.step == 30)
+        assert client.status().state is RunState.FINISHED
+    starts = [e for e in follower.events if isinstance(e, TrainingStarted)]
+    assert [(s.start_step, s.resumed) for s in starts] == [(0, False), (20, True)]
+    assert follower.steps() == list(range(1, 31))  # replayed 1-20, then 21-30 live
+    assert summarize_run(run_dir).state is RunState.FINISHED

@@ -1,13 +1,16 @@
 """A deterministic stand-in for engine.EngineClient: canned events, attention and generation.
 
-No torch and no threads of its own. events() yields its canned history, then (when `live`) blocks
-until close() or shutdown() is called, as a live run's connection would.
+It satisfies engine.RunClient (tests/test_contract.py checks it against EngineClient). No torch and
+no threads of its own. events() yields its canned history, then (when `live`) the events its
+requests cause (pause() announces TrainingPaused, as a worker would) until close() or shutdown().
 """
 
 from __future__ import annotations
 
 import math
+import queue
 import threading
+import time
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,16 +21,27 @@ from engine import (
     CheckpointSaved,
     EngineError,
     EvalCompleted,
+    Event,
+    FinishReason,
+    ForwardTrace,
     GeneratedToken,
-    ModelSummary,
+    Neighbour,
+    PassageLosses,
+    PauseCause,
     RunConfig,
+    RunState,
     RunStatus,
     SampleConfig,
     SampleGenerated,
     StepCompleted,
+    TraceStage,
     TrainingFinished,
+    TrainingPaused,
+    TrainingResumed,
     TrainingStarted,
+    advance,
 )
+from engine.inside import model_parts, stage_layout
 
 VOCAB = ["\n", "oh", "my", "love", "baby", "you", "are", "the", "one", "i", "need", "so", "sweet"]
 TOKENS_PER_STEP = 96
@@ -88,7 +102,7 @@ def make_events(
             events.append(SampleGenerated(step=step, prompt="oh", text=f"oh {words}"))
             events.append(CheckpointSaved(step=step, path="/tmp/fake-run/model.safetensors"))
     if finished:
-        events.append(TrainingFinished(reason="completed", step=steps))
+        events.append(TrainingFinished(reason=FinishReason.COMPLETED, step=steps))
     return events
 
 
@@ -125,6 +139,10 @@ class FakeEngine:
         self.fail_generate = fail_generate
         self.calls: list[str] = []
         self.closed = threading.Event()
+        self._live: queue.Queue = queue.Queue()  # events the fake's own requests cause
+        self._state = RunState.STARTING
+        for event in self._events:
+            self._state = advance(self._state, event)
 
     @classmethod
     def start(cls, config: RunConfig, run_dir=None, *, detach: bool = False) -> FakeEngine:
@@ -134,19 +152,36 @@ class FakeEngine:
     def attach(cls, run_dir) -> FakeEngine:
         return cls()
 
-    def events(self) -> Iterator:
+    def events(self) -> Iterator[Event]:
         yield from self._events
-        if self.live:
-            self.closed.wait(timeout=30)  # a live connection stays open until close()
+        deadline = time.monotonic() + 30
+        while self.live and not self.closed.is_set() and time.monotonic() < deadline:
+            try:  # a live connection stays open until close(), with what requests caused
+                yield self._live.get(timeout=0.05)
+            except queue.Empty:
+                continue
+
+    def _happen(self, event: Event) -> None:
+        self._state = advance(self._state, event)
+        self._live.put(event)
+
+    def _step(self) -> int:
+        return max((getattr(e, "step", 0) for e in self._events), default=0)
 
     def pause(self) -> None:
         self.calls.append("pause")
+        if self._state is RunState.RUNNING:
+            self._happen(TrainingPaused(self._step(), PauseCause.USER))
 
     def resume(self) -> None:
         self.calls.append("resume")
+        if self._state is RunState.PAUSED:
+            self._happen(TrainingResumed(self._step()))
 
     def stop(self) -> None:
         self.calls.append("stop")
+        if self._state.live:
+            self._happen(TrainingFinished(FinishReason.STOPPED, self._step()))
 
     def save(self) -> None:
         self.calls.append("save")
@@ -202,22 +237,63 @@ class FakeEngine:
         self.calls.append(f"attention_at:{step}")
         return self._map("oh my love you are the one", step)
 
-    def summary(self) -> ModelSummary:
-        return ModelSummary(
-            n_params=12_345,
-            layers=(),
-            vocab_size=50,
-            block_size=6,
-            n_layer=self.n_layer,
-            n_head=self.n_head,
-            n_embd=32,
-            device="cpu",
+    def trace(self, text: str, position: int = -1) -> ForwardTrace:
+        """The real stage layout for the fake's model shape, with made-up smooth vectors."""
+        self.calls.append(f"trace:{text}:{position}")
+        words = text.split()[:6] or ["\n"]
+        T, V = len(words), len(VOCAB)
+        if not -T <= position < T:
+            raise EngineError(f"position {position} is outside the text's {T} tokens")
+        position %= T
+        ids = tuple(VOCAB.index(w) if w in VOCAB else 0 for w in words)
+        stages = []
+        for n, spec in enumerate(stage_layout(T, V, 6, self.n_layer, self.n_head, 32, False)):
+            rows = spec.shape[0] if spec.per_head else 1
+            width = spec.shape[-1]
+            vectors = tuple(
+                tuple(round(math.sin(n + r + position + 0.3 * i), 4) for i in range(width))
+                for r in range(rows)
+            )
+            norms = tuple(math.sqrt(sum(v * v for v in vector)) for vector in vectors)
+            stages.append(TraceStage(spec.name, spec.kind, spec.layer, spec.shape, spec.params,
+                                     spec.per_head, vectors, norms))  # fmt: skip
+        parts = model_parts(V, 6, self.n_layer, 32, False)
+        return ForwardTrace(
+            tokens=tuple(words),
+            token_ids=ids,
+            position=position,
+            stages=tuple(stages),
+            parts=parts,
+            n_params=sum(p.params for p in parts),
+            neighbours=tuple(Neighbour(i, VOCAB[i], 0.9 - 0.1 * i) for i in range(1, 9)),
+            candidates=tuple(Candidate(i, VOCAB[i], 0.4 / i) for i in range(1, 9)),
+            step=self._step(),
+        )
+
+    def token_losses(self) -> PassageLosses:
+        self.calls.append("token_losses")
+        words = ["oh", "my", "love", "you", "are", "the", "one"]
+        ids = tuple(VOCAB.index(w) for w in words)
+        T = len(words) - 1
+        return PassageLosses(
+            tokens=tuple(words),
+            token_ids=ids,
+            losses=tuple(0.5 + (i % 3) for i in range(T)),
+            expected=tuple(
+                tuple(
+                    Candidate(ids[i + 1] if k == 0 else k, VOCAB[k], 0.5 / (k + 1))
+                    for k in range(3)
+                )
+                for i in range(T)
+            ),  # fmt: skip
+            mean=sum(0.5 + (i % 3) for i in range(T)) / T,
+            step=self._step(),
         )
 
     def status(self) -> RunStatus:
         return RunStatus(
-            state="running",
-            step=300,
+            state=self._state,
+            step=self._step(),
             max_steps=600,
             run_dir=str(self.run_dir),
             preset="seed",

@@ -11,11 +11,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Static
 from textual.worker import get_current_worker
@@ -25,12 +27,14 @@ from engine import (
     EngineError,
     EngineFailed,
     LossNotFinite,
+    PauseCause,
+    RunClient,
     RunConfig,
-    TrainingFinished,
+    RunState,
     TrainingPaused,
-    TrainingResumed,
     TrainingStarted,
-    state_after,
+    advance,
+    visible,
 )
 from tui.format import one_line
 from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed
@@ -47,8 +51,12 @@ from tui.widgets.view_tabs import ViewTabs
 
 BATCH_S = 0.5  # 2 updates a second: enough to watch, and leaves the cores to training
 VIEWS = {"train": "Train", "attention": "Attention", "generate": "Generate", "learn": "Learn"}
-LIVE_STATES = ("running", "paused")
 _END = object()
+
+
+def _what_was_not_finite(event: LossNotFinite) -> str:
+    value = event.loss if event.what == "loss" else event.grad_norm
+    return f"the {event.what} became {value} at step {event.step:,}"
 
 
 class LlmLearnsApp(App[int]):
@@ -64,13 +72,19 @@ class LlmLearnsApp(App[int]):
         Binding("2", "view('attention')", "Attention", show=False),
         Binding("3", "view('generate')", "Generate", show=False),
         Binding("4", "view('learn')", "Learn", show=False),
-        Binding("space", "toggle_pause", "Pause"),
+        # One key, two bindings: check_action shows the one that applies, so the footer says
+        # Resume while the run is paused.
+        Binding("space", "pause", "Pause"),
+        Binding("space", "resume", "Resume"),
         Binding("s", "save", "Save"),
         Binding("g", "sample", "Sample"),
         Binding("n", "new_run", "New run", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit_app", "Quit"),
         Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
+        # What a terminal user expects of ctrl+c (Textual's default only says how to quit); a
+        # priority binding, so that a text field's copy does not swallow it.
+        Binding("ctrl+c", "quit_app", "Quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -84,10 +98,13 @@ class LlmLearnsApp(App[int]):
         self.connect = connect
         self.start_new = start_new
         self.config = initial_config
-        self.client = None
-        self.run_state = "connecting" if connect else "no run"
+        self.client: RunClient | None = None
+        self.run_state = RunState.STARTING
+        # How the app stands with the engine, shown instead of the run's state until connected.
+        self.link: str | None = "connecting" if connect else "no run"
         self.last_checkpoint: str | None = None
         self.failure: str | None = None
+        self.not_finite: LossNotFinite | None = None  # the last skipped step, for the pause notice
         self.events_seen = 0
 
     def compose(self) -> ComposeResult:
@@ -111,7 +128,7 @@ class LlmLearnsApp(App[int]):
 
     def on_mount(self) -> None:
         self.query_one(TrainView).focus_main()
-        self.query_one(RunHeader).set_state(self.run_state)
+        self._show_state()
         if self.connect is not None:
             self.call_after_refresh(self._open, self.connect)  # connect after the first frame
 
@@ -129,22 +146,26 @@ class LlmLearnsApp(App[int]):
             return
         self.post_message(Connected(client))
 
+    def _show_state(self) -> None:
+        self.query_one(RunHeader).set_state(self.link or self.run_state.value)
+
     @on(Connected)
     def _connected(self, message: Connected) -> None:
         self.client = message.client
-        self.run_state = "connecting"
+        self.run_state, self.link = RunState.STARTING, None
         for view in (self.query_one(AttentionView), self.query_one(GenerateView)):
             view.set_client(self.client)
         self._read_events(self.client)
 
     @on(ConnectFailed)
     def _connect_failed(self, message: ConnectFailed) -> None:
-        self.run_state = "failed" if self.client is None else self.run_state
-        self.query_one(RunHeader).set_state(self.run_state)
+        if self.client is None:
+            self.run_state, self.link = RunState.FAILED, None
+        self._show_state()
         self._show_notice(f"Could not start the run: {message.message}  (n: new run)")
 
     @work(thread=True, exclusive=True, group="events", exit_on_error=False)
-    def _read_events(self, client) -> None:
+    def _read_events(self, client: RunClient) -> None:
         # The iterator blocks, so a helper thread feeds a queue and this loop can flush the batch
         # on time even when no new event comes (say, the tail of a replayed history).
         pending: queue.Queue = queue.Queue()
@@ -168,78 +189,90 @@ class LlmLearnsApp(App[int]):
                 item = None
             if item is _END or isinstance(item, BaseException):
                 if batch:
-                    self.post_message(EventsReceived(batch))
+                    self.post_message(EventsReceived(client, batch))
                 error = one_line(item) if isinstance(item, BaseException) else None
-                self.post_message(EventStreamClosed(error))
+                self.post_message(EventStreamClosed(client, error))
                 return
             if item is not None:
                 batch.append(item)
             if time.monotonic() >= deadline:
                 if batch:
-                    self.post_message(EventsReceived(batch))
+                    self.post_message(EventsReceived(client, batch))
                     batch = []
                 deadline = time.monotonic() + BATCH_S
 
     @on(EventsReceived)
     def _route(self, message: EventsReceived) -> None:
+        if message.client is not self.client or self._exit:
+            # The tail of a run this app has let go of (a new run replaced it), or a batch that
+            # arrived while the app is closing and its views are already gone.
+            return
         events = message.events
         self.events_seen += len(events)
         for event in events:
+            self.run_state = advance(self.run_state, event)
             if isinstance(event, CheckpointSaved):
                 self.last_checkpoint = event.path
             elif isinstance(event, TrainingStarted):
-                self.run_state, self.failure = "running", None
+                self.failure = None
                 self.query_one("#notice", Static).display = False
-            elif isinstance(event, TrainingResumed):
-                self.run_state = "running"
-            elif isinstance(event, TrainingPaused):
-                self.run_state = "paused"
-            elif isinstance(event, TrainingFinished):
-                self.run_state = state_after(event.reason)
             if isinstance(event, (EngineFailed, LossNotFinite)) or (
-                isinstance(event, TrainingPaused) and "loss" in event.reason.lower()
+                isinstance(event, TrainingPaused) and event.cause is PauseCause.NOT_FINITE
             ):
                 self._report_failure(event)
+        self._show_state()
         self.query_one(RunHeader).ingest(events)
         self.query_one(TrainView).ingest(events)
         self.query_one(AttentionView).ingest(events)
 
     @on(EventStreamClosed)
     def _stream_closed(self, message: EventStreamClosed) -> None:
+        if message.client is not self.client or self._exit:
+            return
         if message.error:
             self._report_failure(
                 EngineFailed(reason=message.error, last_checkpoint=self.last_checkpoint)
             )
-        elif self.run_state in LIVE_STATES or self.run_state == "connecting":
-            self.run_state = "disconnected"
-            self.query_one(RunHeader).set_state(self.run_state)
+        elif self.run_state.live or self.run_state is RunState.STARTING:
+            self.link = "disconnected"
+            self._show_state()
             self._show_notice(
                 "The connection to the engine closed. History stays browsable; n starts a new run."
             )
 
-    def _report_failure(self, event) -> None:
+    def _report_failure(self, event: EngineFailed | LossNotFinite | TrainingPaused) -> None:
         """The one place engine trouble becomes a visible notice."""
-        checkpoint = getattr(event, "last_checkpoint", None) or self.last_checkpoint
+        checkpoint = self.last_checkpoint
         if isinstance(event, EngineFailed):
-            self.run_state = "failed"
+            self.run_state = RunState.FAILED
+            checkpoint = event.last_checkpoint or checkpoint
             reason = f"The engine failed: {event.reason}"
         elif isinstance(event, LossNotFinite):
-            reason = (
-                f"Loss became {event.loss} at step {event.step:,} (grad norm "
-                f"{event.grad_norm:.3g}): try a lower learning rate"
-            )
+            self.not_finite = event
+            reason = f"{_what_was_not_finite(event)}, so that step was skipped"
         else:
-            reason = f"Training paused at step {event.step:,}: {event.reason}"
+            bad = self.not_finite
+            cause = _what_was_not_finite(bad) if bad else "a value was not finite"
+            reason = (
+                f"Paused at step {event.step:,}: {cause}, so that step was skipped. "
+                "Try a lower learning rate (n), or press space to go on"
+            )
+        reason = visible(reason, keep_newlines=False)
         self.failure = reason
         saved = f" · last checkpoint: {checkpoint}" if checkpoint else " · no checkpoint saved"
         self._show_notice(f"{reason}{saved}")
-        self.query_one(RunHeader).set_state(self.run_state)
-        self.notify(reason, title="Training problem", severity="error", timeout=8)
+        self._show_state()
+        self.notify(reason, title="Training problem", severity="error", timeout=8, markup=False)
 
     def _show_notice(self, text: str) -> None:
         notice = self.query_one("#notice", Static)
-        notice.update(f"⚠ {text}")
+        notice.update(Content(f"⚠ {visible(text)}"))  # a reason may quote a path or a text
         notice.display = True
+
+    def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
+        """Textual's notify, but plain text with control characters made visible by default:
+        a notice may quote an engine's reason, a path or a prompt."""
+        super().notify(visible(message), markup=markup, **kwargs)
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -251,6 +284,8 @@ class LlmLearnsApp(App[int]):
         # The new-run form owns the keyboard: run controls there would act on the old run.
         if isinstance(self.screen, NewRunScreen) and action in (
             "toggle_pause",
+            "pause",
+            "resume",
             "save",
             "sample",
             "view",
@@ -258,6 +293,12 @@ class LlmLearnsApp(App[int]):
             "new_run",
         ):
             return False
+        if action == "pause":  # hidden while paused, dimmed when there is nothing to pause
+            if self.run_state is RunState.PAUSED:
+                return False
+            return True if self.run_state is RunState.RUNNING else None
+        if action == "resume":
+            return self.run_state is RunState.PAUSED
         return True
 
     def action_view(self, view: str) -> None:
@@ -278,38 +319,48 @@ class LlmLearnsApp(App[int]):
         }[view]
         widget = self.query_one(kind)
         self.call_later(widget.focus_main)
-        if view == "attention" and widget.amap is None:
-            widget.fetch()
+        if view == "attention":
+            widget.entered()
 
-    def _request(self, name: str, done: str) -> None:
+    def _live_client(self) -> RunClient | None:
         if self.client is None:
             self.notify("No run is connected.", severity="warning", timeout=2)
-            return
-        self._call_client(name, done)
+        return self.client
 
     @work(thread=True, group="requests", exit_on_error=False)
-    def _call_client(self, name: str, done: str) -> None:
+    def _call_client(self, request: Callable[[], None], done: str) -> None:
+        """Run a bound client method in a thread; a failure becomes a notification, not a crash."""
         try:
-            getattr(self.client, name)()
+            request()
         except Exception as error:  # noqa: BLE001 - a dead engine is shown, not raised
-            self.call_from_thread(self.notify, one_line(error), severity="error")
+            self.call_from_thread(self.notify, one_line(error), severity="error", markup=False)
             return
         if done:
             self.call_from_thread(self.notify, done, timeout=2)
 
     def action_toggle_pause(self) -> None:
-        if self.run_state == "paused":
-            self._request("resume", "resuming")
-        elif self.run_state == "running":
-            self._request("pause", "pausing")
+        if not (client := self._live_client()):
+            return
+        if self.run_state is RunState.PAUSED:
+            self._call_client(client.resume, "resuming")
+        elif self.run_state is RunState.RUNNING:
+            self._call_client(client.pause, "pausing")
         else:
-            self.notify(f"The run is {self.run_state}.", timeout=2)
+            self.notify(f"The run is {self.link or self.run_state}.", timeout=2)
+
+    def action_pause(self) -> None:
+        self.action_toggle_pause()
+
+    def action_resume(self) -> None:
+        self.action_toggle_pause()
 
     def action_save(self) -> None:
-        self._request("save", "saving a checkpoint")
+        if client := self._live_client():
+            self._call_client(client.save, "saving a checkpoint")
 
     def action_sample(self) -> None:
-        self._request("sample_now", "drawing a sample")
+        if client := self._live_client():
+            self._call_client(client.sample_now, "drawing a sample")
 
     def action_help(self) -> None:
         def opened(term: str | None) -> None:
@@ -333,38 +384,42 @@ class LlmLearnsApp(App[int]):
     async def _switch_run(self, config: RunConfig) -> None:
         old, self.client, self.config = self.client, None, config
         if old is not None:
-            self._release(old, "close")
-        self.run_state, self.last_checkpoint, self.failure = "connecting", None, None
+            self._release(old.close)
+        self.run_state, self.last_checkpoint, self.failure = RunState.STARTING, None, None
+        self.link = "starting a new run"
         await self.recompose()  # fresh views: the old run's history does not belong here
-        self.query_one(RunHeader).set_state(self.run_state)
+        self._show_state()
         self.query_one(TrainView).focus_main()
         start_new = self.start_new
         self._open(lambda: start_new(config))
 
     @work(thread=True, group="release", exit_on_error=False)
-    def _release(self, client, how: str) -> None:
+    def _release(self, let_go: Callable[[], None]) -> None:
         try:
-            getattr(client, how)()
+            let_go()
         except Exception:  # noqa: BLE001 - already gone is fine when letting go
             pass
 
     def action_quit_app(self) -> None:
-        if self.client is None or self.run_state not in LIVE_STATES:
-            self._exit_with("close")
+        if isinstance(self.screen, QuitScreen):
+            return  # already asking (a second ctrl+c or q)
+        client = self.client
+        if client is None or not self.run_state.live:
+            self._exit_with(client.close if client else None)
             return
 
         def chosen(choice: str | None) -> None:
             if choice in ("stop", "detach"):
-                self._exit_with("shutdown" if choice == "stop" else "detach")
+                self._exit_with(client.shutdown if choice == "stop" else client.detach)
 
         self.push_screen(QuitScreen(), chosen)
 
     @work(thread=True, group="quit", exit_on_error=False)
-    def _exit_with(self, how: str) -> None:
-        client, self.client = self.client, None
-        if client is not None:
+    def _exit_with(self, let_go: Callable[[], None] | None) -> None:
+        self.client = None
+        if let_go is not None:
             try:
-                getattr(client, how)()
+                let_go()
             except Exception:  # noqa: BLE001 - quitting must always work
                 pass
         self.call_from_thread(self.exit, 0)
@@ -376,8 +431,23 @@ class LlmLearnsApp(App[int]):
             except Exception:  # noqa: BLE001
                 pass
 
+    def action_save_screenshot(self) -> None:
+        """Save an SVG of the screen in the run's directory (else the current one); say where."""
+        run_dir = self.client.run_dir if self.client is not None else None
+        folder = Path(run_dir) if run_dir and Path(run_dir).is_dir() else Path.cwd()
+        try:
+            path = self.save_screenshot(path=str(folder))
+        except OSError as error:
+            self.notify(f"Could not save the screenshot: {one_line(error)}", severity="error")
+            return
+        self.notify(f"Screenshot saved to {path}", title="Screenshot", timeout=6)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            # Ours replace these two: Quit asks first on a live run, and Textual's screenshot
+            # goes to ~/Downloads, which a server often lacks (it then just fails).
+            if command.title not in ("Quit", "Screenshot"):
+                yield command
         for number, (view, label) in enumerate(VIEWS.items(), start=1):
             yield SystemCommand(
                 f"View: {label}",
@@ -396,7 +466,14 @@ class LlmLearnsApp(App[int]):
         )
         yield SystemCommand("New run", "n: choose a preset and settings", self.action_new_run)
         yield SystemCommand("Help for this view", "? or F1", self.action_help)
-        yield SystemCommand("Quit llm-learns", "q", self.action_quit_app)
+        yield SystemCommand(
+            "Screenshot",
+            "save an SVG of the screen in the run directory",
+            lambda: self.set_timer(0.1, self.action_save_screenshot),  # once the palette is gone
+        )
+        yield SystemCommand(
+            "Quit llm-learns", "q: asks first while a run is live", self.action_quit_app
+        )
 
 
 def run_app(

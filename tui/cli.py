@@ -1,21 +1,23 @@
-"""`llmlearns-tui`: the TUI by default; `--headless`, `attach` and `runs` for terminals without one.
+"""`llmlearns-tui`: the TUI by default; `--headless`, `attach`, `runs` and `stop` work without one.
 
 Nothing heavy is imported before it is needed: the headless path never loads Textual, and the TUI
-draws its first frame before the worker (and with it torch) has started.
+draws its first frame before the worker (and with it torch) has started. Input that can be refused
+without a worker is refused here, in one line, before any UI opens.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from engine.cli import (
-    build_attach_parser,
-    build_parser,
-    config_from_args,
+    check_args,
     connect_from_args,
     fail,
     list_runs_command,
+    parse_args,
+    print_in_background,
     run_headless,
     stop_command,
 )
@@ -23,33 +25,45 @@ from engine.errors import EngineError
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["runs"]:
-        return list_runs_command(argv[1:])
-    if argv[:1] == ["stop"]:
-        return stop_command(argv[1:])
-    attach = argv[:1] == ["attach"]
-    args = (build_attach_parser() if attach else build_parser()).parse_args(
-        argv[1:] if attach else argv
-    )
-    if not attach and args.json and not args.headless:
-        return fail("--json goes with --headless")
-    if args.headless or (not attach and args.detach):
-        return run_headless(args, attach)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "runs":
+        return list_runs_command(args)
+    if args.command == "stop":
+        return stop_command(args)
     try:
-        initial = None if attach or args.resume else config_from_args(args)
+        initial = check_args(args)
     except EngineError as error:
         return fail(str(error))
+    if args.headless or getattr(args, "detach", False):
+        return run_headless(args)
+    return run_tui(args, initial)
+
+
+def run_tui(args, initial) -> int:
+    from engine.client import EngineClient
     from tui.app import run_app
 
+    clients = []  # every client the app used; the last is the run on screen when it quit
+
+    def connect():
+        clients.append(connect_from_args(args))
+        return clients[-1]
+
     def start_new(config):
-        from engine.client import EngineClient
+        clients.append(EngineClient.start(config))
+        return clients[-1]
 
-        return EngineClient.start(config)
+    code = run_app(connect, start_new=start_new, initial_config=initial)
+    if clients and _still_training(clients[-1].run_dir):
+        print_in_background(clients[-1].run_dir, "{run_dir} keeps training in the background")
+    return code
 
-    return run_app(
-        lambda: connect_from_args(args, attach), start_new=start_new, initial_config=initial
-    )
+
+def _still_training(run_dir: Path) -> bool:
+    """Whether a worker still trains the run (detached on quit, or another client's run)."""
+    from engine.run_listing import summarize_run, worker_alive
+
+    return worker_alive(run_dir) and summarize_run(run_dir).state.live
 
 
 def entry() -> int:

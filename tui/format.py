@@ -1,23 +1,37 @@
-"""Small text helpers every view shares: one-line errors, durations, rates, cheap Static updates."""
+"""Small text helpers every view shares: one-line errors, durations, rates, cheap Static updates,
+and text measured in terminal cells (a CJK character or an emoji takes two, a joined emoji one
+grapheme), so labels line up whatever they hold.
+"""
 
 from __future__ import annotations
 
+from rich.cells import cell_len, split_graphemes
+from textual.content import Content
 from textual.widgets import Static
+
+from engine import token_label, visible
 
 
 def one_line(error: BaseException) -> str:
+    """The first line of an error, its control characters made visible (it may quote a text)."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return visible(text.splitlines()[0], keep_tabs=False) if text else type(error).__name__
 
 
-def set_text(widget: Static, text: str) -> None:
+def set_text(widget: Static, text: str, *, markup: bool = True) -> None:
     """Update a Static, skipping the update if nothing changed and the (costly) screen layout
-    pass if its width stays the same: while training this runs several times a second."""
+    pass if its width stays the same: while training this runs several times a second.
+
+    With markup=False the text is shown as it is (use it for anything a user or corpus wrote).
+    """
     previous = getattr(widget, "_shown_text", None)
     if text == previous:
         return
     widget._shown_text = text
-    widget.update(text, layout=previous is None or len(previous) != len(text))
+    widget.update(
+        text if markup else Content(text),
+        layout=previous is None or len(previous) != len(text),
+    )
 
 
 def format_duration(seconds: float) -> str:
@@ -33,3 +47,37 @@ def format_rate(tokens_per_s: float) -> str:
     if tokens_per_s >= 1000:
         return f"{tokens_per_s / 1000:.1f}k"
     return f"{tokens_per_s:.0f}"
+
+
+def graphemes(text: str) -> list[tuple[str, int]]:
+    """(grapheme, width in cells) for each grapheme of `text`: 👩‍👩‍👧 or 🇫🇷 is one, 2 cells wide."""
+    spans, _ = split_graphemes(text)
+    return [(text[start:end], cells) for start, end, cells in spans]
+
+
+def fit(text: str, width: int, align: str = "left") -> str:
+    """`text` cut (ending in …) or padded with spaces to exactly `width` terminal cells.
+
+    Give it a cell_label(), not raw text: Rich joins a leading zero-width joiner to what follows.
+    """
+    if width <= 0:
+        return ""
+    if cell_len(text) > width:
+        kept, cells = [], 0
+        for grapheme, size in graphemes(text):  # whole graphemes: never half an emoji
+            if cells + size > width - 1:
+                break
+            kept.append(grapheme)
+            cells += size
+        text = "".join(kept) + "…"
+    pad = " " * (width - cell_len(text))
+    return pad + text if align == "right" else text + pad
+
+
+def cell_label(token: str) -> str:
+    """engine.token_label for a cell grid: a grapheme of no width (a lone joiner, variation
+    selector or combining mark), which a terminal may still give a cell, is spelled <U+200D>."""
+    out = []
+    for grapheme, width in graphemes(token_label(token)):
+        out.append(grapheme if width else "".join(f"<U+{ord(c):04X}>" for c in grapheme))
+    return "".join(out)

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from textual.message import Message
+
+from engine import Event, RunClient
 
 
 @dataclass
 class EventsReceived(Message):
     """A batch of engine events, in order (replayed history arrives as a few large batches)."""
 
-    events: list[Any]
+    client: RunClient  # whose events: a replaced run's tail is ignored
+    events: list[Event]
 
 
 @dataclass
 class EventStreamClosed(Message):
     """The client's event iterator ended; `error` is a one-line reason when it raised."""
 
+    client: RunClient
     error: str | None = None
 
 
@@ -26,7 +29,7 @@ class EventStreamClosed(Message):
 class Connected(Message):
     """connect() or start_new() returned a client."""
 
-    client: Any
+    client: RunClient
 
 
 @dataclass

@@ -206,7 +206,7 @@ def bench_channel(count: int = 20000) -> int:
     from multiprocessing.connection import Client, Listener
 
     from engine.channel import receive, send_event_line
-    from engine.events import EventBase
+    from engine.events import EVENT_TYPES
 
     line = StepCompleted(1, 2.5, 1e-3, 0.5, 16000.0, 1.0, 768).to_json()
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,7 +220,7 @@ def bench_channel(count: int = 20000) -> int:
         conn = Client(str(Path(tmp) / "s"), family="AF_UNIX", authkey=b"bench")
         started = time.perf_counter()
         for _ in range(count):
-            EventBase.from_json(receive(conn)[1])
+            EVENT_TYPES.from_json(receive(conn)[1])
         elapsed = time.perf_counter() - started
         sender.join()
         listener.close()

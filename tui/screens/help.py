@@ -45,8 +45,8 @@ a token it may look at. Brighter means more attention; each row sums to 1. Dots 
 which a causal model is not allowed to see. The small maps show every head of the chosen layer.
 
 Keys: `↑`/`↓` pick the query token (its bars list where it looks) · `[`/`]` head ·
-`{`/`}` layer · `←`/`→` scrub through snapshots stored during training · `r` refresh ·
-`a` toggle auto refresh. Type any text in the box and press enter.""",
+`{`/`}` layer · `←`/`→` scrub through the snapshots stored at each eval, all of the run's probe
+text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box, enter shows it.""",
         [
             "Attention and self-attention",
             "Keys, queries and values",
@@ -61,8 +61,9 @@ Keys: `↑`/`↓` pick the query token (its bars list where it looks) · `[`/`]`
     "generate": (
         "Generate",
         """\
-Type a prompt and press **enter**: the model continues it one token at a time. Beside the output,
-bars show the most likely next tokens it weighed at each step; `←`/`→` on the output pick a step.
+Press `/` (or enter) to type a prompt, then **enter**: the model continues it one token at a
+time. Beside the output, bars show the most likely next tokens it weighed at each step; `←`/`→`
+on the output pick a step.
 Words the vocabulary lacks are flagged in red. An empty prompt starts a fresh line.
 
 **temp** flattens (>1) or sharpens (<1) the distribution, 0 always takes the top token; **top-k**
@@ -80,7 +81,7 @@ scroll with the arrow keys or page up/down.""",
 
 GLOBAL_KEYS = (
     "`1`–`4` views · `space` pause/resume · `s` save · `g` sample · `n` new run · "
-    "`ctrl+p` commands · `q` quit"
+    "`ctrl+p` commands · `q` or `ctrl+c` quit · in a text field every key types: `esc` leaves it"
 )
 
 

@@ -1,7 +1,9 @@
 """The new-run screen: pick a preset, edit every data/model/train field, see errors as you type.
 
 Validation is the engine's own: the form builds the config dataclasses, and a ConfigError's
-one-line message is shown and its field names are marked.
+one-line message is shown and its field names are marked. The preset picker says "custom" as
+soon as a field departs from the preset, and the focused field's description (the same text as
+the CLI's --help) shows under the form.
 """
 
 from __future__ import annotations
@@ -10,20 +12,31 @@ import re
 from dataclasses import fields, replace
 from typing import Any
 
-from textual import on
+from rich.markup import escape
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
-from engine import DEFAULT_PRESET, PRESETS, ConfigError, RunConfig
+from engine import DEFAULT_PRESET, PRESETS, ConfigError, RunConfig, describe, visible
 from tui.widgets.key_hints import KeyHints
 
 SECTIONS = ("data", "model", "train")
 CHOICES = {"tokenizer": ("word", "char", "bpe"), "device": ("auto", "cpu", "cuda", "mps")}
 SKIPPED = {("model", "vocab_size")}  # set by the tokenizer, not by the user
-HINTS = {"corpus": "empty: the bundled corpus"}
+PLACEHOLDERS = {"corpus": "empty: the bundled corpus"}
+HINT = "tab moves between fields; the focused one's description shows here"
+
+
+def field_hint(section: str, name: str) -> str:
+    """The one description of a config field, as the CLI's --help shows it."""
+    try:
+        return describe(section, name)
+    except KeyError:
+        return ""
 
 
 class NewRunScreen(Screen[RunConfig | None]):
@@ -37,6 +50,7 @@ class NewRunScreen(Screen[RunConfig | None]):
     def __init__(self, config: RunConfig | None = None) -> None:
         super().__init__()
         self.base = config or PRESETS[DEFAULT_PRESET]
+        self.preset_name = self.base.preset if self.base.preset in PRESETS else None
         self.problems = ""
 
     def compose(self) -> ComposeResult:
@@ -49,7 +63,7 @@ class NewRunScreen(Screen[RunConfig | None]):
             with Horizontal(id="newrun-preset-row"):
                 yield Label("preset", classes="field-label")
                 presets = [(name, name) for name in PRESETS]
-                value = self.base.preset if self.base.preset in PRESETS else Select.BLANK
+                value = self.base.preset if self.base.preset in PRESETS else Select.NULL
                 yield Select(
                     presets, value=value, id="newrun-preset", compact=True, prompt="custom"
                 )
@@ -63,6 +77,7 @@ class NewRunScreen(Screen[RunConfig | None]):
                                 continue
                             yield Label(field.name, classes="field-label")
                             yield self._editor(section, field.name)
+            yield Static(HINT, id="newrun-hint")
             with Horizontal(id="newrun-buttons"):
                 yield Button("Start run", id="newrun-start", variant="primary")
                 yield Button("Cancel", id="newrun-cancel")
@@ -72,9 +87,9 @@ class NewRunScreen(Screen[RunConfig | None]):
         value = getattr(getattr(self.base, section), name)
         widget_id = f"f-{section}-{name}"
         if isinstance(value, bool):
-            return Switch(value=value, id=widget_id, classes="field")
-        if name in CHOICES:
-            return Select(
+            widget = Switch(value=value, id=widget_id, classes="field")
+        elif name in CHOICES:
+            widget = Select(
                 [(c, c) for c in CHOICES[name]],
                 value=value,
                 id=widget_id,
@@ -82,49 +97,86 @@ class NewRunScreen(Screen[RunConfig | None]):
                 compact=True,
                 allow_blank=False,
             )
-        kind = (
-            "integer"
-            if isinstance(value, int)
-            else "number"
-            if isinstance(value, float)
-            else "text"
-        )
-        return Input(
-            str(value),
-            type=kind,
-            id=widget_id,
-            classes="field",
-            compact=True,
-            placeholder=HINTS.get(name, ""),
-        )
+        else:
+            kind = (
+                "integer"
+                if isinstance(value, int)
+                else "number"
+                if isinstance(value, float)
+                else "text"
+            )
+            widget = Input(
+                str(value),
+                type=kind,
+                id=widget_id,
+                classes="field",
+                compact=True,
+                placeholder=PLACEHOLDERS.get(name, ""),
+            )
+        widget.tooltip = field_hint(section, name) or None
+        return widget
+
+    def _fields(self):
+        """(section, field) of each field the form edits, in order."""
+        for section in SECTIONS:
+            for field in fields(getattr(self.base, section)):
+                if (section, field.name) not in SKIPPED:
+                    yield section, field
 
     def on_mount(self) -> None:
+        self._show_preset()
         self.validate_form()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        parts = (event.widget.id or "").split("-", 2)
+        is_field = parts[0] == "f" and len(parts) == 3
+        hint = (field_hint(parts[1], parts[2]) if is_field else "") or HINT
+        self.query_one("#newrun-hint", Static).update(Content(hint))
+
+    def _matches(self, config: RunConfig) -> bool:
+        """Whether every field of the form holds `config`'s value."""
+        for section, field in self._fields():
+            value = getattr(getattr(config, section), field.name)
+            raw = self.query_one(f"#f-{section}-{field.name}").value
+            if isinstance(value, bool) or field.name in CHOICES or isinstance(value, str):
+                same = raw == value
+            else:
+                try:
+                    same = type(value)(raw) == value
+                except ValueError:
+                    same = False
+            if not same:
+                return False
+        return True
+
+    def _show_preset(self) -> None:
+        """The picked preset while the form holds it; "custom" once a field departs from it."""
+        name = self.preset_name
+        shown = name if name is not None and self._matches(PRESETS[name]) else Select.NULL
+        picker = self.query_one("#newrun-preset", Select)
+        if picker.value != shown:
+            with self.prevent(Select.Changed):
+                picker.value = shown
 
     def read_form(self) -> RunConfig:
         """Build the RunConfig the form describes; raises ConfigError listing every problem."""
-        overrides: dict[str, dict[str, Any]] = {}
+        overrides: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
         problems = []
-        for section in SECTIONS:
-            values = {}
-            for field in fields(getattr(self.base, section)):
-                if (section, field.name) in SKIPPED:
-                    continue
-                default = getattr(getattr(self.base, section), field.name)
-                widget = self.query_one(f"#f-{section}-{field.name}")
-                raw = widget.value
-                try:
-                    if isinstance(default, bool) or field.name in CHOICES:
-                        values[field.name] = raw
-                    elif isinstance(default, int):
-                        values[field.name] = int(raw)
-                    elif isinstance(default, float):
-                        values[field.name] = float(raw)
-                    else:
-                        values[field.name] = str(raw)
-                except ValueError:
-                    problems.append(f"{field.name} {raw!r} is not a number")
-            overrides[section] = values
+        for section, field in self._fields():
+            default = getattr(getattr(self.base, section), field.name)
+            raw = self.query_one(f"#f-{section}-{field.name}").value
+            values = overrides[section]
+            try:
+                if isinstance(default, bool) or field.name in CHOICES:
+                    values[field.name] = raw
+                elif isinstance(default, int):
+                    values[field.name] = int(raw)
+                elif isinstance(default, float):
+                    values[field.name] = float(raw)
+                else:
+                    values[field.name] = str(raw)
+            except ValueError:
+                problems.append(f"{field.name} {raw!r} is not a number")
         if problems:
             raise ConfigError("; ".join(problems))
         preset = self.query_one("#newrun-preset", Select).value
@@ -141,7 +193,8 @@ class NewRunScreen(Screen[RunConfig | None]):
             name = (widget.id or "").split("-", 2)[-1]
             widget.set_class(bool(re.search(rf"\b{name}\b", self.problems)), "-invalid")
         errors = self.query_one("#newrun-errors", Static)
-        errors.update(f"[$error]✖ {self.problems}[/]" if self.problems else "[$success]✔ valid[/]")
+        problems = escape(visible(self.problems))  # they quote what was typed
+        errors.update(f"[$error]✖ {problems}[/]" if self.problems else "[$success]✔ valid[/]")
         self.query_one("#newrun-start", Button).disabled = config is None
         return config
 
@@ -149,22 +202,22 @@ class NewRunScreen(Screen[RunConfig | None]):
     @on(Switch.Changed)
     @on(Select.Changed, ".field")
     def _field_changed(self) -> None:
+        self._show_preset()
         self.validate_form()
 
     @on(Select.Changed, "#newrun-preset")
     def _preset_picked(self, event: Select.Changed) -> None:
-        if not isinstance(event.value, str):
+        # The picker announces its first value on mount too, after the form was filled from
+        # the current run's config: that stale announcement must not reset the form.
+        if not isinstance(event.value, str) or event.value != event.select.value:
             return
-        self.base = PRESETS[event.value]
-        for section in SECTIONS:
-            for field in fields(getattr(self.base, section)):
-                if (section, field.name) in SKIPPED:
-                    continue
-                value = getattr(getattr(self.base, section), field.name)
-                widget = self.query_one(f"#f-{section}-{field.name}")
-                widget.value = (
-                    value if isinstance(value, bool) or field.name in CHOICES else str(value)
-                )
+        if event.value == self.preset_name and self._matches(PRESETS[event.value]):
+            return
+        self.base, self.preset_name = PRESETS[event.value], event.value
+        for section, field in self._fields():
+            value = getattr(getattr(self.base, section), field.name)
+            widget = self.query_one(f"#f-{section}-{field.name}")
+            widget.value = value if isinstance(value, bool) or field.name in CHOICES else str(value)
         self.validate_form()
 
     @on(Button.Pressed, "#newrun-start")

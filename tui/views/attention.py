@@ -1,11 +1,13 @@
 """The Attention view: probe text, layer/head pickers, the heatmap, all heads and query bars.
 
-Maps come from the engine in thread workers. "Live" shows the current model on the probe text;
-←/→ scrub through the snapshots the engine stored during training (its own probe text).
+Maps come from the engine in thread workers. "Live" shows the current model on the text in the
+input; ←/→ scrub through the snapshots the engine stored at each eval, which are all of one text,
+the run's probe: while scrubbing, the input shows that probe and the info line says so.
 """
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,8 +22,11 @@ from engine import (
     SampleGenerated,
     StepCompleted,
     TrainingStarted,
+    token_label,
+    visible,
 )
 from tui.format import one_line
+from tui.views.view import View
 from tui.widgets.attention_bars import AttentionBars
 from tui.widgets.head_grid import HeadGrid
 from tui.widgets.heatmap import AttentionHeatmap
@@ -38,8 +43,20 @@ def probe_from_sample(text: str, limit: int = 60) -> str:
     return cut.rsplit(" ", 1)[0] if " " in cut else cut
 
 
-class AttentionView(Vertical):
+def shown(text: str) -> str:
+    """A text as the one-line input shows it: every control character visible."""
+    return visible(text, keep_newlines=False, keep_tabs=False)
+
+
+def unknown_note(words: list[str]) -> str:
+    """Markup naming the words the vocabulary lacks, each one made safe to show."""
+    return f"[$error]not in vocabulary: {escape(', '.join(token_label(w) for w in words))}[/]"
+
+
+class AttentionView(View):
     """Owns the current AttentionMap and which layer, head and query are shown."""
+
+    INPUT = "#attn-input"
 
     BINDINGS = [
         Binding("up", "query(-1)", "Query ↑", show=False),
@@ -52,7 +69,6 @@ class AttentionView(Vertical):
         Binding("left_curly_bracket", "layer(-1)", "Prev layer", show=False),
         Binding("a", "toggle_auto", "Auto refresh", show=False),
         Binding("r", "refresh_map", "Refresh", show=False),
-        Binding("escape", "leave_input", "Leave input"),
     ]
 
     class MapLoaded(Message):
@@ -74,15 +90,19 @@ class AttentionView(Vertical):
         self.head_index = 0
         self.snapshots: list[int] = []
         self.snapshot_index: int | None = None  # None: live, else an index into snapshots
-        self.probe = probe
+        self.probe = probe  # the text the live map is of
         self.probe_edited = False
+        self.engine_probe = ""  # the text the engine's stored snapshots are of
         self.step = 0
         self._fetched_step = -1
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="attn-controls"):
             yield Input(
-                self.probe, placeholder="text to look at (enter)", id="attn-input", compact=True
+                shown(self.probe),
+                placeholder="text to look at (/ to type, enter to show)",
+                id="attn-input",
+                compact=True,
             )
             yield Select([], prompt="layer", id="attn-layer", compact=True, allow_blank=True)
             yield Select([], prompt="head", id="attn-head", compact=True, allow_blank=True)
@@ -103,13 +123,6 @@ class AttentionView(Vertical):
     def focus_main(self) -> None:
         self.query_one(AttentionHeatmap).focus()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # While typing, 1-4, q and space go into the input: the hint says how to get keys back.
-        return isinstance(self.app.focused, Input) if action == "leave_input" else True
-
-    def action_leave_input(self) -> None:
-        self.focus_main()
-
     def set_client(self, client) -> None:
         self.client = client
         if self.probe:
@@ -124,18 +137,29 @@ class AttentionView(Vertical):
         for event in events:
             if isinstance(event, StepCompleted):
                 self.step = event.step
-            elif isinstance(event, TrainingStarted) and event.probe and not self.probe_edited:
+            elif isinstance(event, TrainingStarted) and event.probe:
                 # The engine's probe: the text its time-lapse snapshots were taken on.
-                self.probe = event.probe
-                self.query_one("#attn-input", Input).value = self.probe
-                refresh = True
+                self.engine_probe = event.probe
+                if not self.probe_edited:
+                    self.probe = event.probe
+                    self._show_input(self.probe)
+                    refresh = True
             elif isinstance(event, EvalCompleted):
                 refresh = True
             elif isinstance(event, SampleGenerated) and not self.probe and not self.probe_edited:
                 self.probe = probe_from_sample(event.text)
-                self.query_one("#attn-input", Input).value = self.probe
+                self._show_input(self.probe)
                 refresh = True
         if refresh and self.client is not None and self.auto and self.snapshot_index is None:
+            self.fetch()
+
+    def _show_input(self, text: str) -> None:
+        self.query_one("#attn-input", Input).value = shown(text)
+
+    def entered(self) -> None:
+        """The view was switched to: a live map older than the run's step is fetched anew."""
+        stale = self.auto and self.snapshot_index is None and self.step != self._fetched_step
+        if self.amap is None or stale:
             self.fetch()
 
     def _auto_refresh(self) -> None:
@@ -185,7 +209,7 @@ class AttentionView(Vertical):
     @on(MapFailed)
     def _map_failed(self, message: MapFailed) -> None:
         self.query_one("#attn-info", Static).update(
-            f"[$error]attention unavailable:[/] {message.reason}"
+            f"[$error]attention unavailable:[/] {escape(visible(message.reason))}"
         )
 
     def _set_options(self, n_layer: int, n_head: int) -> None:
@@ -218,25 +242,29 @@ class AttentionView(Vertical):
     def _render_info(self) -> None:
         amap = self.amap
         if amap is None:
-            text = "Type a text and press enter to see where each token looks."
+            text = "Press / and type a text, then enter, to see where each token looks."
         elif self.snapshot_index is None:
             text = f"[b]live[/b] · step {amap.step:,}"
             if self.snapshots:
                 text += f" · ← {len(self.snapshots)} stored snapshots"
         else:
+            # Every snapshot is of the engine's probe, whatever the input held before.
             text = (
-                f"[b]snapshot {self.snapshot_index + 1}/{len(self.snapshots)}[/b] · "
-                f"step {amap.step:,} · → later, live at the end"
+                f"[b]snapshot {self.snapshot_index + 1}/{len(self.snapshots)}[/b] of the probe "
+                f"· step {amap.step:,} · → later, live at the end"
             )
         if amap is not None and amap.unknown:
-            text += f" · [$error]not in vocabulary: {', '.join(amap.unknown)}[/]"
+            text += " · " + unknown_note(amap.unknown)
         if amap is not None and amap.truncated:
             text += " · [$warning]cut to the context window[/]"
         self.query_one("#attn-info", Static).update(text)
 
     @on(Input.Submitted, "#attn-input")
     def _probe_submitted(self, event: Input.Submitted) -> None:
-        self.probe, self.probe_edited = event.value, True
+        # The input shows control characters as stand-ins: a text shown unedited keeps its own.
+        known = {shown(text): text for text in (self.engine_probe, self.probe)}
+        self.probe = known.get(event.value, event.value)
+        self.probe_edited = True
         self.snapshot_index = None
         self.fetch()
         self.focus_main()
@@ -284,8 +312,11 @@ class AttentionView(Vertical):
         index = max(0, min(last + 1, index + delta))
         self.snapshot_index = None if index > last else index
         if self.snapshot_index is None:
+            self._show_input(self.probe)
             self.fetch()
         else:
+            if self.engine_probe:
+                self._show_input(self.engine_probe)
             self.fetch(step=self.snapshots[self.snapshot_index])
 
     def action_toggle_auto(self) -> None:
@@ -293,5 +324,7 @@ class AttentionView(Vertical):
         switch.value = not switch.value
 
     def action_refresh_map(self) -> None:
-        self.snapshot_index = None
+        if self.snapshot_index is not None:
+            self.snapshot_index = None
+            self._show_input(self.probe)
         self.fetch()

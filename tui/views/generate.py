@@ -1,23 +1,26 @@
 """The Generate view: a prompt, sampling settings, streamed output and per-token candidates.
 
 Generation runs in a thread worker and streams one message per token; it works whether the run is
-training, paused or finished, because the engine serves requests between steps.
+training, paused or finished, because the engine serves requests between steps. The prompt takes
+the keyboard only on enter, / or a click (see View), and gives it back once it is submitted.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
-from engine import ConfigError, GeneratedToken, SampleConfig
+from engine import ConfigError, GeneratedToken, SampleConfig, token_label, visible
 from tui.format import one_line
+from tui.views.view import View
 from tui.widgets.candidate_bars import CandidateBars
 from tui.widgets.generation_output import GenerationOutput
 
@@ -31,14 +34,14 @@ SETTINGS = [
 ]
 
 
-class GenerateView(Vertical):
+class GenerateView(View):
     """Builds a SampleConfig from the inputs and streams the client's Generation into the output."""
 
+    INPUT = "#gen-prompt"
     BINDINGS = [
         Binding("left", "pick(-1)", "Prev token", show=False),
         Binding("right", "pick(1)", "Next token", show=False),
         Binding("ctrl+g", "generate", "Generate"),
-        Binding("escape", "leave_input", "Leave input"),
     ]
 
     class TokenArrived(Message):
@@ -66,7 +69,7 @@ class GenerateView(Vertical):
         with Horizontal(id="gen-prompt-row"):
             yield Input(
                 self.sample.prompt.strip(),
-                placeholder="prompt (enter to generate)",
+                placeholder="prompt (/ to type, enter to generate)",
                 id="gen-prompt",
                 compact=True,
             )
@@ -88,14 +91,7 @@ class GenerateView(Vertical):
             yield CandidateBars(id="gen-candidates")
 
     def focus_main(self) -> None:
-        self.query_one("#gen-prompt", Input).focus()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # While typing, 1-4, q and space go into the input: the hint says how to get keys back.
-        return isinstance(self.app.focused, Input) if action == "leave_input" else True
-
-    def action_leave_input(self) -> None:
-        self.query_one(GenerationOutput).focus()  # so 1-4, q and space work again
+        self.query_one(GenerationOutput).focus()
 
     def set_client(self, client) -> None:
         self.client = client
@@ -108,7 +104,7 @@ class GenerateView(Vertical):
             try:
                 values[name] = int(raw) if kind == "integer" else float(raw)
             except ValueError:
-                problems.append(f"{name} {raw!r} is not a number")
+                problems.append(f"{name} {visible(raw)!r} is not a number")
         if problems:
             raise ConfigError("; ".join(problems))
         return replace(self.sample, **values)
@@ -123,9 +119,10 @@ class GenerateView(Vertical):
         try:
             config = self.read_config()
         except ConfigError as error:
-            status.update(f"[$error]{error}[/]")
+            status.update(f"[$error]{escape(visible(str(error)))}[/]")
             return
         prompt = self.query_one("#gen-prompt", Input).value
+        self.focus_main()  # the keyboard comes back: ←/→ pick tokens, 1-4 switch views
         self.query_one(GenerationOutput).start(prompt)
         self.query_one(CandidateBars).show(None)
         status.update("generating…")
@@ -164,11 +161,12 @@ class GenerateView(Vertical):
         self.generating = False
         output = self.query_one(GenerationOutput)
         if message.error:
-            text = f"[$error]{message.error}[/]"
+            text = f"[$error]{escape(visible(message.error))}[/]"
         else:
             text = f"{len(output.tokens)} tokens · ←/→ on the output shows each token's candidates"
         if output.unknown:
-            text += f" · [$error]not in vocabulary: {', '.join(output.unknown)}[/]"
+            words = ", ".join(token_label(word) for word in output.unknown)
+            text += f" · [$error]not in vocabulary: {escape(words)}[/]"
         self.query_one("#gen-status", Static).update(text)
 
     def action_pick(self, delta: int) -> None:

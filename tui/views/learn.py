@@ -6,8 +6,9 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import MarkdownViewer
+from textual.widgets import MarkdownViewer, Tree
+
+from tui.views.view import View
 
 GLOSSARY = Path(__file__).resolve().parent.parent / "glossary.md"
 
@@ -19,7 +20,7 @@ def slug(term: str) -> str:
     return textual_slug(term)
 
 
-class LearnView(Vertical):
+class LearnView(View):
     """Shows the glossary; `goto(anchor)` scrolls to a term's heading.
 
     The document is mounted on first use: a few hundred Markdown blocks cost every other view a
@@ -51,5 +52,11 @@ class LearnView(Vertical):
             self.set_timer(0.1, lambda: self.goto(anchor, tries - 1))
 
     async def action_toggle_toc(self) -> None:
+        # The contents take the keyboard while shown (↑/↓ and enter pick a heading); hiding
+        # them gives it back to the document.
         viewer = await self._viewer()
         viewer.show_table_of_contents = not viewer.show_table_of_contents
+        if viewer.show_table_of_contents:
+            viewer.table_of_contents.query_one(Tree).focus()
+        else:
+            viewer.document.focus()

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 
 from engine import EvalCompleted, StepCompleted, TrainingStarted
+from tui.views.view import View
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.sample_log import SampleLog
 from tui.widgets.stats_panel import StatsPanel
 
 
-class TrainView(Vertical):
+class TrainView(View):
     """Routes training events to the chart, the stats and the samples."""
 
     BINDINGS = [
@@ -40,8 +41,7 @@ class TrainView(Vertical):
             if isinstance(event, StepCompleted):
                 chart.history.add_step(event.step, event.loss, event.tokens_seen)
             elif isinstance(event, EvalCompleted):
-                chart.history.val.append((event.step, event.val_loss))
-                chart.history.train_eval.append((event.step, event.train_loss))
+                chart.history.add_eval(event.step, event.val_loss)
             elif isinstance(event, TrainingStarted):
                 chart.vocab_size = event.vocab_size
         chart.mark_dirty()

@@ -6,7 +6,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from engine import token_label
+from tui.format import cell_label, fit
 from tui.widgets.heatmap import theme_color
 
 MAX_BARS = 8
@@ -47,11 +47,11 @@ class AttentionBars(Widget):
             return Text("Pick a query token (↑/↓).", style=muted)
         out.append("where ", muted)
         accent = Style(color=theme_color(variables, "accent"), bold=True)
-        out.append(token_label(self.query_token), accent)
+        out.append(cell_label(self.query_token), accent)
         out.append(" looks:\n", muted)
         width = max(4, self.size.width - 17)
         for k, token, weight in self.items:
-            out.append(f"{token_label(token)[:7]:>7} ", muted)
+            out.append(fit(cell_label(token), 7, "right") + " ", muted)
             out.append(bar(weight, width), Style(color=theme_color(variables, "primary")))
             out.append(f" {weight:4.0%}".rjust(6))
             out.append(f" #{k}\n" if k < 100 else "\n", muted)

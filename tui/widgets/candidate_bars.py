@@ -6,7 +6,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from engine import GeneratedToken, token_label
+from engine import GeneratedToken
+from tui.format import cell_label, fit
 from tui.widgets.attention_bars import bar
 from tui.widgets.heatmap import theme_color
 
@@ -38,12 +39,12 @@ class CandidateBars(Widget):
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append(f"token {self.index + 1}: ", muted)
         accent = Style(color=theme_color(variables, "accent"), bold=True)
-        out.append(token_label(self.token.text), accent)
+        out.append(cell_label(self.token.text), accent)
         out.append(f"  p={self.token.prob:.2f}\n", muted)
         width = max(4, self.size.width - 18)
         for candidate in self.token.candidates:
             chosen = candidate.token_id == self.token.token_id
-            out.append(f"{token_label(candidate.text)[:8]:>8} ", muted)
+            out.append(fit(cell_label(candidate.text), 8, "right") + " ", muted)
             out.append(
                 bar(candidate.prob, width),
                 Style(color=theme_color(variables, "accent" if chosen else "primary")),

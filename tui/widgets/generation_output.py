@@ -1,4 +1,8 @@
-"""The generated text as it streams: the prompt (unknown words flagged), then each token."""
+"""The generated text as it streams: the prompt (unknown words flagged), then each token.
+
+Prompt and tokens are drawn with their control characters made visible (engine.visible): an
+escape sequence in a prompt must not reach the terminal.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from engine import GeneratedToken
+from engine import GeneratedToken, visible
 from tui.widgets.heatmap import theme_color
 
 
@@ -73,11 +77,11 @@ class GenerationOutput(Widget):
                 color=theme_color(variables, "error" if flagged else "foreground-muted"),
                 underline=flagged,
             )
-            out.append(("" if i == 0 else " ") + word, style)
+            out.append(("" if i == 0 else " ") + visible(word), style)
         selected = self.selected
         for i, token in enumerate(self.tokens):
             style = Style(reverse=True) if i == selected and self.has_focus else Style(bold=True)
-            out.append(token.text.replace("\r", ""), style)
+            out.append(visible(token.text), style)
         return out
 
     def on_focus(self) -> None:

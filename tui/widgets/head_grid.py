@@ -1,4 +1,8 @@
-"""Small maps of every head in one layer, two query rows per character cell (▀ half blocks)."""
+"""Small maps of every head in one layer, two query rows per character cell (▀ half blocks).
+
+The maps shrink (average-pooled) until every head fits the widget's box: at 80×24 a 6-head model
+shows six small maps rather than two large ones and a cut-off rest.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from textual.widget import Widget
 
 from tui.widgets.heatmap import ColorScale, theme_color
 
-MAX_SIDE = 16  # longer inputs are average-pooled down to this many rows and columns
+MAX_SIDE = 16  # longer inputs are average-pooled down to at most this many rows and columns
 
 
 def pool(matrix: list[list[float]], side: int) -> list[list[float]]:
@@ -28,6 +32,28 @@ def pool(matrix: list[list[float]], side: int) -> list[list[float]]:
     return out
 
 
+def slot_width(side: int) -> int:
+    """Cells one head takes across: its map or its title ("h12"), and a gap."""
+    return max(side, 3) + 2
+
+
+def band_height(side: int) -> int:
+    """Rows one row of heads takes: a title line and two query rows per line."""
+    return 1 + (side + 1) // 2
+
+
+def grid_layout(heads: int, tokens: int, width: int, height: int) -> tuple[int, int]:
+    """(map side, heads per row): the largest side, up to MAX_SIDE, at which all heads fit."""
+    side = max(1, min(MAX_SIDE, tokens))
+    while True:
+        # The last head of a row needs no gap after it.
+        per_row = max(1, (width + 2) // slot_width(side))
+        rows = -(-heads // per_row)
+        if side == 1 or rows * band_height(side) <= height:
+            return side, per_row
+        side -= 1
+
+
 class HeadGrid(Widget):
     """All heads of the chosen layer side by side; the selected head's title is highlighted."""
 
@@ -40,32 +66,31 @@ class HeadGrid(Widget):
         super().__init__(**kwargs)
         self.maps: list[list[list[float]]] = []
         self.selected = 0
-        self._slot = 1
+        self._pooled: dict[int, list[list[list[float]]]] = {}  # side -> the maps pooled to it
 
     def show(self, maps: list[list[list[float]]], selected: int) -> None:
-        size = (len(self.maps), self._side())
-        self.maps = [pool(m, MAX_SIDE) for m in maps]
+        self.maps = maps
+        self._pooled = {}
         self.selected = selected
-        self.refresh(layout=(len(self.maps), self._side()) != size)  # only if resized
+        self.refresh()
 
-    def _side(self) -> int:
-        return len(self.maps[0]) if self.maps else 0
+    def layout_now(self) -> tuple[int, int]:
+        """(map side, heads per row) for the widget's current size."""
+        tokens = len(self.maps[0]) if self.maps else 0
+        return grid_layout(len(self.maps), tokens, self.size.width, self.size.height)
 
-    def _per_row(self, width: int) -> int:
-        self._slot = max(self._side(), 4) + 2
-        return max(1, width // self._slot)
-
-    def get_content_height(self, container, viewport, width) -> int:
-        if not self.maps:
-            return 1
-        rows = -(-len(self.maps) // self._per_row(width))
-        return rows * (1 + (self._side() + 1) // 2)
+    def pooled(self, side: int) -> list[list[list[float]]]:
+        if side not in self._pooled:
+            self._pooled[side] = [pool(m, side) for m in self.maps]
+        return self._pooled[side]
 
     def on_click(self, event) -> None:
-        per_row = self._per_row(self.size.width)
-        band = 1 + (self._side() + 1) // 2
-        head = (event.y // band) * per_row + event.x // self._slot
-        if head < len(self.maps):
+        if not self.maps:
+            return
+        side, per_row = self.layout_now()
+        column = event.x // slot_width(side)
+        head = (event.y // band_height(side)) * per_row + column
+        if column < per_row and head < len(self.maps):
             self.post_message(self.HeadPicked(head))
 
     def render(self) -> Text:
@@ -76,19 +101,21 @@ class HeadGrid(Widget):
         muted = Style(color=theme_color(variables, "foreground-muted"))
         accent = Style(color=theme_color(variables, "accent"), bold=True, reverse=True)
         surface = theme_color(variables, "surface")
-        side = self._side()
-        per_row = self._per_row(self.size.width)
+        side, per_row = self.layout_now()
+        maps = self.pooled(side)
+        side = len(maps[0])  # pool() keeps a map smaller than `side` as it is
+        slot = slot_width(side)
         out = Text(no_wrap=True, overflow="crop")
-        for first in range(0, len(self.maps), per_row):
-            group = range(first, min(first + per_row, len(self.maps)))
+        for first in range(0, len(maps), per_row):
+            group = range(first, min(first + per_row, len(maps)))
             for head in group:
-                title = f"h{head + 1}".ljust(self._slot - 2)
+                title = f"h{head + 1}".ljust(slot - 2)
                 out.append(title, accent if head == self.selected else muted)
                 out.append("  ")
             out.append("\n")
             for pair in range(0, side, 2):
                 for head in group:
-                    matrix = self.maps[head]
+                    matrix = maps[head]
                     for k in range(side):
                         top = matrix[pair][k] if k <= pair else None
                         low = matrix[pair + 1][k] if pair + 1 < side and k <= pair + 1 else None
@@ -99,7 +126,7 @@ class HeadGrid(Widget):
                                 bgcolor=colors(low) if low is not None else surface,
                             ),
                         )
-                    out.append(" " * (self._slot - side))
+                    out.append(" " * (slot - side))
                 out.append("\n")
         out.rstrip()
         return out

@@ -1,7 +1,9 @@
 """An attention heatmap: one 2-column cell per (query, key) pair, theme-coloured, labelled axes.
 
 Rows are queries (the token that looks), columns are keys (the tokens it looks at). The masked
-future (key after query) is drawn as dim dots, since a causal model cannot look there.
+future (key after query) is drawn as dim dots, since a causal model cannot look there. Labels are
+measured in terminal cells, grapheme by grapheme: a CJK character, an emoji, a joined emoji or a
+flag fills one 2-cell column, so wide tokens keep every row and column in line.
 """
 
 from __future__ import annotations
@@ -14,13 +16,27 @@ from textual.color import Color
 from textual.message import Message
 from textual.widget import Widget
 
-from engine import token_label
+from tui.format import cell_label, fit, graphemes
 from tui.widgets.kept_lines import KeptLines
 
 LABEL_WIDTH = 8
 LABEL_ROWS = 4
 LEGEND_STEPS = 10
 LEGEND = "  (√ scale)"
+
+
+def column_cells(label: str) -> list[str]:
+    """A key label written down its 2-cell column: one grapheme per row, padded to 2 cells (a
+    grapheme wider than that, or with no width, becomes a stand-in)."""
+    cells = []
+    for grapheme, width in graphemes(label):
+        if width == 1:
+            cells.append(grapheme + " ")
+        elif width == 2:
+            cells.append(grapheme)
+        else:
+            cells.append("? ")
+    return cells
 
 
 def scale(weight: float) -> float:
@@ -92,7 +108,8 @@ class AttentionHeatmap(KeptLines, Widget):
         return sum(len(row) for row in self.matrix)
 
     def _label_rows(self) -> int:
-        return min(LABEL_ROWS, max((len(token_label(t)) for t in self.tokens), default=1))
+        lengths = (len(graphemes(cell_label(t))) for t in self.tokens)
+        return min(LABEL_ROWS, max(lengths, default=1))
 
     def get_content_width(self, container, viewport) -> int:
         return LABEL_WIDTH + 2 + max(2 * len(self.tokens), len(LEGEND) + LEGEND_STEPS + 5)
@@ -114,20 +131,21 @@ class AttentionHeatmap(KeptLines, Widget):
         colors = ColorScale.from_theme(variables)
         muted = Style(color=theme_color(variables, "foreground-muted"))
         accent = Style(color=theme_color(variables, "accent"), bold=True)
-        labels = [token_label(t) for t in self.tokens]
+        labels = [cell_label(t) for t in self.tokens]
+        columns = [column_cells(label) for label in labels]
         out = Text(no_wrap=True, overflow="crop")
         pad = " " * (LABEL_WIDTH + 2)
         rows = self._label_rows()
         for r in range(rows):  # key labels, written top to bottom
             out.append(pad)
-            for k, label in enumerate(labels):
-                char = label[r] if r < len(label) else " "
-                if r == rows - 1 and len(label) > rows:
-                    char = "…"
-                out.append(f"{char} ", accent if k == self.query_index else muted)
+            for k, column in enumerate(columns):
+                cell = column[r] if r < len(column) else "  "
+                if r == rows - 1 and len(column) > rows:
+                    cell = "… "
+                out.append(cell, accent if k == self.query_index else muted)
             out.append("\n")
         for q, row in enumerate(self.matrix):
-            label = labels[q][:LABEL_WIDTH].rjust(LABEL_WIDTH)
+            label = fit(labels[q], LABEL_WIDTH, "right")
             cursor = q == self.query_index
             out.append(label, Style(reverse=True, bold=True) if cursor else muted)
             out.append(" ▶" if cursor else "  ", accent)

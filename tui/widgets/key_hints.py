@@ -66,8 +66,9 @@ class KeyHints(KeptLines, Widget):
             parts.append(hint)
             x += hint.cell_length
         line = Content(" ").join(parts) if parts else Content("")
-        if palette is not None:
-            right = Content.assemble(("^p", "bold $accent"), " palette")
+        right = Content.assemble(("^p", "bold $accent"), " palette")
+        # The palette hint only where it fits whole: the view's own keys come first.
+        if palette is not None and line.cell_length + right.cell_length < self.size.width:
             gap = max(1, self.size.width - line.cell_length - right.cell_length - 1)
             spans.append((line.cell_length + gap, self.size.width, palette))
             line = line + Content(" " * gap) + right

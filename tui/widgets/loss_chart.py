@@ -1,7 +1,9 @@
 """The live loss chart: raw train loss (faint), a debiased EMA (bold), val points, ln(V) line.
 
-History is kept whole but drawn downsampled to about twice the plot width, and a timer redraws
-at most REDRAWS_PER_S times a second whatever the step rate (mark_dirty counts new data).
+The history (loss_history.py) is drawn downsampled to about twice the plot width, and a timer
+redraws at most REDRAWS_PER_S times a second whatever the step rate (mark_dirty counts new data).
+On a log axis the chart plots log10 of each loss itself and labels the ticks with real losses:
+plotext's own log scale drew nothing here.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ from textual.color import Color
 from textual_plotext import PlotextPlot
 
 from tui.widgets.kept_lines import KeptLines
+from tui.widgets.loss_history import LossHistory
 from tui.widgets.plotext_lines import build_matrix, matrix_lines
 
 REDRAWS_PER_S = 2  # each draw costs milliseconds of a core that training would rather have
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> tuple[list[float], list[str]]:
+def nice_ticks(
+    low: float, high: float, count: int = 5, min_span: float = 1.0
+) -> tuple[list[float], list[str]]:
     """Round tick positions (1, 2 or 5 × 10^k apart) and short labels such as 1.5k."""
-    span = max(high - low, 1.0)
+    span = max(high - low, min_span)
     raw = span / count
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
@@ -27,79 +32,27 @@ def nice_ticks(low: float, high: float, count: int = 5) -> tuple[list[float], li
     return ticks, [_short(t) for t in ticks]
 
 
+def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
+    """Ticks for a log10 axis from `low` to `high` (real values): their log10 positions and
+    round labels (powers of ten, then 1, 2, 5, then 3, then finer, until at least three fit)."""
+    low, high = max(low, 1e-9), max(high, 2e-9)
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    ticks: list[float] = []
+    for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 7)):
+        ticks = [m * 10**e for e in decades for m in mantissas if low <= m * 10**e <= high]
+        if len(ticks) >= 3:
+            break
+    if len(ticks) < 2:  # a narrow range, such as 1.1 to 1.3: round linear steps
+        ticks, _ = nice_ticks(low, high, min_span=0.0)
+        ticks = [t for t in ticks if t > 0]
+    return [math.log10(t) for t in ticks], [f"{t:.4g}" for t in ticks]
+
+
 def _short(value: float) -> str:
     for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
             return f"{value / limit:g}{suffix}"
     return f"{value:g}"
-
-
-class LossHistory:
-    """Per-step train loss and tokens seen, a debiased EMA of the loss, and val points."""
-
-    def __init__(self, smoothing: float = 0.9) -> None:
-        self.steps: list[int] = []
-        self.tokens: list[int] = []
-        self.loss: list[float] = []
-        self.ema: list[float] = []
-        self.val: list[tuple[int, float]] = []  # (step, val_loss)
-        self.train_eval: list[tuple[int, float]] = []  # (step, train_loss) from evals
-        self.smoothing = smoothing
-        self._ema_raw = 0.0
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def add_step(self, step: int, loss: float, tokens_seen: int) -> None:
-        if not math.isfinite(loss):
-            return  # a skipped step; the failure notice reports it
-        if self.steps and step <= self.steps[-1]:
-            self.clear_from(step)  # a resumed run restarts from its checkpoint's step
-        self.steps.append(step)
-        self.tokens.append(tokens_seen)
-        self.loss.append(loss)
-        self._ema_raw = self.smoothing * self._ema_raw + (1 - self.smoothing) * loss
-        # Debias as Adam does: the EMA starts at 0, so early values are scaled up.
-        self.ema.append(self._ema_raw / (1 - self.smoothing ** len(self.loss)))
-
-    def clear_from(self, step: int) -> None:
-        keep = next((i for i, s in enumerate(self.steps) if s >= step), len(self.steps))
-        for series in (self.steps, self.tokens, self.loss):
-            del series[keep:]
-        self.set_smoothing(self.smoothing)
-
-    def set_smoothing(self, smoothing: float) -> None:
-        self.smoothing = min(0.999, max(0.0, smoothing))
-        self.ema, self._ema_raw = [], 0.0
-        beta, raw = self.smoothing, 0.0
-        for n, loss in enumerate(self.loss, 1):
-            raw = beta * raw + (1 - beta) * loss
-            self.ema.append(raw / (1 - beta**n))
-        self._ema_raw = raw
-
-    def tokens_at(self, step: int) -> float:
-        """Tokens seen by `step`, interpolated from the latest rate (evals carry only steps)."""
-        if not self.steps or not self.steps[-1]:
-            return 0.0
-        return step * self.tokens[-1] / self.steps[-1]
-
-    def downsampled(self, points: int) -> tuple[list[int], list[int], list[float], list[float]]:
-        """(steps, tokens, mean loss, EMA) in at most `points` buckets."""
-        n = len(self.steps)
-        size = max(1, math.ceil(n / max(1, points)))
-        if size == 1:
-            return self.steps, self.tokens, self.loss, self.ema
-        ends = range(size - 1, n + size - 1, size)
-        loss = [
-            sum(self.loss[i : i + size]) / len(self.loss[i : i + size]) for i in range(0, n, size)
-        ]
-        last = [min(end, n - 1) for end in ends]
-        return (
-            [self.steps[i] for i in last],
-            [self.tokens[i] for i in last],
-            loss,
-            [self.ema[i] for i in last],
-        )
 
 
 class LossChart(KeptLines, PlotextPlot):
@@ -117,7 +70,7 @@ class LossChart(KeptLines, PlotextPlot):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(1 / REDRAWS_PER_S, self._tick)
+        self.redraw_timer = self.set_interval(1 / REDRAWS_PER_S, self._tick)
 
     def mark_dirty(self) -> None:
         self.data_version += 1
@@ -182,22 +135,22 @@ class LossChart(KeptLines, PlotextPlot):
         plt.clear_figure()
         history = self.history
         plt.xlabel("tokens seen" if self.x_tokens else "step")
-        plt.yscale("log" if self.log_y else "linear")
         if not history:
             plt.title("waiting for the first step…")
             return
         steps, tokens, loss, ema = history.downsampled(2 * max(10, self.size.width))
         xs = tokens if self.x_tokens else steps
-        plt.plot(xs, loss, color=self._color("primary", 0.6), marker="dot")
+        y = self._y
+        plt.plot(xs, y(loss), color=self._color("primary", 0.6), marker="dot")
         # The EMA is smooth, so one point per column is enough; its line marker costs the most.
         stride = max(1, len(xs) // max(10, self.size.width))
-        plt.plot(xs[::stride], ema[::stride], color=self._color("primary"), marker="hd")
+        plt.plot(xs[::stride], y(ema[::stride]), color=self._color("primary"), marker="hd")
         if history.val:
             val = history.val[:: max(1, len(history.val) // max(10, self.size.width))]
             vx = [history.tokens_at(s) if self.x_tokens else s for s, _ in val]
-            plt.scatter(vx, [v for _, v in val], color=self._color("accent"), marker="●")
+            plt.scatter(vx, y([v for _, v in val]), color=self._color("accent"), marker="●")
         if self.vocab_size > 1:
-            guess = math.log(self.vocab_size)
+            guess = y([math.log(self.vocab_size)])[0]
             dashes = [xs[0] + (xs[-1] - xs[0]) * i / 40 for i in range(41)]
             plt.scatter(dashes, [guess] * len(dashes), color=self._color("error", 0.3), marker="-")
         # A title instead of plotext's legend: the legend box hides the early, high loss and
@@ -211,6 +164,15 @@ class LossChart(KeptLines, PlotextPlot):
             y_values.append(math.log(self.vocab_size))
         plt.xlim(xs[0], xs[-1])  # without it plotext lets the last points spill past the frame
         plt.xticks(*nice_ticks(xs[0], xs[-1]))
-        low, high = min(y_values), max(y_values)
+        low, high = y([min(y_values), max(y_values)])
         pad = (high - low) * 0.05 or 0.1
-        plt.ylim(max(low - pad, 1e-3) if self.log_y else low - pad, high + pad)
+        low, high = low - pad, high + pad
+        plt.ylim(low, high)
+        if self.log_y:
+            plt.yticks(*log_ticks(10**low, 10**high))
+
+    def _y(self, values: list[float]) -> list[float]:
+        """Loss values as plotted: log10 of each on a log axis (a loss of 0 drawn at 1e-6)."""
+        if not self.log_y:
+            return values
+        return [math.log10(max(value, 1e-6)) for value in values]

@@ -1,24 +1,29 @@
-"""The top bar: which run, its state, step/total with a progress bar, ETA and tokens/s."""
+"""The top bar: which run, its state, step/total with its percent and a bar, ETA and tokens/s.
+
+ETA and tokens/s come from a moving window over the last WINDOW_S seconds of training time (the
+engine's elapsed_s), not from the last step, so one slow step (an eval, a busy CPU) does not
+swing them. The percent has a fixed place right after the step count: on a narrow terminal the
+bar shrinks and the rate is cut before it.
+"""
 
 from __future__ import annotations
+
+from collections import deque
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from engine import (
-    EngineFailed,
-    StepCompleted,
-    TrainingFinished,
-    TrainingPaused,
-    TrainingResumed,
-    TrainingStarted,
-    state_after,
-)
+from engine import StepCompleted, TrainingStarted, visible
 from tui.format import format_duration, format_rate, set_text
 
-STATE_ICONS = {
+WINDOW_S = 10.0
+RESOLUTION_S = 0.05  # points closer than this in training time are not kept: the window stays small
+
+STATE_ICONS = {  # the RunState values, then how the app stands with the engine before it knows
+    "starting": "◌",
     "connecting": "◌",
+    "starting a new run": "◌",
     "running": "●",
     "paused": "⏸",
     "finished": "✔",
@@ -27,6 +32,45 @@ STATE_ICONS = {
     "disconnected": "○",
     "no run": "○",
 }
+
+
+class RateWindow:
+    """Steps and tokens per second of training time over the last `span` seconds of it."""
+
+    def __init__(self, span: float = WINDOW_S) -> None:
+        self.span = span
+        self.points: deque[tuple[float, int, int]] = deque()  # (elapsed_s, step, tokens_seen)
+        self.latest: tuple[float, int, int] | None = None
+
+    def add(self, elapsed_s: float, step: int, tokens_seen: int) -> None:
+        latest = self.latest
+        if latest is not None and (step < latest[1] or elapsed_s < latest[0]):
+            self.points.clear()  # a run resumed from an earlier checkpoint
+        self.latest = (elapsed_s, step, tokens_seen)
+        if not self.points or elapsed_s - self.points[-1][0] >= RESOLUTION_S:
+            self.points.append(self.latest)
+        # Keep one point at or before the window's start, so the window spans all of `span`.
+        while len(self.points) >= 2 and self.points[1][0] <= elapsed_s - self.span:
+            self.points.popleft()
+
+    def _rates(self) -> tuple[float, float] | None:
+        if self.latest is None or not self.points:
+            return None
+        seconds = self.latest[0] - self.points[0][0]
+        if seconds <= 0:
+            return None
+        steps = self.latest[1] - self.points[0][1]
+        return steps / seconds, (self.latest[2] - self.points[0][2]) / seconds
+
+    @property
+    def steps_per_s(self) -> float | None:
+        rates = self._rates()
+        return rates[0] if rates and rates[0] > 0 else None
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        rates = self._rates()
+        return rates[1] if rates and rates[1] > 0 else None
 
 
 class RunHeader(Horizontal):
@@ -40,20 +84,23 @@ class RunHeader(Horizontal):
         self.step = 0
         self.start_step = 0
         self.max_steps = 0
-        self.elapsed_s = 0.0
-        self.tokens_per_s = 0.0
+        self.last_tokens_per_s = 0.0  # the last step's own figure, until the window has two
+        self.rate = RateWindow()
+        self._shown_state: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("llm-learns", id="app-name")
         yield Static(id="run-state")
         yield Static(id="run-step")
-        yield ProgressBar(total=None, show_eta=False, id="run-progress")
+        yield Static(id="run-percent")
+        yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="run-progress")
         yield Static(id="run-rate")
 
     def on_mount(self) -> None:
         self._render_all()
 
     def set_state(self, state: str) -> None:
+        """Show the app's word for where the run stands (a RunState value, or "connecting"...)."""
         self.state = state
         self._render_all()
 
@@ -62,43 +109,52 @@ class RunHeader(Horizontal):
             if isinstance(event, TrainingStarted):
                 self.preset, self.device = event.preset, event.device
                 self.start_step, self.max_steps = event.start_step, event.max_steps
-                self.step, self.state = event.start_step, "running"
+                self.step = event.start_step
             elif isinstance(event, StepCompleted):
-                self.step, self.elapsed_s = event.step, event.elapsed_s
-                self.tokens_per_s = event.tokens_per_s
-            elif isinstance(event, TrainingPaused):
-                self.state = "paused"
-            elif isinstance(event, TrainingResumed):
-                self.state = "running"
-            elif isinstance(event, TrainingFinished):
-                self.state = state_after(event.reason)
-            elif isinstance(event, EngineFailed):
-                self.state = "failed"
+                self.step = event.step
+                self.last_tokens_per_s = event.tokens_per_s
+                self.rate.add(event.elapsed_s, event.step, event.tokens_seen)
         self._render_all()
 
     @property
+    def tokens_per_s(self) -> float:
+        return self.rate.tokens_per_s or self.last_tokens_per_s
+
+    @property
     def eta_s(self) -> float | None:
-        done = self.step - self.start_step
-        if self.state != "running" or done <= 0 or self.elapsed_s <= 0:
+        steps_per_s = self.rate.steps_per_s
+        if self.state != "running" or steps_per_s is None:
             return None
-        return self.elapsed_s / done * (self.max_steps - self.step)
+        return max(0, self.max_steps - self.step) / steps_per_s
 
     def _render_all(self) -> None:
         if not self.is_mounted:
             return
         icon = STATE_ICONS.get(self.state, "•")
+        # The preset comes from a run's config.json, which anyone may have written.
         who = " · ".join(part for part in (self.preset, self.device) if part)
+        who = visible(who, keep_newlines=False, keep_tabs=False)
         state = self.query_one("#run-state", Static)
-        set_text(state, f"{who}  {icon} {self.state}" if who else f"{icon} {self.state}")
+        shown = self._shown_state
+        text = f"{who}  {icon} {self.state}" if who else f"{icon} {self.state}"
+        set_text(state, text, markup=False)
         for name in STATE_ICONS:
             state.set_class(self.state == name, f"-{name.replace(' ', '-')}")
+        if shown is not None and shown != self.state:
+            self.app.refresh_bindings()  # the footer names what space does now: Pause or Resume
+        self._shown_state = self.state
         total = self.max_steps or None
         set_text(
             self.query_one("#run-step", Static),
             f"step {self.step:,}/{self.max_steps:,}" if total else "step –",
         )
+        percent = f"{min(100, 100 * self.step // total):>3}%" if total else ""
+        set_text(self.query_one("#run-percent", Static), percent)
         self.query_one(ProgressBar).update(total=total, progress=self.step)
         eta = self.eta_s
-        rate = f"{format_rate(self.tokens_per_s)} tok/s" if self.tokens_per_s else ""
-        parts = [f"ETA {format_duration(eta)}" if eta is not None else "", rate]
+        rate = self.tokens_per_s
+        parts = [
+            f"ETA {format_duration(eta)}" if eta is not None else "",
+            f"{format_rate(rate)} tok/s" if rate else "",
+        ]
         set_text(self.query_one("#run-rate", Static), "  ".join(p for p in parts if p))

@@ -1,6 +1,13 @@
-"""The sample time-lapse: one generated sample per eval, newest last, scrollable."""
+"""The sample time-lapse: one generated sample per eval, newest last, scrollable.
+
+It follows the newest sample while the view is at the bottom; a user who scrolled up stays where
+they are until they scroll back down. Only the last KEEP samples are kept: a long run must not
+grow the app by a widget per eval forever.
+"""
 
 from __future__ import annotations
+
+from collections import deque
 
 from rich.text import Text
 from textual.containers import VerticalScroll
@@ -8,15 +15,17 @@ from textual.widgets import Static
 
 from engine import SampleGenerated, visible
 
+KEEP = 200
+
 
 class SampleLog(VerticalScroll):
-    """Samples as they arrive; the newest is highlighted and scrolled into view."""
+    """Samples as they arrive; the newest is highlighted and, when following, scrolled to."""
 
     can_focus = True
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.samples: list[SampleGenerated] = []
+        self.samples: deque[SampleGenerated] = deque(maxlen=KEEP)
 
     def on_mount(self) -> None:
         self.border_title = "Samples by step (one per eval)"
@@ -27,10 +36,16 @@ class SampleLog(VerticalScroll):
             )
         )
 
+    @property
+    def following(self) -> bool:
+        """Whether the log shows its end (so new samples scroll into view)."""
+        return self.scroll_y >= self.max_scroll_y - 1
+
     def ingest(self, events: list) -> None:
-        new = [event for event in events if isinstance(event, SampleGenerated)]
+        new = [event for event in events if isinstance(event, SampleGenerated)][-KEEP:]
         if not new:
             return
+        follow = self.following
         if not self.samples:
             self.query(".placeholder").remove()
         self.query(".latest").remove_class("latest")
@@ -40,5 +55,10 @@ class SampleLog(VerticalScroll):
             entries.append(Static(text, classes="sample"))
         entries[-1].add_class("latest")
         self.samples.extend(new)
+        shown = list(self.query(".sample"))
+        excess = len(shown) + len(entries) - KEEP
+        if excess > 0:
+            self.remove_children(shown[:excess])
         self.mount_all(entries)
-        self.call_after_refresh(self.scroll_end, animate=False)
+        if follow:
+            self.call_after_refresh(self.scroll_end, animate=False)

@@ -1,4 +1,8 @@
-"""Numbers beside the chart: loss, best val, train/val gap, lr, grad norm, tokens/s sparkline."""
+"""Numbers beside the chart: loss, best val, train/val gap, lr, grad norm, tokens/s sparkline.
+
+Its tokens/s is the header's moving average (one step alone swings tenfold on a busy CPU); the
+sparkline shows the per-step readings.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from textual.widgets import Sparkline, Static
 
 from engine import EvalCompleted, StepCompleted, TrainingStarted
 from tui.format import format_rate, set_text
+from tui.widgets.run_header import RateWindow
 
 SPARK_POINTS = 60
 
@@ -25,6 +30,7 @@ class StatsPanel(Vertical):
         self.last_eval: EvalCompleted | None = None
         self.vocab_size = 0
         self.rates: deque[float] = deque(maxlen=SPARK_POINTS)
+        self.rate = RateWindow()
 
     def compose(self) -> ComposeResult:
         yield Static(id="stats-text")
@@ -40,6 +46,7 @@ class StatsPanel(Vertical):
             if isinstance(event, StepCompleted):
                 self.last = event
                 self.rates.append(event.tokens_per_s)
+                self.rate.add(event.elapsed_s, event.step, event.tokens_seen)
             elif isinstance(event, EvalCompleted):
                 self.last_eval = event
                 if self.best_val is None or event.val_loss < self.best_val:
@@ -61,7 +68,10 @@ class StatsPanel(Vertical):
             row("guessing", f"{math.log(self.vocab_size):.4f}" if self.vocab_size > 1 else "–"),
             row("lr", f"{last.lr:.2e}" if last else "–"),
             row("grad norm", f"{last.grad_norm:.3f}" if last else "–"),
-            row("tokens/s", format_rate(last.tokens_per_s) if last else "–"),
+            row(
+                "tokens/s",
+                format_rate(self.rate.tokens_per_s or last.tokens_per_s) if last else "–",
+            ),
             row("tokens", f"{last.tokens_seen:,}" if last else "–"),
         ]
         set_text(self.query_one("#stats-text", Static), "\n".join(rows))

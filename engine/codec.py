@@ -1,0 +1,113 @@
+"""One JSON codec for every typed record the engine writes or sends: events, requests, replies.
+
+A record is a frozen dataclass with a `kind`; a Family maps kinds to classes and decodes a line back
+into the right class, field by field, following the type annotations (nested dataclasses, tuples,
+enums, optional values). Non-finite floats travel as strings, since strict JSON has no NaN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+R = TypeVar("R", bound="Record")
+Decoder = Callable[[Any], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    kind: ClassVar[str] = ""
+
+    def to_json(self) -> str:
+        """One line of JSON: {"kind": ..., **fields}."""
+        payload = {"kind": self.kind, **plain(self)}
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON-ready Python: dataclasses as dicts, tuples as lists, NaN as "nan"."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    return value
+
+
+def _decoder(annotation: Any) -> Decoder:
+    """A function that turns the JSON form of `annotation` back into its Python value."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        inner = _decoder(options[0]) if len(options) == 1 else _identity
+        return lambda raw: None if raw is None else inner(raw)
+    if origin in (tuple, list):
+        args = [arg for arg in typing.get_args(annotation) if arg is not Ellipsis]
+        item = _decoder(args[0]) if args else _identity
+        return lambda raw: origin(item(x) for x in raw)
+    if annotation is float:
+        return float  # float("nan") reads the string form back; an int becomes a float
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return annotation
+    if dataclasses.is_dataclass(annotation):
+        return _dataclass_decoder(annotation)
+    return _identity
+
+
+def _identity(raw: Any) -> Any:
+    return raw
+
+
+def _dataclass_decoder(cls: type) -> Decoder:
+    hints = typing.get_type_hints(cls)
+    decoders = {f.name: _decoder(hints[f.name]) for f in dataclasses.fields(cls)}
+
+    def decode(raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            raise ValueError(f"{cls.__name__} is not a JSON object")
+        # Keys this version does not know are dropped: an older client reads a newer log.
+        return cls(**{k: decoders[k](v) for k, v in raw.items() if k in decoders})
+
+    return decode
+
+
+class Family:
+    """The record classes that may appear in one stream (events, requests or replies)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.types: dict[str, type[Record]] = {}
+        self._decoders: dict[str, Decoder] = {}
+
+    def register(self, cls: type[R]) -> type[R]:
+        """Class decorator: add a record class; its kind must be unique in the family."""
+        assert cls.kind and cls.kind not in self.types, f"{self.name} kind {cls.kind!r} reused"
+        self.types[cls.kind] = cls
+        return cls
+
+    def from_json(self, line: str | bytes) -> Record:
+        """Parse one line written by Record.to_json; raises ValueError on anything else."""
+        raw = json.loads(line)
+        if not isinstance(raw, dict):
+            raise ValueError(f"{self.name} is not a JSON object")
+        kind = raw.pop("kind", None)
+        if kind not in self.types:
+            raise ValueError(f"unknown {self.name} kind {kind!r}")
+        decode = self._decoders.get(kind)
+        if decode is None:  # built on first use: annotations resolve once every class exists
+            decode = self._decoders[kind] = _dataclass_decoder(self.types[kind])
+        try:
+            return decode(raw)
+        except TypeError as error:  # a required field missing
+            raise ValueError(f"bad {self.name} {kind!r}: {error}") from None

@@ -1,0 +1,112 @@
+"""The forward trace against the model it traces: same logits, same attention, stated shapes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from engine import PRESETS, EngineError
+from engine.config import ModelConfig
+from engine.inside import STAGE_KINDS, stage_layout
+from engine.model import GPT
+from engine.trace import trace, trace_tensors
+
+VOCAB = 23
+
+
+class Chars:
+    """A minimal tokenizer over VOCAB letters, enough for trace()."""
+
+    def encode(self, text):
+        ids = [ord(c) - ord("a") for c in text if 0 <= ord(c) - ord("a") < VOCAB]
+        return type("Encoding", (), {"ids": ids, "unknown": []})()
+
+    def token_text(self, i):
+        return chr(ord("a") + i)
+
+
+def _model(config: ModelConfig, seed: int = 0) -> GPT:
+    torch.manual_seed(seed)
+    model = GPT(replace(config, vocab_size=VOCAB, dropout=0.0))
+    with torch.no_grad():  # random, not the near-zero init, so every stage has something to show
+        for name, param in model.named_parameters():
+            if "ln" not in name:
+                param.normal_(0.0, 0.3)
+    return model
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("name", ["seed", "char-small", "char-gpu"])
+def test_the_trace_reaches_the_models_own_logits_and_attention(name, bias):
+    config = replace(PRESETS[name].model, bias=bias)
+    model = _model(config)
+    T = min(config.block_size, 12)
+    ids = [(7 * i + 3) % VOCAB for i in range(T)]
+    stages = trace_tensors(model, ids)
+    idx = torch.tensor([ids])
+    with torch.no_grad():
+        logits, _ = model(idx)
+        _, attention = model.forward_with_attention(idx)
+    kinds = [kind for kind, _ in stages]
+    assert kinds[0] == "tokens" and kinds[-3:] == ["logits", "probabilities", "top_candidates"]
+    assert set(kinds) == set(STAGE_KINDS)
+    traced_logits = dict(stages)["logits"]
+    assert torch.allclose(traced_logits, logits[0], atol=1e-4, rtol=1e-4)  # float32 sums
+    softmaxes = [tensor for kind, tensor in stages if kind == "softmax"]
+    assert len(softmaxes) == config.n_layer
+    for layer, probs in enumerate(softmaxes):
+        assert torch.allclose(probs, attention[0, layer], atol=1e-6)
+    C, nh = config.n_embd, config.n_head
+    layout = stage_layout(T, VOCAB, config.block_size, config.n_layer, nh, C, bias)
+    assert [tuple(t.shape) for _, t in stages] == [spec.shape for spec in layout]
+    shapes = {spec.kind: spec.shape for spec in layout}
+    assert shapes["embedding_sum"] == (T, C) and shapes["scores"] == (nh, T, T)
+    assert shapes["query"] == (nh, T, C // nh) and shapes["mlp_up"] == (T, 4 * C)
+    assert shapes["logits"] == (T, VOCAB)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_one_positions_summary_carries_its_vectors_norms_and_parameter_counts(bias):
+    config = replace(PRESETS["seed"].model, bias=bias)
+    model = _model(config)
+    result = trace(model, Chars(), "abcab", position=3, step=9)
+    C, nh, T = config.n_embd, config.n_head, 5
+    assert result.tokens == tuple("abcab") and result.position == 3 and result.step == 9
+    assert sum(part.params for part in result.parts) == result.n_params == model.num_params()
+    by_name = {stage.name: stage for stage in result.stages}
+    embedding = by_name["token + position"]
+    expected = (model.wte.weight[0] + model.wpe.weight[3]).tolist()
+    assert embedding.shape == (T, C) and embedding.vectors[0] == pytest.approx(expected, abs=1e-4)
+    assert embedding.norms[0] == pytest.approx(math.dist(expected, [0] * C), rel=1e-4)
+    softmax = by_name["block 1 · softmax"]
+    assert softmax.per_head and len(softmax.vectors) == nh and softmax.shape == (nh, T, T)
+    for row in softmax.vectors:  # position 3 sees keys 0..3 only
+        assert sum(row) == pytest.approx(1.0, abs=1e-3) and row[4] == 0.0
+    masked = by_name["block 0 · causal mask"].vectors[0]
+    assert masked[4] == float("-inf") and math.isfinite(by_name["block 0 · causal mask"].norms[0])
+    assert by_name["block 0 · query"].params == C * C + (C if bias else 0)
+    assert by_name["logits (tied head)"].params == 0
+    probs = by_name["probabilities"].vectors[0]
+    assert result.candidates[0].token_id == max(range(VOCAB), key=probs.__getitem__)
+    assert len(result.neighbours) == 8 and result.neighbours[0].token_id != 0
+    sims = [n.similarity for n in result.neighbours]
+    assert sims == sorted(sims, reverse=True) and all(-1 <= s <= 1 for s in sims)
+    table = model.wte.weight.detach()
+    best = max(
+        (i for i in range(VOCAB) if i != 0),
+        key=lambda i: float(torch.cosine_similarity(table[i], table[0], dim=0)),
+    )
+    assert result.neighbours[0].token_id == best
+
+
+def test_positions_count_from_the_end_and_out_of_range_is_refused():
+    model = _model(PRESETS["seed"].model)
+    assert trace(model, Chars(), "abcd", position=-1).position == 3
+    with pytest.raises(EngineError, match="outside the text's 4 tokens"):
+        trace(model, Chars(), "abcd", position=4)
+    long = trace(model, Chars(), "abcdefghij")
+    assert long.truncated and len(long.tokens) == PRESETS["seed"].model.block_size
+    assert model.training  # the trace restores train mode

@@ -1,0 +1,125 @@
+"""The loss chart's data: train loss per step, its debiased EMA, and the val points.
+
+Memory stays bounded on a run of any length. The newest RECENT steps keep a point each; whenever
+the history passes MAX_POINTS, the points older than those are merged in pairs (mean loss, last
+step), so the further back, the coarser, which is all a chart of a few hundred columns can show.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+
+RECENT = 10_000  # the newest steps, one point each
+MAX_POINTS = 20_000  # past this, the older points are merged pairwise
+MAX_EVALS = 2_000  # past this, every other one of the older val points is dropped
+
+
+def _thin(points: list, limit: int) -> None:
+    """Drop every other point of the older half once `points` passes `limit`."""
+    if len(points) > limit:
+        half = len(points) // 2
+        points[:half] = points[:half:2]
+
+
+class LossHistory:
+    """Train loss and tokens seen against step, a debiased EMA of the loss, and val points.
+
+    Each point stands for `weight` consecutive steps (1 for recent ones): `loss` is their mean,
+    `steps`, `tokens` and `ema` are those of the last of them.
+    """
+
+    def __init__(self, smoothing: float = 0.9) -> None:
+        self.steps: list[int] = []
+        self.tokens: list[int] = []
+        self.loss: list[float] = []
+        self.ema: list[float] = []
+        self.weight: list[int] = []
+        self.val: list[tuple[int, float]] = []  # (step, val_loss)
+        self.smoothing = smoothing
+        self._ema_raw = 0.0
+        self._ema_steps = 0
+
+    def __len__(self) -> int:
+        """Points kept (one per step until the history is compacted)."""
+        return len(self.steps)
+
+    def add_step(self, step: int, loss: float, tokens_seen: int) -> None:
+        if not math.isfinite(loss):
+            return  # a skipped step; the failure notice reports it
+        if self.steps and step <= self.steps[-1]:
+            self.clear_from(step)  # a resumed run restarts from its checkpoint's step
+        self.steps.append(step)
+        self.tokens.append(tokens_seen)
+        self.loss.append(loss)
+        self.weight.append(1)
+        beta = self.smoothing
+        self._ema_raw = beta * self._ema_raw + (1 - beta) * loss
+        self._ema_steps += 1
+        # Debias as Adam does: the EMA starts at 0, so early values are scaled up.
+        self.ema.append(self._ema_raw / (1 - beta**self._ema_steps))
+        if len(self.steps) > MAX_POINTS:
+            self._compact()
+
+    def add_eval(self, step: int, val_loss: float) -> None:
+        self.val.append((step, val_loss))
+        _thin(self.val, MAX_EVALS)
+
+    def _compact(self) -> None:
+        old = len(self.steps) - RECENT
+        pairs = old // 2
+        steps, tokens, loss, ema, weight = [], [], [], [], []
+        for i in range(0, 2 * pairs, 2):
+            w0, w1 = self.weight[i], self.weight[i + 1]
+            steps.append(self.steps[i + 1])
+            tokens.append(self.tokens[i + 1])
+            ema.append(self.ema[i + 1])
+            loss.append((self.loss[i] * w0 + self.loss[i + 1] * w1) / (w0 + w1))
+            weight.append(w0 + w1)
+        end = 2 * pairs
+        self.steps[:end], self.tokens[:end], self.loss[:end] = steps, tokens, loss
+        self.ema[:end], self.weight[:end] = ema, weight
+
+    def clear_from(self, step: int) -> None:
+        keep = bisect_right(self.steps, step - 1)
+        for series in (self.steps, self.tokens, self.loss, self.weight):
+            del series[keep:]
+        self.val = [(s, v) for s, v in self.val if s < step]
+        self.set_smoothing(self.smoothing)
+
+    def set_smoothing(self, smoothing: float) -> None:
+        self.smoothing = beta = min(0.999, max(0.0, smoothing))
+        self.ema, raw, count = [], 0.0, 0
+        for loss, weight in zip(self.loss, self.weight, strict=True):
+            # A merged point is `weight` steps of its mean loss: the EMA decays that many times.
+            decay = beta**weight
+            raw = decay * raw + (1 - decay) * loss
+            count += weight
+            self.ema.append(raw / (1 - beta**count))
+        self._ema_raw, self._ema_steps = raw, count
+
+    def tokens_at(self, step: int) -> float:
+        """Tokens seen by `step`, interpolated from the latest rate (evals carry only steps)."""
+        if not self.steps or not self.steps[-1]:
+            return 0.0
+        return step * self.tokens[-1] / self.steps[-1]
+
+    def downsampled(self, points: int) -> tuple[list[int], list[int], list[float], list[float]]:
+        """(steps, tokens, mean loss, EMA) in at most `points` buckets of equal step ranges."""
+        n = len(self.steps)
+        if n <= max(1, points):
+            return self.steps, self.tokens, self.loss, self.ema
+        first, span = self.steps[0], self.steps[-1] - self.steps[0]
+        edges = {bisect_right(self.steps, first + span * j / points) for j in range(1, points)}
+        bounds = sorted(edges | {0, n})
+        steps, tokens, loss, ema = [], [], [], []
+        for start, end in zip(bounds, bounds[1:], strict=False):
+            if start == end:
+                continue
+            weights = self.weight[start:end]
+            total = sum(v * w for v, w in zip(self.loss[start:end], weights, strict=True))
+            loss.append(total / sum(weights))
+            steps.append(self.steps[end - 1])
+            tokens.append(self.tokens[end - 1])
+            ema.append(self.ema[end - 1])
+        return steps, tokens, loss, ema
