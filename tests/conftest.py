@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -46,3 +49,26 @@ def tiny_config(corpus: Path, tokenizer: str = "word", **train) -> RunConfig:
 @pytest.fixture
 def tiny(corpus: Path) -> RunConfig:
     return tiny_config(corpus)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process still runs; a zombie is dead for our purposes."""
+    try:
+        os.kill(pid, 0)
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def workers():
+    """Worker pids started by a test; each must have exited by its end (killed if not)."""
+    pids: list[int] = []
+    yield pids
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leftovers = [pid for pid in pids if alive(pid)]
+    for pid in leftovers:
+        os.kill(pid, signal.SIGKILL)
+    assert not leftovers, f"worker processes left behind: {leftovers}"

@@ -32,6 +32,7 @@ from engine.events import (
     TrainingStarted,
 )
 from engine.run_state import RunState
+from tests.conftest import alive
 from tui.cli import main as tui_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,17 +116,6 @@ def printed_steps(text: str) -> list[int]:
     return [
         int(line.split("/")[0].split()[-1]) for line in text.splitlines() if line.startswith("step")
     ]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 # -- parsing and help (in process: no worker, no torch) ----------------------------------------

@@ -43,28 +43,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TORN = b'{"kind":"step","step":99,"lo'
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def workers():
-    """Worker pids started by a test; each must have exited by its end (killed if not)."""
-    pids: list[int] = []
-    yield pids
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    leftovers = [pid for pid in pids if _alive(pid)]
-    for pid in leftovers:
-        os.kill(pid, signal.SIGKILL)
-    assert not leftovers, f"worker processes left behind: {leftovers}"
-
-
 @pytest.fixture
 def socket_root(tmp_path, monkeypatch):
     """A private TMPDIR, so socket folders (ours and those of workers we start) can be counted."""

@@ -30,33 +30,7 @@ from engine import (
 from engine.channel import INFO_FILE, KEY_FILE, worker_info
 from engine.client import EngineClient
 from engine.run_listing import summarize_run
-from tests.conftest import tiny_config
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def workers():
-    """Collects worker pids; after the test every one of them must have exited."""
-    pids: list[int] = []
-    yield pids
-    deadline = time.monotonic() + 10
-    leftovers = [pid for pid in pids if _alive(pid)]
-    while leftovers and time.monotonic() < deadline:
-        time.sleep(0.05)
-        leftovers = [pid for pid in pids if _alive(pid)]
-    for pid in leftovers:
-        os.kill(pid, signal.SIGKILL)
-    assert not leftovers, f"worker processes left behind: {leftovers}"
+from tests.conftest import alive, tiny_config
 
 
 class Follower:
@@ -175,7 +149,7 @@ def test_detached_run_survives_its_client_and_replays_on_attach(corpus, tmp_path
     client.close()
     seen = max(first.steps())
     time.sleep(0.5)
-    assert _alive(workers[0])
+    assert alive(workers[0])
     again = EngineClient.attach(tmp_path / "run")
     follower = Follower(again)
     follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step > seen + 20)
@@ -249,7 +223,7 @@ def test_an_owner_can_detach_and_the_run_keeps_training(corpus, tmp_path, worker
     Follower(client).wait_for(lambda e: isinstance(e, StepCompleted))
     client.detach()
     time.sleep(0.5)
-    assert _alive(workers[0])
+    assert alive(workers[0])
     with EngineClient.attach(tmp_path / "run") as again:
         assert again.status().state == "running"
         again.shutdown()
