@@ -1,45 +1,36 @@
-"""Pilot tests: every view and binding of the TUI, driven by a FakeEngine."""
+"""Pilot tests of the TUI's views: events into the header, chart, attention, generation, samples."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 
 import pytest
 from textual.app import App
-from textual.widgets import Input, Select, Tree
+from textual.widgets import Input
 
 from engine import (
-    PRESETS,
     EngineError,
     EngineFailed,
     GeneratedToken,
     LossNotFinite,
     PauseCause,
-    RunState,
     SampleGenerated,
     TrainingPaused,
-    describe,
 )
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.app import LlmLearnsApp
-from tui.screens.help import HelpScreen
-from tui.screens.new_run import NewRunScreen
-from tui.screens.quit import QuitScreen
 from tui.views.attention import AttentionView
 from tui.widgets.attention_bars import AttentionBars
 from tui.widgets.candidate_bars import CandidateBars
 from tui.widgets.generation_output import GenerationOutput
 from tui.widgets.head_grid import HeadGrid
 from tui.widgets.heatmap import AttentionHeatmap
-from tui.widgets.key_hints import KeyHints
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.run_header import RunHeader
 from tui.widgets.sample_log import KEEP as SAMPLES_KEPT
 from tui.widgets.sample_log import SampleLog
 from tui.widgets.stats_panel import StatsPanel
-from tui.widgets.view_tabs import ViewTabs
 
 
 async def test_events_fill_header_chart_stats_and_samples():
@@ -117,61 +108,6 @@ async def test_chart_keys_toggle_log_axis_and_smoothing():
         assert chart.log_y and chart.x_tokens and chart.history.smoothing > beta
         await pilot.press("left_square_bracket", "left_square_bracket")
         assert chart.history.smoothing < beta
-
-
-async def test_pause_save_and_sample_call_the_client():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.press("space", "s", "g")
-        await settle(pilot, lambda: len(fake.calls) >= 3)
-        assert {"pause", "save", "sample_now"} <= set(fake.calls)
-
-
-async def test_space_pauses_then_resumes_as_the_engine_reports():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        header = app.query_one(RunHeader)
-        assert header.state == "running"
-        await pilot.press("space")
-        await settle(pilot, lambda: header.state == "paused")  # from the engine's TrainingPaused
-        assert app.run_state is RunState.PAUSED
-        await pilot.press("space")
-        await settle(pilot, lambda: header.state == "running")
-        assert fake.calls.count("pause") == 1 and fake.calls.count("resume") == 1
-
-
-async def test_space_resumes_a_run_paused_before_the_app_attached():
-    fake = FakeEngine(make_events() + [TrainingPaused(step=300)])
-    app, _ = make_app(fake)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        assert app.query_one(RunHeader).state == "paused"
-        await pilot.press("space")
-        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
-        assert "resume" in fake.calls and "pause" not in fake.calls
-
-
-async def test_number_keys_switch_views():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        tabs = app.query_one(ViewTabs)
-        for key, view in [("2", "attention"), ("4", "learn"), ("1", "train")]:
-            await pilot.press(key)
-            assert app.current_view == view and tabs.active == view
-
-
-async def test_clicking_a_view_name_switches_to_it():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        tabs = app.query_one(ViewTabs)
-        x = tabs.render().plain.index("Generate") + tabs.styles.padding.left
-        await pilot.click(ViewTabs, offset=(x, 0))
-        await settle(pilot, lambda: app.current_view == "generate")
-        assert app.current_view == "generate" and tabs.active == "generate"
 
 
 async def test_attention_heatmap_has_a_cell_per_token_pair():
@@ -257,85 +193,6 @@ async def test_generated_text_grows_a_line_as_it_wraps():
         assert heights[0] == 1 and heights[-1] > 1
 
 
-async def test_a_field_takes_keys_on_slash_and_escape_gives_them_back():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        hints = app.query_one(KeyHints)
-        prompt = app.query_one("#gen-prompt", Input)
-        await pilot.press("3")
-        await pilot.pause()
-        assert app.focused is not prompt and "Leave input" not in hints.render().plain
-        await pilot.press("slash")
-        await pilot.pause()
-        assert app.focused is prompt and "Leave input" in hints.render().plain
-        await pilot.press("end", "space", "1", "q")  # typing: these are text, not keys
-        assert prompt.value == "oh 1q" and app.current_view == "generate"
-        await pilot.press("f1")  # keys that type nothing still work
-        assert isinstance(app.screen, HelpScreen)
-        await pilot.press("escape")
-        assert app.focused is prompt
-        await pilot.press("escape")
-        await pilot.pause()
-        assert not isinstance(app.focused, Input) and "Leave input" not in hints.render().plain
-        await pilot.press("1")
-        assert app.current_view == "train" and prompt.value == "oh 1q"
-
-
-async def test_view_keys_work_from_every_view_with_the_prompt_holding_text():
-    app, fake = make_app()
-    views = [("1", "train"), ("2", "attention"), ("3", "generate"), ("4", "learn")]
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        prompt = app.query_one("#gen-prompt", Input)
-        prompt.value = "oh my love"
-        for start, _ in views:
-            for key, view in views:
-                await pilot.press(start)
-                await pilot.pause()
-                assert not isinstance(app.focused, Input)  # a view never gives a field keys
-                await pilot.press(key)
-                assert app.current_view == view and app.query_one(ViewTabs).active == view
-                assert prompt.value == "oh my love"
-
-
-async def test_enter_gives_the_attention_input_the_keyboard():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.press("2")
-        await pilot.pause()
-        assert app.focused is app.query_one(AttentionHeatmap)
-        await pilot.press("enter")
-        await pilot.pause()
-        assert app.focused is app.query_one("#attn-input", Input)
-        await pilot.press("escape", "3")
-        assert app.current_view == "generate"
-
-
-async def test_ctrl_c_asks_on_a_live_run_even_from_a_text_field():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.press("3", "slash", "ctrl+c")
-        assert isinstance(app.screen, QuitScreen)
-        await pilot.press("ctrl+c")  # a second one does not stack another dialog
-        assert len(app.screen_stack) == 2
-        await pilot.press("escape")
-        assert not isinstance(app.screen, QuitScreen)
-        assert not {"shutdown", "detach", "close"} & set(fake.calls)  # the run goes on
-
-
-async def test_ctrl_c_quits_at_once_when_no_run_is_live():
-    fake = FakeEngine(make_events(finished=True), live=False)
-    app, _ = make_app(fake)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.press("ctrl+c")
-        await settle(pilot, lambda: "close" in fake.calls)
-        assert "close" in fake.calls and not isinstance(app.screen, QuitScreen)
-
-
 async def test_generation_settings_are_validated_inline():
     app, fake = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -357,39 +214,6 @@ async def test_generation_error_is_shown_not_raised():
         await pilot.press("3", "enter", "enter")
         await settle(pilot, lambda: "not loaded" in str(app.query_one("#gen-status").render()))
         assert "not loaded" in str(app.query_one("#gen-status").render())
-
-
-async def test_quit_while_live_asks_and_detach_keeps_the_run():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.press("q")
-        assert isinstance(app.screen, QuitScreen)
-        await pilot.press("escape")
-        assert not isinstance(app.screen, QuitScreen)
-        await pilot.press("q", "d")
-        await settle(pilot, lambda: "detach" in fake.calls)
-    assert "detach" in fake.calls and "shutdown" not in fake.calls
-
-
-async def test_quit_stop_shuts_the_worker_down():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.press("q", "s")
-        await settle(pilot, lambda: "shutdown" in fake.calls)
-    assert "shutdown" in fake.calls
-
-
-async def test_quit_after_a_finished_run_does_not_ask():
-    fake = FakeEngine(make_events(finished=True), live=False)
-    app, _ = make_app(fake)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        assert app.query_one(RunHeader).state == "finished"
-        await pilot.press("q")
-        await settle(pilot, lambda: "close" in fake.calls)
-        assert not isinstance(app.screen, QuitScreen)
 
 
 async def test_engine_failure_shows_reason_and_checkpoint():
@@ -433,76 +257,6 @@ async def test_connect_error_is_one_line_in_the_ui():
         assert app.query_one(RunHeader).state == "failed"
 
 
-async def test_help_links_to_the_learn_view():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.press("2", "question_mark")
-        assert isinstance(app.screen, HelpScreen) and app.screen.view == "attention"
-        await pilot.press("down", "enter")  # second term: keys, queries and values
-        await pilot.pause(0.2)
-        assert app.current_view == "learn"
-
-
-async def test_new_run_validates_and_starts():
-    started = []
-    app = LlmLearnsApp(
-        connect=lambda: FakeEngine(),
-        start_new=lambda config: started.append(config) or FakeEngine(),
-    )
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("n")
-        screen = app.screen
-        assert isinstance(screen, NewRunScreen)
-        screen.query_one("#f-model-n_embd", Input).value = "30"
-        screen.query_one("#f-model-n_head", Input).value = "4"
-        await pilot.pause()
-        assert "not divisible" in screen.problems
-        assert screen.query_one("#f-model-n_embd").has_class("-invalid")
-        assert screen.query_one("#newrun-start").disabled
-        screen.query_one("#f-model-n_embd", Input).value = "32"
-        await pilot.pause()
-        assert screen.problems == ""
-        await pilot.press("ctrl+s")
-        await settle(pilot, lambda: started and app.client is not None)
-        assert started[0].model.n_embd == 32 and started[0].model.n_head == 4
-
-
-async def test_command_palette_offers_the_actions():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        titles = [command.title for command in app.get_system_commands(app.screen)]
-        assert {"Save a checkpoint", "Sample now", "New run", "Screenshot"} <= set(titles)
-        assert [title for title in titles if "quit" in title.lower()] == ["Quit llm-learns"]
-        assert titles.count("Screenshot") == 1
-
-
-async def test_palette_quit_asks_on_a_live_run():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        commands = {command.title: command for command in app.get_system_commands(app.screen)}
-        commands["Quit llm-learns"].callback()
-        await pilot.pause()
-        assert isinstance(app.screen, QuitScreen)
-
-
-async def test_screenshot_command_saves_an_svg_in_the_run_and_says_where(tmp_path):
-    seen = []
-    fake = FakeEngine()
-    fake.run_dir = tmp_path
-    app, _ = make_app(fake)
-    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
-        await loaded(pilot, fake)
-        app.action_save_screenshot()
-        await pilot.pause()
-    saved = list(tmp_path.glob("*.svg"))
-    assert len(saved) == 1 and saved[0].read_text().startswith("<svg")
-    notices = [m.notification.message for m in seen if type(m).__name__ == "Notify"]
-    assert any(str(saved[0]) in notice for notice in notices)
-
-
 async def test_too_small_terminal_shows_a_notice():
     app, fake = make_app()
     async with app.run_test(size=(50, 15)) as pilot:
@@ -539,82 +293,6 @@ async def test_log_y_draws_the_curves():
         rows = ["".join(segment.text for segment in line) for line in chart.kept_lines()]
         labels = {row.split("┤")[0].strip() for row in rows if "┤" in row}
         assert {"2", "3"} <= labels  # ticks at round losses, not log10 values
-
-
-async def test_footer_says_resume_while_paused():
-    fake = FakeEngine(make_events() + [TrainingPaused(step=300)])
-    app, _ = make_app(fake)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.pause()
-        hints = app.query_one(KeyHints).render().plain
-        assert "space Resume" in hints and "Pause" not in hints
-
-
-async def test_footer_says_pause_while_running():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.pause()
-        hints = app.query_one(KeyHints).render().plain
-        assert "space Pause" in hints and "Resume" not in hints
-
-
-async def test_learn_contents_key_focuses_the_list():
-    app, fake = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.press("4", "t")
-        await settle(pilot, lambda: isinstance(app.focused, Tree))
-        assert isinstance(app.focused, Tree)
-        await pilot.press("t")
-        await pilot.pause()
-        assert not isinstance(app.focused, Tree)
-
-
-async def test_new_run_form_starts_from_the_run_and_says_custom_when_it_departs():
-    seed = PRESETS["seed"]
-    longer = replace(seed, train=replace(seed.train, max_steps=2000))
-    app, fake = make_app(start_new=lambda config: FakeEngine(), initial_config=longer)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.press("n")
-        await pilot.pause()
-        screen = app.screen
-        assert screen.query_one("#f-train-max_steps", Input).value == "2000"  # not reset
-        assert screen.query_one("#newrun-preset", Select).value is Select.NULL  # "custom"
-
-
-async def test_new_run_form_says_custom_once_a_field_departs_from_the_preset():
-    app, fake = make_app(start_new=lambda config: FakeEngine())
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.press("n")
-        screen = app.screen
-        picker = screen.query_one("#newrun-preset", Select)
-        assert picker.value == "seed"
-        screen.query_one("#f-train-lr", Input).value = "0.002"
-        await pilot.pause()
-        assert picker.value is Select.NULL  # shown as "custom"
-        screen.query_one("#f-train-lr", Input).value = "1e-3"  # the preset's value again
-        await pilot.pause()
-        assert picker.value == "seed"
-        screen.query_one("#f-train-lr", Input).value = "0.002"
-        await pilot.pause()
-        await pilot.press("ctrl+s")
-        await settle(pilot, lambda: app.config.preset == "custom")
-        assert app.config.preset == "custom" and app.config.train.lr == 0.002
-
-
-async def test_new_run_form_shows_the_focused_fields_description():
-    app, fake = make_app(start_new=lambda config: FakeEngine())
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, fake)
-        await pilot.press("n")
-        app.screen.query_one("#f-model-n_head", Input).focus()
-        await pilot.pause()
-        hint = str(app.screen.query_one("#newrun-hint").render())
-        assert hint == describe("model", "n_head") and hint
 
 
 async def test_scrubbing_shows_the_probe_the_snapshots_are_of():
@@ -755,27 +433,3 @@ async def test_sample_log_keeps_the_last_samples_only():
         shown = log.query(".sample")
         assert len(shown) == SAMPLES_KEPT and len(log.samples) == SAMPLES_KEPT
         assert str(shown.last().render()).endswith(f"sample {log.samples[-1].step}")
-
-
-async def test_a_new_run_says_it_is_starting_not_that_the_old_one_disconnected():
-    old = FakeEngine()
-    gate = threading.Event()
-
-    def start_new(config):
-        gate.wait(timeout=5)  # a worker takes a moment to start
-        return FakeEngine()
-
-    app = LlmLearnsApp(connect=lambda: old, start_new=start_new)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot, old)
-        await pilot.press("n")
-        await pilot.pause()
-        await pilot.press("ctrl+s")
-        # The old run's stream closes while the new worker starts: that is no disconnection.
-        await settle(pilot, lambda: "close" in old.calls)
-        await pilot.pause(0.7)  # the old stream's last batch would have arrived by now
-        assert app.query_one(RunHeader).state == "starting a new run"
-        assert not app.query_one("#notice").display
-        gate.set()
-        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
-        assert not app.query_one("#notice").display
