@@ -36,7 +36,6 @@ from engine.run_state import RunState, advance
 
 PROG = "llmlearns-tui"
 PRINT_INTERVAL_S = 5.0  # how often a follower prints progress between evals, in wall time
-ENDED = (RunState.FINISHED, RunState.STOPPED, RunState.FAILED)
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 # JSON escapes C0 controls itself; these it writes raw (ensure_ascii=False) and a terminal may obey
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -291,7 +290,7 @@ def follow(client, printer: ProgressPrinter, owner: bool) -> int:
             elif owner and paused_for_not_finite(last):
                 ended_not_finite = True
                 _stop_quietly(client)
-            elif printer.state in ENDED and _over(_status(client), printer.step):
+            elif printer.state.ended and _over(_status(client), printer.step):
                 break
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -322,7 +321,7 @@ def _over(status: RunStatus | None, step: int) -> bool:
 
     After a resumed run's replayed end, the worker is live or at a later step: read on.
     """
-    return status is None or (status.state in ENDED and status.step <= step)
+    return status is None or (status.state.ended and status.step <= step)
 
 
 def _stop_quietly(client) -> None:

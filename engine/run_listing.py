@@ -44,9 +44,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
             step = event.step
         elif isinstance(event, EvalCompleted):
             best_val = event.val_loss if best_val is None else min(best_val, event.val_loss)
-    if state in (RunState.STARTING, RunState.RUNNING, RunState.PAUSED) and not worker_alive(
-        run_dir
-    ):
+    if not state.ended and not worker_alive(run_dir):
         state = RunState.FAILED  # the worker died without a word: killed, or the machine went down
     events = run_dir / EVENTS
     age = time.time() - events.stat().st_mtime if events.exists() else 0.0

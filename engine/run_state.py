@@ -32,6 +32,11 @@ class RunState(StrEnum):
         """A worker is training this run, or holding it paused."""
         return self in (RunState.RUNNING, RunState.PAUSED)
 
+    @property
+    def ended(self) -> bool:
+        """The run has said its last word; a history that stops short of this was cut off."""
+        return self in (RunState.FINISHED, RunState.STOPPED, RunState.FAILED)
+
 
 _AFTER_FINISH = {FinishReason.COMPLETED: RunState.FINISHED, FinishReason.DIVERGED: RunState.FAILED}
 

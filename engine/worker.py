@@ -375,7 +375,7 @@ def _state_from_history(run_dir: Path, trainer: Trainer) -> RunState:
     state = RunState.STARTING
     for event in read_events(run_dir):
         state = advance(state, event)
-    return RunState.FAILED if state.live or state is RunState.STARTING else state
+    return state if state.ended else RunState.FAILED
 
 
 def main(argv: list[str] | None = None) -> int:

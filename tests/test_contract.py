@@ -179,6 +179,7 @@ def test_run_state_follows_the_events():
     )
     assert advance(RunState.PAUSED, EngineFailed("killed")) is RunState.FAILED
     assert [s.live for s in RunState] == [False, True, True, False, False, False]
+    assert [s.ended for s in RunState] == [False, False, False, True, True, True]
 
 
 def test_a_script_gets_the_time_lapse_and_the_pause_on_a_non_finite_step(corpus, tmp_path):

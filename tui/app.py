@@ -233,7 +233,7 @@ class LlmLearnsApp(App[int]):
             self._report_failure(
                 EngineFailed(reason=message.error, last_checkpoint=self.last_checkpoint)
             )
-        elif self.run_state.live or self.run_state is RunState.STARTING:
+        elif not self.run_state.ended:
             self.link = "disconnected"
             self._show_state()
             self._show_notice(
