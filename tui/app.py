@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, Static
 from textual.worker import get_current_worker
 
@@ -45,6 +45,7 @@ from tui.views.attention import AttentionView
 from tui.views.generate import GenerateView
 from tui.views.learn import LearnView, slug
 from tui.views.train import TrainView
+from tui.views.view import View
 from tui.widgets.key_hints import KeyHints
 from tui.widgets.run_header import RunHeader
 from tui.widgets.view_tabs import ViewTabs
@@ -365,10 +366,17 @@ class LlmLearnsApp(App[int]):
     def action_help(self) -> None:
         def opened(term: str | None) -> None:
             if term:
-                self.action_view("learn")
-                self.call_after_refresh(self.query_one(LearnView).goto, slug(term))
+                self.action_learn(term)
 
-        self.push_screen(HelpScreen(self.current_view), opened)
+        view = self.current_view
+        self.push_screen(HelpScreen(view, self.query_one(f"#{view}", View).HELP), opened)
+
+    def action_learn(self, heading: str) -> None:
+        """Open the Learn view at a glossary heading (what `learn_link` text does when clicked)."""
+        if isinstance(self.screen, ModalScreen):
+            self.pop_screen()
+        self.action_view("learn")
+        self.call_after_refresh(self.query_one(LearnView).goto, slug(heading))
 
     def action_new_run(self) -> None:
         if self.start_new is None:

@@ -81,3 +81,11 @@ def cell_label(token: str) -> str:
     for grapheme, width in graphemes(token_label(token)):
         out.append(grapheme if width else "".join(f"<U+{ord(c):04X}>" for c in grapheme))
     return "".join(out)
+
+
+def learn_link(text: str, heading: str, style: str = "underline") -> Content:
+    """`text` that opens the Learn view at a glossary heading when clicked.
+
+    The heading must be one of tui/glossary.md's (a test checks every link)."""
+    action = f"app.learn({heading!r})"
+    return Content(text).stylize(f"{style} @click={action}" if style else f"@click={action}")

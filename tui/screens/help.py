@@ -1,5 +1,7 @@
 """Help for the current view (? or F1): what it shows, its keys, and links into the glossary.
 
+Each view keeps its own help (`View.HELP`, in tui/views/).
+
 Picking a term dismisses with that term's heading, and the app opens the Learn view there.
 """
 
@@ -12,72 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
-# view id -> (title, prose, glossary headings it uses)
-VIEW_HELP: dict[str, tuple[str, str, list[str]]] = {
-    "train": (
-        "Train",
-        """\
-The **loss chart** shows how wrong the model's next-token guesses are. The faint line is the raw
-loss of each training batch; the bold line is its smoothed average (an EMA, `[` and `]` change
-how smooth). Dots are the **validation loss**, measured on text the model never trains on: when it
-climbs while the train loss keeps falling, the model is memorising. The dashed line is the loss
-of random guessing, ln(vocabulary size): a model starts there and should fall below it quickly.
-
-Keys: `l` log-scale y · `x` steps or tokens seen on the x axis · `space` pause/resume ·
-`s` save a checkpoint · `g` draw a sample now. Samples appear below, one per eval.""",
-        [
-            "Cross-entropy loss",
-            "Train and validation loss",
-            "Learning rate",
-            "Gradient",
-            "Batch",
-            "Epoch",
-            "Vocabulary",
-            "AdamW",
-            "Backpropagation",
-        ],
-    ),
-    "attention": (
-        "Attention",
-        """\
-Each row of the **heatmap** is a token asking "which earlier tokens matter to me?"; each column is
-a token it may look at. Brighter means more attention; each row sums to 1. Dots mark the future,
-which a causal model is not allowed to see. The small maps show every head of the chosen layer.
-
-Keys: `↑`/`↓` pick the query token (its bars list where it looks) · `[`/`]` head ·
-`{`/`}` layer · `←`/`→` scrub through the snapshots stored at each eval, all of the run's probe
-text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box, enter shows it.""",
-        [
-            "Attention and self-attention",
-            "Keys, queries and values",
-            "Causal masking",
-            "Multi-head attention",
-            "Softmax",
-            "Token",
-            "Block size (context window)",
-            "Transformer",
-        ],
-    ),
-    "generate": (
-        "Generate",
-        """\
-Press `/` (or enter) to type a prompt, then **enter**: the model continues it one token at a
-time. Beside the output, bars show the most likely next tokens it weighed at each step; `←`/`→`
-on the output pick a step.
-Words the vocabulary lacks are flagged in red. An empty prompt starts a fresh line.
-
-**temp** flattens (>1) or sharpens (<1) the distribution, 0 always takes the top token; **top-k**
-keeps only the k likeliest; **top-p** keeps the smallest set whose probability reaches p.""",
-        ["Temperature, top-k and top-p", "Logits", "Softmax", "Token", "Vocabulary"],
-    ),
-    "learn": (
-        "Learn",
-        """\
-The glossary explains every term the other views use, in plain words. `t` shows the contents;
-scroll with the arrow keys or page up/down.""",
-        ["Transformer", "What the views show"],
-    ),
-}
+from tui.views.view import ViewHelp
 
 GLOBAL_KEYS = (
     "`1`–`4` views · `space` pause/resume · `s` save · `g` sample · `n` new run · "
@@ -90,12 +27,13 @@ class HelpScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss_help", "Close")]
 
-    def __init__(self, view: str) -> None:
+    def __init__(self, view: str, help: ViewHelp) -> None:
         super().__init__()
-        self.view = view if view in VIEW_HELP else "train"
+        self.view = view
+        self.help = help
 
     def compose(self) -> ComposeResult:
-        title, prose, terms = VIEW_HELP[self.view]
+        title, prose, terms = self.help.title, self.help.prose, self.help.terms
         with Vertical(id="help-dialog"):
             yield Static(f"[b]Help: the {title} view[/b]", id="help-title")
             with Horizontal(id="help-body"):

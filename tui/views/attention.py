@@ -26,7 +26,7 @@ from engine import (
     visible,
 )
 from tui.format import one_line
-from tui.views.view import View
+from tui.views.view import View, ViewHelp
 from tui.widgets.attention_bars import AttentionBars
 from tui.widgets.head_grid import HeadGrid
 from tui.widgets.heatmap import AttentionHeatmap
@@ -55,6 +55,28 @@ def unknown_note(words: list[str]) -> str:
 
 class AttentionView(View):
     """Owns the current AttentionMap and which layer, head and query are shown."""
+
+    HELP = ViewHelp(
+        "Attention",
+        """\
+Each row of the **heatmap** is a token asking "which earlier tokens matter to me?"; each column is
+a token it may look at. Brighter means more attention; each row sums to 1. Dots mark the future,
+which a causal model is not allowed to see. The small maps show every head of the chosen layer.
+
+Keys: `↑`/`↓` pick the query token (its bars list where it looks) · `[`/`]` head ·
+`{`/`}` layer · `←`/`→` scrub through the snapshots stored at each eval, all of the run's probe
+text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box, enter shows it.""",
+        [
+            "Attention and self-attention",
+            "Keys, queries and values",
+            "Causal masking",
+            "Multi-head attention",
+            "Softmax",
+            "Token",
+            "Block size (context window)",
+            "Transformer",
+        ],
+    )
 
     INPUT = "#attn-input"
 

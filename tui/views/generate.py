@@ -20,7 +20,7 @@ from textual.worker import get_current_worker
 
 from engine import ConfigError, GeneratedToken, SampleConfig, token_label, visible
 from tui.format import one_line
-from tui.views.view import View
+from tui.views.view import View, ViewHelp
 from tui.widgets.candidate_bars import CandidateBars
 from tui.widgets.generation_output import GenerationOutput
 
@@ -36,6 +36,19 @@ SETTINGS = [
 
 class GenerateView(View):
     """Builds a SampleConfig from the inputs and streams the client's Generation into the output."""
+
+    HELP = ViewHelp(
+        "Generate",
+        """\
+Press `/` (or enter) to type a prompt, then **enter**: the model continues it one token at a
+time. Beside the output, bars show the most likely next tokens it weighed at each step; `←`/`→`
+on the output pick a step.
+Words the vocabulary lacks are flagged in red. An empty prompt starts a fresh line.
+
+**temp** flattens (>1) or sharpens (<1) the distribution, 0 always takes the top token; **top-k**
+keeps only the k likeliest; **top-p** keeps the smallest set whose probability reaches p.""",
+        ["Temperature, top-k and top-p", "Logits", "Softmax", "Token", "Vocabulary"],
+    )
 
     INPUT = "#gen-prompt"
     BINDINGS = [

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import MarkdownViewer, Tree
 
-from tui.views.view import View
+from tui.views.view import View, ViewHelp
 
 GLOSSARY = Path(__file__).resolve().parent.parent / "glossary.md"
 
@@ -26,6 +26,14 @@ class LearnView(View):
     The document is mounted on first use: a few hundred Markdown blocks cost every other view a
     slower restyle, and most sessions open Learn late or never.
     """
+
+    HELP = ViewHelp(
+        "Learn",
+        """\
+The glossary explains every term the other views use, in plain words. `t` shows the contents;
+scroll with the arrow keys or page up/down.""",
+        ["Transformer", "What the views show"],
+    )
 
     BINDINGS = [Binding("t", "toggle_toc", "Contents")]
 

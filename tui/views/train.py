@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 
 from engine import EvalCompleted, StepCompleted, TrainingStarted
-from tui.views.view import View
+from tui.views.view import View, ViewHelp
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.sample_log import SampleLog
 from tui.widgets.stats_panel import StatsPanel
@@ -15,6 +15,30 @@ from tui.widgets.stats_panel import StatsPanel
 
 class TrainView(View):
     """Routes training events to the chart, the stats and the samples."""
+
+    HELP = ViewHelp(
+        "Train",
+        """\
+The **loss chart** shows how wrong the model's next-token guesses are. The faint line is the raw
+loss of each training batch; the bold line is its smoothed average (an EMA, `[` and `]` change
+how smooth). Dots are the **validation loss**, measured on text the model never trains on: when it
+climbs while the train loss keeps falling, the model is memorising. The dashed line is the loss
+of random guessing, ln(vocabulary size): a model starts there and should fall below it quickly.
+
+Keys: `l` log-scale y · `x` steps or tokens seen on the x axis · `space` pause/resume ·
+`s` save a checkpoint · `g` draw a sample now. Samples appear below, one per eval.""",
+        [
+            "Cross-entropy loss",
+            "Train and validation loss",
+            "Learning rate",
+            "Gradient",
+            "Batch",
+            "Epoch",
+            "Vocabulary",
+            "AdamW",
+            "Backpropagation",
+        ],
+    )
 
     BINDINGS = [
         Binding("l", "toggle_log", "Log y"),

@@ -8,14 +8,26 @@ keyboard back to the view.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input
 
 
-class View(Vertical):
-    """Base of the four views; subclasses set INPUT and define focus_main()."""
+@dataclass(frozen=True)
+class ViewHelp:
+    """What the help screen (? or F1) says of a view, kept beside the view it describes."""
 
+    title: str
+    prose: str  # Markdown: what the view shows and its keys
+    terms: list[str]  # glossary headings (tui/glossary.md) for everything the view shows
+
+
+class View(Vertical):
+    """Base of the views; subclasses set HELP and INPUT, and define focus_main()."""
+
+    HELP: ViewHelp
     INPUT: str | None = None  # selector of the text field that enter and / focus
     BINDINGS = [
         Binding("slash", "focus_input", "Type"),
