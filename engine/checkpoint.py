@@ -19,7 +19,7 @@ from engine.model import GPT
 from engine.run_files import MODEL, OPTIMIZER, atomic_write
 
 FORMAT = "llmlearns-1"
-_TIED = "lm_head.weight"  # the same tensor as wte.weight: stored once
+_TIED = "lm_head.weight"  # with a tied head, the same tensor as wte.weight: stored once
 
 
 @dataclass
@@ -49,11 +49,15 @@ def save_checkpoint(
         "trainer": json.dumps(asdict(state)),
     }
     atomic_write(run_dir / OPTIMIZER, lambda temp: save_file(tensors, temp, metadata=opt_meta))
-    weights = {
-        k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k != _TIED
-    }
+    weights = {k: v.detach().cpu().contiguous() for k, v in _stored(model).items()}
     atomic_write(run_dir / MODEL, lambda temp: save_file(weights, temp, metadata=meta))
     return run_dir / MODEL
+
+
+def _stored(model: GPT) -> dict[str, torch.Tensor]:
+    """The tensors a checkpoint holds: the state dict, less the tied head's second name."""
+    tied = model.config.tie_head
+    return {k: v for k, v in model.state_dict().items() if not (tied and k == _TIED)}
 
 
 def _open(path: Path):
@@ -84,7 +88,7 @@ def load_weights(run_dir: Path, model: GPT) -> int:
     """Load model.safetensors into model, checking every name and shape; returns its step."""
     path = run_dir / MODEL
     handle, meta = _open(path)
-    expected = {k: v for k, v in model.state_dict().items() if k != _TIED}
+    expected = _stored(model)
     stored = set(handle.keys())
     if missing := sorted(expected.keys() - stored):
         raise CheckpointError(f"{path} does not match config.json: it lacks {missing[0]!r}")

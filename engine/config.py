@@ -88,6 +88,30 @@ class ModelConfig:
     vocab_size: int = described(
         0, "how many distinct tokens there are; set by the tokenizer, 0 until it has run"
     )
+    # The modern recipe, one switch each (README: "What the modern recipe changes").
+    rope: bool = described(
+        False,
+        "rotary position embeddings: each head turns its queries and keys by an angle that grows "
+        "with position, instead of adding a learned position table",
+    )
+    qk_norm: bool = described(
+        False,
+        "normalise each head's queries and keys to a fixed length before they are compared, so "
+        "attention scores cannot blow up",
+    )
+    relu2: bool = described(
+        False, "the MLP's activation is ReLU squared (max(0, x)²) instead of GELU"
+    )
+    tie_head: bool = described(
+        True,
+        "the output head reuses the token embedding (tied); --no-tie-head gives the head its "
+        "own weights",
+    )
+    zero_init: bool = described(
+        False,
+        "start the output projections of attention and MLP (and an untied head) at zero, so "
+        "each block begins as a pass-through",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -101,6 +125,11 @@ class ModelConfig:
             problems.append(f"dropout {self.dropout} must be in [0, 1)")
         if self.vocab_size < 0:
             problems.append(f"vocab_size {self.vocab_size} must not be negative")
+        if self.rope and self.n_head >= 1 and (self.n_embd // self.n_head) % 2:
+            problems.append(
+                f"rope turns channels in pairs: the head size {self.n_embd // self.n_head} "
+                "(n_embd / n_head) must be even"
+            )
         _check(problems)
 
     @property
@@ -140,6 +169,17 @@ class TrainConfig:
         0.999,
         "AdamW's memory of squared gradients, which sizes each weight's step "
         "(nearer 1: a longer memory)",
+    )
+    muon: bool = described(
+        False,
+        "train the blocks' weight matrices with Muon (an orthogonalised momentum step) and the "
+        "rest with AdamW",
+    )
+    muon_lr: float = described(
+        0.02, "Muon's learning rate at the peak of the schedule (lr is AdamW's)"
+    )
+    muon_momentum: float = described(
+        0.95, "Muon's momentum: how much of earlier gradients each step keeps"
     )
     grad_clip: float = described(
         1.0,
@@ -189,6 +229,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 problems.append(f"{name} {value} must be in [0, 1)")
+        if not 0.0 < self.muon_lr < float("inf"):
+            problems.append(f"muon_lr {self.muon_lr} must be a positive number")
+        if not 0.0 <= self.muon_momentum < 1.0:
+            problems.append(f"muon_momentum {self.muon_momentum} must be in [0, 1)")
         if self.grad_clip < 0:
             problems.append(f"grad_clip {self.grad_clip} must not be negative")
         if self.device not in DEVICES:
@@ -303,8 +347,8 @@ class RunConfig:
                     refused.append(f"--{key.replace('_', '-')} {value}")
         if refused:
             raise ConfigError(
-                f"{', '.join(refused)} cannot apply on resume: the checkpoint fixes its model and "
-                "vocabulary (start a new run to change them)"
+                f"{', '.join(refused)} cannot apply on resume: the checkpoint fixes its model, "
+                "optimizer and vocabulary (start a new run to change them)"
             )
         return self.with_overrides(overrides)
 
@@ -320,10 +364,24 @@ def _same(key: str, value: Any, stored: Any) -> bool:
     return value == stored
 
 
-# What a checkpoint fixes: the model's shape, and the vocabulary with what built it. Dropout and
-# every train and sample setting may change when a run resumes.
+# What a checkpoint fixes: the model's shape and options, the optimizer whose state it holds, and
+# the vocabulary with what built it. Dropout and every other train and sample setting may change
+# when a run resumes.
 FIXED_ON_RESUME = {
-    "model": ("block_size", "n_layer", "n_head", "n_embd", "bias", "vocab_size"),
+    "model": (
+        "block_size",
+        "n_layer",
+        "n_head",
+        "n_embd",
+        "bias",
+        "vocab_size",
+        "rope",
+        "qk_norm",
+        "relu2",
+        "tie_head",
+        "zero_init",
+    ),  # fmt: skip
+    "train": ("muon",),
     "data": ("corpus", "tokenizer", "bpe_vocab_size"),
 }
 
@@ -366,6 +424,32 @@ PRESETS["char-gpu"] = replace(
         PRESETS["char-small"].train, max_steps=5000, batch_size=64, eval_batches=200, log_every=10
     ),
     sample=replace(PRESETS["char-small"].sample, max_new_tokens=300),
+)
+# char-small's shape with the modern recipe (README: "What the modern recipe changes"): rotary
+# positions, QK-norm, ReLU², an untied head, zero-initialised projections, and Muon for the
+# blocks' matrices. Schedule tuned on tinyshakespeare (issue 10).
+PRESETS["char-modern"] = replace(
+    PRESETS["char-small"],
+    preset="char-modern",
+    model=replace(
+        PRESETS["char-small"].model,
+        rope=True,
+        qk_norm=True,
+        relu2=True,
+        tie_head=False,
+        zero_init=True,
+    ),
+    train=replace(
+        PRESETS["char-small"].train,
+        max_steps=1000,
+        lr=3e-3,
+        min_lr=3e-4,
+        warmup_steps=50,
+        muon=True,
+        muon_lr=0.02,
+        muon_momentum=0.95,
+        eval_every=125,
+    ),
 )
 DEFAULT_PRESET = "seed"
 

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 
 from engine.outputs import Candidate
 
-# Every stage kind, in pipeline order (a block's kinds repeat once per block).
+# Every stage kind, in pipeline order (a block's kinds repeat once per block). A model shows only
+# those its options use: rope has no position table (so no sum) but turned queries and keys,
+# qk_norm normed ones, relu2 relu_squared where GELU was.
 STAGE_KINDS = (
     "tokens", "token_embedding", "position_embedding", "embedding_sum",
-    "layernorm", "query", "key", "value", "scores", "causal_mask", "softmax", "weighted_values",
-    "attention_projection", "residual", "mlp_up", "gelu", "mlp_down",
+    "layernorm", "query", "key", "value", "normed_query", "normed_key", "rotated_query",
+    "rotated_key", "scores", "causal_mask", "softmax", "weighted_values",
+    "attention_projection", "residual", "mlp_up", "gelu", "relu_squared", "mlp_down",
     "logits", "probabilities", "top_candidates",
 )  # fmt: skip
 TOP_CANDIDATES = 8  # how many next tokens the last stage lists
@@ -90,18 +93,32 @@ class StageSpec:
 
 
 def stage_layout(
-    T: int, vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int, bias: bool
+    T: int,
+    vocab_size: int,
+    block_size: int,
+    n_layer: int,
+    n_head: int,
+    n_embd: int,
+    bias: bool,
+    *,
+    rope: bool = False,
+    qk_norm: bool = False,
+    relu2: bool = False,
+    tie_head: bool = True,
 ) -> list[StageSpec]:
-    """The trace's stages for a model of this shape on T tokens, in pipeline order."""
+    """The trace's stages for a model of this shape (and options) on T tokens, in pipeline order."""
     C, hs, V = n_embd, n_embd // n_head, vocab_size
     b = 1 if bias else 0
     norm = C * (1 + b)  # LayerNorm: a scale per channel (and a shift with bias)
     stages = [
         StageSpec("token ids", "tokens", None, (T,), 0),
         StageSpec("token embedding", "token_embedding", None, (T, C), V * C),
-        StageSpec("position embedding", "position_embedding", None, (T, C), block_size * C),
-        StageSpec("token + position", "embedding_sum", None, (T, C), 0),
     ]
+    if not rope:
+        stages += [
+            StageSpec("position embedding", "position_embedding", None, (T, C), block_size * C),
+            StageSpec("token + position", "embedding_sum", None, (T, C), 0),
+        ]
     for i in range(n_layer):
         per_head = (n_head, T, hs)
         stages += [
@@ -109,6 +126,19 @@ def stage_layout(
             StageSpec(f"block {i} · query", "query", i, per_head, C * C + b * C, True),
             StageSpec(f"block {i} · key", "key", i, per_head, C * C + b * C, True),
             StageSpec(f"block {i} · value", "value", i, per_head, C * C + b * C, True),
+        ]
+        if qk_norm:
+            stages += [
+                StageSpec(f"block {i} · query, normed", "normed_query", i, per_head, 0, True),
+                StageSpec(f"block {i} · key, normed", "normed_key", i, per_head, 0, True),
+            ]
+        if rope:
+            stages += [
+                StageSpec(f"block {i} · query, turned", "rotated_query", i, per_head, 0, True),
+                StageSpec(f"block {i} · key, turned", "rotated_key", i, per_head, 0, True),
+            ]
+        activation = ("ReLU²", "relu_squared") if relu2 else ("GELU", "gelu")
+        stages += [
             StageSpec(f"block {i} · scores q·k/√{hs}", "scores", i, (n_head, T, T), 0, True),
             StageSpec(f"block {i} · causal mask", "causal_mask", i, (n_head, T, T), 0, True),
             StageSpec(f"block {i} · softmax", "softmax", i, (n_head, T, T), 0, True),
@@ -119,36 +149,51 @@ def stage_layout(
             StageSpec(f"block {i} · + residual", "residual", i, (T, C), 0),
             StageSpec(f"block {i} · LayerNorm 2", "layernorm", i, (T, C), norm),
             StageSpec(f"block {i} · MLP up", "mlp_up", i, (T, 4 * C), 4 * C * C + b * 4 * C),
-            StageSpec(f"block {i} · GELU", "gelu", i, (T, 4 * C), 0),
+            StageSpec(f"block {i} · {activation[0]}", activation[1], i, (T, 4 * C), 0),
             StageSpec(f"block {i} · MLP down", "mlp_down", i, (T, C), 4 * C * C + b * C),
             StageSpec(f"block {i} · + residual", "residual", i, (T, C), 0),
         ]
     k = min(TOP_CANDIDATES, V)
+    # A tied head is the token embedding read backwards: no parameters of its own.
+    head = StageSpec("logits (tied head)", "logits", None, (T, V), 0)
+    if not tie_head:
+        head = StageSpec("logits (output head)", "logits", None, (T, V), V * C)
     return stages + [
         StageSpec("final LayerNorm", "layernorm", None, (T, C), norm),
-        # The head is the token embedding read backwards (tied): no parameters of its own.
-        StageSpec("logits (tied head)", "logits", None, (T, V), 0),
+        head,
         StageSpec("probabilities", "probabilities", None, (T, V), 0),
         StageSpec("top candidates", "top_candidates", None, (T, k), 0),
     ]
 
 
 def model_parts(
-    vocab_size: int, block_size: int, n_layer: int, n_embd: int, bias: bool
+    vocab_size: int,
+    block_size: int,
+    n_layer: int,
+    n_embd: int,
+    bias: bool,
+    *,
+    rope: bool = False,
+    tie_head: bool = True,
 ) -> tuple[ModelPart, ...]:
     """Parameter count per part of the model; they add up to GPT.num_params()."""
     C, b = n_embd, 1 if bias else 0
     norm = C * (1 + b)
     attention = 3 * C * C + 3 * b * C + C * C + b * C
     mlp = 4 * C * C + b * 4 * C + 4 * C * C + b * C
-    parts = [
-        ModelPart("token embedding (shared with the output head)", vocab_size * C),
-        ModelPart("position embedding", block_size * C),
-    ]
+    if tie_head:
+        parts = [ModelPart("token embedding (shared with the output head)", vocab_size * C)]
+    else:
+        parts = [ModelPart("token embedding", vocab_size * C)]
+    if not rope:  # rotary embeddings turn q and k by fixed angles: nothing learned
+        parts.append(ModelPart("position embedding", block_size * C))
     for i in range(n_layer):
         parts += [
             ModelPart(f"block {i} attention", attention),
             ModelPart(f"block {i} MLP", mlp),
             ModelPart(f"block {i} norms", 2 * norm),
         ]
-    return (*parts, ModelPart("final norm", norm))
+    parts.append(ModelPart("final norm", norm))
+    if not tie_head:
+        parts.append(ModelPart("output head", vocab_size * C))
+    return tuple(parts)

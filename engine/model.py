@@ -1,6 +1,9 @@
 """The GPT: token + position embeddings, pre-LN blocks with fused-QKV causal self-attention and a
 GELU MLP, a final LayerNorm, and an LM head tied to the token embedding.
 
+The modern options (ModelConfig) swap parts one at a time: rotary position embeddings for the
+position table, QK-norm, a ReLU² MLP, an untied head, zero-initialised output projections.
+
 Two attention paths share the weights: the fast one (scaled_dot_product_attention) for training and
 generation, and an inspection one that materialises the softmax so its probabilities can be shown.
 """
@@ -36,11 +39,41 @@ class KVCache:
         self.pos = 0
 
 
+class Rotary(nn.Module):
+    """Rotary position embeddings: channel j of a head's first half and channel j of its second
+    half form a pair, turned by the angle position * base^(-2j / head_size)."""
+
+    def __init__(self, config: ModelConfig, base: float = 10000.0):
+        super().__init__()
+        half = config.head_size // 2
+        freqs = base ** (-torch.arange(half, dtype=torch.float32) / half)
+        angles = torch.outer(torch.arange(config.block_size, dtype=torch.float32), freqs)
+        # Not persistent: derived from the config, so checkpoints stay weights only.
+        self.register_buffer("cos", angles.cos(), persistent=False)  # (block_size, hs / 2)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, x, start: int):
+        """x (B, T, ..., hs) turned to positions start..start+T-1 (T is dim 1)."""
+        T = x.size(1)
+        shape = (T,) + (1,) * (x.dim() - 3) + (-1,)
+        cos = self.cos[start : start + T].view(shape)
+        sin = self.sin[start : start + T].view(shape)
+        return rotate(x, cos, sin)
+
+
+def rotate(x, cos, sin):
+    """Turn each (first-half, second-half) channel pair of x by the angle whose cos, sin given."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.n_head = config.n_head
         self.n_embd = config.n_embd
+        self.qk_norm = config.qk_norm
+        self.rotary = Rotary(config) if config.rope else None
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
@@ -50,9 +83,17 @@ class CausalSelfAttention(nn.Module):
         self, x, cache: KVCache | None = None, layer: int = 0, probs_out: list | None = None
     ):
         B, T, C = x.size()
-        qkv = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hs)
         start = cache.pos if cache is not None else 0
+        qkv = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head)
+        if self.qk_norm or self.rotary is not None:
+            qk, v = qkv[:, :, :2], qkv[:, :, 2].transpose(1, 2)  # q and k together: fewer ops
+            if self.qk_norm:  # unit RMS per head: the scores can no longer grow without bound
+                qk = F.rms_norm(qk, (qk.size(-1),))
+            if self.rotary is not None:
+                qk = self.rotary(qk, start)
+            q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hs)
+        else:
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hs)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, nh, start + T, hs)
         dropout = self.dropout if self.training else 0.0
@@ -90,9 +131,15 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = _dropout(config.dropout)
+        self.act = relu2 if config.relu2 else F.gelu
 
     def forward(self, x):
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+
+
+def relu2(x):
+    """ReLU squared: zero below 0, x² above."""
+    return F.relu(x).square()
 
 
 class Block(nn.Module):
@@ -114,16 +161,24 @@ class GPT(nn.Module):
         assert config.vocab_size > 0, "vocab_size comes from the tokenizer"
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        # With rotary embeddings attention sees positions itself: no table to add.
+        self.wpe = None if config.rope else nn.Embedding(config.block_size, config.n_embd)
         self.drop = _dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # weight tying: one matrix reads and writes tokens
+        if config.tie_head:  # weight tying: one matrix reads and writes tokens
+            self.lm_head.weight = self.wte.weight
         self.apply(self._init_weights)
         for name, param in self.named_parameters():
             if name.endswith("c_proj.weight"):  # GPT-2's scaled init of residual projections
                 nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        if config.zero_init:
+            # Every block starts as the identity and the head predicts uniformly; each part
+            # grows in from zero once the gradient reaches it.
+            for name, param in self.named_parameters():
+                if name.endswith("c_proj.weight") or name == "lm_head.weight":
+                    nn.init.zeros_(param)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -141,8 +196,11 @@ class GPT(nn.Module):
         B, T = idx.size()
         start = cache.pos if cache is not None else 0
         assert start + T <= self.config.block_size, "context longer than block_size"
-        # A slice of the position table, not a lookup: same values and gradient, fewer ops.
-        x = self.drop(self.wte(idx) + self.wpe.weight[start : start + T])  # (B, T, C)
+        x = self.wte(idx)  # (B, T, C)
+        if self.wpe is not None:
+            # A slice of the position table, not a lookup: same values and gradient, fewer ops.
+            x = x + self.wpe.weight[start : start + T]
+        x = self.drop(x)
         for layer, block in enumerate(self.blocks):
             x = block(x, cache, layer, probs_out)
         if cache is not None:
@@ -173,29 +231,52 @@ class Decoder:
 
     The same maths as GPT.next_logits on (C,) vectors. With one token per step the cost is all
     per-op overhead, so weights are looked up once here, the attention scale is folded into the
-    query weights, the cache views each position needs are made once and reused, and the loop uses
-    fused plain calls (addmv, bmm) instead of module calls and tensor indexing. Weights must not
-    change while it lives.
+    query weights (or, after QK-norm, into the rotation or one multiply), the cache views each
+    position needs are made once and reused, and the loop uses fused plain calls (addmv, bmm)
+    instead of module calls and tensor indexing. Weights must not change while it lives.
     """
 
     def __init__(self, model: GPT, cache: KVCache):
+        config = model.config
         self.cache = cache
-        self.n_head = model.config.n_head
-        self.C = C = model.config.n_embd
-        scale = torch.ones(3 * C, device=model.wte.weight.device)
-        scale[:C] = 1.0 / math.sqrt(C // self.n_head)  # q / sqrt(hs), once, not every step
-        self.wte, self.wpe = model.wte.weight, model.wpe.weight
+        self.n_head = config.n_head
+        self.C = C = config.n_embd
+        self.qk_norm = config.qk_norm
+        device = model.wte.weight.device
+        scale = 1.0 / math.sqrt(config.head_size)  # q / sqrt(hs), once, not every step
+        weight_scale = torch.ones(3 * C, device=device)
+        # QK-norm would undo a scale folded into the weights: it goes after the norm instead.
+        qk_scale = torch.tensor([scale, 1.0], device=device).view(2, 1, 1, 1)
+        if not config.qk_norm:
+            weight_scale[:C] = scale
+            qk_scale = None
+        self.rotation = None
+        if config.rope:
+            rotary = model.blocks[0].attn.rotary
+            turn = torch.ones(2, 1, 1, 1, device=device) if qk_scale is None else qk_scale
+            # (block_size, 2, 1, 1, hs / 2): row 0 turns (and scales) q, row 1 turns k.
+            self.rotation = (
+                rotary.cos[:, None, None, None] * turn,
+                rotary.sin[:, None, None, None] * turn,
+            )
+            qk_scale = None
+        self.qk_scale = qk_scale
+        self.wte = model.wte.weight
+        self.wpe = None if model.wpe is None else model.wpe.weight
+        self.head = model.lm_head.weight
+        self.act = relu2 if config.relu2 else F.gelu
         self.ln_f = (model.ln_f.weight, model.ln_f.bias)
         self.layers = []
         for b in model.blocks:
             qkv_b = b.attn.c_attn.bias
             self.layers.append((
                 b.ln_1.weight, b.ln_1.bias,
-                b.attn.c_attn.weight * scale[:, None], None if qkv_b is None else qkv_b * scale,
+                b.attn.c_attn.weight * weight_scale[:, None],
+                None if qkv_b is None else qkv_b * weight_scale,
                 b.attn.c_proj.weight, b.attn.c_proj.bias, b.ln_2.weight, b.ln_2.bias,
                 b.mlp.c_fc.weight, b.mlp.c_fc.bias, b.mlp.c_proj.weight, b.mlp.c_proj.bias,
             ))  # fmt: skip
-        self._views: list[tuple | None] = [None] * model.config.block_size
+        self._views: list[tuple | None] = [None] * config.block_size
 
     def _cache_views(self, pos: int) -> tuple:
         """Per layer: where position pos's k and v go, and the keys (transposed) and values seen."""
@@ -210,26 +291,44 @@ class Decoder:
             )  # fmt: skip
         return self._views[pos]
 
+    def _qkv(self, qkv: torch.Tensor, pos: int):
+        """q, k, v (nh, 1, hs) from the fused projection (3 * C,), normed and turned as trained."""
+        qkv = qkv.view(3, self.n_head, 1, -1)
+        if self.rotation is None and not self.qk_norm:
+            return qkv.unbind(0)
+        qk = qkv[:2]  # (2, nh, 1, hs)
+        if self.qk_norm:
+            qk = F.rms_norm(qk, (qk.size(-1),))
+        if self.qk_scale is not None:
+            qk = qk * self.qk_scale
+        if self.rotation is not None:
+            cos, sin = self.rotation
+            qk = rotate(qk, cos[pos], sin[pos])
+        q, k = qk.unbind(0)
+        return q, k, qkv[2]
+
     def step(self, token: int) -> torch.Tensor:
         """Logits (vocab,) after appending `token` at the cache's next position."""
-        pos, C, nh = self.cache.pos, self.C, self.n_head
-        x = self.wte.select(0, token) + self.wpe.select(0, pos)  # (C,)
+        pos, C = self.cache.pos, self.C
+        x = self.wte.select(0, token)  # (C,)
+        if self.wpe is not None:
+            x = x + self.wpe.select(0, pos)
         for weights, views in zip(self.layers, self._cache_views(pos), strict=True):
             ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, out_w, out_b = (
                 weights
             )
             k_slot, v_slot, seen_kt, seen_v = views
             h = F.layer_norm(x, (C,), ln1_w, ln1_b)
-            q, k, v = _affine(h, qkv_w, qkv_b).view(3, nh, 1, -1).unbind(0)  # (nh, 1, hs)
+            q, k, v = self._qkv(_affine(h, qkv_w, qkv_b), pos)  # (nh, 1, hs)
             k_slot.copy_(k)
             v_slot.copy_(v)
             att = torch.softmax(torch.bmm(q, seen_kt), dim=-1)  # (nh, 1, t)
             y = torch.bmm(att, seen_v).view(C)  # (nh, 1, t) @ (nh, t, hs)
             x = _affine(y, proj_w, proj_b, residual=x)
-            h = F.gelu(_affine(F.layer_norm(x, (C,), ln2_w, ln2_b), fc_w, fc_b))
+            h = self.act(_affine(F.layer_norm(x, (C,), ln2_w, ln2_b), fc_w, fc_b))
             x = _affine(h, out_w, out_b, residual=x)
         self.cache.pos += 1
-        return torch.mv(self.wte, F.layer_norm(x, (C,), *self.ln_f))
+        return torch.mv(self.head, F.layer_norm(x, (C,), *self.ln_f))
 
 
 def _affine(x, weight, bias, residual=None):

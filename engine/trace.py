@@ -1,6 +1,6 @@
 """The forward trace: one forward pass of the live model on a text, stage by stage.
 
-Computed from the model's own modules (its LayerNorms, fused QKV, projections, MLP, tied head), not
+Computed from the model's own modules (its LayerNorms, fused QKV, rotary tables, MLP, head), not
 a copy of the maths, so what the Inside view shows is what the model does; a test checks the final
 logits against GPT.forward. Clients get one position's vectors (ForwardTrace), never every
 position's, to keep the reply small.
@@ -24,7 +24,7 @@ from engine.inside import (
     model_parts,
     stage_layout,
 )
-from engine.model import GPT
+from engine.model import GPT, rotate
 from engine.outputs import Candidate
 from engine.tokenizer import Tokenizer
 
@@ -33,7 +33,10 @@ DECIMALS = 4  # vectors travel rounded: enough for a colour strip, a third of th
 
 def _layout(model: GPT, T: int):
     m = model.config
-    return stage_layout(T, m.vocab_size, m.block_size, m.n_layer, m.n_head, m.n_embd, m.bias)
+    options = {"rope": m.rope, "qk_norm": m.qk_norm, "relu2": m.relu2, "tie_head": m.tie_head}
+    return stage_layout(
+        T, m.vocab_size, m.block_size, m.n_layer, m.n_head, m.n_embd, m.bias, **options
+    )
 
 
 @torch.no_grad()
@@ -46,14 +49,24 @@ def trace_tensors(model: GPT, ids: list[int]) -> list[tuple[str, torch.Tensor]]:
     was_training = model.training
     model.eval()
     try:
-        tok, pos = model.wte(idx), model.wpe.weight[:T]
-        x = tok + pos
-        out = [("tokens", idx), ("token_embedding", tok), ("position_embedding", pos)]
-        out.append(("embedding_sum", x))
+        x = tok = model.wte(idx)
+        out = [("tokens", idx), ("token_embedding", tok)]
+        if model.wpe is not None:
+            pos = model.wpe.weight[:T]
+            x = tok + pos
+            out += [("position_embedding", pos), ("embedding_sum", x)]
         causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
         for block in model.blocks:
             h = block.ln_1(x)
             q, k, v = block.attn.c_attn(h).view(T, 3, nh, hs).permute(1, 2, 0, 3)  # (nh, T, hs)
+            out += [("layernorm", h), ("query", q), ("key", k), ("value", v)]
+            if m.qk_norm:
+                q, k = F.rms_norm(q, (hs,)), F.rms_norm(k, (hs,))
+                out += [("normed_query", q), ("normed_key", k)]
+            if m.rope:
+                cos, sin = block.attn.rotary.cos[:T], block.attn.rotary.sin[:T]  # (T, hs / 2)
+                q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+                out += [("rotated_query", q), ("rotated_key", k)]
             scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (nh, T, T)
             masked = scores.masked_fill(~causal, float("-inf"))
             att = F.softmax(masked, dim=-1)
@@ -62,14 +75,14 @@ def trace_tensors(model: GPT, ids: list[int]) -> list[tuple[str, torch.Tensor]]:
             x = x + projected
             h2 = block.ln_2(x)
             up = block.mlp.c_fc(h2)
-            act = F.gelu(up)
+            act = block.mlp.act(up)
             down = block.mlp.c_proj(act)
             x_attn, x = x, x + down
             out += [
-                ("layernorm", h), ("query", q), ("key", k), ("value", v), ("scores", scores),
-                ("causal_mask", masked), ("softmax", att), ("weighted_values", y),
-                ("attention_projection", projected), ("residual", x_attn), ("layernorm", h2),
-                ("mlp_up", up), ("gelu", act), ("mlp_down", down), ("residual", x),
+                ("scores", scores), ("causal_mask", masked), ("softmax", att),
+                ("weighted_values", y), ("attention_projection", projected), ("residual", x_attn),
+                ("layernorm", h2), ("mlp_up", up), ("relu_squared" if m.relu2 else "gelu", act),
+                ("mlp_down", down), ("residual", x),
             ]  # fmt: skip
         final = model.ln_f(x)
         logits = model.lm_head(final)
@@ -124,7 +137,15 @@ def trace(
         token_ids=tuple(ids),
         position=position,
         stages=tuple(stages),
-        parts=model_parts(m.vocab_size, m.block_size, m.n_layer, m.n_embd, m.bias),
+        parts=model_parts(
+            m.vocab_size,
+            m.block_size,
+            m.n_layer,
+            m.n_embd,
+            m.bias,
+            rope=m.rope,
+            tie_head=m.tie_head,
+        ),
         n_params=model.num_params(),
         neighbours=nearest_tokens(model, tokenizer, ids[position]),
         candidates=candidates,

@@ -44,6 +44,7 @@ from engine.events import (
 from engine.generate import stream_tokens
 from engine.memory import check_fits
 from engine.model import GPT
+from engine.optim import make_optimizer, set_lr
 from engine.outputs import AttentionMap, GeneratedToken
 from engine.run_files import (
     CONFIG,
@@ -95,18 +96,6 @@ def lr_at(step: int, config: RunConfig) -> float:
     span = max(1, train.max_steps - train.warmup_steps)
     progress = min(1.0, (step - train.warmup_steps) / span)
     return train.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (train.lr - train.min_lr)
-
-
-def make_optimizer(model: GPT, config: RunConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW that decays 2-D weights (matmuls, embeddings) but not biases or LayerNorm gains."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.train.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    betas = (config.train.beta1, config.train.beta2)
-    # The fused kernel does the whole update in one pass per dtype: far less per-step overhead.
-    return torch.optim.AdamW(groups, lr=config.train.lr, betas=betas, fused=device.type != "mps")
 
 
 def first_line(corpus: Path) -> str:
@@ -323,8 +312,7 @@ class Trainer:
         started = time.perf_counter()
         m, t = self.config.model, self.config.train
         lr = lr_at(self.step, self.config)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(self.optimizer, t, lr)
         x, y = self.data.batch("train", t.batch_size, m.block_size, self.batch_rng, self.device)
         with self._autocast():
             _, loss = self.step_model(x, y)

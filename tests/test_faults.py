@@ -330,7 +330,7 @@ def test_resume_refuses_model_flags_in_one_line(corpus, tmp_path, workers):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "llmlearns-tui: error: --block-size 32, --n-layer 4 cannot apply on resume: the "
-        "checkpoint fixes its model and vocabulary (start a new run to change them)"
+        "checkpoint fixes its model, optimizer and vocabulary (start a new run to change them)"
     ]
     with pytest.raises(ConfigError, match="--n-head 4 cannot apply on resume"):
         Trainer.resume(run, {"model": {"n_head": 4}})

@@ -15,6 +15,8 @@ from engine.model import GPT
 from engine.trace import trace, trace_tensors
 
 VOCAB = 23
+MODERN_KINDS = {"normed_query", "normed_key", "rotated_query", "rotated_key", "relu_squared"}
+MODERN = {"rope": True, "qk_norm": True, "relu2": True, "tie_head": False, "zero_init": True}
 
 
 class Chars:
@@ -52,7 +54,7 @@ def test_the_trace_reaches_the_models_own_logits_and_attention(name, bias):
         _, attention = model.forward_with_attention(idx)
     kinds = [kind for kind, _ in stages]
     assert kinds[0] == "tokens" and kinds[-3:] == ["logits", "probabilities", "top_candidates"]
-    assert set(kinds) == set(STAGE_KINDS)
+    assert set(kinds) == set(STAGE_KINDS) - MODERN_KINDS
     traced_logits = dict(stages)["logits"]
     assert torch.allclose(traced_logits, logits[0], atol=1e-4, rtol=1e-4)  # float32 sums
     softmaxes = [tensor for kind, tensor in stages if kind == "softmax"]
@@ -110,3 +112,48 @@ def test_positions_count_from_the_end_and_out_of_range_is_refused():
     long = trace(model, Chars(), "abcdefghij")
     assert long.truncated and len(long.tokens) == PRESETS["seed"].model.block_size
     assert model.training  # the trace restores train mode
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"rope": True}, {"qk_norm": True}, {"relu2": True}, {"tie_head": False}, MODERN],
+    ids=["rope", "qk_norm", "relu2", "untied", "all"],
+)
+def test_the_trace_follows_each_modern_option_to_the_models_own_logits(options):
+    config = replace(PRESETS["char-small"].model, block_size=16, **options)
+    model = _model(config)
+    ids = [(5 * i + 2) % VOCAB for i in range(12)]
+    stages = trace_tensors(model, ids)
+    with torch.no_grad():
+        logits, _ = model(torch.tensor([ids]))
+        _, attention = model.forward_with_attention(torch.tensor([ids]))
+    assert torch.allclose(dict(stages)["logits"], logits[0], atol=1e-4, rtol=1e-4)
+    softmaxes = [tensor for kind, tensor in stages if kind == "softmax"]
+    for layer, probs in enumerate(softmaxes):
+        assert torch.allclose(probs, attention[0, layer], atol=1e-6)
+    kinds = {kind for kind, _ in stages}
+    rope = options.get("rope", False)
+    assert ("position_embedding" in kinds) != rope and ("embedding_sum" in kinds) != rope
+    assert ("rotated_query" in kinds) == rope and ("rotated_key" in kinds) == rope
+    assert ("normed_query" in kinds) == options.get("qk_norm", False)
+    assert ("relu_squared" in kinds) == options.get("relu2", False) != ("gelu" in kinds)
+    m = config
+    layout = stage_layout(
+        12, VOCAB, m.block_size, m.n_layer, m.n_head, m.n_embd, m.bias,
+        rope=m.rope, qk_norm=m.qk_norm, relu2=m.relu2, tie_head=m.tie_head,
+    )  # fmt: skip
+    assert [(spec.kind, spec.shape) for spec in layout] == [
+        (kind, tuple(tensor.shape)) for kind, tensor in stages
+    ]
+    result = trace(model, Chars(), "abcab", position=2)
+    assert sum(part.params for part in result.parts) == result.n_params == model.num_params()
+    assert sum(stage.params for stage in result.stages if stage.layer is None) == sum(
+        part.params for part in result.parts if "block" not in part.name
+    )
+
+
+def test_with_rope_the_first_stage_after_the_embedding_is_the_first_block():
+    model = _model(replace(PRESETS["seed"].model, rope=True))
+    names = [stage.name for stage in trace(model, Chars(), "abcab").stages]
+    assert names[:3] == ["token ids", "token embedding", "block 0 · LayerNorm 1"]
+    assert "block 0 · query, turned" in names and "block 1 · key, turned" in names
