@@ -41,7 +41,9 @@ def count_params(model: ModelConfig) -> int:
     C = model.n_embd
     per_block = 12 * C * C + (13 * C if model.bias else 0) + (4 if model.bias else 2) * C
     layer_norm = (2 if model.bias else 1) * C
-    return model.vocab_size * C + model.block_size * C + model.n_layer * per_block + layer_norm
+    tables = (1 if model.tie_head else 2) * model.vocab_size * C  # embedding (and untied head)
+    positions = 0 if model.rope else model.block_size * C
+    return tables + positions + model.n_layer * per_block + layer_norm
 
 
 def estimate_bytes(model: ModelConfig, batch_size: int) -> int:

@@ -82,7 +82,7 @@ def test_rope_attention_matches_a_reference_rotation():
 
 @pytest.mark.parametrize("option", [*OPTIONS, "muon"])
 def test_each_option_alone_trains_a_tiny_model_to_a_lower_loss(corpus, option):
-    config = tiny_config(corpus, max_steps=40, eval_every=100, lr=3e-3, min_lr=3e-3)
+    config = tiny_config(corpus, max_steps=20, eval_every=100, lr=3e-3, min_lr=3e-3)
     if option == "muon":
         config = replace(config, train=replace(config.train, muon=True))
     else:
@@ -118,22 +118,22 @@ def test_muon_takes_the_blocks_matrices_and_adamw_the_rest(corpus):
 
 
 def test_a_char_modern_checkpoint_resumes_exactly(corpus, tmp_path):
-    config = _modern_tiny(corpus, max_steps=24, warmup_steps=4, eval_every=8)
+    config = _modern_tiny(corpus, max_steps=16, warmup_steps=4, eval_every=12)
     straight = [e for e in Trainer.create(config).events() if isinstance(e, StepCompleted)]
     first = Trainer.create(config, tmp_path / "run")
     for event in first.events():
-        if isinstance(event, StepCompleted) and event.step == 10:
+        if isinstance(event, StepCompleted) and event.step == 8:
             first.control.stop = True
     first.close()
     resumed = Trainer.resume(tmp_path / "run")
-    assert resumed.step == 10 and isinstance(resumed.optimizer, Optimizers)
+    assert resumed.step == 8 and isinstance(resumed.optimizer, Optimizers)
     rest = [e for e in resumed.events() if isinstance(e, StepCompleted)]
     resumed.close()
-    assert [e.step for e in rest] == list(range(11, 25))
-    assert [e.lr for e in rest] == [e.lr for e in straight[10:]]
-    assert [e.loss for e in rest] == [e.loss for e in straight[10:]]  # bit for bit
+    assert [e.step for e in rest] == list(range(9, 17))
+    assert [e.lr for e in rest] == [e.lr for e in straight[8:]]
+    assert [e.loss for e in rest] == [e.loss for e in straight[8:]]  # bit for bit
     history = [e.step for e in read_events(tmp_path / "run") if isinstance(e, StepCompleted)]
-    assert history == list(range(1, 25))
+    assert history == list(range(1, 17))
 
 
 def test_a_checkpoint_without_muons_state_is_refused_in_one_line(corpus, tmp_path):
@@ -169,3 +169,13 @@ def test_cached_and_uncached_greedy_decoding_agree(combo):
         for cached in (True, False)
     ]  # fmt: skip
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"rope": True}, {"tie_head": False}, _on("rope") | _on("tie_head")]
+)
+def test_the_memory_check_counts_the_parameters_each_option_builds(options):
+    from engine.memory import count_params
+
+    config = ModelConfig(vocab_size=30, block_size=8, n_layer=2, n_head=2, n_embd=16, **options)
+    assert count_params(config) == GPT(config).num_params()

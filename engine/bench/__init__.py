@@ -141,6 +141,61 @@ def bench_convergence() -> dict:
     }
 
 
+@torch.no_grad()
+def fixed_val(trainer: Trainer, batches: int = 200, batch_size: int = 12) -> float:
+    """Val loss over the fixed batches char-small's own eval draws with --eval-batches 200: the
+    same 200 x 12 sequences whatever the run's batch size, so both presets meet the same test."""
+    trainer.model.eval()
+    rng = torch.Generator().manual_seed(trainer.config.train.seed + 1)
+    total = 0.0
+    for _ in range(batches):
+        x, y = trainer.data.batch(
+            "val", batch_size, trainer.config.model.block_size, rng, trainer.device
+        )
+        total += trainer.model(x, y)[1].item()
+    trainer.model.train()
+    return round(total / batches, 4)
+
+
+def val_curve(preset: str, every: int) -> dict:
+    """Train a preset's whole schedule on tinyshakespeare; every `every` steps, (step, training
+    seconds, fixed_val). Training seconds are the step events' elapsed_s: evals excluded."""
+    # The loop's own evals are made cheap (1 batch, once at each end): fixed_val measures.
+    trainer = Trainer.create(config_for(preset, eval_every=10**9, eval_batches=1))
+    last = trainer.config.train.max_steps
+    curve = [(0, 0.0, fixed_val(trainer))]
+    for event in trainer.events():
+        if isinstance(event, StepCompleted) and (event.step % every == 0 or event.step == last):
+            curve.append((event.step, round(event.elapsed_s, 2), fixed_val(trainer)))
+    trainer.close()
+    return {"curve": curve, "final_val": curve[-1][2], "train_s": curve[-1][1]}
+
+
+def bench_race() -> dict:
+    """char-small's 2000 steps, then char-modern's schedule, one right after the other: the
+    training seconds each takes to reach the val char-small ends with (issue 10: <= 0.5x)."""
+    classic = val_curve("char-small", every=250)
+    modern = val_curve("char-modern", every=25)  # a finer grid: its time to the target
+    target = classic["final_val"]
+
+    def reached(curve: list) -> dict | None:
+        hit = next(((step, s) for step, s, val in curve if val <= target), None)
+        return None if hit is None else {"step": hit[0], "train_s": hit[1]}
+
+    result: dict = {
+        "corpus": str(corpus_for("char-small")),
+        "target_val": target,
+        "char_small": classic,
+        "char_modern": modern,
+        "char_small_to_target": reached(classic["curve"]),
+        "char_modern_to_target": reached(modern["curve"]),
+    }
+    if result["char_modern_to_target"]:
+        ratio = result["char_modern_to_target"]["train_s"] / classic["train_s"]
+        result["time_ratio"] = round(ratio, 3)
+    return result
+
+
 def _precise_val(trainer: Trainer) -> float:
     """Val loss over 400 batches (a third of val): the recipe's 20 batches are a noisy estimate."""
     trainer.config = replace(trainer.config, train=replace(trainer.config.train, eval_batches=400))
@@ -229,10 +284,15 @@ def bench_channel(count: int = 20000) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="skip the 2000-step convergence run")
+    parser.add_argument(
+        "--quick", action="store_true", help="skip the long runs (convergence, race, contention)"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--only", choices=["training", "generation", "convergence", "worker", "contention"]
+        "--only",
+        choices=["training", "generation", "convergence", "race", "worker", "contention"],
+        help="one section (training covers every preset's); race: char-small against "
+        "char-modern to char-small's final val, val over 200 batches",
     )
     parser.add_argument(
         "--competitor",
@@ -263,9 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     sections = {
         "training_seed": lambda: bench_training("seed", args.rounds, 100),
         "training_char_small": lambda: bench_training("char-small", args.rounds, 10),
+        "training_char_modern": lambda: bench_training("char-modern", args.rounds, 10),
         "generation_char_small": lambda: bench_generation(args.rounds),
         "worker": lambda: bench_worker(args.rounds),
         "convergence_char_small": bench_convergence,
+        "race": bench_race,
         "contention": lambda: bench_contention(
             args.rounds,
             args.preset or ["seed", "char-small"],
@@ -277,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, run in sections.items():
         if args.only and not name.startswith(args.only):
             continue
-        if name.startswith(("convergence", "contention")) and args.quick:
+        if name.startswith(("convergence", "race", "contention")) and args.quick:
             continue
         results[name] = run()
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
