@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 
 from engine import EvalCompleted, StepCompleted, TrainingStarted
 from tui.views.view import View, ViewHelp
+from tui.widgets.chart_legend import ChartLegend
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.sample_log import SampleLog
 from tui.widgets.stats_panel import StatsPanel
@@ -19,21 +20,40 @@ class TrainView(View):
     HELP = ViewHelp(
         "Train",
         """\
-The **loss chart** shows how wrong the model's next-token guesses are. The faint line is the raw
-loss of each training batch; the bold line is its smoothed average (an EMA, `[` and `]` change
-how smooth). Dots are the **validation loss**, measured on text the model never trains on: when it
-climbs while the train loss keeps falling, the model is memorising. The dashed line is the loss
-of random guessing, ln(vocabulary size): a model starts there and should fall below it quickly.
+The **loss chart** shows how wrong the model's next-token guesses are, in nats (natural-log
+units). The faint dots are the raw loss of each training batch; the bold line is their smoothed
+average (an EMA, `[` and `]` change how smooth). At every eval both losses are measured again on
+the same fixed batches: hollow circles for train, filled ones for **validation**, text the model
+never trains on; the diamond marks the best val so far. Where val rises while train keeps
+falling, the model is memorising: that stretch is shaded.
+
+Dashed lines are landmarks. The top one is random guessing, ln(vocabulary size): a model starts
+there. The other two are what counting alone achieves on the val text, from the training text's
+token frequencies (unigram) and pair frequencies (bigram): a model that has learned anything
+beyond counting falls below them.
+
+Beside the chart: perplexity (e to the loss: as unsure as a choice among that many tokens),
+epochs (passes over the training text), the model's parameter count, and the learning-rate
+schedule with where training is now. Click any legend entry or stats label to learn more.
 
 Keys: `l` log-scale y · `x` steps or tokens seen on the x axis · `space` pause/resume ·
 `s` save a checkpoint · `g` draw a sample now. Samples appear below, one per eval.""",
         [
             "Cross-entropy loss",
             "Train and validation loss",
-            "Learning rate",
-            "Gradient",
-            "Batch",
+            "Smoothing (EMA)",
+            "Unigram and bigram baselines",
+            "Overfitting",
+            "Perplexity",
             "Epoch",
+            "Parameters",
+            "Learning rate",
+            "Warmup and cosine schedule",
+            "Gradient",
+            "Gradient norm and clipping",
+            "Tokens per second and ETA",
+            "Token",
+            "Batch",
             "Vocabulary",
             "AdamW",
             "Backpropagation",
@@ -49,12 +69,16 @@ Keys: `l` log-scale y · `x` steps or tokens seen on the x axis · `space` pause
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-top"):
-            yield LossChart(id="loss-chart")
+            with Vertical(id="chart-box"):
+                yield ChartLegend(id="chart-legend")
+                yield LossChart(id="loss-chart")
             yield StatsPanel(id="stats")
         yield SampleLog(id="samples")
 
     def on_mount(self) -> None:
-        self.query_one(LossChart).can_focus = True
+        chart = self.query_one(LossChart)
+        chart.can_focus = True
+        self.query_one(ChartLegend).show(chart.legend())
 
     def focus_main(self) -> None:
         self.query_one(LossChart).focus()
@@ -65,9 +89,11 @@ Keys: `l` log-scale y · `x` steps or tokens seen on the x axis · `space` pause
             if isinstance(event, StepCompleted):
                 chart.history.add_step(event.step, event.loss, event.tokens_seen)
             elif isinstance(event, EvalCompleted):
-                chart.history.add_eval(event.step, event.val_loss)
+                chart.history.add_eval(event.step, event.val_loss, event.train_loss)
             elif isinstance(event, TrainingStarted):
                 chart.vocab_size = event.vocab_size
+                chart.unigram, chart.bigram = event.unigram_loss, event.bigram_loss
+                self.query_one(ChartLegend).show(chart.legend())
         chart.mark_dirty()
         self.query_one(StatsPanel).ingest(events)
         self.query_one(SampleLog).ingest(events)

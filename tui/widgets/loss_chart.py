@@ -1,4 +1,6 @@
-"""The live loss chart: raw train loss (faint), a debiased EMA (bold), val points, ln(V) line.
+"""The live loss chart: raw train loss (faint), a debiased EMA (bold), the eval points (val, and
+train measured at the same evals), the best val, where the model overfits, and landmarks: the
+loss of random guessing, ln(V), and what counting alone achieves (unigram and bigram).
 
 The history (loss_history.py) is drawn downsampled to about twice the plot width, and a timer
 redraws at most REDRAWS_PER_S times a second whatever the step rate (mark_dirty counts new data).
@@ -13,9 +15,10 @@ import math
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
+from tui.widgets.chart_legend import LegendEntry
 from tui.widgets.kept_lines import KeptLines
 from tui.widgets.loss_history import LossHistory
-from tui.widgets.plotext_lines import build_matrix, matrix_lines
+from tui.widgets.plotext_lines import build_matrix, matrix_lines, shade_spans
 
 REDRAWS_PER_S = 2  # each draw costs milliseconds of a core that training would rather have
 
@@ -62,11 +65,14 @@ class LossChart(KeptLines, PlotextPlot):
         super().__init__(**kwargs)
         self.history = LossHistory()
         self.vocab_size = 0
+        self.unigram: float | None = None  # landmarks from TrainingStarted (engine.baselines)
+        self.bigram: float | None = None
         self.log_y = False
         self.x_tokens = False
         self.data_version = 0  # bumped by mark_dirty: new points to draw
         self.shown_version = 0  # the data version the timer last let through to the screen
         self.draws = 0
+        self._shade: tuple[list[tuple[float, float]], float, float] = ([], 0.0, 1.0)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -97,6 +103,21 @@ class LossChart(KeptLines, PlotextPlot):
             color = color.blend(Color.parse(variables["surface"]), fade)
         return color.rgb
 
+    def legend(self) -> list[LegendEntry]:
+        """What each mark means, in the colours it is drawn in."""
+        entries = [
+            LegendEntry("▀", "primary", "train EMA", "Smoothing (EMA)"),
+            LegendEntry("·", "primary", "batch loss", "Cross-entropy loss"),
+            LegendEntry("○", "primary", "train at eval", "Train and validation loss"),
+            LegendEntry("●", "accent", "val", "Train and validation loss"),
+            LegendEntry("◆", "accent", "best val", "Train and validation loss"),
+            LegendEntry("█", "error 20%", "overfitting", "Overfitting"),
+        ]
+        for name, value, color in self.landmarks():
+            heading = "Cross-entropy loss" if name == "ln V" else "Unigram and bigram baselines"
+            entries.append(LegendEntry("──", color, f"{name} {value:.2f}", heading))
+        return entries
+
     def _tick(self) -> None:
         # New points reach the screen only here, so the chart redraws at most REDRAWS_PER_S times
         # a second however fast steps arrive. Not while another view shows: the switch back
@@ -108,7 +129,24 @@ class LossChart(KeptLines, PlotextPlot):
 
     def render_key(self):
         history = self.history
-        return (self.shown_version, self.vocab_size, self.log_y, self.x_tokens, history.smoothing)
+        return (
+            self.shown_version,
+            self.landmarks(),
+            self.log_y,
+            self.x_tokens,
+            history.smoothing,
+        )
+
+    def landmarks(self) -> list[tuple[str, float, str]]:
+        """(name, loss, theme colour) of each horizontal line: guessing, then counting."""
+        marks = []
+        if self.vocab_size > 1:
+            marks.append(("ln V", math.log(self.vocab_size), "error"))
+        if self.unigram is not None:
+            marks.append(("unigram", self.unigram, "foreground-muted"))
+        if self.bigram is not None:
+            marks.append(("bigram", self.bigram, "success"))
+        return marks
 
     def kept_render(self):
         """plotext's cell grids, drawn for the current size and theme (or a one-line error)."""
@@ -120,7 +158,10 @@ class LossChart(KeptLines, PlotextPlot):
             plot.plotsize(width, height)
             plot._set_size(width, height)  # as PlotextPlot.render does: plotsize is not enough
             plot.theme(self._get_plotext_theme_name(self.app.theme))
-            return build_matrix(plot)
+            matrix = build_matrix(plot)
+            spans, x0, x1 = self._shade
+            shade_spans(matrix, spans, x0, x1, self._color("error", 0.8))
+            return matrix
         except Exception as error:  # noqa: BLE001 - a plotting glitch must not kill the app
             return f"(chart unavailable: {type(error).__name__})"
 
@@ -134,39 +175,48 @@ class LossChart(KeptLines, PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         history = self.history
-        plt.xlabel("tokens seen" if self.x_tokens else "step")
+        plt.xlabel("tokens seen →" if self.x_tokens else "step →")
+        plt.ylabel("↑ loss, nats (log scale)" if self.log_y else "↑ loss, nats")
+        self._shade = ([], 0.0, 1.0)
         if not history:
             plt.title("waiting for the first step…")
             return
-        steps, tokens, loss, ema = history.downsampled(2 * max(10, self.size.width))
+        columns = max(10, self.size.width)
+        steps, tokens, loss, ema = history.downsampled(2 * columns)
         xs = tokens if self.x_tokens else steps
         y = self._y
-        plt.plot(xs, y(loss), color=self._color("primary", 0.6), marker="dot")
-        # The EMA is smooth, so one point per column is enough; its line marker costs the most.
-        stride = max(1, len(xs) // max(10, self.size.width))
-        plt.plot(xs[::stride], y(ema[::stride]), color=self._color("primary"), marker="hd")
-        if history.val:
-            val = history.val[:: max(1, len(history.val) // max(10, self.size.width))]
-            vx = [history.tokens_at(s) if self.x_tokens else s for s, _ in val]
-            plt.scatter(vx, y([v for _, v in val]), color=self._color("accent"), marker="●")
-        if self.vocab_size > 1:
-            guess = y([math.log(self.vocab_size)])[0]
-            dashes = [xs[0] + (xs[-1] - xs[0]) * i / 40 for i in range(41)]
-            plt.scatter(dashes, [guess] * len(dashes), color=self._color("error", 0.3), marker="-")
-        # A title instead of plotext's legend: the legend box hides the early, high loss and
-        # crashes plotext on log axes.
-        legend = "▀ train (EMA)  · raw  ● val"
-        if self.vocab_size > 1:
-            legend += f"  - - random guess ln V={math.log(self.vocab_size):.2f}"
-        plt.title(legend)
         y_values = loss + [v for _, v in history.val]
-        if self.vocab_size > 1:
-            y_values.append(math.log(self.vocab_size))
-        plt.xlim(xs[0], xs[-1])  # without it plotext lets the last points spill past the frame
-        plt.xticks(*nice_ticks(xs[0], xs[-1]))
+        marks = self.landmarks()
+        y_values += [value for _, value, _ in marks]
         low, high = y([min(y_values), max(y_values)])
         pad = (high - low) * 0.05 or 0.1
         low, high = low - pad, high + pad
+
+        def x_of(step: int) -> float:
+            return history.tokens_at(step) if self.x_tokens else step
+
+        # Overfitting is shaded behind everything once plotext has drawn (kept_render).
+        spans = [(x_of(start), x_of(end)) for start, end in history.overfit_spans()]
+        self._shade = (spans, xs[0], xs[-1])
+        plt.plot(xs, y(loss), color=self._color("primary", 0.6), marker="dot")
+        # The EMA is smooth, so one point per column is enough; its line marker costs the most.
+        stride = max(1, len(xs) // columns)
+        plt.plot(xs[::stride], y(ema[::stride]), color=self._color("primary"), marker="hd")
+        for _, value, color in marks:
+            plt.hline(y([value])[0], color=self._color(color, 0.3))  # one call: far cheaper
+        every = max(1, len(history.val) // columns)
+        if history.eval_train:
+            points = history.eval_train[::every]
+            train_x, train_y = [x_of(s) for s, _ in points], y([v for _, v in points])
+            plt.scatter(train_x, train_y, color=self._color("primary"), marker="○")
+        if history.val:
+            points = history.val[::every]
+            plt.scatter([x_of(s) for s, _ in points], y([v for _, v in points]),
+                        color=self._color("accent"), marker="●")  # fmt: skip
+            best_step, best = history.best_val()
+            plt.scatter([x_of(best_step)], y([best]), color=self._color("accent"), marker="◆")
+        plt.xlim(xs[0], xs[-1])  # without it plotext lets the last points spill past the frame
+        plt.xticks(*nice_ticks(xs[0], xs[-1]))
         plt.ylim(low, high)
         if self.log_y:
             plt.yticks(*log_ticks(10**low, 10**high))

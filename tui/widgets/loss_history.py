@@ -1,4 +1,4 @@
-"""The loss chart's data: train loss per step, its debiased EMA, and the val points.
+"""The loss chart's data: train loss per step, its debiased EMA, and the eval points.
 
 Memory stays bounded on a run of any length. The newest RECENT steps keep a point each; whenever
 the history passes MAX_POINTS, the points older than those are merged in pairs (mean loss, last
@@ -23,7 +23,7 @@ def _thin(points: list, limit: int) -> None:
 
 
 class LossHistory:
-    """Train loss and tokens seen against step, a debiased EMA of the loss, and val points.
+    """Train loss and tokens seen against step, a debiased EMA of the loss, and eval points.
 
     Each point stands for `weight` consecutive steps (1 for recent ones): `loss` is their mean,
     `steps`, `tokens` and `ema` are those of the last of them.
@@ -36,6 +36,9 @@ class LossHistory:
         self.ema: list[float] = []
         self.weight: list[int] = []
         self.val: list[tuple[int, float]] = []  # (step, val_loss)
+        # (step, train_loss) measured at the same evals as val, on fixed batches: the stats'
+        # val−train and the overfitting test use it, not the noisy per-batch loss.
+        self.eval_train: list[tuple[int, float]] = []
         self.smoothing = smoothing
         self._ema_raw = 0.0
         self._ema_steps = 0
@@ -61,9 +64,35 @@ class LossHistory:
         if len(self.steps) > MAX_POINTS:
             self._compact()
 
-    def add_eval(self, step: int, val_loss: float) -> None:
+    def add_eval(self, step: int, val_loss: float, train_loss: float | None = None) -> None:
+        if self.val and step <= self.val[-1][0]:
+            self._clear_evals_from(step)  # a resumed run evaluates its checkpoint's step again
         self.val.append((step, val_loss))
         _thin(self.val, MAX_EVALS)
+        if train_loss is not None:
+            self.eval_train.append((step, train_loss))
+            _thin(self.eval_train, MAX_EVALS)
+
+    def best_val(self) -> tuple[int, float] | None:
+        """(step, val loss) of the lowest val loss so far."""
+        return min(self.val, key=lambda point: point[1]) if self.val else None
+
+    def overfit_spans(self) -> list[tuple[int, int]]:
+        """Step ranges between evals over which val rose while the eval-time train loss fell:
+        the model got better at its training text and worse at text it never saw."""
+        train = dict(self.eval_train)
+        spans: list[tuple[int, int]] = []
+        for (s0, v0), (s1, v1) in zip(self.val, self.val[1:], strict=False):
+            if s0 in train and s1 in train and v1 > v0 and train[s1] < train[s0]:
+                if spans and spans[-1][1] == s0:
+                    spans[-1] = (spans[-1][0], s1)
+                else:
+                    spans.append((s0, s1))
+        return spans
+
+    def _clear_evals_from(self, step: int) -> None:
+        self.val = [(s, v) for s, v in self.val if s < step]
+        self.eval_train = [(s, v) for s, v in self.eval_train if s < step]
 
     def _compact(self) -> None:
         old = len(self.steps) - RECENT
@@ -84,7 +113,7 @@ class LossHistory:
         keep = bisect_right(self.steps, step - 1)
         for series in (self.steps, self.tokens, self.loss, self.weight):
             del series[keep:]
-        self.val = [(s, v) for s, v in self.val if s < step]
+        self._clear_evals_from(step)
         self.set_smoothing(self.smoothing)
 
     def set_smoothing(self, smoothing: float) -> None:
