@@ -113,6 +113,17 @@ def _add_output_flags(parser: argparse.ArgumentParser, pace: str) -> None:
     )
 
 
+def _add_compare_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compare",
+        action="append",
+        type=Path,
+        metavar="RUN_DIR",
+        help="draw another run's val and smoothed train curves beside this one on the TUI's "
+        "chart (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: train (the default command), attach, runs and stop."""
     parser = OneLineParser(
@@ -146,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue a stopped run from its last checkpoint (give --steps to extend one)",
     )
+    _add_compare_flag(train)
     add_config_flags(train)
     attach = commands.add_parser(
         "attach",
@@ -157,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run_dir", type=Path, metavar="RUN_DIR", help="e.g. runs/seed-20261125-142501"
     )
     _add_output_flags(attach, f"every {PRINT_INTERVAL_S:g} s and each eval")
+    _add_compare_flag(attach)
     runs = commands.add_parser("runs", help="list runs: state, step, best val loss, age")
     runs.add_argument(
         "root", nargs="?", type=Path, default=Path("runs"), help="where to look (default: runs)"
@@ -202,6 +215,15 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
         raise EngineError("--json goes with --headless")
     if args.print_every and not args.headless:
         raise EngineError("--print-every goes with --headless")
+    if args.compare:
+        if args.headless or getattr(args, "detach", False):
+            raise EngineError(
+                "--compare draws on the TUI's chart: it does not go with --headless or --detach"
+            )
+        from engine.run_listing import comparable_run
+
+        for run_dir in args.compare:
+            comparable_run(run_dir)  # missing, or not a run: say so before any UI opens
     if args.command == "attach":
         load_config(args.run_dir)  # not a run directory: say so before any UI opens
         return None

@@ -94,8 +94,10 @@ class LlmLearnsApp(App[int]):
         *,
         start_new: Callable[[RunConfig], object] | None = None,
         initial_config: RunConfig | None = None,
+        compare: Iterable[Path] = (),
     ) -> None:
         super().__init__()
+        self.compare = list(compare)  # runs drawn beside this one on the Train chart (--compare)
         self.connect = connect
         self.start_new = start_new
         self.config = initial_config
@@ -128,7 +130,10 @@ class LlmLearnsApp(App[int]):
         )
 
     def on_mount(self) -> None:
-        self.query_one(TrainView).focus_main()
+        train = self.query_one(TrainView)
+        train.focus_main()
+        if self.compare:
+            train.run_worker(train.compare_all(self.compare), group="compare")
         self._show_state()
         if self.connect is not None:
             self.call_after_refresh(self._open, self.connect)  # connect after the first frame
@@ -371,6 +376,10 @@ class LlmLearnsApp(App[int]):
         view = self.current_view
         self.push_screen(HelpScreen(view, self.query_one(f"#{view}", View).HELP), opened)
 
+    def action_compare_runs(self) -> None:
+        self.action_view("train")
+        self.query_one(TrainView).action_compare()
+
     def action_learn(self, heading: str) -> None:
         """Open the Learn view at a glossary heading (what `learn_link` text does when clicked)."""
         if isinstance(self.screen, ModalScreen):
@@ -473,6 +482,11 @@ class LlmLearnsApp(App[int]):
             lambda: self.query_one(TrainView).action_toggle_log(),
         )
         yield SystemCommand("New run", "n: choose a preset and settings", self.action_new_run)
+        yield SystemCommand(
+            "Compare runs",
+            "c (Train view): draw another run's curves beside this one",
+            self.action_compare_runs,
+        )
         yield SystemCommand("Help for this view", "? or F1", self.action_help)
         yield SystemCommand(
             "Screenshot",
@@ -489,8 +503,9 @@ def run_app(
     *,
     start_new: Callable[[RunConfig], object] | None = None,
     initial_config: RunConfig | None = None,
+    compare: Iterable[Path] = (),
 ) -> int:
     """Run the TUI until the user quits; returns the process exit code."""
-    app = LlmLearnsApp(connect, start_new=start_new, initial_config=initial_config)
+    app = LlmLearnsApp(connect, start_new=start_new, initial_config=initial_config, compare=compare)
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)

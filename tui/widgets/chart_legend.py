@@ -22,7 +22,7 @@ GAP = "  "
 @dataclass(frozen=True)
 class LegendEntry:
     glyph: str
-    color: str  # a theme variable, as the chart draws it
+    color: str  # a theme variable (as the chart draws it), or #rrggbb
     label: str
     heading: str  # its glossary entry
 
@@ -57,7 +57,8 @@ class ChartLegend(Static):
                 lines.append([])
                 used = 0
             used += size + (len(GAP) if lines[-1] else 0)
-            glyph = Content(entry.glyph).stylize(f"${entry.color}")
+            color = entry.color if entry.color.startswith("#") else f"${entry.color}"
+            glyph = Content(entry.glyph).stylize(color)
             link = learn_link(entry.label, entry.heading, style="")
             lines[-1].append(Content.assemble(glyph, " ", link))
         self.update(Content("\n").join(Content(GAP).join(line) for line in lines))

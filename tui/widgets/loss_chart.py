@@ -15,12 +15,17 @@ import math
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
+from tui.compare import ComparedRun
+from tui.format import cell_label, fit
 from tui.widgets.chart_legend import LegendEntry
 from tui.widgets.kept_lines import KeptLines
 from tui.widgets.loss_history import LossHistory
 from tui.widgets.plotext_lines import build_matrix, matrix_lines, shade_spans
 
 REDRAWS_PER_S = 2  # each draw costs milliseconds of a core that training would rather have
+# What the x axis can measure (`x` cycles): runs compared by tokens or by training time, not
+# only by steps, since two recipes may differ in batch size or in the cost of a step.
+X_AXES = {"step": "step →", "tokens": "tokens seen →", "seconds": "training seconds →"}
 
 
 def nice_ticks(
@@ -59,7 +64,8 @@ def _short(value: float) -> str:
 
 
 class LossChart(KeptLines, PlotextPlot):
-    """Loss against step or tokens seen; mark_dirty() says new data waits for the next tick."""
+    """Loss against step, tokens seen or training seconds, with other runs' curves beside it
+    (`compared`); mark_dirty() says new data waits for the next tick."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -68,7 +74,8 @@ class LossChart(KeptLines, PlotextPlot):
         self.unigram: float | None = None  # landmarks from TrainingStarted (engine.baselines)
         self.bigram: float | None = None
         self.log_y = False
-        self.x_tokens = False
+        self.x_axis = "step"
+        self.compared: list[ComparedRun] = []
         self.data_version = 0  # bumped by mark_dirty: new points to draw
         self.shown_version = 0  # the data version the timer last let through to the screen
         self.draws = 0
@@ -85,14 +92,30 @@ class LossChart(KeptLines, PlotextPlot):
         self.log_y = not self.log_y
         self.refresh()
 
-    def toggle_x(self) -> None:
-        self.x_tokens = not self.x_tokens
+    @property
+    def x_tokens(self) -> bool:
+        return self.x_axis == "tokens"
+
+    def toggle_x(self) -> str:
+        """The next x axis: step, then tokens seen, then training seconds."""
+        axes = list(X_AXES)
+        self.x_axis = axes[(axes.index(self.x_axis) + 1) % len(axes)]
+        self.refresh()
+        return self.x_axis
+
+    def set_compared(self, runs: list[ComparedRun]) -> None:
+        for run in runs:
+            if run.history.smoothing != self.history.smoothing:
+                run.history.set_smoothing(self.history.smoothing)
+        self.compared = runs
         self.refresh()
 
     def change_smoothing(self, delta: float) -> float:
         # Steps in "how many steps the EMA spans", which feels even, not in beta itself.
         span = 1 / max(1e-3, 1 - self.history.smoothing) + delta
         self.history.set_smoothing(1 - 1 / min(1000.0, max(1.0, span)))
+        for run in self.compared:
+            run.history.set_smoothing(self.history.smoothing)
         self.refresh()
         return self.history.smoothing
 
@@ -116,6 +139,10 @@ class LossChart(KeptLines, PlotextPlot):
         for name, value, color in self.landmarks():
             heading = "Cross-entropy loss" if name == "ln V" else "Unigram and bigram baselines"
             entries.append(LegendEntry("──", color, f"{name} {value:.2f}", heading))
+        for run in self.compared:
+            color = "#{:02x}{:02x}{:02x}".format(*run.color)
+            name = fit(cell_label(run.name), 24).rstrip()  # cut, not padded
+            entries.append(LegendEntry("━●", color, name, "Comparing runs"))
         return entries
 
     def _tick(self) -> None:
@@ -133,8 +160,9 @@ class LossChart(KeptLines, PlotextPlot):
             self.shown_version,
             self.landmarks(),
             self.log_y,
-            self.x_tokens,
+            self.x_axis,
             history.smoothing,
+            tuple(run.key for run in self.compared),
         )
 
     def landmarks(self) -> list[tuple[str, float, str]]:
@@ -174,8 +202,8 @@ class LossChart(KeptLines, PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        history = self.history
-        plt.xlabel("tokens seen →" if self.x_tokens else "step →")
+        history, axis = self.history, self.x_axis
+        plt.xlabel(X_AXES[axis])
         plt.ylabel("↑ loss, nats (log scale)" if self.log_y else "↑ loss, nats")
         self._shade = ([], 0.0, 1.0)
         if not history:
@@ -183,43 +211,71 @@ class LossChart(KeptLines, PlotextPlot):
             return
         columns = max(10, self.size.width)
         steps, tokens, loss, ema = history.downsampled(2 * columns)
-        xs = tokens if self.x_tokens else steps
+        xs = tokens if axis == "tokens" else history.x_at(steps, axis)
         y = self._y
         y_values = loss + [v for _, v in history.val]
         marks = self.landmarks()
         y_values += [value for _, value, _ in marks]
+        x_low, x_high = xs[0], xs[-1]
+        others = [self._compared_series(run, columns) for run in self.compared]
+        for _, cx, cy, vx, vy in others:
+            y_values += cy + vy
+            x_low, x_high = min([x_low, *cx, *vx]), max([x_high, *cx, *vx])
         low, high = y([min(y_values), max(y_values)])
         pad = (high - low) * 0.05 or 0.1
         low, high = low - pad, high + pad
 
-        def x_of(step: int) -> float:
-            return history.tokens_at(step) if self.x_tokens else step
+        def x_of(points: list[tuple[int, float]]) -> list[float]:
+            return history.x_at([step for step, _ in points], axis)
 
         # Overfitting is shaded behind everything once plotext has drawn (kept_render).
-        spans = [(x_of(start), x_of(end)) for start, end in history.overfit_spans()]
-        self._shade = (spans, xs[0], xs[-1])
+        spans = history.overfit_spans()
+        starts, ends = x_of([(a, 0) for a, _ in spans]), x_of([(b, 0) for _, b in spans])
+        self._shade = (list(zip(starts, ends, strict=True)), x_low, x_high)
+        for _, value, color in marks:
+            plt.hline(y([value])[0], color=self._color(color, 0.3))  # one call: far cheaper
+        for color, cx, cy, vx, vy in others:  # under the live run's marks
+            plt.plot(cx, y(cy), color=color, marker="braille")
+            plt.scatter(vx, y(vy), color=color, marker="●")
         plt.plot(xs, y(loss), color=self._color("primary", 0.6), marker="dot")
         # The EMA is smooth, so one point per column is enough; its line marker costs the most.
         stride = max(1, len(xs) // columns)
         plt.plot(xs[::stride], y(ema[::stride]), color=self._color("primary"), marker="hd")
-        for _, value, color in marks:
-            plt.hline(y([value])[0], color=self._color(color, 0.3))  # one call: far cheaper
         every = max(1, len(history.val) // columns)
         if history.eval_train:
             points = history.eval_train[::every]
-            train_x, train_y = [x_of(s) for s, _ in points], y([v for _, v in points])
-            plt.scatter(train_x, train_y, color=self._color("primary"), marker="○")
+            train_y = y([v for _, v in points])
+            plt.scatter(x_of(points), train_y, color=self._color("primary"), marker="○")
         if history.val:
             points = history.val[::every]
-            plt.scatter([x_of(s) for s, _ in points], y([v for _, v in points]),
-                        color=self._color("accent"), marker="●")  # fmt: skip
-            best_step, best = history.best_val()
-            plt.scatter([x_of(best_step)], y([best]), color=self._color("accent"), marker="◆")
-        plt.xlim(xs[0], xs[-1])  # without it plotext lets the last points spill past the frame
-        plt.xticks(*nice_ticks(xs[0], xs[-1]))
+            val_y = y([v for _, v in points])
+            plt.scatter(x_of(points), val_y, color=self._color("accent"), marker="●")
+            best = history.best_val()
+            plt.scatter(x_of([best]), y([best[1]]), color=self._color("accent"), marker="◆")
+        if x_high <= x_low:
+            x_high = x_low + 1
+        plt.xlim(x_low, x_high)  # without it plotext lets the last points spill past the frame
+        plt.xticks(*nice_ticks(x_low, x_high))
         plt.ylim(low, high)
         if self.log_y:
             plt.yticks(*log_ticks(10**low, 10**high))
+
+    def _compared_series(self, run: ComparedRun, columns: int):
+        """(colour, EMA x, EMA y, val x, val y) of another run, one point per column."""
+        history, axis = run.history, self.x_axis
+        # A compared run's history never changes once read: its series are worked out once per
+        # width, axis and smoothing, not at every redraw of the live run.
+        key = (columns, axis, history.smoothing)
+        if key in run.series:
+            return run.series[key]
+        if not history:
+            return run.color, [], [], [], []
+        steps, tokens, _, ema = history.downsampled(columns)
+        xs = tokens if axis == "tokens" else history.x_at(steps, axis)
+        val = history.val[:: max(1, len(history.val) // columns)]
+        val_x = history.x_at([step for step, _ in val], axis)
+        run.series = {key: (run.color, xs, ema, val_x, [v for _, v in val])}
+        return run.series[key]
 
     def _y(self, values: list[float]) -> list[float]:
         """Loss values as plotted: log10 of each on a log axis (a loss of 0 drawn at 1e-6)."""

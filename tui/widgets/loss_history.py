@@ -8,7 +8,7 @@ step), so the further back, the coarser, which is all a chart of a few hundred c
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 
 RECENT = 10_000  # the newest steps, one point each
 MAX_POINTS = 20_000  # past this, the older points are merged pairwise
@@ -23,15 +23,17 @@ def _thin(points: list, limit: int) -> None:
 
 
 class LossHistory:
-    """Train loss and tokens seen against step, a debiased EMA of the loss, and eval points.
+    """Train loss, tokens seen and training seconds against step, a debiased EMA of the loss,
+    and eval points.
 
     Each point stands for `weight` consecutive steps (1 for recent ones): `loss` is their mean,
-    `steps`, `tokens` and `ema` are those of the last of them.
+    `steps`, `tokens`, `seconds` and `ema` are those of the last of them.
     """
 
     def __init__(self, smoothing: float = 0.9) -> None:
         self.steps: list[int] = []
         self.tokens: list[int] = []
+        self.seconds: list[float] = []  # training time, evals excluded (StepCompleted.elapsed_s)
         self.loss: list[float] = []
         self.ema: list[float] = []
         self.weight: list[int] = []
@@ -47,13 +49,14 @@ class LossHistory:
         """Points kept (one per step until the history is compacted)."""
         return len(self.steps)
 
-    def add_step(self, step: int, loss: float, tokens_seen: int) -> None:
+    def add_step(self, step: int, loss: float, tokens_seen: int, seconds: float = 0.0) -> None:
         if not math.isfinite(loss):
             return  # a skipped step; the failure notice reports it
         if self.steps and step <= self.steps[-1]:
             self.clear_from(step)  # a resumed run restarts from its checkpoint's step
         self.steps.append(step)
         self.tokens.append(tokens_seen)
+        self.seconds.append(seconds)
         self.loss.append(loss)
         self.weight.append(1)
         beta = self.smoothing
@@ -97,21 +100,23 @@ class LossHistory:
     def _compact(self) -> None:
         old = len(self.steps) - RECENT
         pairs = old // 2
-        steps, tokens, loss, ema, weight = [], [], [], [], []
+        steps, tokens, seconds, loss, ema, weight = [], [], [], [], [], []
         for i in range(0, 2 * pairs, 2):
             w0, w1 = self.weight[i], self.weight[i + 1]
             steps.append(self.steps[i + 1])
             tokens.append(self.tokens[i + 1])
+            seconds.append(self.seconds[i + 1])
             ema.append(self.ema[i + 1])
             loss.append((self.loss[i] * w0 + self.loss[i + 1] * w1) / (w0 + w1))
             weight.append(w0 + w1)
         end = 2 * pairs
         self.steps[:end], self.tokens[:end], self.loss[:end] = steps, tokens, loss
+        self.seconds[:end] = seconds
         self.ema[:end], self.weight[:end] = ema, weight
 
     def clear_from(self, step: int) -> None:
         keep = bisect_right(self.steps, step - 1)
-        for series in (self.steps, self.tokens, self.loss, self.weight):
+        for series in (self.steps, self.tokens, self.seconds, self.loss, self.weight):
             del series[keep:]
         self._clear_evals_from(step)
         self.set_smoothing(self.smoothing)
@@ -127,11 +132,16 @@ class LossHistory:
             self.ema.append(raw / (1 - beta**count))
         self._ema_raw, self._ema_steps = raw, count
 
-    def tokens_at(self, step: int) -> float:
-        """Tokens seen by `step`, interpolated from the latest rate (evals carry only steps)."""
-        if not self.steps or not self.steps[-1]:
-            return 0.0
-        return step * self.tokens[-1] / self.steps[-1]
+    def x_at(self, steps: list[int], axis: str) -> list[float]:
+        """Where `steps` lie on an x axis: "step", "tokens" (seen) or "seconds" (of training).
+        A step between kept points takes the next kept point's value (evals carry only steps)."""
+        if axis == "step" or not self.steps:
+            return list(steps)
+        series = self.tokens if axis == "tokens" else self.seconds
+        last = len(self.steps) - 1
+        return [
+            series[min(last, bisect_left(self.steps, step))] if step > 0 else 0 for step in steps
+        ]
 
     def downsampled(self, points: int) -> tuple[list[int], list[int], list[float], list[float]]:
         """(steps, tokens, mean loss, EMA) in at most `points` buckets of equal step ranges."""
