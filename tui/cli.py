@@ -1,4 +1,5 @@
-"""`llmlearns-tui`: the TUI by default; `--headless`, `attach`, `runs` and `stop` work without one.
+"""`llmlearns-tui`: the TUI by default; `--headless`, `attach`, `runs`, `stop` and `export` work
+without one.
 
 Nothing heavy is imported before it is needed: the headless path never loads Textual, and the TUI
 draws its first frame before the worker (and with it torch) has started. Input that can be refused
@@ -14,6 +15,7 @@ from pathlib import Path
 from engine.cli import (
     check_args,
     connect_from_args,
+    export_command,
     fail,
     list_runs_command,
     parse_args,
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         return list_runs_command(args)
     if args.command == "stop":
         return stop_command(args)
+    if args.command == "export":
+        return export_command(args)
     try:
         initial = check_args(args)
     except EngineError as error:
