@@ -54,6 +54,7 @@ from engine.run_files import (
     load_config,
     write_error,
 )
+from engine.step import PendingStep, StepReader, apply_unless, flag_not_finite
 from engine.timelapse import save_snapshot
 from engine.tokenizer import Encoding, Tokenizer, load_tokenizer
 
@@ -149,6 +150,14 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]  # walked once
         self.last_checkpoint: Path | None = None
         self._not_finite: LossNotFinite | None = None  # the step that last paused the run
+        # On a GPU a step's loss and gradient norm are read late and a bad step is skipped on the
+        # device (engine/step.py); elsewhere a read costs nothing, so each step is read at once.
+        self.lazy = device.type == "cuda"
+        self.reader = StepReader()
+        self._bad = torch.zeros((), device=device)  # 1.0 from a non-finite step until read
+        self._unsent: list[Event] = []  # read outside the loop (a save between steps), not yet sent
+        self._bad_steps = 0  # non-finite steps in a row
+        self._logged = TrainerState()  # progress at the last StepCompleted: tokens/s counts from it
         self._log: EventLog | None = None
         self._resumed = resumed_from is not None
         if resumed_from is not None:
@@ -252,48 +261,100 @@ class Trainer:
         """Train to max_steps (or until control.stop), yielding every event as it happens.
 
         The training policy lives here, so a script gets it too: the probe's attention is stored
-        at every eval (the time-lapse), and a non-finite step is skipped and pauses the run.
+        at every eval (the time-lapse), and a non-finite step is skipped and pauses the run. Each
+        turn first takes in the steps whose values have been read, then decides what comes next;
+        on a GPU it waits for them only before anything that needs the true step.
         """
-        train = self.config.train
+        train, control = self.config.train, self.control
         yield self.record(self.started_event())
         if self.step == 0:
             yield from self._checkpoint_events()  # the untrained model: where the time-lapse starts
-        bad_steps = 0
-        # tokens/s counts time spent in steps only: evals, pauses and requests don't dilute it.
-        window_start, window_tokens = self.state.elapsed_s, 0
-        while not self.finished and not self.control.stop:
-            if self.control.pause is not None:
-                yield from self._pause(self.control.pause)
-                continue
-            if self.control.save_now:
-                self.control.save_now = False
+        self._bad_steps, self._logged, evaluated = 0, self.state, self.step
+
+        def eval_due() -> bool:
+            return self.step != evaluated and (self.step % train.eval_every == 0 or self.finished)
+
+        while True:
+            self._read_steps(
+                wait=not self.lazy
+                or eval_due()
+                or self.finished
+                or control.stop
+                or control.pause is not None
+                or control.save_now
+                or control.sample_now
+            )
+            while self._unsent:
+                yield self.record(self._unsent.pop(0))
+            if self._bad_steps >= MAX_BAD_STEPS:
                 yield self.record(self.save())
-            if self.control.sample_now:
-                self.control.sample_now = False
-                yield self.record(self.sample())
-            event = self.train_step()
-            if isinstance(event, LossNotFinite):
-                bad_steps += 1
-                yield self.record(event)
-                if bad_steps >= MAX_BAD_STEPS:
-                    yield self.record(self.save())
-                    yield self.record(TrainingFinished(FinishReason.DIVERGED, self.step))
-                    return
-                self._not_finite = event
-                self.control.pause = PauseCause.NOT_FINITE
-                continue
-            bad_steps = 0
-            window_tokens += train.batch_size * self.config.model.block_size
-            if self.step % train.log_every == 0 or self.finished:
-                seconds = max(self.state.elapsed_s - window_start, 1e-9)
-                yield self.record(replace(event, tokens_per_s=window_tokens / seconds))
-                window_start, window_tokens = self.state.elapsed_s, 0
-            if self.step % train.eval_every == 0 or self.finished:
+                yield self.record(TrainingFinished(FinishReason.DIVERGED, self.step))
+                return
+            if eval_due():
+                evaluated = self.step
                 yield from self._checkpoint_events()
+            if self.finished or control.stop:
+                break
+            if control.pause is not None:
+                yield from self._pause(control.pause)
+                continue
+            if control.save_now:
+                control.save_now = False
+                yield self.record(self.save())
+            if control.sample_now:
+                control.sample_now = False
+                yield self.record(self.sample())
+            self.train_step()
         if not self.finished:
             yield self.record(self.save())
-        reason = FinishReason.COMPLETED if self.finished else self.control.stop_reason
+        reason = FinishReason.COMPLETED if self.finished else control.stop_reason
         yield self.record(TrainingFinished(reason, self.step))
+
+    def _read_steps(self, wait: bool) -> None:
+        """Take in the steps whose values have arrived (all pending ones if `wait`), queueing
+        their events in _unsent: a StepCompleted for each logged step, or, at a non-finite one,
+        LossNotFinite, a rewind to the step before it, and a pause."""
+        reader, train = self.reader, self.config.train
+        if not wait and reader.pending and self.step % train.log_every == 0:
+            if reader.copying:  # the last log step's copy arrived long ago: take it first
+                self._take()
+            reader.request()
+        while reader.pending and (wait or reader.ready()):
+            self._take()
+
+    def _take(self) -> None:
+        train = self.config.train
+        for pending, loss, norm in self.reader.take():
+            step = pending.after.step
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                # Skipped on the device, and every step queued after it: rewind to before it.
+                self.state = pending.before
+                self.reader.discard()
+                self._bad.zero_()
+                self._bad_steps += 1
+                what = "loss" if not math.isfinite(loss) else "gradient norm"
+                self._not_finite = LossNotFinite(step, loss, norm, what)
+                self._unsent.append(self._not_finite)
+                if self._bad_steps < MAX_BAD_STEPS:
+                    self.control.pause = PauseCause.NOT_FINITE
+                return
+            self._bad_steps = 0
+            if step % train.log_every == 0 or step >= train.max_steps:
+                after, logged = pending.after, self._logged
+                seconds = max(after.elapsed_s - logged.elapsed_s, 1e-9)
+                rate = (after.tokens_seen - logged.tokens_seen) / seconds
+                self._logged = after
+                self._unsent.append(
+                    StepCompleted(
+                        step=step,
+                        loss=loss,
+                        lr=pending.lr,
+                        grad_norm=norm,
+                        tokens_per_s=rate,
+                        elapsed_s=after.elapsed_s,
+                        tokens_seen=after.tokens_seen,
+                    )
+                )
 
     def _checkpoint_events(self) -> Iterator[Event]:
         """What happens at every eval: losses, a sample, the probe's attention, a checkpoint."""
@@ -318,8 +379,11 @@ class Trainer:
         if not self.control.stop:
             yield self.record(TrainingResumed(self.step))
 
-    def train_step(self) -> StepCompleted | LossNotFinite:
-        """One optimizer step: batch, forward, loss, backward, clip, step."""
+    def train_step(self) -> None:
+        """Queue one optimizer step: batch, forward, loss, backward, clip, step.
+
+        Its loss and gradient norm stay on the device until the loop reads them (_read_steps).
+        """
         started = time.perf_counter()
         m, t = self.config.model, self.config.train
         lr = lr_at(self.step, self.config)
@@ -333,25 +397,20 @@ class Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.params, t.grad_clip)
         else:
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.params])
-        loss_value, norm_value = loss.item(), grad_norm.item()
-        if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
-            self.optimizer.zero_grad(set_to_none=True)
-            what = "loss" if not math.isfinite(loss_value) else "gradient norm"
-            return LossNotFinite(self.step + 1, loss_value, norm_value, what)
-        self.optimizer.step()
+        values = torch.stack((loss.detach().float(), grad_norm.float()))  # (2,)
+        if self.lazy:
+            self._bad = flag_not_finite(self._bad, values)
+            apply_unless(self.optimizer, self._bad)
+        elif values.sum().isfinite():  # a read, but no wait: on a CPU the values are here
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.state.step += 1
-        self.state.tokens_seen += t.batch_size * m.block_size
-        self.state.elapsed_s += time.perf_counter() - started
-        return StepCompleted(
-            step=self.step,
-            loss=loss_value,
-            lr=lr,
-            grad_norm=norm_value,
-            tokens_per_s=0.0,
-            elapsed_s=self.state.elapsed_s,
-            tokens_seen=self.state.tokens_seen,
+        before = self.state
+        self.state = TrainerState(
+            before.step + 1,
+            before.tokens_seen + t.batch_size * m.block_size,
+            before.elapsed_s + time.perf_counter() - started,
         )
+        self.reader.add(PendingStep(before, self.state, lr, values))
 
     def _autocast(self):
         if self.autocast_dtype is None:
@@ -388,6 +447,7 @@ class Trainer:
 
     def sample(self) -> SampleGenerated:
         """The fixed prompt and seed from the run's sample config: comparable across steps."""
+        self._read_steps(wait=True)
         prompt = self.config.sample.prompt
         _, tokens = self.generate(prompt)
         try:
@@ -401,6 +461,7 @@ class Trainer:
 
     def save(self) -> CheckpointSaved:
         """Checkpoint now (a no-op on disk for a run without a directory)."""
+        self._read_steps(wait=True)  # a bad step still queued rewinds the step saved
         if self.run_dir is None:
             return CheckpointSaved(self.step, "")
         self.open_run_dir()
