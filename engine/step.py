@@ -84,10 +84,12 @@ class StepReader:
         self._copy = None
 
 
-def flag_not_finite(bad: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """`bad` (a float 0-d tensor, 1.0 once any step went bad) updated with this step's values."""
+def flag_not_finite(bad: torch.Tensor, values: torch.Tensor) -> None:
+    """Set `bad` (a float 0-d tensor, 1.0 once any step went bad) if a value is not finite.
+
+    In place, so that a captured step (engine/graph_step.py) and the loop share the flag."""
     # The sum is finite only if every value is: NaN spreads, and inf + -inf is NaN.
-    return torch.where(values.sum().isfinite(), bad, 1.0)
+    bad.masked_fill_(~values.sum().isfinite(), 1.0)
 
 
 def apply_unless(optimizer, bad: torch.Tensor) -> None:

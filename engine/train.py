@@ -42,6 +42,7 @@ from engine.events import (
     TrainingStarted,
 )
 from engine.generate import stream_tokens
+from engine.graph_step import GraphStep, can_capture
 from engine.memory import check_fits
 from engine.model import GPT
 from engine.outputs import AttentionMap, GeneratedToken
@@ -158,6 +159,11 @@ class Trainer:
         self._unsent: list[Event] = []  # read outside the loop (a save between steps), not yet sent
         self._bad_steps = 0  # non-finite steps in a row
         self._logged = TrainerState()  # progress at the last StepCompleted: tokens/s counts from it
+        self.graph = (
+            GraphStep(self.optimizer, self._step_on, self._bad)
+            if can_capture(self.optimizer, device, config.train.compile)
+            else None
+        )
         self._log: EventLog | None = None
         self._resumed = resumed_from is not None
         if resumed_from is not None:
@@ -383,27 +389,20 @@ class Trainer:
         """Queue one optimizer step: batch, forward, loss, backward, clip, step.
 
         Its loss and gradient norm stay on the device until the loop reads them (_read_steps).
+        On CUDA the step after the batch is one replayed CUDA graph (engine/graph_step.py).
         """
         started = time.perf_counter()
         m, t = self.config.model, self.config.train
         lr = lr_at(self.step, self.config)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
         x, y = self.data.batch("train", t.batch_size, m.block_size, self.batch_rng, self.device)
-        with self._autocast():
-            _, loss = self.step_model(x, y)
-        loss.backward()
-        if t.grad_clip > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, t.grad_clip)
-        else:
-            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.params])
-        values = torch.stack((loss.detach().float(), grad_norm.float()))  # (2,)
-        if self.lazy:
-            self._bad = flag_not_finite(self._bad, values)
-            apply_unless(self.optimizer, self._bad)
-        elif values.sum().isfinite():  # a read, but no wait: on a CPU the values are here
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        values = self.graph.step(x, y, lr) if self.graph is not None else None
+        if values is None:
+            if self.graph is not None and self.graph.failed:
+                self.graph = None
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            values = self._step_on(x, y)
+            self.optimizer.zero_grad(set_to_none=True)
         before = self.state
         self.state = TrainerState(
             before.step + 1,
@@ -412,10 +411,29 @@ class Trainer:
         )
         self.reader.add(PendingStep(before, self.state, lr, values))
 
-    def _autocast(self):
+    def _step_on(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Forward, loss, backward, clip and the optimizer step (skipped on the device if not
+        finite); returns (loss, grad norm) on the device. What a CUDA graph captures."""
+        capturing = self.graph is not None  # a graph's autocast must not cache weight casts
+        with self._autocast(cache=not capturing):
+            _, loss = self.step_model(x, y)
+        loss.backward()
+        if self.config.train.grad_clip > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.train.grad_clip)
+        else:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.params])
+        values = torch.stack((loss.detach().float(), grad_norm.float()))  # (2,)
+        if self.lazy:
+            flag_not_finite(self._bad, values)
+            apply_unless(self.optimizer, self._bad)
+        elif values.sum().isfinite():  # a read, but no wait: on a CPU the values are here
+            self.optimizer.step()
+        return values
+
+    def _autocast(self, cache: bool = True):
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, self.autocast_dtype)
+        return torch.autocast(self.device.type, self.autocast_dtype, cache_enabled=cache)
 
     @torch.no_grad()
     def evaluate(self) -> EvalCompleted:
@@ -466,7 +484,8 @@ class Trainer:
             return CheckpointSaved(self.step, "")
         self.open_run_dir()
         rng = {"batch": self.batch_rng.get_state(), "torch": torch.get_rng_state()}
-        path = save_checkpoint(self.run_dir, self.model, self.optimizer, self.state, rng)
+        with self.graph.plain_groups() if self.graph else contextlib.nullcontext():
+            path = save_checkpoint(self.run_dir, self.model, self.optimizer, self.state, rng)
         self.last_checkpoint = path
         return CheckpointSaved(self.step, str(path))
 
