@@ -51,6 +51,7 @@ class StaticDecoder:
         self.use_graphs = graphs
         self.graphs: list[torch.cuda.CUDAGraph | None] = [None] * model.config.block_size
         self.pool = torch.cuda.graph_pool_handle() if graphs else None
+        self.side = torch.cuda.Stream() if graphs else None  # captures happen off the main stream
         self.busy = False
         self._warm = False
 
@@ -80,23 +81,27 @@ class StaticDecoder:
         return self.decoder.step(self.token)
 
     def _capture(self, pos: int) -> torch.cuda.CUDAGraph | None:
+        # Not torch.cuda.graph(): it syncs, empties the allocator's cache and (in some torch
+        # versions) collects garbage at every capture, and one generation makes hundreds.
+        graph = torch.cuda.CUDAGraph()
+        self.side.wait_stream(torch.cuda.current_stream())
         try:
-            if not self._warm:  # a kernel's first launch may set up its library: not in a capture
-                side = torch.cuda.Stream()
-                side.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(side):
+            with torch.cuda.stream(self.side):
+                if not self._warm:  # a first launch may set up a library: not in a capture
                     self.decoder.step(self.token)
-                torch.cuda.current_stream().wait_stream(side)
-                self.cache.pos = pos
-                self._warm = True
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self.pool):
-                self.logits.copy_(self.decoder.step(self.token))
+                    self.cache.pos = pos
+                    self._warm = True
+                graph.capture_begin(pool=self.pool)
+                try:
+                    self.logits.copy_(self.decoder.step(self.token))
+                finally:
+                    graph.capture_end()
         except RuntimeError as error:  # decode on, uncaptured: slower, still right
             log.warning("warning: decoding without CUDA graphs: %s", error)
             self.use_graphs = False
             return None
         finally:
+            torch.cuda.current_stream().wait_stream(self.side)
             self.cache.pos = pos  # capturing ran no kernel, but Decoder.step moved the position
         self.graphs[pos] = graph
         return graph
