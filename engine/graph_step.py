@@ -22,11 +22,14 @@ WARMUP_STEPS = 3  # eager runs before the capture, so that libraries set up outs
 
 
 def can_capture(optimizer, device: torch.device, compiled: bool) -> bool:
-    """Whether this run's step can be a graph: CUDA, no torch.compile, fused AdamW alone."""
+    """Whether this run's step can be a graph: CUDA, no torch.compile, fused AdamW alone, one
+    process (DistributedDataParallel's gradient hooks are not captured here)."""
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     return (
         ENABLED
         and device.type == "cuda"
         and not compiled
+        and not distributed
         and isinstance(optimizer, torch.optim.AdamW)
         and all(group.get("fused") for group in optimizer.param_groups)
     )

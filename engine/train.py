@@ -60,6 +60,7 @@ from engine.timelapse import save_snapshot
 from engine.tokenizer import Encoding, Tokenizer, load_tokenizer
 
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
+MAX_PENDING = 100  # steps queued on the device before their values are read, log_every or not
 
 
 @dataclass
@@ -321,7 +322,8 @@ class Trainer:
         their events in _unsent: a StepCompleted for each logged step, or, at a non-finite one,
         LossNotFinite, a rewind to the step before it, and a pause."""
         reader, train = self.reader, self.config.train
-        if not wait and reader.pending and self.step % train.log_every == 0:
+        due = self.step % train.log_every == 0 or len(reader.pending) >= MAX_PENDING
+        if not wait and reader.pending and due:
             if reader.copying:  # the last log step's copy arrived long ago: take it first
                 self._take()
             reader.request()
@@ -330,7 +332,13 @@ class Trainer:
 
     def _take(self) -> None:
         train = self.config.train
-        for pending, loss, norm in self.reader.take():
+        started = time.perf_counter()
+        taken = self.reader.take()
+        # Time spent waiting for the GPU is training time: without it, a GPU that the CPU has
+        # queued steps far ahead of would seem to train at the speed the CPU queues.
+        waited = time.perf_counter() - started
+        self.state = replace(self.state, elapsed_s=self.state.elapsed_s + waited)
+        for pending, loss, norm in taken:
             step = pending.after.step
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 # Skipped on the device, and every step queued after it: rewind to before it.

@@ -194,3 +194,20 @@ def test_a_flagged_step_leaves_parameters_and_optimizer_state_unchanged(name):
             p.grad = torch.ones_like(p)
         apply_unless(optimizer, torch.tensor(0.0))
         assert not any(torch.equal(a, p) for a, p in zip(before, params, strict=True))
+
+
+def test_values_are_read_at_least_every_max_pending_steps(corpus, monkeypatch):
+    import engine.train
+
+    monkeypatch.setattr(engine.train, "MAX_PENDING", 5)
+    trainer = _lazy_trainer(corpus, max_steps=30, log_every=1000, eval_every=1000)
+    queued, step = [], trainer.train_step
+
+    def counted_step():
+        step()
+        queued.append(len(trainer.reader.pending))
+
+    trainer.train_step = counted_step
+    events = list(trainer.events())
+    assert len(queued) == 30 and max(queued) <= 5
+    assert [e.step for e in events if isinstance(e, StepCompleted)] == [30]
