@@ -53,7 +53,7 @@ def run_tui(args, initial) -> int:
         clients.append(EngineClient.start(config))
         return clients[-1]
 
-    code = run_app(connect, start_new=start_new, initial_config=initial)
+    code = run_app(connect, start_new=start_new, initial_config=initial, tour=args.tour)
     if clients and _still_training(clients[-1].run_dir):
         print_in_background(clients[-1].run_dir, "{run_dir} keeps training in the background")
     return code
