@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from textual._slug import TrackedSlugs  # what Markdown.goto_anchor matches, as in learn.py
 from textual.actions import parse as parse_action
 from textual.geometry import Region
 from textual.screen import Screen
@@ -22,6 +23,7 @@ from tui.format import learn_link
 from tui.screens.entry import EntryScreen
 from tui.screens.new_run import NewRunScreen
 from tui.terms import FIELD_TERMS, GLOSSARY, entry, headings
+from tui.views.learn import slug
 from tui.views.view import View
 
 # Keys that bring a view's on-demand parts on screen (a generation, a query's bars).
@@ -169,3 +171,17 @@ async def test_clicking_a_form_label_shows_that_fields_entry():
         await pilot.pause()
         assert isinstance(app.screen, EntryScreen)
         assert app.screen.heading == "Gradient norm and clipping"
+
+
+async def test_every_heading_has_an_anchor_that_finds_it():
+    app, fake = make_app(FakeEngine(make_events(), live=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("4")
+        viewer = app.query_one(MarkdownViewer)
+        await settle(pilot, lambda: bool(viewer.document.table_of_contents))
+        unique, first = TrackedSlugs(), {}
+        for _level, title, _id in viewer.document.table_of_contents:
+            first.setdefault(unique.slug(title), str(title))
+        # goto_anchor scrolls to the first title whose slug matches: it must be the heading's own
+        assert {h: first.get(slug(h)) for h in headings()} == {h: h for h in headings()}
