@@ -414,12 +414,7 @@ class LlmLearnsApp(App[int]):
             pass
 
     def action_toggle_tour(self) -> None:
-        self.tour_on = not self.tour_on
-        note = self.query_one(TourNote)
-        if self.tour_on:
-            note.start()
-        else:
-            note.stop()
+        self.tour_on = self.query_one(TourNote).toggle()
 
     def action_quit_app(self) -> None:
         if isinstance(self.screen, QuitScreen):
@@ -486,14 +481,11 @@ class LlmLearnsApp(App[int]):
             lambda: self.query_one(TrainView).action_toggle_log(),
         )
         yield SystemCommand("New run", "n: choose a preset and settings", self.action_new_run)
-        if self.tour_on:
-            yield SystemCommand("End the guided tour", "no more notes", self.action_toggle_tour)
-        else:
-            yield SystemCommand(
-                "Start the guided tour",
-                "short notes on what to look at as the model trains",
-                self.action_toggle_tour,
-            )
+        yield SystemCommand(
+            f"{'End' if self.tour_on else 'Start'} the guided tour",
+            "short notes on what to look at as the model trains (--tour)",
+            self.action_toggle_tour,
+        )
         yield SystemCommand("Help for this view", "? or F1", self.action_help)
         yield SystemCommand(
             "Screenshot",

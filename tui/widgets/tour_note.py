@@ -39,15 +39,15 @@ class TourNote(Static, can_focus=False):
         if note is not None and self.active:
             self.show(note)
 
-    def start(self) -> None:
-        """Turn the tour on, with the latest note so far (or a welcome)."""
-        self.active = True
-        self.show(self.tour.latest or WELCOME)
-
-    def stop(self) -> None:
-        """Turn the tour off; notes stop appearing."""
-        self.active = False
-        self.action_close()
+    def toggle(self) -> bool:
+        """Turn the tour on (showing the latest note so far, or a welcome) or off; returns
+        whether it is on."""
+        self.active = not self.active
+        if self.active:
+            self.show(self.tour.latest or WELCOME)
+        else:
+            self.action_close()
+        return self.active
 
     def show(self, note: Note) -> None:
         self.note = note
