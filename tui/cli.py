@@ -93,7 +93,7 @@ def run_tui(args, initial) -> int:
         return clients[-1]
 
     try:
-        code = run_app(connect, start_new=start_new, initial_config=initial)
+        code = run_app(connect, start_new=start_new, initial_config=initial, tour=args.tour)
     finally:
         early.release()
     if clients and _still_training(clients[-1].run_dir):

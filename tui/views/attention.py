@@ -75,6 +75,9 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             "Token",
             "Block size (context window)",
             "Transformer",
+            "Attention scores",
+            "Square-root colour scale",
+            "Head roles",
         ],
     )
 

@@ -37,6 +37,11 @@ Keys: `l` log-scale y · `x` steps or tokens seen on the x axis · `space` pause
             "Vocabulary",
             "AdamW",
             "Backpropagation",
+            "Overfitting",
+            "Perplexity",
+            "Unigram and bigram baselines",
+            "Parameters",
+            "Per-token loss",
         ],
     )
 
