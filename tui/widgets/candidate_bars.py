@@ -75,7 +75,8 @@ class CandidateBars(Widget):
                     " ",
                     (bar(candidate.prob, width), "$accent" if chosen else "$primary"),
                     (f"{candidate.prob:4.0%}".rjust(5), "$foreground"),
-                    (" ◀" if chosen else "", "$accent"),
+                    " " if chosen else "",
+                    learn_link("◀", SAMPLING, style="$accent") if chosen else "",
                 )
             )
         return Content("\n").join(lines)

@@ -14,10 +14,13 @@ from textual.widget import Widget
 
 from engine import GeneratedToken, SampleConfig, SamplingPipeline, sampling_pipeline
 from tui.format import cell_label, fit, learn_link, spaced
+from tui.widgets.attention_bars import bar
 
 SAMPLING = "Temperature, top-k and top-p"
 PIPELINE = "Sampling pipeline"
 MAX_ROWS = 10
+NUMBER = 5  # "100%" and a space
+BAR_COLUMN = 10  # a stage column this wide draws a bar after its number
 DRAWN = "◀"
 CUT = "╌"
 
@@ -28,6 +31,13 @@ def percent(p: float) -> str:
     if p < 0.005:
         return "<1%"
     return f"{p:.0%}"
+
+
+def cell(text: str, width: int, style: str) -> tuple[str, str]:
+    """A stage's number, right-aligned; a column wide enough for a bar keeps its number apart."""
+    if width >= BAR_COLUMN:
+        return (text.rjust(NUMBER).ljust(width), style)
+    return (text.rjust(width), style)
 
 
 def count(n: int) -> str:
@@ -98,7 +108,10 @@ class PipelineTable(Widget):
     def _columns(self) -> tuple[int, int]:
         """(label width, stage column width) for the space there is."""
         width = self.size.width or 30
-        column = 7 if width >= 42 else 6 if width >= 30 else 5
+        if width >= 4 * BAR_COLUMN + 7:
+            column = BAR_COLUMN
+        else:
+            column = 5 if width < 30 else 6 if width < 42 else 7
         return max(5, min(12, width - 2 - 4 * column)), column
 
     def _rows(self, pipeline: SamplingPipeline, drawn: int | None) -> list[int]:
@@ -149,7 +162,7 @@ class PipelineTable(Widget):
             spaced(
                 learn_link("kept", PIPELINE, style=muted),
                 " " * max(0, label_width - 4),
-                *((value.rjust(width), muted) for value in kept),
+                *(cell(value, width, muted) for value in kept),
             )
         )
         if len(lines) < (self.size.height or 0):
@@ -181,8 +194,11 @@ class PipelineTable(Widget):
         for text, heading, stage in zip(headers, links, self.pipeline.stages, strict=True):
             style = "bold" if stage.active else "$foreground-muted"
             text = fit(text, width - 1).rstrip()
-            parts.append(" " * (width - len(text)))  # the padding is not part of the link
+            pad = width - len(text)
+            left = pad // 2 if width >= BAR_COLUMN else pad  # over number and bar, or the number
+            parts.append(" " * left)  # the padding is not part of the link
             parts.append(learn_link(text, heading, f"{style} underline"))
+            parts.append(" " * (pad - left))
         return spaced(*parts)
 
     def _row(
@@ -201,12 +217,17 @@ class PipelineTable(Widget):
             if p == 0 and cuts.get(n) == row:
                 parts.append((" " + CUT * (width - 1), "$warning"))
             elif p == 0:
-                parts.append(("·".rjust(width), "$foreground-muted"))
+                parts.append(cell("·", width, "$foreground-muted"))
             else:
                 style = "$accent bold" if drawn and n == 3 else "$foreground"
-                parts.append((percent(p).rjust(width), style))
+                if width >= BAR_COLUMN:  # room for a bar: the distribution's shape at a glance
+                    parts.append((percent(p).rjust(NUMBER), style))
+                    color = "$accent" if drawn else "$primary"
+                    parts.append((" " + bar(p, width - NUMBER - 1), color))
+                else:
+                    parts.append(cell(percent(p), width, style))
         if drawn:
-            parts.append((f" {DRAWN}", "$accent"))
+            parts += [" ", learn_link(DRAWN, SAMPLING, style="$accent")]
         return spaced(*parts)
 
     def _rest(
@@ -221,5 +242,5 @@ class PipelineTable(Widget):
         for n in range(len(pipeline.stages)):
             shown = sum(self._p(pipeline, n, row) for row in rows)
             rest = max(0.0, 1.0 - shown)
-            parts.append((percent(rest if rest > 5e-4 else 0).rjust(width), "$foreground-muted"))
+            parts.append(cell(percent(rest if rest > 5e-4 else 0), width, "$foreground-muted"))
         return spaced(*parts)
