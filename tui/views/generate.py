@@ -126,7 +126,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
                 yield Label(off, classes="setting-off")
 
     def on_mount(self) -> None:
-        self.query_one(CandidateBars).border_title = caption(self.sample)
+        self.query_one(CandidateBars).border_title = caption(None)
         pipeline = self.query_one(PipelineTable)
         pipeline.border_title = "Sampling pipeline"
         pipeline.set_settings(self.sample)
@@ -205,7 +205,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
         if message.error:
             text = f"[$error]{escape(visible(message.error))}[/]"
         else:
-            text = f"{len(output.tokens)} tokens · ←/→ on the output shows each token's candidates"
+            text = f"{len(output.tokens)} tokens · ←/→ pick a step · temp, top-k, top-p redraw it"
         if output.unknown:
             words = ", ".join(token_label(word) for word in output.unknown)
             text += f" · [$error]not in vocabulary: {escape(words)}[/]"
