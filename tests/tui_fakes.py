@@ -34,12 +34,14 @@ from engine import (
     SampleConfig,
     SampleGenerated,
     StepCompleted,
+    TopLogits,
     TraceStage,
     TrainingFinished,
     TrainingPaused,
     TrainingResumed,
     TrainingStarted,
     advance,
+    sampling_pipeline,
 )
 from engine.inside import model_parts, stage_layout
 
@@ -197,10 +199,19 @@ class FakeEngine:
         unknown = [word for word in prompt.split() if word not in VOCAB]
         tokens = []
         for i in range(config.max_new_tokens):
-            ids = [1 + (i + j) % (len(VOCAB) - 1) for j in range(config.top_n)]
-            probs = [0.5 / (j + 1) for j in range(config.top_n)]
-            candidates = tuple(Candidate(t, VOCAB[t], p) for t, p in zip(ids, probs, strict=True))
-            tokens.append(GeneratedToken(ids[0], " " + VOCAB[ids[0]], probs[0], candidates))
+            # Every word of VOCAB gets a logit (so the pipeline is exact), falling from the step's
+            # word; each fourth step draws the runner-up where the settings allow it.
+            ids = [1 + (i + j) % (len(VOCAB) - 1) for j in range(len(VOCAB) - 1)] + [0]
+            texts = tuple(VOCAB[t] for t in ids)
+            logits = tuple(2.0 - 0.7 * j for j in range(len(ids)))
+            top = TopLogits(tuple(ids), texts, logits, math.log(sum(map(math.exp, logits))), 13)
+            # As the engine: the distribution drawn from (the raw one at temperature 0).
+            c = config
+            probs = sampling_pipeline(top, c.temperature, c.top_k, c.top_p).final.probs
+            pick = 1 if i % 4 == 3 and config.temperature > 0 and probs[1] > 0 else 0
+            candidates = tuple(Candidate(ids[j], texts[j], probs[j]) for j in range(config.top_n))
+            token = GeneratedToken(ids[pick], " " + texts[pick], probs[pick], candidates, top)
+            tokens.append(token)
         return FakeGeneration(tokens, unknown)
 
     def _map(self, text: str, step: int) -> AttentionMap:
