@@ -45,6 +45,7 @@ from engine.inside import model_parts, stage_layout
 
 VOCAB = ["\n", "oh", "my", "love", "baby", "you", "are", "the", "one", "i", "need", "so", "sweet"]
 TOKENS_PER_STEP = 96
+PREVIOUS_TOKEN_FROM = 200  # the step from which the fake's first head is a previous-token head
 
 
 def make_events(
@@ -204,12 +205,17 @@ class FakeEngine:
         return FakeGeneration(tokens, unknown)
 
     def _map(self, text: str, step: int) -> AttentionMap:
+        """Smooth made-up weights, except that from step PREVIOUS_TOKEN_FROM on, head 1 of layer
+        1 puts all its attention on the previous token (the first token on itself)."""
         tokens = text.split() or ["\n"]
         T = len(tokens)
         weights = array("f")
         for layer in range(self.n_layer):
             for head in range(self.n_head):
                 for q in range(T):
+                    if (layer, head) == (0, 0) and step >= PREVIOUS_TOKEN_FROM:
+                        weights.extend(1.0 if k == max(0, q - 1) else 0.0 for k in range(T))
+                        continue
                     raw = [
                         1.0 + ((layer + head + q + k + step // 100) % 4) ** 2 if k <= q else 0.0
                         for k in range(T)

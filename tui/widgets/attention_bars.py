@@ -10,6 +10,7 @@ from tui.format import cell_label, fit
 from tui.widgets.heatmap import theme_color
 
 MAX_BARS = 8
+ENTRY = "Attention and self-attention"  # what the title opens in Learn when clicked
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
@@ -45,15 +46,25 @@ class AttentionBars(Widget):
         out = Text(no_wrap=True, overflow="ellipsis")
         if not self.items:
             return Text("Pick a query token (↑/↓).", style=muted)
-        out.append("where ", muted)
+        link = Style(underline=True, meta={"@click": f"app.learn({ENTRY!r})"})
+        out.append("where ", muted + link)
         accent = Style(color=theme_color(variables, "accent"), bold=True)
-        out.append(cell_label(self.query_token), accent)
-        out.append(" looks:\n", muted)
+        # The space after the token is the token's own: a run that starts with a space loses it
+        # in some SVG renderers (rsvg), and screenshots read "where mylooks:".
+        out.append(cell_label(self.query_token), accent + link)
+        out.append(" ", accent)
+        out.append("looks:\n", muted + link)
         width = max(4, self.size.width - 17)
+        primary = Style(color=theme_color(variables, "primary"))
         for k, token, weight in self.items:
-            out.append(fit(cell_label(token), 7, "right") + " ", muted)
-            out.append(bar(weight, width), Style(color=theme_color(variables, "primary")))
-            out.append(f" {weight:4.0%}".rjust(6))
-            out.append(f" #{k}\n" if k < 100 else "\n", muted)
+            # Padding is kept out of the front of a text run (see the title).
+            label = fit(cell_label(token), 7, "right")
+            words = label.lstrip(" ")
+            out.append(" " * (len(label) - len(words)), primary)
+            out.append(words + " ", muted)
+            percent = f"{weight:.0%}"
+            out.append(bar(weight, width) + " " * (6 - len(percent)), primary)
+            out.append(percent + " ")
+            out.append(f"#{k}\n" if k < 100 else "\n", muted)
         out.rstrip()
         return out
