@@ -116,11 +116,12 @@ class HeadGrid(Widget):
     def on_click(self, event) -> None:
         # A click on a role label opens its Learn entry (the label's @click style); anywhere
         # else in a head's slot picks that head.
-        if not self.maps or (event.style.meta or {}).get("@click"):
+        at = event.get_content_offset(self)  # event.x counts the border and padding too
+        if not self.maps or at is None or (event.style.meta or {}).get("@click"):
             return
         side, per_row = self.layout_now()
-        column = event.x // slot_width(side, self.title_width())
-        head = (event.y // band_height(side)) * per_row + column
+        column = at.x // slot_width(side, self.title_width())
+        head = (at.y // band_height(side)) * per_row + column
         if column < per_row and head < len(self.maps):
             self.post_message(self.HeadPicked(head))
 
