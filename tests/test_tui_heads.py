@@ -65,7 +65,7 @@ async def test_the_grid_says_when_the_selected_heads_role_changed():
         grid = app.query_one(HeadGrid)
         assert grid.border_subtitle == f"h1: mixed → prev at {PREVIOUS_TOKEN_FROM}"
         await pilot.press("right_square_bracket")
-        assert grid.border_subtitle == "h2: mixed at every snapshot"
+        assert grid.border_subtitle == "h2: mixed since step 100"
 
 
 def test_role_history_keeps_the_latest_changes():

@@ -73,7 +73,7 @@ def role_history_line(
         return ""
     changes = [roles[0]] + [b for a, b in zip(roles, roles[1:], strict=False) if a[1] != b[1]]
     if len(changes) == 1:
-        return f"h{head + 1}: {changes[0][1]} at every snapshot"
+        return f"h{head + 1}: {changes[0][1]} since step {changes[0][0]:,}"
     text = " → ".join(f"{role} at {step:,}" for step, role in changes[1:][-keep:])
     start = "…" if len(changes) - 1 > keep else changes[0][1]
     return f"h{head + 1}: {start} → {text}"
