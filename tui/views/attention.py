@@ -97,9 +97,6 @@ Keys: `↑`/`↓` pick the query token (its bars list where it looks) · `[`/`]`
 text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box, enter shows it.""",
         [
             "Attention and self-attention",
-            "Attention scores",
-            "Square-root colour scale",
-            "Head roles",
             "Keys, queries and values",
             "Causal masking",
             "Multi-head attention",
@@ -107,6 +104,9 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             "Token",
             "Block size (context window)",
             "Transformer",
+            "Attention scores",
+            "Square-root colour scale",
+            "Head roles",
         ],
     )
 
