@@ -42,7 +42,6 @@ or a click pick a token, to see its loss and what the model expected there inste
             "Vocabulary",
             "AdamW",
             "Backpropagation",
-            "Per-token loss",
         ],
     )
 
