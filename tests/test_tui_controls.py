@@ -336,7 +336,7 @@ async def test_new_run_form_shows_the_focused_fields_description():
         app.screen.query_one("#f-model-n_head", Input).focus()
         await pilot.pause()
         hint = str(app.screen.query_one("#newrun-hint").render())
-        assert hint == describe("model", "n_head") and hint
+        assert hint == f"{describe('model', 'n_head')} · F1: Multi-head attention"
 
 
 async def test_a_new_run_says_it_is_starting_not_that_the_old_one_disconnected():

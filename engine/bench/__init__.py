@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip the 2000-step convergence run")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--only", choices=["training", "generation", "convergence", "worker", "contention"]
+        "--only",
+        choices=["training", "generation", "convergence", "worker", "contention", "startup"],
     )
     parser.add_argument(
         "--competitor",
@@ -258,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--steps takes PRESET=N, e.g. seed=500")
     steps = {name: int(n) for name, n in steps.items()}
     from engine.bench.contention import bench_contention  # it imports this module
+    from engine.bench.startup import bench_startup
 
     results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     sections = {
@@ -266,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "generation_char_small": lambda: bench_generation(args.rounds),
         "worker": lambda: bench_worker(args.rounds),
         "convergence_char_small": bench_convergence,
+        "startup": lambda: bench_startup(args.rounds),
         "contention": lambda: bench_contention(
             args.rounds,
             args.preset or ["seed", "char-small"],

@@ -42,6 +42,11 @@ or a click pick a token, to see its loss and what the model expected there inste
             "Vocabulary",
             "AdamW",
             "Backpropagation",
+            "Overfitting",
+            "Perplexity",
+            "Unigram and bigram baselines",
+            "Parameters",
+            "Per-token loss",
         ],
     )
 
