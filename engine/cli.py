@@ -103,6 +103,11 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_output_flags(parser: argparse.ArgumentParser, pace: str) -> None:
+    parser.add_argument(
+        "--tour",
+        action="store_true",
+        help="the TUI's guided tour: short notes on what to look at as the model trains",
+    )
     parser.add_argument("--headless", action="store_true", help="no UI: print progress lines")
     parser.add_argument("--json", action="store_true", help="with --headless: events as JSON")
     parser.add_argument(
@@ -125,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     train = commands.add_parser(
         "train",
-        usage=f"{PROG} [train] [--headless [--json]] [--detach] [--resume RUN_DIR] "
+        usage=f"{PROG} [train] [--tour | --headless [--json]] [--detach] [--resume RUN_DIR] "
         "[--preset NAME] [SETTING FLAGS]",
         help="train a new run, or resume one (the default)",
         description="Train a new run (or resume a stopped one) in a worker process; by default "
@@ -213,6 +218,9 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
         raise EngineError("--json goes with --headless")
     if args.print_every and not args.headless:
         raise EngineError("--print-every goes with --headless")
+    if args.tour and (args.headless or getattr(args, "detach", False)):
+        other = "--headless" if args.headless else "--detach"
+        raise EngineError(f"--tour shows notes in the TUI, so it cannot go with {other}")
     if args.command == "attach":
         load_config(args.run_dir)  # not a run directory: say so before any UI opens
         return None

@@ -45,6 +45,7 @@ from engine.generate import stream_tokens
 from engine.graph_step import GraphStep, can_capture
 from engine.memory import check_fits
 from engine.model import GPT
+from engine.no_dynamo import avoid_dynamo_import, step_without_dynamo
 from engine.outputs import AttentionMap, GeneratedToken
 from engine.run_files import (
     CONFIG,
@@ -142,7 +143,11 @@ class Trainer:
         self.control = Control()
         torch.manual_seed(config.train.seed)
         self.model = GPT(config.model).to(device)
+        # A second off the start where nothing compiles (see no_dynamo.py).
+        without_dynamo = not config.train.compile and avoid_dynamo_import()
         self.optimizer = make_optimizer(self.model, config, device)
+        if without_dynamo:
+            step_without_dynamo(self.optimizer)
         self.state = TrainerState()
         self.batch_rng = torch.Generator().manual_seed(config.train.seed)
         self.autocast_dtype = (

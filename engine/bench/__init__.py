@@ -233,7 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
         "--only",
-        choices=["training", "generation", "convergence", "worker", "contention", "gpu"],
+        choices=[
+            "training",
+            "generation",
+            "convergence",
+            "worker",
+            "contention",
+            "startup",
+            "gpu",
+        ],
         help="gpu: the CUDA check (char-gpu training, graph decoding, tests/test_cuda.py); "
         "it runs only when asked for",
     )
@@ -265,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = {name: int(n) for name, n in steps.items()}
     from engine.bench.contention import bench_contention  # it imports this module
     from engine.bench.gpu import bench_gpu, summary
+    from engine.bench.startup import bench_startup
 
     results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     sections = {
@@ -273,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "generation_char_small": lambda: bench_generation(args.rounds),
         "worker": lambda: bench_worker(args.rounds),
         "convergence_char_small": bench_convergence,
+        "startup": lambda: bench_startup(args.rounds),
         "contention": lambda: bench_contention(
             args.rounds,
             args.preset or ["seed", "char-small"],
