@@ -18,6 +18,7 @@ from tui.widgets.chart_legend import ChartLegend
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.sample_log import SampleLog
 from tui.widgets.stats_panel import StatsPanel
+from tui.widgets.surprise_passage import SurprisePassage
 
 
 class TrainView(View):
@@ -48,7 +49,11 @@ Compare by tokens seen or training seconds (`x`) when the runs' steps differ in 
 
 Keys: `l` log-scale y · `x` steps, tokens seen or training seconds on the x axis · `c` compare
 runs · `space` pause/resume · `s` save a checkpoint · `g` draw a sample now. Samples appear
-below, one per eval.""",
+below, one per eval.
+
+`w` swaps the samples for **where the model is wrong**: a passage of validation text coloured by
+each token's loss (red: the model did not see it coming), measured again at every eval. `←`/`→`
+or a click pick a token, to see its loss and what the model expected there instead.""",
         [
             "Cross-entropy loss",
             "Train and validation loss",
@@ -69,6 +74,7 @@ below, one per eval.""",
             "Vocabulary",
             "AdamW",
             "Backpropagation",
+            "Per-token loss",
         ],
     )
 
@@ -78,6 +84,7 @@ below, one per eval.""",
         Binding("c", "compare", "Compare", show=False),
         Binding("left_square_bracket", "smoothing(-1)", "Less smooth", show=False),
         Binding("right_square_bracket", "smoothing(1)", "More smooth", show=False),
+        Binding("w", "toggle_wrong", "Where wrong"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -87,6 +94,7 @@ below, one per eval.""",
                 yield LossChart(id="loss-chart")
             yield StatsPanel(id="stats")
         yield SampleLog(id="samples")
+        yield SurprisePassage(id="wrong")
 
     runs_root = Path("runs")  # where the runs list looks (the `runs` command's default)
 
@@ -119,6 +127,21 @@ below, one per eval.""",
         chart.mark_dirty()
         self.query_one(StatsPanel).ingest(events)
         self.query_one(SampleLog).ingest(events)
+        self.query_one(SurprisePassage).ingest(events)
+
+    def set_client(self, client) -> None:
+        self.query_one(SurprisePassage).set_client(client)
+
+    def action_toggle_wrong(self) -> None:
+        """Show where the model is wrong in place of the samples, or the samples again."""
+        passage, samples = self.query_one(SurprisePassage), self.query_one(SampleLog)
+        passage.display, samples.display = not passage.display, passage.display
+        if passage.display:
+            passage.focus()
+            if passage.stale or passage.passage is None:
+                passage.fetch()
+        else:
+            self.focus_main()
 
     def action_toggle_log(self) -> None:
         chart = self.query_one(LossChart)
