@@ -26,6 +26,7 @@ from engine.checkpoint import (
 from engine.config import RunConfig, SampleConfig
 from engine.corpus import read_chunks
 from engine.data import Dataset, load_dataset
+from engine.distributed import mean_over_ranks
 from engine.errors import CheckpointError, ConfigError, EngineError
 from engine.events import (
     CheckpointSaved,
@@ -152,6 +153,7 @@ class Trainer:
         )
         self.step_model = torch.compile(self.model) if config.train.compile else self.model
         self.params = [p for p in self.model.parameters() if p.requires_grad]  # walked once
+        self.shard = (0, 1)  # (rank, ranks): this process's share of the batch (distributed.py)
         self.last_checkpoint: Path | None = None
         self._not_finite: LossNotFinite | None = None  # the step that last paused the run
         self._log: EventLog | None = None
@@ -330,10 +332,14 @@ class Trainer:
         lr = lr_at(self.step, self.config)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        x, y = self.data.batch("train", t.batch_size, m.block_size, self.batch_rng, self.device)
+        x, y = self.data.batch(
+            "train", t.batch_size, m.block_size, self.batch_rng, self.device, self.shard
+        )
         with self._autocast():
             _, loss = self.step_model(x, y)
         loss.backward()
+        if self.shard[1] > 1:  # the global batch's loss, as one process would log it
+            loss = mean_over_ranks(loss)
         if t.grad_clip > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.params, t.grad_clip)
         else:
