@@ -368,11 +368,11 @@ class EngineClient:
 
     def shutdown(self) -> None:
         """Stop training, checkpoint, and end the worker, detached or not."""
+        pid = self.pid  # before: the worker removes its info as it ends
         try:
             self._call(Shutdown())
         except EngineError:
             pass
-        pid = self.pid
         self._closed = True
         self._conn.close()
         if self._process is not None:
