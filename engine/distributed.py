@@ -18,6 +18,7 @@ import ctypes
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -39,6 +40,9 @@ PEER_CHECK_S = 0.1  # how often rank 0 looks at the other ranks on its node whil
 # checkpoint of a large model), as a paused rank 0 keeps the others waiting with heartbeats.
 # A rank that dies is noticed by other means: its peers' sockets close, and rank 0 watches pids.
 TIMEOUT = timedelta(minutes=30)
+# How long rank 0's watchdog gives the main thread to notice a dead rank before it ends the run
+# itself: an NCCL collective waiting for a dead peer blocks (gloo's fails at once).
+WATCH_GRACE_S = 1.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -65,6 +69,7 @@ class Group:
         self._control: torch.Tensor | None = None
         self._last_sent = 0.0
         self._last_check = 0.0
+        self._noticed = threading.Event()  # the main thread took the failure (or the end) in hand
         self._die_with_agent()
 
     def _die_with_agent(self) -> None:
@@ -102,10 +107,7 @@ class Group:
         }
         trainer.shard = (self.rank, self.world)
         device_ids = [self.local_rank] if backend == "nccl" else None
-        # broadcast_buffers=False: the model's buffers are constants, the same on every rank.
-        trainer.step_model = DistributedDataParallel(
-            trainer.step_model, device_ids=device_ids, broadcast_buffers=False
-        )
+        trainer.step_model = DistributedDataParallel(trainer.step_model, device_ids=device_ids)
         if self.rank == 0:
             take_step = trainer.train_step
 
@@ -137,12 +139,33 @@ class Group:
     def check_peers(self) -> None:
         """Raise RankFailed naming a rank on this node whose process is gone."""
         self._last_check = time.monotonic()
+        dead = self._dead_peer()
+        if dead is not None:
+            raise RankFailed(dead)
+
+    def _dead_peer(self) -> str | None:
         for rank, pid in self.peers.items():
             if not _running(pid):
-                raise RankFailed(f"rank {rank} of {self.world} (pid {pid}) died; training ended")
+                return f"rank {rank} of {self.world} (pid {pid}) died; training ended"
+        return None
+
+    def watch(self, fail: Callable[[str], None], grace_s: float = WATCH_GRACE_S) -> None:
+        """Rank 0: a thread that calls `fail(reason)` if a rank dies and the main thread has not
+        taken it in hand within grace_s (it is stuck in a collective that will never end)."""
+
+        def run() -> None:
+            while not self._noticed.wait(PEER_CHECK_S):
+                dead = self._dead_peer()
+                if dead is not None:
+                    if not self._noticed.wait(grace_s):
+                        fail(dead)
+                    return
+
+        threading.Thread(target=run, name="rank-watchdog", daemon=True).start()
 
     def explain(self, error: BaseException, fallback: Callable[[BaseException], str]) -> str:
         """A crash's one line: the rank that died, when a collective failed because of it."""
+        self._noticed.set()
         if isinstance(error, RankFailed):
             return str(error)
         deadline = time.monotonic() + 0.5  # its socket closes a moment before its pid goes
@@ -156,6 +179,7 @@ class Group:
 
     def finish(self) -> None:
         """Tell the others to exit (rank 0, as the worker ends), then leave the group."""
+        self._noticed.set()  # from here on, ranks that end are ending as they were told
         with contextlib.suppress(Exception):  # a dead peer must not hide why we are ending
             self._send(EXIT, 0)
         with contextlib.suppress(Exception):

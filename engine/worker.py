@@ -103,6 +103,8 @@ class Worker:
         self.state = RunState.STARTING
         self.steps = trainer.events()
         try:
+            if group is not None:
+                group.watch(self._abandon)
             if idle:
                 self.steps = None
                 self.state = _state_from_history(self.run_dir, trainer)
@@ -150,6 +152,22 @@ class Worker:
             return 1
         finally:
             self._close()
+
+    def _abandon(self, reason: str) -> None:
+        """From the rank watchdog's thread: another rank died while the main thread is stuck in a
+        collective that will never return. Tell the clients, clean up and exit from here."""
+        failed = EngineFailed(reason, 1, str(self.trainer.last_checkpoint or "") or None)
+        with contextlib.suppress(Exception):
+            self.trainer.record(failed)
+        line = failed.to_json()
+        for conn in list(self.subscribers):
+            with contextlib.suppress(OSError):
+                send_event_line(conn, line)
+        for name in (INFO_FILE, KEY_FILE):
+            (self.run_dir / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            close_listener(self.listener)
+        os._exit(1)
 
     @property
     def training(self) -> bool:

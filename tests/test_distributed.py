@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import torch
 
 from engine import EngineClient, EngineFailed, StepCompleted
 from engine.channel import worker_info
+from engine.distributed import Group
 from engine.run_files import load_config
 from engine.run_state import RunState
 from engine.train import Trainer, train
@@ -181,3 +185,31 @@ def test_a_rank_that_dies_ends_the_run_at_once_naming_it(tmp_path, corpus, no_st
     assert wait_gone(no_stray_ranks) == []
     # The last checkpoint (step 40) is whole: the run resumes from it.
     assert Trainer.resume(tmp_path / "run").step == 40
+
+
+def test_the_watchdog_ends_the_run_when_the_main_thread_is_stuck(no_stray_ranks):
+    """An NCCL collective waiting on a dead rank blocks: rank 0's watchdog fails the run itself,
+    unless the main thread took the failure in hand within the grace."""
+
+    def group_watching(pid: int, fail, grace_s: float) -> Group:
+        group = Group.__new__(Group)  # no torchrun here: only what the watchdog reads
+        group.peers, group.world, group._noticed = {1: pid}, 2, threading.Event()
+        group.watch(fail, grace_s)
+        return group
+
+    stuck: list[str] = []
+    quiet: list[str] = []
+    peers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])]
+    peers.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+    no_stray_ranks.extend(peer.pid for peer in peers)
+    group_watching(peers[0].pid, stuck.append, grace_s=0.3)
+    noticed = group_watching(peers[1].pid, quiet.append, grace_s=5)
+    for peer in peers:
+        peer.kill()
+        peer.wait()
+    assert noticed.explain(RuntimeError("gloo: connection reset"), str).startswith("rank 1 of 2")
+    deadline = time.monotonic() + 2
+    while not stuck and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert stuck == [f"rank 1 of 2 (pid {peers[0].pid}) died; training ended"] and quiet == []
