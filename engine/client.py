@@ -249,7 +249,11 @@ class EngineClient:
         code = self._exit_code(timeout=0.5)
         if code in (0, None) and isinstance(last, TrainingFinished):
             return
-        yield EngineFailed(_death_reason(code), code, checkpoint)
+        reason = _death_reason(code)
+        if self._process is not None and launch.is_torchrun(self._process.args):
+            # Rank 0 reports any other rank's death itself: it is the one that went silent.
+            reason = f"rank 0 died, and torchrun ended the other ranks ({reason})"
+        yield EngineFailed(reason, code, checkpoint)
 
     def _exit_code(self, timeout: float) -> int | None:
         if self._process is not None:

@@ -36,6 +36,11 @@ def worker_env(env: MutableMapping[str, str], nproc: int) -> None:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
 
 
+def is_torchrun(command: list[str]) -> bool:
+    """Whether a command from worker_command starts torchrun's agent."""
+    return "torch.distributed.run" in command
+
+
 def check_nproc(nproc: int, device: str, batch_size: int) -> None:
     """Refuse a process count that cannot work, in one line, before any process starts."""
     if nproc < 1:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import EngineClient, EngineFailed, StepCompleted
+from engine import EngineClient, EngineFailed, StepCompleted, cpu_policy
 from engine.channel import worker_info
 from engine.distributed import Group
 from engine.run_files import load_config
@@ -213,3 +213,11 @@ def test_the_watchdog_ends_the_run_when_the_main_thread_is_stuck(no_stray_ranks)
         time.sleep(0.05)
     time.sleep(0.5)
     assert stuck == [f"rank 1 of 2 (pid {peers[0].pid}) died; training ended"] and quiet == []
+
+
+def test_ranks_on_one_machine_share_its_cores():
+    cores = os.cpu_count() or 1
+    assert cpu_policy.choose(44_000, env={}, ranks=2).threads == 1  # small: one thread anyway
+    assert cpu_policy.choose(800_000, env={}, ranks=2).threads == max(1, cores // 2)
+    assert cpu_policy.choose(800_000, env={}, ranks=cores * 2).threads == 1
+    assert cpu_policy.choose(800_000, env={}).threads is None  # alone: torch's default
