@@ -1,5 +1,5 @@
-"""The command line: one parser tree (train, attach, runs, stop), the checks that need no worker,
-and the headless client.
+"""The command line: one parser tree (train, attach, runs, stop, export), the checks that need no
+worker, and the headless client.
 
 Every config field has a flag whose help is the field's own description (config.describe). Bad
 input ends in one line on stderr and exit code 2, before any worker starts or any UI opens.
@@ -40,7 +40,7 @@ from engine.launch import check_nproc
 from engine.run_files import EVENTS, load_config, read_events
 
 EXIT_BAD_INPUT = 2
-COMMANDS = ("train", "attach", "runs", "stop")
+COMMANDS = ("train", "attach", "runs", "stop", "export")
 # Flags named for the issue's vocabulary rather than the field: --steps sets train.max_steps.
 ALIASES = {
     ("train", "max_steps"): ["--steps", "--max-steps"],
@@ -120,7 +120,7 @@ def _add_output_flags(parser: argparse.ArgumentParser, pace: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line: train (the default command), attach, runs and stop."""
+    """The whole command line: train (the default command), attach, runs, stop and export."""
     parser = OneLineParser(
         prog=PROG,
         description="Train a small GPT and watch it learn. With no arguments: the TUI, training "
@@ -177,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stop = commands.add_parser("stop", help="stop a run, saving a checkpoint, and end its worker")
     stop.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run to stop")
+    export = commands.add_parser(
+        "export",
+        help="write a run's history for other tools (TensorBoard)",
+        description="Write a run's losses, learning rate, gradient norm, tokens/s and samples as "
+        "TensorBoard event files in OUT_DIR/<run name>/ (needs: pip install "
+        "'llm-learns[tensorboard]'). View them with: tensorboard --logdir OUT_DIR",
+    )
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run to export")
+    export.add_argument(
+        "--tensorboard", type=Path, required=True, metavar="OUT_DIR", help="where to write"
+    )
     return parser
 
 
@@ -370,6 +381,21 @@ def stop_command(args: argparse.Namespace) -> int:
         return fail(str(error))
     run = summarize_run(args.run_dir)
     print(f"{shown}: {run.state} at step {run.step}; checkpoint saved")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """`export RUN_DIR --tensorboard OUT_DIR`: the run's history as TensorBoard event files."""
+    from engine.export import export_tensorboard
+
+    try:
+        path = export_tensorboard(args.run_dir, args.tensorboard)
+    except EngineError as error:
+        return fail(str(error))
+    print(
+        f"wrote {one_line(str(path))}; view it with: tensorboard --logdir "
+        f"{shlex.quote(one_line(str(args.tensorboard)))}"
+    )
     return 0
 
 

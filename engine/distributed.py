@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,8 @@ class Group:
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(self.world)))
         self.peers: dict[int, int] = {}  # rank -> pid, for the other ranks on this node
-        self._control: torch.Tensor | None = None
+        self._control = torch.zeros(2, dtype=torch.long)  # (command, step), on the CPU
+        self._control_group: dist.ProcessGroup | None = None
         self._last_sent = 0.0
         self._last_check = 0.0
         self._noticed = threading.Event()  # the main thread took the failure (or the end) in hand
@@ -96,16 +98,20 @@ class Group:
             raise ConfigError(f"several processes need CUDA GPUs or the CPU, not {trainer.device}")
         backend = "nccl" if trainer.device.type == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=TIMEOUT)
-        self._control = torch.zeros(2, dtype=torch.long, device=trainer.device)
+        # The control tensor goes over gloo, on the CPU: over NCCL, a follower reading it would
+        # wait for its GPU to finish every step queued before.
+        if backend != "gloo":
+            self._control_group = dist.new_group(backend="gloo", timeout=TIMEOUT)
         here = (socket.gethostname(), os.getpid())
         everyone: list[tuple[str, int] | None] = [None] * self.world
-        dist.all_gather_object(everyone, here)
+        dist.all_gather_object(everyone, here, group=self._control_group)
         self.peers = {
             rank: pid
             for rank, (host, pid) in enumerate(everyone)  # type: ignore[misc]
             if host == here[0] and rank != self.rank
         }
         trainer.shard = (self.rank, self.world)
+        trainer.graph = None  # DDP's gradient hooks run between kernels: no CUDA graph capture
         device_ids = [self.local_rank] if backend == "nccl" else None
         trainer.step_model = DistributedDataParallel(trainer.step_model, device_ids=device_ids)
         if self.rank == 0:
@@ -124,9 +130,8 @@ class Group:
     # -- rank 0 ---------------------------------------------------------------------------------
 
     def _send(self, command: int, step: int) -> None:
-        assert self._control is not None
         self._control[0], self._control[1] = command, step
-        dist.broadcast(self._control, src=0)
+        dist.broadcast(self._control, src=0, group=self._control_group)
         self._last_sent = time.monotonic()
 
     def heartbeat(self, step: int) -> None:
@@ -189,12 +194,11 @@ class Group:
 
     def follow(self, trainer: Trainer) -> int:
         """Take the steps rank 0 announces until it says exit (or goes); returns an exit code."""
-        assert self._control is not None
         # Rank 0 answers torchrun's SIGTERM by checkpointing, then sends exit: wait for it.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         while True:
-            dist.broadcast(self._control, src=0)
+            dist.broadcast(self._control, src=0, group=self._control_group)
             command, step = self._control.tolist()
             if command == EXIT:
                 with contextlib.suppress(Exception):
@@ -202,8 +206,18 @@ class Group:
                 return 0
             if command == STEP:
                 if step != trainer.step:
-                    raise EngineError(f"rank {self.rank} is at step {trainer.step}, not {step}")
+                    _rewind(trainer, step)
                 trainer.train_step()
+                trainer.reader.pending.clear()  # rank 0 reads the values; here nobody does
+
+
+def _rewind(trainer: Trainer, step: int) -> None:
+    """Go back to `step` as rank 0 did on reading a non-finite step (engine/step.py): the steps
+    after it were skipped on every rank alike, as their values are the same everywhere."""
+    if step > trainer.step:
+        raise EngineError(f"rank 0 announced step {step}, but this rank is at {trainer.step}")
+    trainer.state = replace(trainer.state, step=step)
+    trainer._bad.zero_()
 
 
 def _running(pid: int) -> bool:

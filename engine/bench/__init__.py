@@ -233,7 +233,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
         "--only",
-        choices=["training", "generation", "convergence", "worker", "contention", "startup"],
+        choices=[
+            "training",
+            "generation",
+            "convergence",
+            "worker",
+            "contention",
+            "startup",
+            "gpu",
+        ],
+        help="gpu: the CUDA check (char-gpu training, graph decoding, tests/test_cuda.py); "
+        "it runs only when asked for",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="gpu: also time char-gpu with --compile (slow)"
     )
     parser.add_argument(
         "--competitor",
@@ -259,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--steps takes PRESET=N, e.g. seed=500")
     steps = {name: int(n) for name, n in steps.items()}
     from engine.bench.contention import bench_contention  # it imports this module
+    from engine.bench.gpu import bench_gpu, summary
     from engine.bench.startup import bench_startup
 
     results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -276,13 +290,18 @@ def main(argv: list[str] | None = None) -> int:
             None if args.competitor == "none" else args.competitor,
             steps,
         ),
+        "gpu": lambda: bench_gpu(args.rounds, args.compile),
     }
     for name, run in sections.items():
         if args.only and not name.startswith(args.only):
             continue
         if name.startswith(("convergence", "contention")) and args.quick:
             continue
+        if name == "gpu" and args.only != "gpu":
+            continue
         results[name] = run()
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))
+    if "gpu" in results:
+        print(summary(results["gpu"]))
     return 0
