@@ -3,8 +3,8 @@
 Rank 0 is the ordinary worker: it alone owns the run directory, the events, the checkpoints and
 the clients' socket, and it decides. Before each training step it broadcasts a small control
 tensor (step, wait or exit), so every rank takes the same decision at the same step; the other
-ranks only follow, train and stay silent. While rank 0 pauses, evaluates or serves a request, it
-broadcasts "wait" about once a second, so the others idle in that collective.
+ranks only follow, train and stay silent. While rank 0 is paused or stopped it broadcasts "wait"
+about once a second; during an eval or a request the others simply wait in that collective.
 
 Each rank draws the same global batch of batch_size rows (one generator, one seed) and trains on its
 own batch_size / N of them; DDP averages the gradients and the logged loss is averaged too, so a
