@@ -28,6 +28,7 @@ from engine.checkpoint import (
 from engine.config import RunConfig, SampleConfig
 from engine.corpus import read_chunks
 from engine.data import Dataset, load_dataset
+from engine.distributed import mean_over_ranks
 from engine.errors import CheckpointError, ConfigError, EngineError
 from engine.events import (
     CheckpointSaved,
@@ -164,6 +165,7 @@ class Trainer:
         )
         self.step_model = torch.compile(self.model) if config.train.compile else self.model
         self.params = [p for p in self.model.parameters() if p.requires_grad]  # walked once
+        self.shard = (0, 1)  # (rank, ranks): this process's share of the batch (distributed.py)
         self.last_checkpoint: Path | None = None
         self._not_finite: LossNotFinite | None = None  # the step that last paused the run
         # On a GPU a step's loss and gradient norm are read late and a bad step is skipped on the
@@ -424,7 +426,9 @@ class Trainer:
         started = time.perf_counter()
         m, t = self.config.model, self.config.train
         lr = lr_at(self.step, self.config)
-        x, y = self.data.batch("train", t.batch_size, m.block_size, self.batch_rng, self.device)
+        x, y = self.data.batch(
+            "train", t.batch_size, m.block_size, self.batch_rng, self.device, self.shard
+        )
         values = self.graph.step(x, y, lr) if self.graph is not None else None
         if values is None:
             if self.graph is not None and self.graph.failed:
@@ -448,6 +452,8 @@ class Trainer:
         with self._autocast(cache=not capturing):
             _, loss = self.step_model(x, y)
         loss.backward()
+        if self.shard[1] > 1:  # the global batch's loss, as one process would log it
+            loss = mean_over_ranks(loss)
         if self.config.train.grad_clip > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.train.grad_clip)
         else:
