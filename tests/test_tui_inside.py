@@ -36,7 +36,8 @@ def traces(fake: FakeEngine) -> list[str]:
 
 
 def rendered(widget) -> str:
-    return widget.render().plain
+    """What a KeptLines widget shows, as plain text."""
+    return "\n".join(line.text for line in widget.kept_lines())
 
 
 async def test_key_5_traces_the_probe_at_its_last_token():

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import math
 
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.message import Message
+from textual.strip import Strip
 from textual.widget import Widget
 
 from engine import ForwardTrace, TraceStage
 from tui.format import fit
 from tui.widgets.heatmap import theme_color
 from tui.widgets.kept_lines import KeptLines
-from tui.widgets.vector_strip import StripColours, strip
+from tui.widgets.vector_strip import StripColours, strip_segments
 
 NAME_W, SHAPE_W, PARAMS_W, NORM_W = 18, 10, 7, 7
+SELECTED = Style(reverse=True, bold=True)
 FIXED_W = 2 + NAME_W + 1 + SHAPE_W + 1 + PARAMS_W + 2 + 1 + NORM_W
 # Clickable column titles: (first x, last x, glossary heading), measured on the title line.
 TITLE_LINKS = (
@@ -97,6 +99,8 @@ class StageList(KeptLines, Widget):
         self._rows: list[int] = []  # per line below the titles: a stage index, or -1 - layer
         # for the rule that opens a block
         self._top = 0  # first row drawn
+        self._strips: dict[tuple[int, int], list[Segment]] = {}  # (stage, width): its strip
+        self._colours: tuple[dict, StripColours] | None = None
 
     @property
     def stage(self) -> TraceStage | None:
@@ -115,6 +119,7 @@ class StageList(KeptLines, Widget):
             layer = stage.layer
             rows.append(i)
         self._rows = rows
+        self._strips = {}
         self.version += 1
         self.refresh()
 
@@ -166,43 +171,57 @@ class StageList(KeptLines, Widget):
         top = max(min(self._top, row), self._rows.index(self.index) - height + 1)
         self._top = max(0, min(top, max(0, len(self._rows) - height)))
 
-    def render(self) -> Text:
+    def kept_render(self) -> list[list[Segment]]:
+        # Segments, not a Text: a Text goes through Content and a style per span on every
+        # render, which was most of a trace's time on screen (about 3,000 strip cells at 120×40).
         trace = self.trace
         if trace is None:
-            return Text("No trace yet: it comes from the engine once the run has a text.")
+            return [[Segment("No trace yet: it comes from the engine once the run has a text.")]]
         variables = self.app.theme_variables
-        colours = StripColours(variables)
+        if self._colours is None or self._colours[0] != variables:
+            self._colours = (variables, StripColours(variables))
+        colours = self._colours[1]
         muted = Style(color=theme_color(variables, "foreground-muted"))
         accent = Style(color=theme_color(variables, "accent"), bold=True)
         width = self.size.width
         strip_w = max(4, width - FIXED_W)
-        out = Text(no_wrap=True, overflow="crop")
-        vector_title = f"vector at position {trace.position + 1}"
-        out.append("  " + fit("stage", NAME_W) + " " + fit("shape", SHAPE_W, "right") + " ", muted)
-        out.append(fit("params", PARAMS_W, "right"), muted + Style(underline=True))
-        out.append("  " + fit(vector_title, strip_w) + " ", muted)
-        out.append(fit("norm", NORM_W, "right"), muted + Style(underline=True))
-        height = max(1, self.size.height - 1)
-        for row in self._rows[self._top : self._top + height]:
-            out.append("\n")
+        link = muted + Style(underline=True)
+        title = f"  {fit('stage', NAME_W)} {fit('shape', SHAPE_W, 'right')} "
+        lines = [[
+            Segment(title, muted), Segment(fit("params", PARAMS_W, "right"), link),
+            Segment(f"  {fit(f'vector at position {trace.position + 1}', strip_w)} ", muted),
+            Segment(fit("norm", NORM_W, "right"), link),
+        ]]  # fmt: skip
+        for row in self._rows[self._top : self._top + max(1, self.size.height - 1)]:
             if row < 0:
                 rule = f"── block {-1 - row} "
-                out.append(rule + "─" * max(0, width - len(rule)), muted)
-                continue
-            self._line(out, trace.stages[row], row == self.index, strip_w, colours, accent, muted)
-        return out
+                lines.append([Segment(rule + "─" * max(0, width - len(rule)), muted)])
+            else:
+                lines.append(self._line(row, strip_w, colours, accent, muted))
+        return lines
 
-    def _line(self, out, stage, selected, strip_w, colours, accent, muted) -> None:
-        name_style = Style(reverse=True, bold=True) if selected else Style()
-        out.append("▶ " if selected else "  ", accent)
-        out.append(fit(short_name(stage), NAME_W), name_style)
-        out.append(" " + fit(shape_text(stage.shape), SHAPE_W, "right") + " ", muted)
+    def lines_from(self, rendered, width: int, height: int, style) -> list[Strip]:
+        base = style.rich_style
+        strips = [Strip(line).crop_extend(0, width, None).apply_style(base) for line in rendered]
+        blank = Strip.blank(width, base)
+        return (strips + [blank] * height)[:height]
+
+    def _line(self, row: int, strip_w: int, colours, accent, muted) -> list[Segment]:
+        stage = self.trace.stages[row]
+        selected = row == self.index
         params = count(stage.params) if stage.params else "·"
-        out.append(fit(params, PARAMS_W, "right"), Style() if stage.params else muted)
-        out.append("  ")
+        line = [
+            Segment("▶ " if selected else "  ", accent),
+            Segment(fit(short_name(stage), NAME_W), SELECTED if selected else None),
+            Segment(f" {fit(shape_text(stage.shape), SHAPE_W, 'right')} ", muted),
+            Segment(fit(params, PARAMS_W, "right"), None if stage.params else muted),
+            Segment("  "),
+        ]
         if stage.kind == "tokens":  # an id is a name, not an amount: no strip
-            out.append(fit(f"id {self.trace.token_ids[self.trace.position]}", strip_w), muted)
-            out.append(" " + " " * NORM_W)
-            return
-        out.append_text(strip(stage.vectors, strip_w, colours))
-        out.append(" " + fit(norm_text(stage_norm(stage)), NORM_W, "right"))
+            token_id = self.trace.token_ids[self.trace.position]
+            return line + [Segment(fit(f"id {token_id}", strip_w), muted)]
+        key = (row, strip_w)
+        if key not in self._strips:  # the cursor moves often; the strips change with the trace
+            self._strips[key] = strip_segments(stage.vectors, strip_w, colours)
+        norm = f" {fit(norm_text(stage_norm(stage)), NORM_W, 'right')}"
+        return line + self._strips[key] + [Segment(norm)]

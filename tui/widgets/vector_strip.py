@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.color import Color
@@ -43,25 +44,63 @@ def _finite_or_none(value: float) -> float | None:
 
 
 class StripColours:
-    """The theme's colours for strips, made once per render."""
+    """The theme's colours for strips, made once per render; one Style object per colour level."""
+
+    LEVELS = 16  # per sign: finer steps are not told apart in a cell, and cost a style each
 
     def __init__(self, variables: dict[str, str]) -> None:
         surface = Color.parse(theme_color(variables, "surface"))
-        self.positive = ColorScale(surface, Color.parse(theme_color(variables, "primary")))
-        self.negative = ColorScale(surface, Color.parse(theme_color(variables, "accent")))
+        positive = ColorScale(surface, Color.parse(theme_color(variables, "primary")))
+        negative = ColorScale(surface, Color.parse(theme_color(variables, "accent")))
         self.muted = Style(color=theme_color(variables, "foreground-muted"))
+        steps = [level / self.LEVELS for level in range(self.LEVELS + 1)]
+        self._positive = [Style(bgcolor=positive(w * w)) for w in steps]  # ColorScale takes √
+        self._negative = [Style(bgcolor=negative(w * w)) for w in steps]
 
     def cell(self, value: float | None, largest: float) -> tuple[str, Style]:
         if value is None:
             return "·", self.muted
-        weight = abs(value) / largest if largest > 0 else 0.0
-        scale = self.positive if value >= 0 else self.negative
-        return " ", Style(bgcolor=scale(weight))
+        weight = math.sqrt(min(1.0, abs(value) / largest)) if largest > 0 else 0.0
+        styles = self._positive if value >= 0 else self._negative
+        return " ", styles[round(weight * self.LEVELS)]
 
 
 def largest(vectors: Sequence[Sequence[float]]) -> float:
     """The largest finite |value| across vectors drawn on one scale."""
     return max((abs(v) for vector in vectors for v in vector if math.isfinite(v)), default=0.0)
+
+
+def strip_segments(
+    vectors: Sequence[Sequence[float]],
+    width: int,
+    colours: StripColours,
+    scale: float | None = None,
+) -> list[Segment]:
+    """One line of `width` cells: the vectors side by side (one per head), split by a thin bar.
+
+    Neighbouring cells of one colour share a segment: fewer segments, less to draw."""
+    if not vectors or width <= 0:
+        return []
+    top = largest(vectors) if scale is None else scale
+    cells: list[tuple[str, Style]] = []
+    gaps = len(vectors) - 1
+    room = max(len(vectors), width - gaps)
+    for i, vector in enumerate(vectors):
+        if i:
+            cells.append(("│", colours.muted))
+        count = room * (i + 1) // len(vectors) - room * i // len(vectors)
+        cells += [colours.cell(value, top) for value in buckets(vector, count)]
+    cells += [(" ", Style())] * (width - len(cells))
+    segments: list[Segment] = []
+    text, style = "", None
+    for char, cell_style in cells:
+        if cell_style is not style and text:
+            segments.append(Segment(text, style))
+            text = ""
+        text, style = text + char, cell_style
+    if text:
+        segments.append(Segment(text, style))
+    return segments
 
 
 def strip(
@@ -70,19 +109,8 @@ def strip(
     colours: StripColours,
     scale: float | None = None,
 ) -> Text:
-    """One line of `width` cells: the vectors side by side (one per head), split by a thin bar."""
+    """strip_segments as a Rich Text, to join other text."""
     out = Text(no_wrap=True, overflow="crop")
-    if not vectors or width <= 0:
-        return out
-    top = largest(vectors) if scale is None else scale
-    gaps = len(vectors) - 1
-    room = max(len(vectors), width - gaps)
-    for i, vector in enumerate(vectors):
-        cells = room * (i + 1) // len(vectors) - room * i // len(vectors)
-        if i:
-            out.append("│", colours.muted)
-        for value in buckets(vector, cells):
-            out.append(*colours.cell(value, top))
-    if out.cell_len < width:
-        out.append(" " * (width - out.cell_len))
+    for segment in strip_segments(vectors, width, colours, scale):
+        out.append(segment.text, segment.style)
     return out
