@@ -1,5 +1,5 @@
-"""The command line: one parser tree (train, attach, runs, stop), the checks that need no worker,
-and the headless client.
+"""The command line: one parser tree (train, attach, runs, stop, export), the checks that need no
+worker, and the headless client.
 
 Every config field has a flag whose help is the field's own description (config.describe). Bad
 input ends in one line on stderr and exit code 2, before any worker starts or any UI opens.
@@ -39,7 +39,7 @@ from engine.events import CheckpointSaved, event_from_json
 from engine.run_files import EVENTS, load_config, read_events
 
 EXIT_BAD_INPUT = 2
-COMMANDS = ("train", "attach", "runs", "stop")
+COMMANDS = ("train", "attach", "runs", "stop", "export")
 # Flags named for the issue's vocabulary rather than the field: --steps sets train.max_steps.
 ALIASES = {
     ("train", "max_steps"): ["--steps", "--max-steps"],
@@ -103,6 +103,11 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_output_flags(parser: argparse.ArgumentParser, pace: str) -> None:
+    parser.add_argument(
+        "--tour",
+        action="store_true",
+        help="the TUI's guided tour: short notes on what to look at as the model trains",
+    )
     parser.add_argument("--headless", action="store_true", help="no UI: print progress lines")
     parser.add_argument("--json", action="store_true", help="with --headless: events as JSON")
     parser.add_argument(
@@ -114,7 +119,7 @@ def _add_output_flags(parser: argparse.ArgumentParser, pace: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line: train (the default command), attach, runs and stop."""
+    """The whole command line: train (the default command), attach, runs, stop and export."""
     parser = OneLineParser(
         prog=PROG,
         description="Train a small GPT and watch it learn. With no arguments: the TUI, training "
@@ -125,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     train = commands.add_parser(
         "train",
-        usage=f"{PROG} [train] [--headless [--json]] [--detach] [--resume RUN_DIR] "
+        usage=f"{PROG} [train] [--tour | --headless [--json]] [--detach] [--resume RUN_DIR] "
         "[--preset NAME] [SETTING FLAGS]",
         help="train a new run, or resume one (the default)",
         description="Train a new run (or resume a stopped one) in a worker process; by default "
@@ -163,6 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stop = commands.add_parser("stop", help="stop a run, saving a checkpoint, and end its worker")
     stop.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run to stop")
+    export = commands.add_parser(
+        "export",
+        help="write a run's history for other tools (TensorBoard)",
+        description="Write a run's losses, learning rate, gradient norm, tokens/s and samples as "
+        "TensorBoard event files in OUT_DIR/<run name>/ (needs: pip install "
+        "'llm-learns[tensorboard]'). View them with: tensorboard --logdir OUT_DIR",
+    )
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run to export")
+    export.add_argument(
+        "--tensorboard", type=Path, required=True, metavar="OUT_DIR", help="where to write"
+    )
     return parser
 
 
@@ -202,6 +218,9 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
         raise EngineError("--json goes with --headless")
     if args.print_every and not args.headless:
         raise EngineError("--print-every goes with --headless")
+    if args.tour and (args.headless or getattr(args, "detach", False)):
+        other = "--headless" if args.headless else "--detach"
+        raise EngineError(f"--tour shows notes in the TUI, so it cannot go with {other}")
     if args.command == "attach":
         load_config(args.run_dir)  # not a run directory: say so before any UI opens
         return None
@@ -350,6 +369,21 @@ def stop_command(args: argparse.Namespace) -> int:
         return fail(str(error))
     run = summarize_run(args.run_dir)
     print(f"{shown}: {run.state} at step {run.step}; checkpoint saved")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """`export RUN_DIR --tensorboard OUT_DIR`: the run's history as TensorBoard event files."""
+    from engine.export import export_tensorboard
+
+    try:
+        path = export_tensorboard(args.run_dir, args.tensorboard)
+    except EngineError as error:
+        return fail(str(error))
+    print(
+        f"wrote {one_line(str(path))}; view it with: tensorboard --logdir "
+        f"{shlex.quote(one_line(str(args.tensorboard)))}"
+    )
     return 0
 
 

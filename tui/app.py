@@ -49,6 +49,7 @@ from tui.views.train import TrainView
 from tui.views.view import View
 from tui.widgets.key_hints import KeyHints
 from tui.widgets.run_header import RunHeader
+from tui.widgets.tour_note import TourNote
 from tui.widgets.view_tabs import ViewTabs
 
 BATCH_S = 0.5  # 2 updates a second: enough to watch, and leaves the cores to training
@@ -102,8 +103,10 @@ class LlmLearnsApp(App[int]):
         *,
         start_new: Callable[[RunConfig], object] | None = None,
         initial_config: RunConfig | None = None,
+        tour: bool = False,
     ) -> None:
         super().__init__()
+        self.tour_on = tour  # the guided tour (--tour, or the palette); kept across new runs
         self.connect = connect
         self.start_new = start_new
         self.config = initial_config
@@ -129,6 +132,7 @@ class LlmLearnsApp(App[int]):
                 yield GenerateView(sample=sample, id="generate")
                 yield LearnView(id="learn")
                 yield InsideView(probe=probe, id="inside")
+            yield TourNote(VIEWS, active=self.tour_on, id="tour")
             yield KeyHints()
         yield Static(
             "Terminal too small: llm-learns needs at least 60×20.\n"
@@ -163,12 +167,8 @@ class LlmLearnsApp(App[int]):
     def _connected(self, message: Connected) -> None:
         self.client = message.client
         self.run_state, self.link = RunState.STARTING, None
-        for view in (
-            self.query_one(AttentionView),
-            self.query_one(GenerateView),
-            self.query_one(InsideView),
-        ):
-            view.set_client(self.client)
+        for view in (TrainView, AttentionView, GenerateView, InsideView):
+            self.query_one(view).set_client(self.client)
         self._read_events(self.client)
 
     @on(ConnectFailed)
@@ -239,6 +239,7 @@ class LlmLearnsApp(App[int]):
         self.query_one(TrainView).ingest(events)
         self.query_one(AttentionView).ingest(events)
         self.query_one(InsideView).ingest(events)
+        self.query_one(TourNote).ingest(events)
 
     @on(EventStreamClosed)
     def _stream_closed(self, message: EventStreamClosed) -> None:
@@ -423,6 +424,9 @@ class LlmLearnsApp(App[int]):
         except Exception:  # noqa: BLE001 - already gone is fine when letting go
             pass
 
+    def action_toggle_tour(self) -> None:
+        self.tour_on = self.query_one(TourNote).toggle()
+
     def action_quit_app(self) -> None:
         if isinstance(self.screen, QuitScreen):
             return  # already asking (a second ctrl+c or q)
@@ -488,6 +492,11 @@ class LlmLearnsApp(App[int]):
             lambda: self.query_one(TrainView).action_toggle_log(),
         )
         yield SystemCommand("New run", "n: choose a preset and settings", self.action_new_run)
+        yield SystemCommand(
+            f"{'End' if self.tour_on else 'Start'} the guided tour",
+            "short notes on what to look at as the model trains (--tour)",
+            self.action_toggle_tour,
+        )
         yield SystemCommand("Help for this view", "? or F1", self.action_help)
         yield SystemCommand(
             "Screenshot",
@@ -504,8 +513,9 @@ def run_app(
     *,
     start_new: Callable[[RunConfig], object] | None = None,
     initial_config: RunConfig | None = None,
+    tour: bool = False,
 ) -> int:
     """Run the TUI until the user quits; returns the process exit code."""
-    app = LlmLearnsApp(connect, start_new=start_new, initial_config=initial_config)
+    app = LlmLearnsApp(connect, start_new=start_new, initial_config=initial_config, tour=tour)
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)
