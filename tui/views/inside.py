@@ -236,11 +236,11 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         head = f"{count(trace.n_params)} parameters"
         items = [f"{name} {count(n)}" for name, n in part_totals(trace.parts).items()]
         # Wrapped by hand between items: a line never parts a name from its count.
-        room = max(20, parts.size.width or self.size.width - 2)
+        room = max(20, (parts.size.width or self.size.width) - 2)  # its padding: 0 1
         lines, line = [], f"{head}: "
         for i, item in enumerate(items):
             piece = item if i == 0 else " · " + item
-            if len(line) + len(piece) > room and i:
+            if len(line) + len(piece) + 2 > room and i:  # room for the " ·" that ends a line
                 lines.append(line + " ·")
                 line, piece = "  ", item
             line += piece

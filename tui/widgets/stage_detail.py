@@ -8,6 +8,7 @@ the end. Token text is always shown through cell_label (engine.token_label).
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.content import Content
 from textual.widget import Widget
 
@@ -68,6 +69,11 @@ STAGE_NOTES = {
 }
 
 ROLE_W = 19  # "previous-token 0.82"
+
+
+def percent(p: float) -> str:
+    """A probability in a few characters; an untrained model's 0.2% must not read as 0%."""
+    return f"{p:.0%}" if p >= 0.095 else f"{p:.1%}" if p >= 0.00095 else "<0.1%"
 
 
 class StageDetail(KeptLines, Widget):
@@ -160,14 +166,24 @@ class StageDetail(KeptLines, Widget):
     def _neighbours(self, trace: ForwardTrace) -> Content:
         if not trace.neighbours:
             return Content("")
-        near = " · ".join(f"{cell_label(n.text)} {n.similarity:+.2f}" for n in trace.neighbours)
+        items = [f"{cell_label(n.text)} {n.similarity:+.2f}" for n in trace.neighbours]
+        near = self._fitting(items, len("nearest tokens (cosine): "))
         return Content.assemble(
             "nearest tokens (", learn_link("cosine", "Cosine similarity"), "): ", near
         )
 
+    def _fitting(self, items: list[str], used: int) -> str:
+        """As many whole items as fit the line after `used` cells, joined by " · "."""
+        shown: list[str] = []
+        for item in items:
+            if shown and used + cell_len(" · ".join([*shown, item])) > self.size.width:
+                break
+            shown.append(item)
+        return " · ".join(shown)
+
     def _candidates(self, trace: ForwardTrace) -> Content:
-        next_up = " · ".join(f"{cell_label(c.text)} {c.prob:.0%}" for c in trace.candidates)
-        return Content(f"next token: {next_up}")
+        items = [f"{cell_label(c.text)} {percent(c.prob)}" for c in trace.candidates]
+        return Content("next token: " + self._fitting(items, len("next token: ")))
 
     def _range(self, stage: TraceStage) -> Content:
         values = [v for v in stage.vectors[0]] if stage.vectors else []
