@@ -201,10 +201,23 @@ class StageList(KeptLines, Widget):
         return lines
 
     def lines_from(self, rendered, width: int, height: int, style) -> list[Strip]:
+        # The widget's own style under every segment, added once per distinct style (a strip
+        # uses a few dozen), not once per segment as Strip.apply_style would.
         base = style.rich_style
-        strips = [Strip(line).crop_extend(0, width, None).apply_style(base) for line in rendered]
-        blank = Strip.blank(width, base)
-        return (strips + [blank] * height)[:height]
+        over: dict[int, Style] = {}  # by id: Style.__eq__ costs more than the addition
+        strips = []
+        for line in rendered[:height]:
+            segments = []
+            for segment in line:
+                combined = over.get(id(segment.style))
+                if combined is None:
+                    combined = over[id(segment.style)] = base + segment.style
+                segments.append(Segment(segment.text, combined))
+            strip = Strip(segments)
+            if strip.cell_length != width:
+                strip = strip.crop_extend(0, width, base)
+            strips.append(strip)
+        return strips + [Strip.blank(width, base)] * (height - len(strips))
 
     def _line(self, row: int, strip_w: int, colours, accent, muted) -> list[Segment]:
         stage = self.trace.stages[row]
