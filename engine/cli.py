@@ -36,6 +36,7 @@ from engine.config import (
 from engine.corpus import resolve_corpus
 from engine.errors import EngineError
 from engine.events import CheckpointSaved, event_from_json
+from engine.launch import check_nproc
 from engine.run_files import EVENTS, load_config, read_events
 
 EXIT_BAD_INPUT = 2
@@ -118,6 +119,17 @@ def _add_output_flags(parser: argparse.ArgumentParser, pace: str) -> None:
     )
 
 
+def _add_compare_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compare",
+        action="append",
+        type=Path,
+        metavar="RUN_DIR",
+        help="draw another run's val and smoothed train curves beside this one on the TUI's "
+        "chart (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: train (the default command), attach, runs, stop and export."""
     parser = OneLineParser(
@@ -131,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         usage=f"{PROG} [train] [--tour | --headless [--json]] [--detach] [--resume RUN_DIR] "
-        "[--preset NAME] [SETTING FLAGS]",
+        "[--nproc-per-node N] [--preset NAME] [SETTING FLAGS]",
         help="train a new run, or resume one (the default)",
         description="Train a new run (or resume a stopped one) in a worker process; by default "
         "the TUI shows it. Every setting has a flag; the preset gives the rest.",
@@ -151,6 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue a stopped run from its last checkpoint (give --steps to extend one)",
     )
+    train.add_argument(
+        "--nproc-per-node",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="train on N processes under torchrun (DDP: one GPU each, or the CPU with gloo); "
+        "each takes batch_size / N rows of the same global batch",
+    )
+    _add_compare_flag(train)
     add_config_flags(train)
     attach = commands.add_parser(
         "attach",
@@ -162,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run_dir", type=Path, metavar="RUN_DIR", help="e.g. runs/seed-20261125-142501"
     )
     _add_output_flags(attach, f"every {PRINT_INTERVAL_S:g} s and each eval")
+    _add_compare_flag(attach)
     runs = commands.add_parser("runs", help="list runs: state, step, best val loss, age")
     runs.add_argument(
         "root", nargs="?", type=Path, default=Path("runs"), help="where to look (default: runs)"
@@ -221,6 +243,15 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
     if args.tour and (args.headless or getattr(args, "detach", False)):
         other = "--headless" if args.headless else "--detach"
         raise EngineError(f"--tour shows notes in the TUI, so it cannot go with {other}")
+    if args.compare:
+        if args.headless or getattr(args, "detach", False):
+            raise EngineError(
+                "--compare draws on the TUI's chart: it does not go with --headless or --detach"
+            )
+        from engine.run_listing import comparable_run
+
+        for run_dir in args.compare:
+            comparable_run(run_dir)  # missing, or not a run: say so before any UI opens
     if args.command == "attach":
         load_config(args.run_dir)  # not a run directory: say so before any UI opens
         return None
@@ -232,12 +263,13 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
             )
         if args.run_dir:
             raise EngineError("--run-dir cannot apply to --resume: a run stays in its directory")
-        _check_resumable(
-            args.resume, load_config(args.resume).for_resume(overrides_from_args(args))
-        )
+        resumed = load_config(args.resume).for_resume(overrides_from_args(args))
+        _check_resumable(args.resume, resumed)
+        check_nproc(args.nproc_per_node, resumed.train.device, resumed.train.batch_size)
         return None
     config = config_from_args(args)
     resolve_corpus(config.data.corpus)
+    check_nproc(args.nproc_per_node, config.train.device, config.train.batch_size)
     return config
 
 
@@ -292,9 +324,11 @@ def connect_from_args(args: argparse.Namespace):
 
     if args.command == "attach":
         return EngineClient.attach(args.run_dir)
+    nproc = args.nproc_per_node
     if args.resume:
-        return EngineClient.resume_run(args.resume, overrides_from_args(args), detach=args.detach)
-    return EngineClient.start(config_from_args(args), args.run_dir, detach=args.detach)
+        overrides = overrides_from_args(args)
+        return EngineClient.resume_run(args.resume, overrides, detach=args.detach, nproc=nproc)
+    return EngineClient.start(config_from_args(args), args.run_dir, detach=args.detach, nproc=nproc)
 
 
 def print_in_background(run_dir: Path, first_line: str) -> None:

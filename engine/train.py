@@ -8,6 +8,7 @@ save, which is how the worker serves its clients.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 from engine.attention import capture_attention
+from engine.baselines import Baselines, count_baselines
 from engine.checkpoint import (
     TrainerState,
     load_training_state,
@@ -26,6 +28,7 @@ from engine.checkpoint import (
 from engine.config import RunConfig, SampleConfig
 from engine.corpus import read_chunks
 from engine.data import Dataset, load_dataset
+from engine.distributed import mean_over_ranks
 from engine.errors import CheckpointError, ConfigError, EngineError
 from engine.events import (
     CheckpointSaved,
@@ -62,6 +65,7 @@ from engine.tokenizer import Encoding, Tokenizer, load_tokenizer
 
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
 MAX_PENDING = 100  # steps queued on the device before their values are read, log_every or not
+LR_SCHEDULE_POINTS = 64  # points of the schedule sent at start, for the Train view to draw
 
 
 @dataclass
@@ -99,6 +103,12 @@ def lr_at(step: int, config: RunConfig) -> float:
     span = max(1, train.max_steps - train.warmup_steps)
     progress = min(1.0, (step - train.warmup_steps) / span)
     return train.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (train.lr - train.min_lr)
+
+
+def lr_schedule(config: RunConfig, points: int = LR_SCHEDULE_POINTS) -> tuple[float, ...]:
+    """lr_at at `points` evenly spaced steps from 0 to max_steps."""
+    last = config.train.max_steps
+    return tuple(lr_at(round(i * last / (points - 1)), config) for i in range(points))
 
 
 def make_optimizer(model: GPT, config: RunConfig, device: torch.device) -> torch.optim.AdamW:
@@ -155,6 +165,7 @@ class Trainer:
         )
         self.step_model = torch.compile(self.model) if config.train.compile else self.model
         self.params = [p for p in self.model.parameters() if p.requires_grad]  # walked once
+        self.shard = (0, 1)  # (rank, ranks): this process's share of the batch (distributed.py)
         self.last_checkpoint: Path | None = None
         self._not_finite: LossNotFinite | None = None  # the step that last paused the run
         # On a GPU a step's loss and gradient norm are read late and a bad step is skipped on the
@@ -246,6 +257,11 @@ class Trainer:
             self._log.close()
             self._log = None
 
+    @functools.cached_property
+    def baselines(self) -> Baselines:
+        """Unigram and bigram loss on the val text, counted once (a pass over the tokens)."""
+        return count_baselines(self.data.train, self.data.val, self.config.model.vocab_size)
+
     def started_event(self) -> TrainingStarted:
         m, t = self.config.model, self.config.train
         return TrainingStarted(
@@ -267,6 +283,9 @@ class Trainer:
             val_tokens=len(self.data.val),
             resumed=self._resumed,
             probe=self.config.sample.probe,
+            unigram_loss=self.baselines.unigram,
+            bigram_loss=self.baselines.bigram,
+            lr_schedule=lr_schedule(self.config),
         )
 
     def events(self) -> Iterator[Event]:
@@ -407,7 +426,9 @@ class Trainer:
         started = time.perf_counter()
         m, t = self.config.model, self.config.train
         lr = lr_at(self.step, self.config)
-        x, y = self.data.batch("train", t.batch_size, m.block_size, self.batch_rng, self.device)
+        x, y = self.data.batch(
+            "train", t.batch_size, m.block_size, self.batch_rng, self.device, self.shard
+        )
         values = self.graph.step(x, y, lr) if self.graph is not None else None
         if values is None:
             if self.graph is not None and self.graph.failed:
@@ -431,6 +452,8 @@ class Trainer:
         with self._autocast(cache=not capturing):
             _, loss = self.step_model(x, y)
         loss.backward()
+        if self.shard[1] > 1:  # the global batch's loss, as one process would log it
+            loss = mean_over_ranks(loss)
         if self.config.train.grad_clip > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.train.grad_clip)
         else:

@@ -68,6 +68,8 @@ def _example(annotation) -> object:
         "str": "oh\n\x1b love",
         "bool": True,
         "int | None": 7,
+        "float | None": math.nan,
+        "tuple[float, ...]": (1e-3, math.nan),
         "str | None": "x",
         "PauseCause": PauseCause.NOT_FINITE,
         "FinishReason": FinishReason.DIVERGED,

@@ -53,6 +53,17 @@ TOKENS_PER_STEP = 96
 PREVIOUS_TOKEN_FROM = 200  # the step from which the fake's first head is a previous-token head
 
 
+def fake_schedule(points: int = 64) -> tuple[float, ...]:
+    """Warmup over the first tenth, then cosine decay from 1e-3 to 1e-4, as the engine sends."""
+    warm = points // 10
+    return tuple(
+        1e-3 * (i + 1) / (warm + 1)
+        if i < warm
+        else 1e-4 + 0.45e-3 * (1 + math.cos(math.pi * (i - warm) / (points - 1 - warm)))
+        for i in range(points)
+    )
+
+
 def make_events(
     steps: int = 300,
     max_steps: int = 600,
@@ -82,6 +93,9 @@ def make_events(
             train_tokens=900,
             val_tokens=100,
             probe="oh my love you are",
+            unigram_loss=3.3,
+            bigram_loss=2.6,
+            lr_schedule=fake_schedule(),
         )
     ]
     for step in range(1, steps + 1):

@@ -104,9 +104,11 @@ class LlmLearnsApp(App[int]):
         start_new: Callable[[RunConfig], object] | None = None,
         initial_config: RunConfig | None = None,
         tour: bool = False,
+        compare: Iterable[Path] = (),
     ) -> None:
         super().__init__()
         self.tour_on = tour  # the guided tour (--tour, or the palette); kept across new runs
+        self.compare = list(compare)  # runs drawn beside this one on the Train chart (--compare)
         self.connect = connect
         self.start_new = start_new
         self.config = initial_config
@@ -141,7 +143,10 @@ class LlmLearnsApp(App[int]):
         )
 
     def on_mount(self) -> None:
-        self.query_one(TrainView).focus_main()
+        train = self.query_one(TrainView)
+        train.focus_main()
+        if self.compare:
+            train.run_worker(train.compare_all(self.compare), group="compare")
         self._show_state()
         if self.connect is not None:
             self.call_after_refresh(self._open, self.connect)  # connect after the first frame
@@ -387,6 +392,10 @@ class LlmLearnsApp(App[int]):
         view = self.current_view
         self.push_screen(HelpScreen(view, self.query_one(f"#{view}", View).HELP), opened)
 
+    def action_compare_runs(self) -> None:
+        self.action_view("train")
+        self.query_one(TrainView).action_compare()
+
     def action_learn(self, heading: str) -> None:
         """Open the Learn view at a glossary heading (what `learn_link` text does when clicked)."""
         if isinstance(self.screen, ModalScreen):
@@ -493,6 +502,11 @@ class LlmLearnsApp(App[int]):
         )
         yield SystemCommand("New run", "n: choose a preset and settings", self.action_new_run)
         yield SystemCommand(
+            "Compare runs",
+            "c (Train view): draw another run's curves beside this one",
+            self.action_compare_runs,
+        )
+        yield SystemCommand(
             f"{'End' if self.tour_on else 'Start'} the guided tour",
             "short notes on what to look at as the model trains (--tour)",
             self.action_toggle_tour,
@@ -514,8 +528,11 @@ def run_app(
     start_new: Callable[[RunConfig], object] | None = None,
     initial_config: RunConfig | None = None,
     tour: bool = False,
+    compare: Iterable[Path] = (),
 ) -> int:
     """Run the TUI until the user quits; returns the process exit code."""
-    app = LlmLearnsApp(connect, start_new=start_new, initial_config=initial_config, tour=tour)
+    app = LlmLearnsApp(
+        connect, start_new=start_new, initial_config=initial_config, tour=tour, compare=compare
+    )
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)
