@@ -13,6 +13,7 @@ import threading
 import time
 from array import array
 from collections.abc import Iterator
+from itertools import cycle
 from pathlib import Path
 
 from engine import (
@@ -25,6 +26,7 @@ from engine import (
     FinishReason,
     ForwardTrace,
     GeneratedToken,
+    HeadRole,
     Neighbour,
     PassageLosses,
     PauseCause,
@@ -43,6 +45,7 @@ from engine import (
     advance,
     sampling_pipeline,
 )
+from engine.head_roles import MIXED, ROLES
 from engine.inside import model_parts, stage_layout
 
 VOCAB = ["\n", "oh", "my", "love", "baby", "you", "are", "the", "one", "i", "need", "so", "sweet"]
@@ -306,6 +309,11 @@ class FakeEngine:
             neighbours=tuple(Neighbour(i, VOCAB[i], 0.9 - 0.1 * i) for i in range(1, 9)),
             candidates=tuple(Candidate(i, VOCAB[i], 0.4 / i) for i in range(1, 9)),
             step=self._step(),
+            roles=tuple(
+                HeadRole(layer, head, role, 0.9 - 0.1 * head, ((role, 0.9 - 0.1 * head),))
+                for layer in range(self.n_layer)
+                for head, role in zip(range(self.n_head), cycle(ROLES + (MIXED,)), strict=False)
+            ),
         )
 
     def token_losses(self) -> PassageLosses:

@@ -43,6 +43,7 @@ from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
 from tui.views.attention import AttentionView
 from tui.views.generate import GenerateView
+from tui.views.inside import InsideView
 from tui.views.learn import LearnView, slug
 from tui.views.train import TrainView
 from tui.views.view import View
@@ -52,7 +53,13 @@ from tui.widgets.tour_note import TourNote
 from tui.widgets.view_tabs import ViewTabs
 
 BATCH_S = 0.5  # 2 updates a second: enough to watch, and leaves the cores to training
-VIEWS = {"train": "Train", "attention": "Attention", "generate": "Generate", "learn": "Learn"}
+VIEWS = {
+    "train": "Train",
+    "attention": "Attention",
+    "generate": "Generate",
+    "learn": "Learn",
+    "inside": "Inside",
+}
 _END = object()
 
 
@@ -69,11 +76,12 @@ class LlmLearnsApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (60, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (20, "-short"), (36, "-tall")]
     BINDINGS = [
-        # The tab labels show 1-4, so the footer keeps its room for the actions.
+        # The tab labels show 1-5, so the footer keeps its room for the actions.
         Binding("1", "view('train')", "Train", show=False),
         Binding("2", "view('attention')", "Attention", show=False),
         Binding("3", "view('generate')", "Generate", show=False),
         Binding("4", "view('learn')", "Learn", show=False),
+        Binding("5", "view('inside')", "Inside", show=False),
         # One key, two bindings: check_action shows the one that applies, so the footer says
         # Resume while the run is paused.
         Binding("space", "pause", "Pause"),
@@ -125,6 +133,7 @@ class LlmLearnsApp(App[int]):
                 yield AttentionView(probe=probe, id="attention")
                 yield GenerateView(sample=sample, id="generate")
                 yield LearnView(id="learn")
+                yield InsideView(probe=probe, id="inside")
             yield TourNote(VIEWS, active=self.tour_on, id="tour")
             yield KeyHints()
         yield Static(
@@ -163,7 +172,7 @@ class LlmLearnsApp(App[int]):
     def _connected(self, message: Connected) -> None:
         self.client = message.client
         self.run_state, self.link = RunState.STARTING, None
-        for view in (TrainView, AttentionView, GenerateView):
+        for view in (TrainView, AttentionView, GenerateView, InsideView):
             self.query_one(view).set_client(self.client)
         self._read_events(self.client)
 
@@ -234,6 +243,7 @@ class LlmLearnsApp(App[int]):
         self.query_one(RunHeader).ingest(events)
         self.query_one(TrainView).ingest(events)
         self.query_one(AttentionView).ingest(events)
+        self.query_one(InsideView).ingest(events)
         self.query_one(TourNote).ingest(events)
 
     @on(EventStreamClosed)
@@ -327,10 +337,11 @@ class LlmLearnsApp(App[int]):
             "attention": AttentionView,
             "generate": GenerateView,
             "learn": LearnView,
+            "inside": InsideView,
         }[view]
         widget = self.query_one(kind)
         self.call_later(widget.focus_main)
-        if view == "attention":
+        if view in ("attention", "inside"):
             widget.entered()
 
     def _live_client(self) -> RunClient | None:
