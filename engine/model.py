@@ -307,10 +307,11 @@ class Decoder:
         q, k = qk.unbind(0)
         return q, k, qkv[2]
 
-    def step(self, token: int) -> torch.Tensor:
-        """Logits (vocab,) after appending `token` at the cache's next position."""
+    def step(self, token: int | torch.Tensor) -> torch.Tensor:
+        """Logits (vocab,) after appending `token` (an id, or a (1,) tensor holding one on the
+        device, as a CUDA graph's input) at the cache's next position."""
         pos, C = self.cache.pos, self.C
-        x = self.wte.select(0, token)  # (C,)
+        x = _row(self.wte, token)  # (C,)
         if self.wpe is not None:
             x = x + self.wpe.select(0, pos)
         for weights, views in zip(self.layers, self._cache_views(pos), strict=True):
@@ -329,6 +330,11 @@ class Decoder:
             x = _affine(h, out_w, out_b, residual=x)
         self.cache.pos += 1
         return torch.mv(self.head, F.layer_norm(x, (C,), *self.ln_f))
+
+
+def _row(table: torch.Tensor, index: int | torch.Tensor) -> torch.Tensor:
+    # Indexing with a tensor as such would read it on the host: a sync, and no graph capture.
+    return table.select(0, index) if isinstance(index, int) else table.index_select(0, index)[0]
 
 
 def _affine(x, weight, bias, residual=None):

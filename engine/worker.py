@@ -38,9 +38,11 @@ from engine.channel import (
     send_record,
 )
 from engine.config import RunConfig
+from engine.distributed import Group
 from engine.errors import EngineError
 from engine.events import EngineFailed, Event, FinishReason, PauseCause, TrainingFinished
 from engine.generate import TOP_LOGITS
+from engine.launch import agent_pid, under_torchrun
 from engine.memory import describe_out_of_memory, out_of_memory
 from engine.outputs import RunStatus
 from engine.requests import (
@@ -84,11 +86,12 @@ IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits af
 
 
 class Worker:
-    def __init__(self, trainer: Trainer, detached: bool, idle: bool):
+    def __init__(self, trainer: Trainer, detached: bool, idle: bool, group: Group | None = None):
         self.trainer = trainer
         self.run_dir = trainer.run_dir
         self.detached = detached
-        self.listener = listen(self.run_dir, detached)
+        self.group = group  # rank 0 of several: the others follow its steps (distributed.py)
+        self.listener = listen(self.run_dir, detached, agent_pid())
         self.incoming: queue.Queue[Connection] = queue.Queue()
         self.connections: list[Connection] = []
         self.subscribers: list[Connection] = []
@@ -100,6 +103,8 @@ class Worker:
         self.state = RunState.STARTING
         self.steps = trainer.events()
         try:
+            if group is not None:
+                group.watch(self._abandon)
             if idle:
                 self.steps = None
                 self.state = _state_from_history(self.run_dir, trainer)
@@ -124,6 +129,8 @@ class Worker:
                 while not self.incoming.empty():
                     self.connections.append(self.incoming.get())
                 self._serve(timeout=0.0 if self.training else 0.05)
+                if self.group is not None and not self.training:
+                    self.group.heartbeat(self.trainer.step)
                 if self.signalled:
                     self._stop_training(FinishReason.INTERRUPTED)
                     self.exit_code = 0
@@ -136,15 +143,31 @@ class Worker:
             return self.exit_code
         except Exception as error:  # a crash (CUDA OOM included) must reach every client
             traceback.print_exc()  # into worker.log, for whoever debugs it
-            failed = EngineFailed(
-                failure_reason(error), 1, str(self.trainer.last_checkpoint or "") or None
-            )
+            group = self.group
+            reason = group.explain(error, failure_reason) if group else failure_reason(error)
+            failed = EngineFailed(reason, 1, str(self.trainer.last_checkpoint or "") or None)
             with contextlib.suppress(EngineError):  # the log itself may be what failed
                 self.trainer.record(failed)
             self._publish(failed)
             return 1
         finally:
             self._close()
+
+    def _abandon(self, reason: str) -> None:
+        """From the rank watchdog's thread: another rank died while the main thread is stuck in a
+        collective that will never return. Tell the clients, clean up and exit from here."""
+        failed = EngineFailed(reason, 1, str(self.trainer.last_checkpoint or "") or None)
+        with contextlib.suppress(Exception):
+            self.trainer.record(failed)
+        line = failed.to_json()
+        for conn in list(self.subscribers):
+            with contextlib.suppress(OSError):
+                send_event_line(conn, line)
+        for name in (INFO_FILE, KEY_FILE):
+            (self.run_dir / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            close_listener(self.listener)
+        os._exit(1)
 
     @property
     def training(self) -> bool:
@@ -348,6 +371,8 @@ class Worker:
         for name in (INFO_FILE, KEY_FILE):
             (self.run_dir / name).unlink(missing_ok=True)
         self.trainer.close()
+        if self.group is not None:
+            self.group.finish()
 
 
 def _sleep(timeout: float) -> list:
@@ -399,18 +424,29 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     startup = sys.stderr  # the client reads a start-up error's one line from here
+    group = Group() if under_torchrun() else None
+    leader = group is None or group.rank == 0
     try:
+        if group is not None:
+            group.pick_device()
         if args.resume:
             trainer = Trainer.resume(args.run_dir, json.loads(args.overrides))
         else:
             trainer = Trainer.create(RunConfig.from_json(args.config), args.run_dir)
-        startup = _log_to(args.run_dir)  # warnings from here on (a repaired log) go to the log
+        if leader:
+            startup = _log_to(args.run_dir)  # warnings from here on (a repaired log) go to the log
         # Priority and threads, chosen for the model's size: the figures are in cpu_policy.py.
-        policy = cpu_policy.choose(trainer.model.num_params())
+        ranks_here = group.local_world if group is not None else 1
+        policy = cpu_policy.choose(trainer.model.num_params(), ranks=ranks_here)
         cpu_policy.apply(policy)
-        print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr)
+        if leader:
+            print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr)
+        if group is not None:
+            group.connect(trainer)
+            if not leader:
+                return group.follow(trainer)
         trainer.open_run_dir()
-        worker = Worker(trainer, args.detach, args.idle)
+        worker = Worker(trainer, args.detach, args.idle, group)
     except Exception as error:
         known = isinstance(error, EngineError) or out_of_memory(error)
         if not known:

@@ -157,3 +157,20 @@ def test_with_rope_the_first_stage_after_the_embedding_is_the_first_block():
     names = [stage.name for stage in trace(model, Chars(), "abcab").stages]
     assert names[:3] == ["token ids", "token embedding", "block 0 · LayerNorm 1"]
     assert "block 0 · query, turned" in names and "block 1 · key, turned" in names
+
+
+def test_the_trace_labels_each_head_as_head_roles_does_on_the_same_text():
+    from engine.attention import capture_attention
+    from engine.head_roles import head_roles
+    from tests.test_head_roles import _hand_built_gpt
+
+    model = _hand_built_gpt()  # head 0 looks at the previous token, head 1 at the first
+    text = "dbebfjcg"  # ids 3 1 4 1 5 9 2 6
+    roles = trace(model, Chars(), text).roles
+    assert [(r.layer, r.head, r.role) for r in roles] == [
+        (0, 0, "previous-token"),
+        (0, 1, "first-token"),
+    ]
+    expected = head_roles(capture_attention(model, Chars(), text))
+    assert [r.role for r in roles] == [r.role for r in expected]
+    assert [r.score for r in roles] == pytest.approx([r.score for r in expected], abs=1e-5)

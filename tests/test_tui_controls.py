@@ -31,8 +31,9 @@ async def test_pause_save_and_sample_call_the_client():
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await pilot.press("space", "s", "g")
-        await settle(pilot, lambda: len(fake.calls) >= 3)
-        assert {"pause", "save", "sample_now"} <= set(fake.calls)
+        wanted = {"pause", "save", "sample_now"}
+        await settle(pilot, lambda: wanted <= set(fake.calls))  # other calls may come between
+        assert wanted <= set(fake.calls)
 
 
 async def test_space_pauses_then_resumes_as_the_engine_reports():
@@ -336,7 +337,7 @@ async def test_new_run_form_shows_the_focused_fields_description():
         app.screen.query_one("#f-model-n_head", Input).focus()
         await pilot.pause()
         hint = str(app.screen.query_one("#newrun-hint").render())
-        assert hint == describe("model", "n_head") and hint
+        assert hint == f"{describe('model', 'n_head')} · F1: Multi-head attention"
 
 
 async def test_a_new_run_says_it_is_starting_not_that_the_old_one_disconnected():

@@ -16,6 +16,7 @@ from tui.views.attention import AttentionView
 from tui.widgets.generation_output import GenerationOutput
 from tui.widgets.heatmap import AttentionHeatmap
 from tui.widgets.loss_chart import LossChart
+from tui.widgets.pipeline_table import PipelineTable
 from tui.widgets.run_header import RunHeader
 
 
@@ -52,6 +53,8 @@ async def test_the_app_trains_generates_and_inspects_a_real_run(corpus, tmp_path
         wanted = int(app.query_one("#gen-max_new_tokens", Input).value)
         await settle(pilot, lambda: len(output.tokens) == wanted, timeout=30)
         assert len(output.tokens) == wanted and output.text.strip()  # streamed text came back
+        table = app.query_one(PipelineTable)  # the worker's tokens carry their logits
+        assert table.token is output.tokens[-1] and table.pipeline is not None
 
         await pilot.press("escape", "2")
         field = app.query_one("#attn-input", Input)

@@ -8,6 +8,7 @@ looking at the report.
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Input
 
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
@@ -24,7 +25,8 @@ def open_view(keys: list[str]):
             await pilot.press(key)
             await pilot.pause()
         if app.current_view == "attention":
-            await settle(pilot, lambda: app.query_one(AttentionView).amap is not None)
+            view = app.query_one(AttentionView)  # the map, and every snapshot's head roles
+            await settle(pilot, lambda: view.amap is not None and len(view.role_history) == 3)
         if "enter" in keys and app.current_view == "generate":
             await settle(pilot, lambda: len(app.query_one(GenerationOutput).tokens) == 30)
         await settle(pilot)
@@ -67,3 +69,23 @@ def test_too_small_notice(snap_compare):
 def test_six_heads_fit_at_80x24(snap_compare):
     app = fake_app(FakeEngine(make_events(n_head=6), n_head=6))
     assert snap_compare(app, terminal_size=(80, 24), run_before=open_view(["2", "down"]))
+
+
+def with_settings(keys: list[str], **settings):
+    """open_view, then set Generate's fields (the pipeline redraws; nothing is generated)."""
+
+    async def run_before(pilot) -> None:
+        await open_view(keys)(pilot)
+        for name, value in settings.items():
+            pilot.app.query_one(f"#gen-{name}", Input).value = str(value)
+        await settle(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_sampling_pipeline_layout(snap_compare, size):
+    """Step 28 drew the runner-up; temperature, top-k and top-p each cut something."""
+    keys = [*VIEWS["generate"], "left", "left"]
+    run_before = with_settings(keys, temperature=0.7, top_k=4, top_p=0.8)
+    assert snap_compare(fake_app(), terminal_size=size, run_before=run_before)

@@ -13,6 +13,7 @@ import threading
 import time
 from array import array
 from collections.abc import Iterator
+from itertools import cycle
 from pathlib import Path
 
 from engine import (
@@ -25,6 +26,7 @@ from engine import (
     FinishReason,
     ForwardTrace,
     GeneratedToken,
+    HeadRole,
     Neighbour,
     PassageLosses,
     PauseCause,
@@ -34,17 +36,32 @@ from engine import (
     SampleConfig,
     SampleGenerated,
     StepCompleted,
+    TopLogits,
     TraceStage,
     TrainingFinished,
     TrainingPaused,
     TrainingResumed,
     TrainingStarted,
     advance,
+    sampling_pipeline,
 )
+from engine.head_roles import MIXED, ROLES
 from engine.inside import model_parts, stage_layout
 
 VOCAB = ["\n", "oh", "my", "love", "baby", "you", "are", "the", "one", "i", "need", "so", "sweet"]
 TOKENS_PER_STEP = 96
+PREVIOUS_TOKEN_FROM = 200  # the step from which the fake's first head is a previous-token head
+
+
+def fake_schedule(points: int = 64) -> tuple[float, ...]:
+    """Warmup over the first tenth, then cosine decay from 1e-3 to 1e-4, as the engine sends."""
+    warm = points // 10
+    return tuple(
+        1e-3 * (i + 1) / (warm + 1)
+        if i < warm
+        else 1e-4 + 0.45e-3 * (1 + math.cos(math.pi * (i - warm) / (points - 1 - warm)))
+        for i in range(points)
+    )
 
 
 def make_events(
@@ -76,6 +93,9 @@ def make_events(
             train_tokens=900,
             val_tokens=100,
             probe="oh my love you are",
+            unigram_loss=3.3,
+            bigram_loss=2.6,
+            lr_schedule=fake_schedule(),
         )
     ]
     for step in range(1, steps + 1):
@@ -141,6 +161,7 @@ class FakeEngine:
         self.closed = threading.Event()
         self._live: queue.Queue = queue.Queue()  # events the fake's own requests cause
         self._state = RunState.STARTING
+        self._live_step = 0
         for event in self._events:
             self._state = advance(self._state, event)
 
@@ -163,10 +184,16 @@ class FakeEngine:
 
     def _happen(self, event: Event) -> None:
         self._state = advance(self._state, event)
+        self._live_step = max(self._live_step, getattr(event, "step", 0))
         self._live.put(event)
 
+    def emit(self, event: Event) -> None:
+        """Send an event on the live connection, as if the run had just produced it."""
+        self._happen(event)
+
     def _step(self) -> int:
-        return max((getattr(e, "step", 0) for e in self._events), default=0)
+        canned = max((getattr(e, "step", 0) for e in self._events), default=0)
+        return max(canned, self._live_step)
 
     def pause(self) -> None:
         self.calls.append("pause")
@@ -197,19 +224,33 @@ class FakeEngine:
         unknown = [word for word in prompt.split() if word not in VOCAB]
         tokens = []
         for i in range(config.max_new_tokens):
-            ids = [1 + (i + j) % (len(VOCAB) - 1) for j in range(config.top_n)]
-            probs = [0.5 / (j + 1) for j in range(config.top_n)]
-            candidates = tuple(Candidate(t, VOCAB[t], p) for t, p in zip(ids, probs, strict=True))
-            tokens.append(GeneratedToken(ids[0], " " + VOCAB[ids[0]], probs[0], candidates))
+            # Every word of VOCAB gets a logit (so the pipeline is exact), falling from the step's
+            # word; each fourth step draws the runner-up where the settings allow it.
+            ids = [1 + (i + j) % (len(VOCAB) - 1) for j in range(len(VOCAB) - 1)] + [0]
+            texts = tuple(VOCAB[t] for t in ids)
+            logits = tuple(2.0 - 0.7 * j for j in range(len(ids)))
+            top = TopLogits(tuple(ids), texts, logits, math.log(sum(map(math.exp, logits))), 13)
+            # As the engine: the distribution drawn from (the raw one at temperature 0).
+            c = config
+            probs = sampling_pipeline(top, c.temperature, c.top_k, c.top_p).final.probs
+            pick = 1 if i % 4 == 3 and config.temperature > 0 and probs[1] > 0 else 0
+            candidates = tuple(Candidate(ids[j], texts[j], probs[j]) for j in range(config.top_n))
+            token = GeneratedToken(ids[pick], " " + texts[pick], probs[pick], candidates, top)
+            tokens.append(token)
         return FakeGeneration(tokens, unknown)
 
     def _map(self, text: str, step: int) -> AttentionMap:
+        """Smooth made-up weights, except that from step PREVIOUS_TOKEN_FROM on, head 1 of layer
+        1 puts all its attention on the previous token (the first token on itself)."""
         tokens = text.split() or ["\n"]
         T = len(tokens)
         weights = array("f")
         for layer in range(self.n_layer):
             for head in range(self.n_head):
                 for q in range(T):
+                    if (layer, head) == (0, 0) and step >= PREVIOUS_TOKEN_FROM:
+                        weights.extend(1.0 if k == max(0, q - 1) else 0.0 for k in range(T))
+                        continue
                     raw = [
                         1.0 + ((layer + head + q + k + step // 100) % 4) ** 2 if k <= q else 0.0
                         for k in range(T)
@@ -268,26 +309,36 @@ class FakeEngine:
             neighbours=tuple(Neighbour(i, VOCAB[i], 0.9 - 0.1 * i) for i in range(1, 9)),
             candidates=tuple(Candidate(i, VOCAB[i], 0.4 / i) for i in range(1, 9)),
             step=self._step(),
+            roles=tuple(
+                HeadRole(layer, head, role, 0.9 - 0.1 * head, ((role, 0.9 - 0.1 * head),))
+                for layer in range(self.n_layer)
+                for head, role in zip(range(self.n_head), cycle(ROLES + (MIXED,)), strict=False)
+            ),
         )
 
     def token_losses(self) -> PassageLosses:
+        """Losses 0.5, 1.5, 2.5, 0.5, ... scaled by 300 / step: they fall as the run goes on.
+        Where the loss is lowest the model expected the actual token first, elsewhere "oh"."""
         self.calls.append("token_losses")
         words = ["oh", "my", "love", "you", "are", "the", "one"]
         ids = tuple(VOCAB.index(w) for w in words)
-        T = len(words) - 1
+        step = self._step()
+        losses = tuple((0.5 + i % 3) * 300 / max(step, 1) for i in range(len(words) - 1))
+        expected = []
+        for i, loss in enumerate(losses):
+            first = ids[i + 1] if i % 3 == 0 else 1
+            guesses = [first] + [t for t in (2, 3, 4, 5, 6) if t not in (first, ids[i + 1])][:2]
+            probs = (math.exp(-loss), 0.2, 0.1) if i % 3 == 0 else (0.6, 0.2, 0.1)
+            expected.append(
+                tuple(Candidate(t, VOCAB[t], p) for t, p in zip(guesses, probs, strict=True))
+            )
         return PassageLosses(
             tokens=tuple(words),
             token_ids=ids,
-            losses=tuple(0.5 + (i % 3) for i in range(T)),
-            expected=tuple(
-                tuple(
-                    Candidate(ids[i + 1] if k == 0 else k, VOCAB[k], 0.5 / (k + 1))
-                    for k in range(3)
-                )
-                for i in range(T)
-            ),  # fmt: skip
-            mean=sum(0.5 + (i % 3) for i in range(T)) / T,
-            step=self._step(),
+            losses=losses,
+            expected=tuple(expected),
+            mean=sum(losses) / len(losses),
+            step=step,
         )
 
     def status(self) -> RunStatus:

@@ -43,15 +43,23 @@ from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
 from tui.views.attention import AttentionView
 from tui.views.generate import GenerateView
+from tui.views.inside import InsideView
 from tui.views.learn import LearnView, slug
 from tui.views.train import TrainView
 from tui.views.view import View
 from tui.widgets.key_hints import KeyHints
 from tui.widgets.run_header import RunHeader
+from tui.widgets.tour_note import TourNote
 from tui.widgets.view_tabs import ViewTabs
 
 BATCH_S = 0.5  # 2 updates a second: enough to watch, and leaves the cores to training
-VIEWS = {"train": "Train", "attention": "Attention", "generate": "Generate", "learn": "Learn"}
+VIEWS = {
+    "train": "Train",
+    "attention": "Attention",
+    "generate": "Generate",
+    "learn": "Learn",
+    "inside": "Inside",
+}
 _END = object()
 
 
@@ -68,11 +76,12 @@ class LlmLearnsApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (60, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (20, "-short"), (36, "-tall")]
     BINDINGS = [
-        # The tab labels show 1-4, so the footer keeps its room for the actions.
+        # The tab labels show 1-5, so the footer keeps its room for the actions.
         Binding("1", "view('train')", "Train", show=False),
         Binding("2", "view('attention')", "Attention", show=False),
         Binding("3", "view('generate')", "Generate", show=False),
         Binding("4", "view('learn')", "Learn", show=False),
+        Binding("5", "view('inside')", "Inside", show=False),
         # One key, two bindings: check_action shows the one that applies, so the footer says
         # Resume while the run is paused.
         Binding("space", "pause", "Pause"),
@@ -94,8 +103,12 @@ class LlmLearnsApp(App[int]):
         *,
         start_new: Callable[[RunConfig], object] | None = None,
         initial_config: RunConfig | None = None,
+        tour: bool = False,
+        compare: Iterable[Path] = (),
     ) -> None:
         super().__init__()
+        self.tour_on = tour  # the guided tour (--tour, or the palette); kept across new runs
+        self.compare = list(compare)  # runs drawn beside this one on the Train chart (--compare)
         self.connect = connect
         self.start_new = start_new
         self.config = initial_config
@@ -120,6 +133,8 @@ class LlmLearnsApp(App[int]):
                 yield AttentionView(probe=probe, id="attention")
                 yield GenerateView(sample=sample, id="generate")
                 yield LearnView(id="learn")
+                yield InsideView(probe=probe, id="inside")
+            yield TourNote(VIEWS, active=self.tour_on, id="tour")
             yield KeyHints()
         yield Static(
             "Terminal too small: llm-learns needs at least 60×20.\n"
@@ -128,7 +143,10 @@ class LlmLearnsApp(App[int]):
         )
 
     def on_mount(self) -> None:
-        self.query_one(TrainView).focus_main()
+        train = self.query_one(TrainView)
+        train.focus_main()
+        if self.compare:
+            train.run_worker(train.compare_all(self.compare), group="compare")
         self._show_state()
         if self.connect is not None:
             self.call_after_refresh(self._open, self.connect)  # connect after the first frame
@@ -154,8 +172,8 @@ class LlmLearnsApp(App[int]):
     def _connected(self, message: Connected) -> None:
         self.client = message.client
         self.run_state, self.link = RunState.STARTING, None
-        for view in (self.query_one(AttentionView), self.query_one(GenerateView)):
-            view.set_client(self.client)
+        for view in (TrainView, AttentionView, GenerateView, InsideView):
+            self.query_one(view).set_client(self.client)
         self._read_events(self.client)
 
     @on(ConnectFailed)
@@ -225,6 +243,8 @@ class LlmLearnsApp(App[int]):
         self.query_one(RunHeader).ingest(events)
         self.query_one(TrainView).ingest(events)
         self.query_one(AttentionView).ingest(events)
+        self.query_one(InsideView).ingest(events)
+        self.query_one(TourNote).ingest(events)
 
     @on(EventStreamClosed)
     def _stream_closed(self, message: EventStreamClosed) -> None:
@@ -317,10 +337,11 @@ class LlmLearnsApp(App[int]):
             "attention": AttentionView,
             "generate": GenerateView,
             "learn": LearnView,
+            "inside": InsideView,
         }[view]
         widget = self.query_one(kind)
         self.call_later(widget.focus_main)
-        if view == "attention":
+        if view in ("attention", "inside"):
             widget.entered()
 
     def _live_client(self) -> RunClient | None:
@@ -371,6 +392,10 @@ class LlmLearnsApp(App[int]):
         view = self.current_view
         self.push_screen(HelpScreen(view, self.query_one(f"#{view}", View).HELP), opened)
 
+    def action_compare_runs(self) -> None:
+        self.action_view("train")
+        self.query_one(TrainView).action_compare()
+
     def action_learn(self, heading: str) -> None:
         """Open the Learn view at a glossary heading (what `learn_link` text does when clicked)."""
         if isinstance(self.screen, ModalScreen):
@@ -407,6 +432,9 @@ class LlmLearnsApp(App[int]):
             let_go()
         except Exception:  # noqa: BLE001 - already gone is fine when letting go
             pass
+
+    def action_toggle_tour(self) -> None:
+        self.tour_on = self.query_one(TourNote).toggle()
 
     def action_quit_app(self) -> None:
         if isinstance(self.screen, QuitScreen):
@@ -473,6 +501,16 @@ class LlmLearnsApp(App[int]):
             lambda: self.query_one(TrainView).action_toggle_log(),
         )
         yield SystemCommand("New run", "n: choose a preset and settings", self.action_new_run)
+        yield SystemCommand(
+            "Compare runs",
+            "c (Train view): draw another run's curves beside this one",
+            self.action_compare_runs,
+        )
+        yield SystemCommand(
+            f"{'End' if self.tour_on else 'Start'} the guided tour",
+            "short notes on what to look at as the model trains (--tour)",
+            self.action_toggle_tour,
+        )
         yield SystemCommand("Help for this view", "? or F1", self.action_help)
         yield SystemCommand(
             "Screenshot",
@@ -489,8 +527,12 @@ def run_app(
     *,
     start_new: Callable[[RunConfig], object] | None = None,
     initial_config: RunConfig | None = None,
+    tour: bool = False,
+    compare: Iterable[Path] = (),
 ) -> int:
     """Run the TUI until the user quits; returns the process exit code."""
-    app = LlmLearnsApp(connect, start_new=start_new, initial_config=initial_config)
+    app = LlmLearnsApp(
+        connect, start_new=start_new, initial_config=initial_config, tour=tour, compare=compare
+    )
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)

@@ -1,19 +1,24 @@
-"""`llmlearns-tui`: the TUI by default; `--headless`, `attach`, `runs` and `stop` work without one.
+"""`llmlearns-tui`: the TUI by default; `--headless`, `attach`, `runs`, `stop` and `export` work
+without one.
 
 Nothing heavy is imported before it is needed: the headless path never loads Textual, and the TUI
-draws its first frame before the worker (and with it torch) has started. Input that can be refused
-without a worker is refused here, in one line, before any UI opens.
+never imports torch. The worker is started first, so that it imports torch and builds the model
+while this process imports Textual and draws the first frame (on two cores the two overlap).
+Input that can be refused without a worker is refused here, in one line, before any UI opens.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.cli import (
     check_args,
     connect_from_args,
+    export_command,
     fail,
     list_runs_command,
     parse_args,
@@ -30,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         return list_runs_command(args)
     if args.command == "stop":
         return stop_command(args)
+    if args.command == "export":
+        return export_command(args)
     try:
         initial = check_args(args)
     except EngineError as error:
@@ -39,21 +46,63 @@ def main(argv: list[str] | None = None) -> int:
     return run_tui(args, initial)
 
 
+class EarlyConnection:
+    """Connects in a thread from the moment it is made; calling it waits for the client.
+
+    A client the app never took (it quit first) is closed by `release`, which stops a worker
+    that belongs to this process: quitting early leaves no process behind.
+    """
+
+    def __init__(self, connect: Callable[[], object]) -> None:
+        self._client: object | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+        self._thread = threading.Thread(target=self._run, args=(connect,), daemon=True)
+        self._thread.start()
+
+    def _run(self, connect: Callable[[], object]) -> None:
+        try:
+            self._client = connect()
+        except BaseException as error:  # noqa: BLE001 - raised again where the app asks
+            self._error = error
+
+    def __call__(self) -> object:
+        self._thread.join()
+        self._taken = True
+        if self._error is not None:
+            raise self._error
+        return self._client
+
+    def release(self) -> None:
+        if self._taken:
+            return
+        self._thread.join()
+        if self._client is not None:
+            self._client.close()
+
+
 def run_tui(args, initial) -> int:
+    early = EarlyConnection(lambda: connect_from_args(args))  # before Textual is imported
     from engine.client import EngineClient
     from tui.app import run_app
 
     clients = []  # every client the app used; the last is the run on screen when it quit
 
     def connect():
-        clients.append(connect_from_args(args))
+        clients.append(early())
         return clients[-1]
 
     def start_new(config):
         clients.append(EngineClient.start(config))
         return clients[-1]
 
-    code = run_app(connect, start_new=start_new, initial_config=initial)
+    compare = getattr(args, "compare", None) or []
+    try:
+        code = run_app(
+            connect, start_new=start_new, initial_config=initial, tour=args.tour, compare=compare
+        )
+    finally:
+        early.release()
     if clients and _still_training(clients[-1].run_dir):
         print_in_background(clients[-1].run_dir, "{run_dir} keeps training in the background")
     return code

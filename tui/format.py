@@ -89,3 +89,23 @@ def learn_link(text: str, heading: str, style: str = "underline") -> Content:
     The heading must be one of tui/glossary.md's (a test checks every link)."""
     action = f"app.learn({heading!r})"
     return Content(text).stylize(f"{style} @click={action}" if style else f"@click={action}")
+
+
+def spaced(*parts: str | Content | tuple[str, str]) -> Content:
+    """Content.assemble, except that the spaces opening a styled (text, style) run become a run
+    of their own.
+
+    rsvg-convert, which turns an SVG screenshot into a PNG, drops the spaces that open a text run
+    (librsvg collapses &#160;): "oh" then " oh" reads "ohoh" and right-aligned numbers slide left.
+    A run of spaces alone is drawn as nothing, which is right. Give every such run a style.
+    """
+    out: list[str | Content | tuple[str, str]] = []
+    for part in parts:
+        if isinstance(part, tuple) and part[1]:
+            text, style = part
+            body = text.lstrip(" ")
+            if body and body != text:
+                out.append(text[: len(text) - len(body)])
+                part = (body, style)
+        out.append(part)
+    return Content.assemble(*out)

@@ -290,9 +290,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
         "--only",
-        choices=["training", "generation", "convergence", "race", "worker", "contention"],
-        help="one section (training covers every preset's); race: char-small against "
-        "char-modern to char-small's final val, val over 200 batches",
+        choices=[
+            "training",
+            "generation",
+            "convergence",
+            "race",
+            "worker",
+            "contention",
+            "startup",
+            "gpu",
+        ],
+        help="training covers every preset's; race: char-small against char-modern to "
+        "char-small's final val (val over the same 200 batches); gpu: the CUDA check (char-gpu "
+        "training, graph decoding, tests/test_cuda.py), run only when asked for",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="gpu: also time char-gpu with --compile (slow)"
     )
     parser.add_argument(
         "--competitor",
@@ -318,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--steps takes PRESET=N, e.g. seed=500")
     steps = {name: int(n) for name, n in steps.items()}
     from engine.bench.contention import bench_contention  # it imports this module
+    from engine.bench.gpu import bench_gpu, summary
+    from engine.bench.startup import bench_startup
 
     results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     sections = {
@@ -328,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         "worker": lambda: bench_worker(args.rounds),
         "convergence_char_small": bench_convergence,
         "race": bench_race,
+        "startup": lambda: bench_startup(args.rounds),
         "contention": lambda: bench_contention(
             args.rounds,
             args.preset or ["seed", "char-small"],
@@ -335,13 +351,18 @@ def main(argv: list[str] | None = None) -> int:
             None if args.competitor == "none" else args.competitor,
             steps,
         ),
+        "gpu": lambda: bench_gpu(args.rounds, args.compile),
     }
     for name, run in sections.items():
         if args.only and not name.startswith(args.only):
             continue
         if name.startswith(("convergence", "race", "contention")) and args.quick:
             continue
+        if name == "gpu" and args.only != "gpu":
+            continue
         results[name] = run()
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))
+    if "gpu" in results:
+        print(summary(results["gpu"]))
     return 0

@@ -3,7 +3,8 @@
 Validation is the engine's own: the form builds the config dataclasses, and a ConfigError's
 one-line message is shown and its field names are marked. The preset picker says "custom" as
 soon as a field departs from the preset, and the focused field's description (the same text as
-the CLI's --help) shows under the form.
+the CLI's --help) shows under the form. F1 (or ctrl+l, or a click on a field's name) shows the
+field's glossary entry over the form, which keeps what was typed.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from engine import DEFAULT_PRESET, PRESETS, ConfigError, RunConfig, describe, visible
+from tui.screens.entry import EntryScreen
+from tui.terms import field_term
 from tui.widgets.key_hints import KeyHints
 
 SECTIONS = ("data", "model", "train")
 CHOICES = {"tokenizer": ("word", "char", "bpe"), "device": ("auto", "cpu", "cuda", "mps")}
 SKIPPED = {("model", "vocab_size")}  # set by the tokenizer, not by the user
 PLACEHOLDERS = {"corpus": "empty: the bundled corpus"}
-HINT = "tab moves between fields; the focused one's description shows here"
+HINT = "tab moves between fields; the focused one's description shows here; F1 explains it"
 
 
 def field_hint(section: str, name: str) -> str:
@@ -45,6 +48,7 @@ class NewRunScreen(Screen[RunConfig | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "start", "Start run"),
+        Binding("f1,ctrl+l", "learn_field", "Learn"),
     ]
 
     def __init__(self, config: RunConfig | None = None) -> None:
@@ -75,13 +79,23 @@ class NewRunScreen(Screen[RunConfig | None]):
                         for field in fields(getattr(self.base, section)):
                             if (section, field.name) in SKIPPED:
                                 continue
-                            yield Label(field.name, classes="field-label")
+                            yield self._label(section, field.name)
                             yield self._editor(section, field.name)
             yield Static(HINT, id="newrun-hint")
             with Horizontal(id="newrun-buttons"):
                 yield Button("Start run", id="newrun-start", variant="primary")
                 yield Button("Cancel", id="newrun-cancel")
         yield KeyHints()
+
+    def _label(self, section: str, name: str) -> Label:
+        """The field's name; a click on it shows the field's glossary entry."""
+        heading = field_term(section, name)
+        text = Content(name)
+        if heading:
+            text = text.stylize(f"@click=screen.learn({heading!r})")
+        label = Label(text, classes="field-label")
+        label.tooltip = f"click: learn about {heading}" if heading else None
+        return label
 
     def _editor(self, section: str, name: str):
         value = getattr(getattr(self.base, section), name)
@@ -127,11 +141,31 @@ class NewRunScreen(Screen[RunConfig | None]):
         self._show_preset()
         self.validate_form()
 
+    def _field_of(self, widget) -> tuple[str, str] | None:
+        """(section, name) of the field a widget edits, if it is one of the form's fields."""
+        parts = ((widget.id if widget else None) or "").split("-", 2)
+        return (parts[1], parts[2]) if parts[0] == "f" and len(parts) == 3 else None
+
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        parts = (event.widget.id or "").split("-", 2)
-        is_field = parts[0] == "f" and len(parts) == 3
-        hint = (field_hint(parts[1], parts[2]) if is_field else "") or HINT
-        self.query_one("#newrun-hint", Static).update(Content(hint))
+        field = self._field_of(event.widget)
+        hint = Content((field_hint(*field) if field else "") or HINT)
+        if field and (heading := field_term(*field)):
+            hint += Content.from_markup(" · [b]F1[/b]: ") + Content(heading).stylize(
+                f"underline @click=screen.learn({heading!r})"
+            )
+        self.query_one("#newrun-hint", Static).update(hint)
+
+    def action_learn_field(self) -> None:
+        """Show the focused field's glossary entry (over the form, which keeps its values)."""
+        field = self._field_of(self.focused)
+        heading = field_term(*field) if field else None
+        if heading is None:
+            self.notify("Tab to a field first: F1 explains the focused one.", timeout=3)
+            return
+        self.action_learn(heading)
+
+    def action_learn(self, heading: str) -> None:
+        self.app.push_screen(EntryScreen(heading))
 
     def _matches(self, config: RunConfig) -> bool:
         """Whether every field of the form holds `config`'s value."""

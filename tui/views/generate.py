@@ -1,4 +1,5 @@
-"""The Generate view: a prompt, sampling settings, streamed output and per-token candidates.
+"""The Generate view: a prompt, sampling settings, streamed output, and for the picked token its
+candidates and its sampling pipeline (redrawn from its logits whenever temp, top-k or top-p change).
 
 Generation runs in a thread worker and streams one message per token; it works whether the run is
 training, paused or finished, because the engine serves requests between steps. The prompt takes
@@ -13,25 +14,30 @@ from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
 from engine import ConfigError, GeneratedToken, SampleConfig, token_label, visible
-from tui.format import one_line
+from tui.format import learn_link, one_line
 from tui.views.view import View, ViewHelp
-from tui.widgets.candidate_bars import CandidateBars
+from tui.widgets.candidate_bars import CandidateBars, caption
 from tui.widgets.generation_output import GenerationOutput
+from tui.widgets.pipeline_table import PipelineTable
 
-# (field, label, input type): the settings row, in the order shown
+SAMPLING = "Temperature, top-k and top-p"
+# (field, label, input type, what the field's "off" value is): the settings, in the order shown.
+# The first three shape the sampling pipeline and sit on a row of their own; max and seed only
+# say how much to generate and which draw, so they share the prompt's row.
 SETTINGS = [
-    ("temperature", "temp", "number"),
-    ("top_k", "top-k", "integer"),
-    ("top_p", "top-p", "number"),
-    ("max_new_tokens", "max", "integer"),
-    ("seed", "seed", "integer"),
+    ("temperature", "temp", "number", "0 = greedy"),
+    ("top_k", "top-k", "integer", "0 = off"),
+    ("top_p", "top-p", "number", "1.0 = off"),
+    ("max_new_tokens", "max", "integer", ""),
+    ("seed", "seed", "integer", ""),
 ]
+PIPELINE_FIELDS = {f"gen-{name}" for name, *_ in SETTINGS[:3]}
 
 
 class GenerateView(View):
@@ -41,13 +47,19 @@ class GenerateView(View):
         "Generate",
         """\
 Press `/` (or enter) to type a prompt, then **enter**: the model continues it one token at a
-time. Beside the output, bars show the most likely next tokens it weighed at each step; `←`/`→`
-on the output pick a step.
-Words the vocabulary lacks are flagged in red. An empty prompt starts a fresh line.
+time (the prompt is tinted, the model's text bold). `←`/`→` on the output pick a step.
 
-**temp** flattens (>1) or sharpens (<1) the distribution, 0 always takes the top token; **top-k**
-keeps only the k likeliest; **top-p** keeps the smallest set whose probability reaches p.""",
-        ["Temperature, top-k and top-p", "Logits", "Softmax", "Token", "Vocabulary"],
+**Candidates** are the likeliest next tokens at that step, from the distribution the token was
+drawn from (◀): after the settings, except at temp 0, which takes the top of the raw one.
+
+The **sampling pipeline** shows that step's distribution at each stage: **raw** (softmax of the
+logits), after **temp** (logits ÷ T; 0 is greedy), after **top-k** (the k likeliest; 0 is off),
+after **top-p** (the smallest set whose probability reaches p, renormalised; 1.0 is off). A dashed
+rule marks where a stage cuts, a dot what it dropped. Change temp, top-k or top-p and the table is
+redrawn from the same logits at once, without generating again. **kept** counts the tokens still
+possible; **others** is the probability of every token without a row (≈: estimated from the top 64
+logits). Words the vocabulary lacks are flagged in red. Click an underlined word to learn more.""",
+        [SAMPLING, "Sampling pipeline", "Logits", "Softmax", "Token", "Vocabulary"],
     )
 
     INPUT = "#gen-prompt"
@@ -77,6 +89,7 @@ keeps only the k likeliest; **top-p** keeps the smallest set whose probability r
         self.sample = sample or SampleConfig()
         self.client = None
         self.generating = False
+        self.drawn_with: SampleConfig | None = None  # the settings of the generation shown
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="gen-prompt-row"):
@@ -86,22 +99,37 @@ keeps only the k likeliest; **top-p** keeps the smallest set whose probability r
                 id="gen-prompt",
                 compact=True,
             )
+            yield from self._fields(SETTINGS[3:])
             yield Button("Generate", id="gen-go", variant="primary", compact=True)
         with Horizontal(id="gen-settings"):
-            for name, label, kind in SETTINGS:
-                yield Label(label, classes="setting-label")
-                yield Input(
-                    str(getattr(self.sample, name)),
-                    type=kind,
-                    id=f"gen-{name}",
-                    classes="setting",
-                    compact=True,
-                )
+            yield from self._fields(SETTINGS[:3])
         yield Static(id="gen-status")
         with Horizontal(id="gen-body"):
             with VerticalScroll(id="gen-scroll"):
                 yield GenerationOutput(id="gen-output")
-            yield CandidateBars(id="gen-candidates")
+            with Vertical(id="gen-side"):
+                yield CandidateBars(id="gen-candidates")
+                yield PipelineTable(id="gen-pipeline")
+
+    def _fields(self, settings: list[tuple[str, str, str, str]]) -> ComposeResult:
+        for name, label, kind, off in settings:
+            sampling = name in ("temperature", "top_k", "top_p")
+            yield Label(learn_link(label, SAMPLING) if sampling else label, classes="setting-label")
+            yield Input(
+                str(getattr(self.sample, name)),
+                type=kind,
+                id=f"gen-{name}",
+                classes="setting",
+                compact=True,
+            )
+            if off:
+                yield Label(off, classes="setting-off")
+
+    def on_mount(self) -> None:
+        self.query_one(CandidateBars).border_title = caption(None)
+        pipeline = self.query_one(PipelineTable)
+        pipeline.border_title = "Sampling pipeline"
+        pipeline.set_settings(self.sample)
 
     def focus_main(self) -> None:
         self.query_one(GenerationOutput).focus()
@@ -112,7 +140,7 @@ keeps only the k likeliest; **top-p** keeps the smallest set whose probability r
     def read_config(self) -> SampleConfig:
         """The settings as a SampleConfig; raises ConfigError naming every bad field."""
         values, problems = {}, []
-        for name, _, kind in SETTINGS:
+        for name, _, kind, _ in SETTINGS:
             raw = self.query_one(f"#gen-{name}", Input).value.strip()
             try:
                 values[name] = int(raw) if kind == "integer" else float(raw)
@@ -137,7 +165,8 @@ keeps only the k likeliest; **top-p** keeps the smallest set whose probability r
         prompt = self.query_one("#gen-prompt", Input).value
         self.focus_main()  # the keyboard comes back: ←/→ pick tokens, 1-4 switch views
         self.query_one(GenerationOutput).start(prompt)
-        self.query_one(CandidateBars).show(None)
+        self.drawn_with = config
+        self._show(None)
         status.update("generating…")
         self.generating = True
         self._stream(self.client, prompt, config)
@@ -166,7 +195,7 @@ keeps only the k likeliest; **top-p** keeps the smallest set whose probability r
         output = self.query_one(GenerationOutput)
         output.add(message.token)
         if output.cursor is None:
-            self.query_one(CandidateBars).show(message.token, len(output.tokens) - 1)
+            self._show(message.token, len(output.tokens) - 1)
         self.query_one("#gen-scroll", VerticalScroll).scroll_end(animate=False)
 
     @on(GenerationEnded)
@@ -176,7 +205,7 @@ keeps only the k likeliest; **top-p** keeps the smallest set whose probability r
         if message.error:
             text = f"[$error]{escape(visible(message.error))}[/]"
         else:
-            text = f"{len(output.tokens)} tokens · ←/→ on the output shows each token's candidates"
+            text = f"{len(output.tokens)} tokens · ←/→ pick a step · temp, top-k, top-p redraw it"
         if output.unknown:
             words = ", ".join(token_label(word) for word in output.unknown)
             text += f" · [$error]not in vocabulary: {escape(words)}[/]"
@@ -188,4 +217,20 @@ keeps only the k likeliest; **top-p** keeps the smallest set whose probability r
             return
         output.move(delta)
         if output.selected is not None:
-            self.query_one(CandidateBars).show(output.tokens[output.selected], output.selected)
+            self._show(output.tokens[output.selected], output.selected)
+
+    def _show(self, token: GeneratedToken | None, index: int = 0) -> None:
+        """Show one step's candidates and sampling pipeline (None clears them)."""
+        self.query_one(CandidateBars).show(token, index, self.drawn_with)
+        self.query_one(PipelineTable).show(token, index, self.drawn_with)
+
+    @on(Input.Changed)
+    def _settings_changed(self, event: Input.Changed) -> None:
+        """Redraw the pipeline for the new temperature, top-k or top-p: no generating again."""
+        if event.input.id not in PIPELINE_FIELDS:
+            return
+        pipeline = self.query_one(PipelineTable)
+        try:
+            pipeline.set_settings(self.read_config())
+        except ConfigError as error:
+            pipeline.set_problem(visible(str(error)))

@@ -31,8 +31,21 @@ class LearnView(View):
         "Learn",
         """\
 The glossary explains every term the other views use, in plain words. `t` shows the contents;
-scroll with the arrow keys or page up/down.""",
-        ["Transformer", "What the views show"],
+scroll with the arrow keys or page up/down. The terms listed here follow one token through the
+model, in the order of a forward pass.""",
+        [
+            "What the views show",
+            "Transformer",
+            "The forward pass",
+            "Position and token embeddings",
+            "Layer normalization",
+            "Linear layer",
+            "Residual connection",
+            "Feed-forward network",
+            "ReLU and GELU",
+            "Vector norm",
+            "Cosine similarity",
+        ],
     )
 
     BINDINGS = [Binding("t", "toggle_toc", "Contents")]

@@ -10,6 +10,7 @@ from tui.format import cell_label, fit
 from tui.widgets.heatmap import theme_color
 
 MAX_BARS = 8
+ENTRY = "Attention and self-attention"  # what a click on the title ("where … looks:") opens
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
@@ -45,15 +46,30 @@ class AttentionBars(Widget):
         out = Text(no_wrap=True, overflow="ellipsis")
         if not self.items:
             return Text("Pick a query token (↑/↓).", style=muted)
+        # A space never opens a styled run here: an SVG screenshot made a PNG by rsvg-convert
+        # would drop it ("where lovelooks:"); see tui.format.spaced.
         out.append("where ", muted)
         accent = Style(color=theme_color(variables, "accent"), bold=True)
         out.append(cell_label(self.query_token), accent)
-        out.append(" looks:\n", muted)
+        out.append(" ")
+        out.append("looks:\n", muted)
         width = max(4, self.size.width - 17)
+        plain = Style(color=theme_color(variables, "foreground"))
         for k, token, weight in self.items:
-            out.append(fit(cell_label(token), 7, "right") + " ", muted)
+            label = fit(cell_label(token), 7, "right")
+            body = label.lstrip(" ")
+            out.append(label[: len(label) - len(body)])
+            out.append(body + " ", muted)
             out.append(bar(weight, width), Style(color=theme_color(variables, "primary")))
-            out.append(f" {weight:4.0%}".rjust(6))
-            out.append(f" #{k}\n" if k < 100 else "\n", muted)
+            share = f"{weight:.0%}"
+            out.append(" " * (6 - len(share)))
+            out.append(share, plain)
+            out.append(" ")
+            out.append(f"#{k}\n" if k < 100 else "\n", muted)
         out.rstrip()
         return out
+
+    async def on_click(self, event) -> None:
+        at = event.get_content_offset(self)
+        if self.items and at is not None and at.y == 0:  # the title: what these weights are
+            await self.run_action(f"app.learn({ENTRY!r})")

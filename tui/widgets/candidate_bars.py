@@ -1,15 +1,31 @@
-"""The top candidates the model weighed for one generated token, as probability bars."""
+"""The top candidates the model weighed for one generated token, as probability bars.
+
+They show the distribution the token was drawn from: after temperature, top-k and top-p as they
+were set when it was generated, except at temperature 0 (greedy), where the engine keeps the raw
+distribution and takes its top. The border title says which (see `caption`).
+"""
 
 from __future__ import annotations
 
-from rich.style import Style
-from rich.text import Text
+from textual.content import Content
 from textual.widget import Widget
 
-from engine import GeneratedToken
-from tui.format import cell_label, fit
+from engine import GeneratedToken, SampleConfig
+from tui.format import cell_label, fit, learn_link, spaced
 from tui.widgets.attention_bars import bar
-from tui.widgets.heatmap import theme_color
+
+SAMPLING = "Temperature, top-k and top-p"
+
+
+def caption(drawn_with: SampleConfig | None) -> str:
+    """Whether the bars show the distribution before or after the sampling settings."""
+    if drawn_with is None:
+        return "Candidates"
+    if drawn_with.temperature == 0:
+        return "Candidates · raw (T=0: top)"
+    if drawn_with.temperature == 1 and drawn_with.top_k == 0 and drawn_with.top_p >= 1:
+        return "Candidates · raw (all off)"
+    return "Candidates · after settings"
 
 
 class CandidateBars(Widget):
@@ -20,36 +36,47 @@ class CandidateBars(Widget):
         self.token: GeneratedToken | None = None
         self.index = 0
 
-    def show(self, token: GeneratedToken | None, index: int = 0) -> None:
+    def show(
+        self, token: GeneratedToken | None, index: int = 0, drawn_with: SampleConfig | None = None
+    ) -> None:
         rows = self._rows()
         self.token, self.index = token, index
+        if drawn_with is not None:
+            self.border_title = caption(drawn_with)
         self.refresh(layout=self._rows() != rows)  # only if resized
 
     def _rows(self) -> int:
-        return 2 + (len(self.token.candidates) if self.token else 0)
+        return 1 + (len(self.token.candidates) if self.token else 0)
 
     def get_content_height(self, container, viewport, width) -> int:
         return self._rows()
 
-    def render(self) -> Text:
-        variables = self.app.theme_variables
-        muted = Style(color=theme_color(variables, "foreground-muted"))
+    def render(self) -> Content:
+        muted = "$foreground-muted"
         if self.token is None:
-            return Text("The top candidates of each step appear here.", style=muted)
-        out = Text(no_wrap=True, overflow="ellipsis")
-        out.append(f"token {self.index + 1}: ", muted)
-        accent = Style(color=theme_color(variables, "accent"), bold=True)
-        out.append(cell_label(self.token.text), accent)
-        out.append(f"  p={self.token.prob:.2f}\n", muted)
-        width = max(4, self.size.width - 18)
+            return Content.styled("The top candidates of each step appear here.", muted)
+        lines = [
+            spaced(
+                (f"step {self.index + 1}: ", muted),
+                (cell_label(self.token.text), "$accent bold"),
+                " ",
+                learn_link("◀", SAMPLING, style="$accent"),
+                (" drawn, ", muted),
+                learn_link("p", "Softmax", style=f"{muted} underline"),
+                (f" {self.token.prob:.2f}", muted),
+            )
+        ]
+        width = max(4, self.size.width - 16)
         for candidate in self.token.candidates:
             chosen = candidate.token_id == self.token.token_id
-            out.append(fit(cell_label(candidate.text), 8, "right") + " ", muted)
-            out.append(
-                bar(candidate.prob, width),
-                Style(color=theme_color(variables, "accent" if chosen else "primary")),
+            lines.append(
+                spaced(
+                    (fit(cell_label(candidate.text), 8, "right"), muted),
+                    " ",
+                    (bar(candidate.prob, width), "$accent" if chosen else "$primary"),
+                    (f"{candidate.prob:4.0%}".rjust(5), "$foreground"),
+                    " " if chosen else "",
+                    learn_link("◀", SAMPLING, style="$accent") if chosen else "",
+                )
             )
-            out.append(f" {candidate.prob:4.0%}")
-            out.append(" ◀\n" if chosen else "\n", Style(color=theme_color(variables, "accent")))
-        out.rstrip()
-        return out
+        return Content("\n").join(lines)

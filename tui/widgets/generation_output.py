@@ -1,4 +1,4 @@
-"""The generated text as it streams: the prompt (unknown words flagged), then each token.
+"""The generated text as it streams: the prompt (tinted, unknown words flagged), then each token.
 
 Prompt and tokens are drawn with their control characters made visible (engine.visible): an
 escape sequence in a prompt must not reach the terminal.
@@ -71,17 +71,27 @@ class GenerationOutput(Widget):
                 style=Style(color=theme_color(variables, "foreground-muted")),
             )
         unknown = set(self.unknown)
-        for i, word in enumerate(self.prompt.split(" ")):
-            flagged = word in unknown
-            style = Style(
-                color=theme_color(variables, "error" if flagged else "foreground-muted"),
-                underline=flagged,
-            )
-            out.append(("" if i == 0 else " ") + visible(word), style)
+        # The prompt on a tinted ground, so where the model's text begins is plain to see.
+        prompt = Style(
+            color=theme_color(variables, "foreground-muted"),
+            bgcolor=theme_color(variables, "primary-muted", "panel"),
+        )
+        words = self.prompt.split(" ")
+        for i, word in enumerate(words):
+            last = i == len(words) - 1
+            if word in unknown:
+                flagged = prompt + Style(color=theme_color(variables, "error"), underline=True)
+                out.append(visible(word), flagged)
+                out.append("" if last else " ", prompt)
+            else:  # the space ends this run, never opens the next (see tui.format.spaced)
+                out.append(visible(word) + ("" if last else " "), prompt)
         selected = self.selected
         for i, token in enumerate(self.tokens):
             style = Style(reverse=True) if i == selected and self.has_focus else Style(bold=True)
-            out.append(visible(token.text), style)
+            text = visible(token.text)
+            body = text.lstrip(" ")
+            out.append(text[: len(text) - len(body)])  # a run of its own: see tui.format.spaced
+            out.append(body, style)
         return out
 
     def on_focus(self) -> None:

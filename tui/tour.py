@@ -1,0 +1,176 @@
+"""The guided tour: short notes that react to training events and say what to look at.
+
+A pure state machine: `Tour.feed(events)` returns the note those events trigger, each note at most
+once. Showing a note is the widget's job (tui/widgets/tour_note.py); nothing here imports Textual,
+so tests drive the tour with made-up events.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from engine import (
+    EvalCompleted,
+    FinishReason,
+    SampleGenerated,
+    StepCompleted,
+    TrainingFinished,
+    TrainingStarted,
+)
+
+HEAD_ROLES_AFTER = 3  # evals after the start: by then heads have usually found a habit
+# Val must rise this far above its best (in nats, or as a share of it) to count as turning up:
+# a smaller wobble is the noise of a finite eval.
+RISE_NATS, RISE_SHARE = 0.01, 0.01
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note of the tour: what to look at, where, and which glossary entry explains it."""
+
+    key: str  # which moment of the tour: each fires once
+    title: str
+    text: str  # plain text (it quotes numbers, never a corpus)
+    view: str  # the view to look at (a key of tui.app.VIEWS)
+    heading: str  # its glossary entry (tui/glossary.md)
+
+
+WELCOME = Note(
+    "welcome",
+    "Guided tour",
+    "Notes like this one will point at what to look at as the model trains. They never take "
+    "the keyboard: keep using the app, and close a note with its ✕.",
+    "train",
+    "What the views show",
+)
+
+
+class Tour:
+    """Turns engine events into tour notes; knows the views the app has (`views`)."""
+
+    def __init__(self, views: Iterable[str] = ("train", "attention", "generate", "learn")) -> None:
+        self.views = set(views)
+        self.fired: set[str] = set()
+        self.latest: Note | None = None  # the last note fired, shown when the tour starts late
+        self.started: TrainingStarted | None = None  # the run's first start
+        self.tokens_seen = 0
+        self.evals = 0  # evals after the first step (the untrained model's eval is not counted)
+        self.best: EvalCompleted | None = None  # the eval with the lowest val loss so far
+
+    def feed(self, events: Iterable[object]) -> Note | None:
+        """The last new note these events trigger, or None."""
+        shown = None
+        for event in events:
+            note = self._note_for(event)
+            if note is not None and note.key not in self.fired:
+                self.fired.add(note.key)
+                self.latest = shown = note
+        return shown
+
+    def _note_for(self, event: object) -> Note | None:
+        if isinstance(event, TrainingStarted):
+            self.started = self.started or event
+        elif isinstance(event, StepCompleted):
+            self.tokens_seen = event.tokens_seen
+            if event.step <= 1:
+                return self._untrained(event.loss)
+        elif isinstance(event, EvalCompleted):
+            if event.step == 0:
+                return self._untrained(event.train_loss)
+            return self._eval(event)
+        elif isinstance(event, SampleGenerated) and event.step > 0:
+            return Note(
+                "samples",
+                f"First sample, step {event.step:,}",
+                "Under the chart is what the model writes now. Compare the samples at each "
+                "eval as training goes: random tokens, then common words, then bits of phrases.",
+                "train",
+                "Temperature, top-k and top-p",
+            )
+        elif isinstance(event, TrainingFinished):
+            return self._finished(event)
+        return None
+
+    def _untrained(self, loss: float) -> Note | None:
+        start = self.started
+        if start is None or start.start_step > 0 or start.vocab_size < 2:
+            return None  # a resumed run was trained already
+        vocab = start.vocab_size
+        return Note(
+            "untrained",
+            "Step 0: why the loss starts near ln V",
+            f"The loss is {loss:.2f}, and ln V = ln {vocab:,} = {math.log(vocab):.2f}. An "
+            "untrained model gives every token nearly the same logit, so softmax spreads the "
+            f"probability evenly, 1/{vocab:,} each, and the loss −ln(1/V) is ln V: the dashed "
+            "line. Watch the loss leave it.",
+            "train",
+            "Cross-entropy loss",
+        )
+
+    def _eval(self, event: EvalCompleted) -> Note | None:
+        self.evals += 1
+        best, note = self.best, None
+        if best is None or event.val_loss < best.val_loss:
+            self.best = event
+        elif (
+            event.val_loss > best.val_loss + max(RISE_NATS, RISE_SHARE * best.val_loss)
+            and event.train_loss < best.train_loss
+        ):
+            note = self._overfitting(event, best)
+        fresh = note is not None and note.key not in self.fired
+        if not fresh and "heads" not in self.fired and self.evals >= HEAD_ROLES_AFTER:
+            note = Note(
+                "heads",
+                f"{self.evals} evals in: heads have habits",
+                "Attention heads have begun to specialise. In the Attention view the all-heads "
+                "grid names each head's habit (previous-token, first-token, induction, …); ←/→ "
+                "replays how they formed, eval by eval.",
+                "attention",
+                "Head roles",
+            )
+        return note
+
+    def _overfitting(self, event: EvalCompleted, best: EvalCompleted) -> Note:
+        train_tokens = self.started.train_tokens if self.started else 0
+        epochs = self.tokens_seen / train_tokens if train_tokens else 0.0
+        seen = f", after {epochs:.1f} epochs (passes over the training text)" if epochs else ""
+        return Note(
+            "overfitting",
+            f"Step {event.step:,}: val loss turns up",
+            f"Val loss is {event.val_loss:.3f}, above its best {best.val_loss:.3f} at step "
+            f"{best.step:,}, while train loss kept falling ({best.train_loss:.3f} → "
+            f"{event.train_loss:.3f}){seen}. The model has begun to memorise its text: "
+            "overfitting.",
+            "train",
+            "Overfitting",
+        )
+
+    def _finished(self, event: TrainingFinished) -> Note:
+        if event.reason is FinishReason.DIVERGED:
+            return Note(
+                "finished",
+                f"Training stopped at step {event.step:,}",
+                "The loss kept turning into NaN or infinity: training diverged. A lower learning "
+                "rate usually fixes it (n starts a new run).",
+                "train",
+                "Learning rate",
+            )
+        if "inside" in self.views:
+            return Note(
+                "finished",
+                f"Training is done (step {event.step:,})",
+                "Try the Inside view: follow one token through every stage of the trained "
+                "model, from its embedding to the probabilities of the next token.",
+                "inside",
+                "The forward pass",
+            )
+        return Note(
+            "finished",
+            f"Training is done (step {event.step:,})",
+            "Try the Generate view: give the trained model a prompt and see which tokens it "
+            "weighs at each step.",
+            "generate",
+            "Temperature, top-k and top-p",
+        )

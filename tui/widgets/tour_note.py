@@ -1,0 +1,77 @@
+"""TourNote: the guided tour's latest note, a strip above the key hints.
+
+It never takes the keyboard (it cannot be focused), so every key keeps working while a note is
+shown; a note stays until the next one replaces it or its ✕ is clicked. Its links go to the view
+the note is about and to the note's glossary entry. The tour's logic is in tui/tour.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.content import Content
+from textual.widgets import Static
+
+from tui.format import learn_link
+from tui.tour import WELCOME, Note, Tour
+
+
+class TourNote(Static, can_focus=False):
+    """Feeds every event to a Tour (also while off, so a tour started late knows the run) and,
+    while on, shows its latest note."""
+
+    def __init__(self, views: dict[str, str], *, active: bool = False, **kwargs) -> None:
+        """`views` maps each view's id to its name, in order: the number key is its place."""
+        super().__init__(**kwargs)
+        self.views = views
+        self.tour = Tour(views)
+        self.active = active
+        self.note: Note | None = None
+
+    def on_mount(self) -> None:
+        if self.active:
+            self.show(self.tour.latest or WELCOME)
+        else:
+            self.display = False
+
+    def ingest(self, events: Iterable[object]) -> None:
+        note = self.tour.feed(events)
+        if note is not None and self.active:
+            self.show(note)
+
+    def toggle(self) -> bool:
+        """Turn the tour on (showing the latest note so far, or a welcome) or off; returns
+        whether it is on."""
+        self.active = not self.active
+        if self.active:
+            self.show(self.tour.latest or WELCOME)
+        else:
+            self.action_close()
+        return self.active
+
+    def show(self, note: Note) -> None:
+        self.note = note
+        self.update(self._render_note(note))
+        self.display = True
+
+    def action_close(self) -> None:
+        """Hide the note until the next one (the tour goes on)."""
+        self.note = None
+        self.display = False
+
+    def _render_note(self, note: Note) -> Content:
+        links = []
+        if note.view in self.views:
+            number = list(self.views).index(note.view) + 1
+            label = f"{number} {self.views[note.view]} view"
+            links.append(Content(label).stylize(f"underline @click=app.view({note.view!r})"))
+        links.append(learn_link(f"Learn: {note.heading}", note.heading))
+        links.append(Content("✕ close").stylize("@click=close"))
+        return Content.assemble(
+            ("Tour · ", "bold $accent"),
+            (note.title, "bold"),
+            " — ",
+            note.text,
+            "\n",
+            Content("   ").join(links),
+        )
