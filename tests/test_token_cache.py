@@ -1,0 +1,169 @@
+"""The token cache: streaming tokenisation equals whole-text tokenisation, a second run reuses the
+cache, a changed corpus or setting misses it, a damaged entry is rebuilt, progress is reported."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine import DataConfig, RunState, TokenizeProgress, TokenizeStage, advance
+from engine.corpus import read_chunks
+from engine.data import load_dataset
+from engine.token_cache import cache_dir, encode_stream, tokenize
+from engine.tokenizer import BPETokenizer, CharTokenizer, WordTokenizer
+
+# Runs of spaces and line breaks, indentation, apostrophes, digits and multi-byte characters: the
+# places where a careless cut changes what BPE or the word splitter sees.
+TEXT = (
+    "Oh my love,  you shine\n\n  like the morning sun — don't go.\n"
+    "Ünïcödé wörds: 日本語の歌 and emoji 🎵🎶 at 10:30\n\n\n"
+    "    indented line\twith a tab\n"
+    "the end   \n"
+) * 7
+
+
+def _train(kind: str, text: str):
+    if kind == "word":
+        return WordTokenizer.train([text])
+    if kind == "char":
+        return CharTokenizer.train([text])
+    return BPETokenizer.train([text], 300)
+
+
+def _stream_ids(tokenizer, chunks) -> list[int]:
+    return np.concatenate(list(encode_stream(tokenizer, chunks))).tolist()
+
+
+@pytest.mark.parametrize("kind", ["word", "char", "bpe"])
+@pytest.mark.parametrize("size", [1, 5, 7, 64])
+def test_streaming_equals_whole_text_wherever_the_chunks_are_cut(kind, size, monkeypatch):
+    monkeypatch.setattr("engine.token_cache.PIECE_CHARS", 16)  # many pieces per chunk, too
+    tokenizer = _train(kind, TEXT)
+    whole = tokenizer.encode(TEXT).ids
+    chunks = [TEXT[i : i + size] for i in range(0, len(TEXT), size)]  # mid-word, mid-run
+    assert _stream_ids(tokenizer, chunks) == whole
+
+
+@pytest.mark.parametrize("kind", ["word", "char", "bpe"])
+def test_streaming_from_a_file_read_in_chunks_that_split_utf8_characters(kind, tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    tokenizer = _train(kind, TEXT)
+    assert _stream_ids(tokenizer, read_chunks(path, chunk_bytes=3)) == tokenizer.encode(TEXT).ids
+
+
+def _corpus(tmp_path: Path, text: str = TEXT, name: str = "c.txt") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _tokenize(path: Path, tokenizer: str = "char", **data):
+    seen: list[TokenizeProgress] = []
+    config = DataConfig(corpus=str(path), tokenizer=tokenizer, **data)
+    found, tokens = tokenize(config, path, progress=seen.append)
+    return found, tokens, seen
+
+
+def _entries() -> list[Path]:
+    return sorted(cache_dir().glob("*.tokens"))
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_the_cache_holds_owner_only_files_under_xdg_cache_home(tmp_path):
+    tokenizer, tokens, _ = _tokenize(_corpus(tmp_path))
+    assert cache_dir() == tmp_path / "cache" / "llm-learns" / "tokens"
+    assert tokens.tolist() == tokenizer.encode(TEXT).ids
+    files = list(cache_dir().iterdir())
+    assert {p.suffix for p in files} == {".tokens", ".json"} and len(files) == 3
+    assert all(p.stat().st_mode & 0o077 == 0 for p in [*files, cache_dir()])
+
+
+def test_a_second_run_reuses_the_cache_without_tokenising(tmp_path):
+    path = _corpus(tmp_path)
+    first, tokens, seen = _tokenize(path)
+    assert {e.stage for e in seen} == set(TokenizeStage)
+    [entry] = _entries()
+    before = entry.stat()
+    second, again, seen = _tokenize(path)
+    assert {e.stage for e in seen} == {TokenizeStage.HASH}  # no vocabulary, no encoding
+    assert (entry.stat().st_ino, entry.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert second.to_json() == first.to_json() and torch.equal(again, tokens)
+
+
+def test_a_changed_corpus_or_setting_misses(tmp_path):
+    path = _corpus(tmp_path)
+    _tokenize(path, "bpe", bpe_vocab_size=300)
+    for change in ({"bpe_vocab_size": 280}, {"tokenizer": "word"}):
+        _, _, seen = _tokenize(path, **{"tokenizer": "bpe", "bpe_vocab_size": 300, **change})
+        assert TokenizeStage.ENCODE in {e.stage for e in seen}, change
+    path.write_text(TEXT.replace("love", "lave"), encoding="utf-8")  # same size, other content
+    tokenizer, tokens, seen = _tokenize(path, "bpe", bpe_vocab_size=300)
+    assert TokenizeStage.ENCODE in {e.stage for e in seen}
+    assert tokens.tolist() == tokenizer.encode(path.read_text()).ids
+    assert len(_entries()) == 4
+
+
+@pytest.mark.parametrize("damage", ["truncate", "overwrite", "meta", "no-meta"])
+def test_a_damaged_entry_is_rebuilt_never_used(tmp_path, damage, caplog):
+    path = _corpus(tmp_path)
+    tokenizer, tokens, _ = _tokenize(path)
+    good = tokens.tolist()
+    del tokens
+    [entry] = _entries()
+    meta = entry.with_suffix(".json")
+    if damage == "truncate":
+        os.truncate(entry, entry.stat().st_size - 2)
+    elif damage == "overwrite":
+        with entry.open("r+b") as file:
+            file.seek(10)
+            file.write(b"\xff\xff")
+    elif damage == "meta":
+        meta.write_text("{not json")
+    else:
+        meta.unlink()
+    _, tokens, seen = _tokenize(path)
+    assert TokenizeStage.ENCODE in {e.stage for e in seen}
+    assert tokens.tolist() == good
+    assert damage == "no-meta" or "rebuilding" in caplog.text
+
+
+@pytest.mark.parametrize("kind, dtype", [("char", torch.uint16), ("word", torch.uint32)])
+def test_ids_are_uint16_when_the_vocabulary_fits_else_uint32(tmp_path, kind, dtype):
+    words = " ".join(f"w{i}" for i in range(70_000)) + "\n"  # 70,000 distinct words
+    tokenizer, tokens, _ = _tokenize(_corpus(tmp_path, words), kind)
+    assert tokens.dtype is dtype
+    assert tokens[-5:].tolist() == tokenizer.encode(words[-40:]).ids[-5:]
+
+
+def test_the_split_keeps_its_meaning_and_batches_read_the_map(tmp_path):
+    path = _corpus(tmp_path)
+    config = DataConfig(corpus=str(path), tokenizer="char", val_fraction=0.2)
+    tokenizer, data, _ = load_dataset(config, block_size=8)
+    ids = tokenizer.encode(TEXT).ids
+    n_val = int(len(ids) * 0.2)
+    assert data.val.tolist() == ids[-n_val:] and data.train.tolist() == ids[:-n_val]
+    x, y = data.batch("train", 4, 8, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert x.dtype == torch.long and x.shape == (4, 8) and torch.equal(x[:, 1:], y[:, :-1])
+
+
+def test_progress_counts_up_to_the_corpus_size_and_keeps_the_run_starting(tmp_path):
+    path = _corpus(tmp_path, TEXT * 50)
+    _, _, seen = _tokenize(path)
+    size = path.stat().st_size
+    for stage in TokenizeStage:
+        done = [e.done_bytes for e in seen if e.stage is stage]
+        assert done == sorted(done) and done[-1] == size
+    assert all(e.total_bytes == size and e.elapsed_s >= 0 for e in seen)
+    state = RunState.STARTING
+    for event in seen:
+        state = advance(state, event)
+    assert state is RunState.STARTING
