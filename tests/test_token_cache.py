@@ -4,17 +4,34 @@ cache, a changed corpus or setting misses it, a damaged entry is rebuilt, progre
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from engine import DataConfig, RunState, TokenizeProgress, TokenizeStage, advance
+from engine import (
+    DataConfig,
+    EngineError,
+    EngineFailed,
+    RunState,
+    TokenizeProgress,
+    TokenizeStage,
+    TrainingFinished,
+    TrainingStarted,
+    advance,
+)
+from engine.client import EngineClient
 from engine.corpus import read_chunks
 from engine.data import load_dataset
+from engine.preparation import Preparation
 from engine.token_cache import cache_dir, encode_stream, tokenize
 from engine.tokenizer import BPETokenizer, CharTokenizer, WordTokenizer
+from engine.train import Trainer
+from engine.worker import Worker
+from tests.conftest import tiny_config
 
 # Runs of spaces and line breaks, indentation, apostrophes, digits and multi-byte characters: the
 # places where a careless cut changes what BPE or the word splitter sees.
@@ -167,3 +184,92 @@ def test_progress_counts_up_to_the_corpus_size_and_keeps_the_run_starting(tmp_pa
     for event in seen:
         state = advance(state, event)
     assert state is RunState.STARTING
+
+
+# -- through the worker: it listens before it tokenises a big corpus ------------------------------
+
+
+def _follow(client, seen: list, until) -> threading.Thread:
+    def read() -> None:
+        for event in client.events():
+            seen.append(event)
+            if until(event):
+                return
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_the_worker_answers_and_shows_progress_before_its_trainer_exists(corpus, tmp_path):
+    gate = threading.Event()
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = tiny_config(corpus, "char", max_steps=3, eval_every=3)
+
+    def build(progress) -> Trainer:
+        progress(TokenizeProgress(TokenizeStage.ENCODE, 5, 10, 0.5))
+        gate.wait(30)
+        return Trainer.create(config, run_dir, progress)
+
+    worker = Worker(Preparation(run_dir, config, build), detached=True, idle=False)
+    serving = threading.Thread(target=worker.run, daemon=True)
+    serving.start()
+    seen: list = []
+    with EngineClient(run_dir) as client:
+        _follow(client, seen, lambda e: isinstance(e, TrainingFinished))
+        _wait(lambda: any(isinstance(e, TokenizeProgress) for e in seen))
+        assert client.status().state is RunState.STARTING
+        with pytest.raises(EngineError, match="still reading its corpus"):
+            client.attention("oh")
+        gate.set()
+        _wait(lambda: any(isinstance(e, TrainingFinished) for e in seen))
+        assert client.status().state is RunState.FINISHED
+    worker.signalled = True  # what SIGTERM does
+    serving.join(30)
+    assert not serving.is_alive()
+    first = next(i for i, e in enumerate(seen) if isinstance(e, TrainingStarted))
+    assert first > 0 and all(isinstance(e, TokenizeProgress) for e in seen[:first])
+    state = RunState.STARTING
+    for event in seen[:first]:
+        state = advance(state, event)
+    assert state is RunState.STARTING
+
+
+def test_a_big_corpus_trains_through_a_worker_that_listened_first(
+    corpus, tmp_path, workers, monkeypatch
+):
+    monkeypatch.setenv("LLM_LEARNS_SYNC_CORPUS_BYTES", "0")  # every corpus counts as big
+    seen: list = []
+    with EngineClient.start(tiny_config(corpus, "bpe", max_steps=4), tmp_path / "run") as client:
+        workers.append(client.pid)
+        _follow(client, seen, lambda e: isinstance(e, (TrainingFinished, EngineFailed))).join(60)
+    assert isinstance(seen[-1], TrainingFinished) and seen[-1].step == 4
+    assert (tmp_path / "run" / "config.json").exists()
+
+
+def test_a_bad_big_corpus_fails_through_the_event_stream(tmp_path, workers, monkeypatch):
+    monkeypatch.setenv("LLM_LEARNS_SYNC_CORPUS_BYTES", "0")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine text\n" * 100 + b"\xff\xfe not text\n")
+    seen: list = []
+    try:  # the worker listens first, so the error may come as it connects or as an event
+        client = EngineClient.start(tiny_config(bad), tmp_path / "run")
+    except EngineError as error:
+        message = str(error)
+    else:
+        with client:
+            workers.append(client.pid)
+            _follow(client, seen, lambda e: isinstance(e, EngineFailed)).join(60)
+            assert client._process.wait(30) == 2
+        assert isinstance(seen[-1], EngineFailed)
+        message = seen[-1].reason
+    assert "is not UTF-8 text (bad byte at offset 1000)" in message
+    assert not (tmp_path / "run" / "config.json").exists()
