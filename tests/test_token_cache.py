@@ -273,3 +273,30 @@ def test_a_bad_big_corpus_fails_through_the_event_stream(tmp_path, workers, monk
         message = seen[-1].reason
     assert "is not UTF-8 text (bad byte at offset 1000)" in message
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+# -- in the app: a progress bar with an ETA, and keys that answer meanwhile ------------------------
+
+
+async def test_the_header_shows_tokenising_progress_and_keys_still_answer():
+    from textual.widgets import ContentSwitcher, ProgressBar, Static
+
+    from tests.tui_fakes import FakeEngine
+    from tests.tui_helpers import make_app, settle
+    from tui.widgets.run_header import RunHeader
+
+    megabyte = 1_000_000
+    progress = TokenizeProgress(TokenizeStage.ENCODE, 250 * megabyte, 1000 * megabyte, 10.0)
+    app, fake = make_app(FakeEngine([progress]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        header = app.query_one(RunHeader)
+        await settle(pilot, lambda: header.tokenizing is not None)
+        assert header.state == "starting"
+        text = {name: str(header.query_one(f"#run-{name}", Static).render()) for name in (
+            "step", "percent", "rate")}  # fmt: skip
+        assert text == {"step": "tokenizing", "percent": " 25%", "rate": "ETA 0:30  25.0 MB/s"}
+        bar = header.query_one(ProgressBar)
+        assert (bar.total, bar.progress) == (1000 * megabyte, 250 * megabyte)
+        await pilot.press("2")
+        await settle(pilot, lambda: app.query_one(ContentSwitcher).current == "attention")
+        assert app.query_one(ContentSwitcher).current == "attention"

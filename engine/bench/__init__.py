@@ -233,7 +233,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
         "--only",
-        choices=["training", "generation", "convergence", "worker", "contention", "startup"],
+        choices=[
+            "training",
+            "generation",
+            "convergence",
+            "worker",
+            "contention",
+            "startup",
+            "bigcorpus",
+        ],
+    )
+    parser.add_argument(
+        "--corpus-mb", type=int, default=1024, help="bigcorpus: the generated corpus's size"
+    )
+    parser.add_argument(
+        "--tokenizer",
+        action="append",
+        choices=["char", "word", "bpe"],
+        help="bigcorpus: tokenizers to run (default: char and bpe)",
     )
     parser.add_argument(
         "--competitor",
@@ -258,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(name not in PRESETS or not n.isdigit() for name, n in steps.items()):
         parser.error("--steps takes PRESET=N, e.g. seed=500")
     steps = {name: int(n) for name, n in steps.items()}
+    from engine.bench.bigcorpus import bench_bigcorpus
     from engine.bench.contention import bench_contention  # it imports this module
     from engine.bench.startup import bench_startup
 
@@ -269,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "worker": lambda: bench_worker(args.rounds),
         "convergence_char_small": bench_convergence,
         "startup": lambda: bench_startup(args.rounds),
+        "bigcorpus": lambda: bench_bigcorpus(args.corpus_mb, args.tokenizer or ["char", "bpe"]),
         "contention": lambda: bench_contention(
             args.rounds,
             args.preset or ["seed", "char-small"],
@@ -281,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and not name.startswith(args.only):
             continue
         if name.startswith(("convergence", "contention")) and args.quick:
+            continue
+        if name == "bigcorpus" and args.only != "bigcorpus":  # minutes and gigabytes: on request
             continue
         results[name] = run()
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
