@@ -43,10 +43,12 @@ WHOLE_FINGERPRINT = 1 << 26  # token files up to 64 MiB are hashed whole; bigger
 SAMPLE_BLOCK, SAMPLE_BLOCKS = 1 << 16, 256
 DTYPES = {"uint16": (np.uint16, torch.uint16), "uint32": (np.uint32, torch.uint32)}
 # Where every tokenizer here can cut text into pieces that tokenise alone exactly as in place: after
-# a letter or digit that a space or line break follows. Word and BPE pre-tokenizers (GPT-2's
-# pattern) end a token there whatever comes next, and start the next one there whatever came
-# before. A line break alone is not enough: BPE reads "\n\n" at a piece's end as one token.
-_CUT = re.compile(r"[^\W_](?=[ \n])")
+# a letter or digit that a space or line break follows, or after a line break between two
+# non-spaces (for text whose lines end in punctuation, or that has no spaces). Word and BPE
+# pre-tokenizers (GPT-2's pattern) end a token there whatever comes next, and start the next one
+# there whatever came before. Any line break is not enough: BPE reads "\n\n" or " \n" at the
+# end of a piece as one token, and as two within the text.
+_CUT = re.compile(r"[^\W_](?=[ \n])|(?<=\S\n)(?=\S)")
 log = logging.getLogger(__name__)
 
 Progress = Callable[[TokenizeProgress], None]

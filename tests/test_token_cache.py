@@ -27,7 +27,7 @@ from engine.client import EngineClient
 from engine.corpus import read_chunks
 from engine.data import load_dataset
 from engine.preparation import Preparation
-from engine.token_cache import cache_dir, encode_stream, tokenize
+from engine.token_cache import _pieces, cache_dir, encode_stream, tokenize
 from engine.tokenizer import BPETokenizer, CharTokenizer, WordTokenizer
 from engine.train import Trainer
 from engine.worker import Worker
@@ -39,6 +39,7 @@ TEXT = (
     "Oh my love,  you shine\n\n  like the morning sun — don't go.\n"
     "Ünïcödé wörds: 日本語の歌 and emoji 🎵🎶 at 10:30\n\n\n"
     "    indented line\twith a tab\n"
+    "「日本語。」\n«quoted»\n"
     "the end   \n"
 ) * 7
 
@@ -63,6 +64,16 @@ def test_streaming_equals_whole_text_wherever_the_chunks_are_cut(kind, size, mon
     whole = tokenizer.encode(TEXT).ids
     chunks = [TEXT[i : i + size] for i in range(0, len(TEXT), size)]  # mid-word, mid-run
     assert _stream_ids(tokenizer, chunks) == whole
+
+
+def test_text_without_spaces_is_still_cut_into_pieces(monkeypatch):
+    monkeypatch.setattr("engine.token_cache.PIECE_CHARS", 16)
+    text = "漢字の歌。\n" * 100
+    tokenizer = BPETokenizer.train([text], 300)
+    assert np.concatenate(list(encode_stream(tokenizer, [text]))).tolist() == (
+        tokenizer.encode(text).ids
+    )
+    assert len(list(_pieces([text]))) > 20  # many pieces, not one held whole
 
 
 @pytest.mark.parametrize("kind", ["word", "char", "bpe"])
@@ -300,3 +311,14 @@ async def test_the_header_shows_tokenising_progress_and_keys_still_answer():
         await pilot.press("2")
         await settle(pilot, lambda: app.query_one(ContentSwitcher).current == "attention")
         assert app.query_one(ContentSwitcher).current == "attention"
+
+
+def test_a_resumed_run_reuses_the_cache(corpus, tmp_path):
+    run_dir = tmp_path / "run"
+    trainer = Trainer.create(tiny_config(corpus, "bpe", max_steps=2, eval_every=2), run_dir)
+    list(trainer.events())
+    trainer.close()
+    seen: list[TokenizeProgress] = []
+    again = Trainer.resume(run_dir, {"train": {"max_steps": 4}}, progress=seen.append)
+    assert {e.stage for e in seen} == {TokenizeStage.HASH}
+    assert torch.equal(again.data.val, trainer.data.val) and again.step == 2
