@@ -12,12 +12,15 @@ Every file is owner-only, written under a temp name and renamed into place.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import mmap
 import os
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -41,6 +44,9 @@ FORMAT = 1  # bump whenever the same corpus and tokenizer would tokenise differe
 PIECE_CHARS = 1 << 18  # BPE encodes a chunk as pieces of about this size, in parallel
 WHOLE_FINGERPRINT = 1 << 26  # token files up to 64 MiB are hashed whole; bigger ones are sampled
 SAMPLE_BLOCK, SAMPLE_BLOCKS = 1 << 16, 256
+RELEASE_EVERY = 64  # batches between releases of a map's pages: about 64 MiB of RSS at most
+_MAPS: weakref.WeakValueDictionary[int, mmap.mmap] = weakref.WeakValueDictionary()
+_reads: dict[int, int] = {}
 DTYPES = {"uint16": (np.uint16, torch.uint16), "uint32": (np.uint32, torch.uint32)}
 # Where every tokenizer here can cut text into pieces that tokenise alone exactly as in place: after
 # a letter or digit that a space or line break follows, or after a line break between two
@@ -190,8 +196,37 @@ def open_tokens(stem: Path, expect: dict) -> torch.Tensor | None:
         return None
     if count == 0:
         return torch.zeros(0, dtype=dtype[1])
-    # shared=False maps the file copy-on-write: pages load as batches touch them, never all.
-    return torch.from_file(str(tokens_path), shared=False, size=count, dtype=dtype[1])
+    # Copy-on-write (never written): pages load as batches touch them, never the whole file.
+    with tokens_path.open("rb") as file:
+        mapped = mmap.mmap(file.fileno(), size, access=mmap.ACCESS_COPY)
+    _advise(mapped, "MADV_RANDOM")  # batches read at random: no read-ahead
+    tokens = torch.frombuffer(mapped, dtype=dtype[1])  # holds `mapped` alive
+    _MAPS[tokens.untyped_storage().data_ptr()] = mapped
+    return tokens
+
+
+def note_read(tokens: torch.Tensor) -> None:
+    """Count a batch read from `tokens`; every RELEASE_EVERY, let go of the pages read so far.
+
+    Pages a map has touched count in the process's RSS until it unmaps them (nanoGPT re-creates
+    its np.memmap each batch for this: https://stackoverflow.com/a/61472122), so on a long run the
+    worker would seem to hold the whole token file. MADV_DONTNEED drops them from this process
+    (they stay in the page cache, and nothing was written, so nothing is lost).
+    """
+    key = tokens.untyped_storage().data_ptr()
+    mapped = _MAPS.get(key)
+    if mapped is None:
+        return
+    _reads[key] = _reads.get(key, 0) + 1
+    if _reads[key] % RELEASE_EVERY == 0:
+        _advise(mapped, "MADV_DONTNEED")
+
+
+def _advise(mapped: mmap.mmap, name: str) -> None:
+    advice = getattr(mmap, name, None)
+    if advice is not None:  # a platform without it just keeps the pages
+        with contextlib.suppress(OSError):
+            mapped.madvise(advice)
 
 
 def encode_stream(tokenizer: Tokenizer, chunks: Iterable[str]) -> Iterator[np.ndarray]:

@@ -322,3 +322,15 @@ def test_a_resumed_run_reuses_the_cache(corpus, tmp_path):
     again = Trainer.resume(run_dir, {"train": {"max_steps": 4}}, progress=seen.append)
     assert {e.stage for e in seen} == {TokenizeStage.HASH}
     assert torch.equal(again.data.val, trainer.data.val) and again.step == 2
+
+
+def test_batches_let_go_of_the_pages_they_read(tmp_path, monkeypatch):
+    from engine.token_cache import RELEASE_EVERY
+
+    advised: list[str] = []
+    monkeypatch.setattr("engine.token_cache._advise", lambda mapped, name: advised.append(name))
+    _, data, _ = load_dataset(DataConfig(corpus=str(_corpus(tmp_path)), tokenizer="char"), 8)
+    rng, cpu = torch.Generator().manual_seed(0), torch.device("cpu")
+    for i in range(2 * RELEASE_EVERY):
+        data.batch("train" if i % 2 else "val", 2, 8, rng, cpu)  # one map under both splits
+    assert advised == ["MADV_RANDOM", "MADV_DONTNEED", "MADV_DONTNEED"]
