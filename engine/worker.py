@@ -6,6 +6,8 @@ Training advances one step per loop turn; before each step the worker answers wh
 have arrived, so a request waits at most one step. The model stays loaded while paused, stopped or
 finished, to be sampled and inspected. SIGINT and SIGTERM checkpoint and exit; SIGHUP is ignored
 (a closed terminal must not end a run; a non-detached worker ends when its owner disconnects).
+A big corpus is tokenised on a thread after the worker listens (engine/preparation.py), so clients
+see its progress; a small one before, so that its errors reach the starting client directly.
 """
 
 from __future__ import annotations

@@ -334,3 +334,19 @@ def test_batches_let_go_of_the_pages_they_read(tmp_path, monkeypatch):
     for i in range(2 * RELEASE_EVERY):
         data.batch("train" if i % 2 else "val", 2, 8, rng, cpu)  # one map under both splits
     assert advised == ["MADV_RANDOM", "MADV_DONTNEED", "MADV_DONTNEED"]
+
+
+def test_headless_output_says_each_pass_with_its_eta():
+    import io
+
+    from engine.cli_progress import ProgressPrinter
+
+    out = io.StringIO()
+    printer = ProgressPrinter(out=out)
+    for stage in TokenizeStage:
+        for done in (250, 260):  # the second is too soon after the first to print
+            printer.show(TokenizeProgress(stage, done * 1_000_000, 1_000_000_000, 10.0))
+    assert out.getvalue().splitlines() == [
+        f"{words}: 25% of 1,000 MB | 25.0 MB/s | ETA 00:00:30"
+        for words in ("reading the corpus", "learning the vocabulary", "tokenizing the corpus")
+    ]
