@@ -25,7 +25,7 @@ class Dataset:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Random windows x (B, T) and their next-token targets y (B, T)."""
         data = self.train if split == "train" else self.val
-        note_read(data)  # keeps the map's pages out of the worker's RSS on a long run
+        note_read(data, batch_size)  # keeps the map's pages out of the worker's RSS
         starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
         window = data[starts[:, None] + torch.arange(block_size + 1)].long()  # (B, T + 1)
         x, y = window[:, :-1], window[:, 1:]

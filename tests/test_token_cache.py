@@ -325,14 +325,14 @@ def test_a_resumed_run_reuses_the_cache(corpus, tmp_path):
 
 
 def test_batches_let_go_of_the_pages_they_read(tmp_path, monkeypatch):
-    from engine.token_cache import RELEASE_EVERY
+    from engine.token_cache import RELEASE_WINDOWS
 
     advised: list[str] = []
     monkeypatch.setattr("engine.token_cache._advise", lambda mapped, name: advised.append(name))
     _, data, _ = load_dataset(DataConfig(corpus=str(_corpus(tmp_path)), tokenizer="char"), 8)
     rng, cpu = torch.Generator().manual_seed(0), torch.device("cpu")
-    for i in range(2 * RELEASE_EVERY):
-        data.batch("train" if i % 2 else "val", 2, 8, rng, cpu)  # one map under both splits
+    for i in range(RELEASE_WINDOWS):  # 2 windows a batch: two releases
+        data.batch("train" if i % 2 else "val", 2, 8, rng, cpu)  # both splits share one map
     assert advised == ["MADV_RANDOM", "MADV_DONTNEED", "MADV_DONTNEED"]
 
 
