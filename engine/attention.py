@@ -1,4 +1,4 @@
-"""Attention capture: which earlier tokens each token looks at, for every layer and head."""
+"""Attention capture: where each token looks (at the tokens before it and at itself), per head."""
 
 from __future__ import annotations
 

@@ -40,8 +40,11 @@ def _write_private(path: Path, data: bytes) -> None:
     atomic_write(path, write)
 
 
-def listen(run_dir: Path, detached: bool) -> Listener:
+def listen(run_dir: Path, detached: bool, pid: int | None = None) -> Listener:
     """Open the worker's socket and publish its address, pid and key for the owner's clients.
+
+    `pid` is the process that stands for the run (torchrun's agent for a run of several ranks):
+    the one whose life is the run's, that `stop` waits for.
 
     The socket's folder is named for this process (llmlearns-<pid>-...), so that a later worker
     can remove it if this one dies without doing so (SIGKILL, a power cut): see clean_stale.
@@ -58,7 +61,7 @@ def listen(run_dir: Path, detached: bool) -> Listener:
         raise
     try:
         os.chmod(address, 0o600)
-        info = {"pid": os.getpid(), "address": address, "detached": detached}
+        info = {"pid": pid or os.getpid(), "address": address, "detached": detached}
         _write_private(run_dir / INFO_FILE, json.dumps(info).encode())
     except BaseException:
         close_listener(listener)

@@ -1,5 +1,5 @@
-"""The command line: one parser tree (train, attach, runs, stop), the checks that need no worker,
-and the headless client.
+"""The command line: one parser tree (train, attach, runs, stop, export), the checks that need no
+worker, and the headless client.
 
 Every config field has a flag whose help is the field's own description (config.describe). Bad
 input ends in one line on stderr and exit code 2, before any worker starts or any UI opens.
@@ -36,10 +36,11 @@ from engine.config import (
 from engine.corpus import resolve_corpus
 from engine.errors import EngineError
 from engine.events import CheckpointSaved, event_from_json
+from engine.launch import check_nproc
 from engine.run_files import EVENTS, load_config, read_events
 
 EXIT_BAD_INPUT = 2
-COMMANDS = ("train", "attach", "runs", "stop")
+COMMANDS = ("train", "attach", "runs", "stop", "export")
 # Flags named for the issue's vocabulary rather than the field: --steps sets train.max_steps.
 ALIASES = {
     ("train", "max_steps"): ["--steps", "--max-steps"],
@@ -119,7 +120,7 @@ def _add_output_flags(parser: argparse.ArgumentParser, pace: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line: train (the default command), attach, runs and stop."""
+    """The whole command line: train (the default command), attach, runs, stop and export."""
     parser = OneLineParser(
         prog=PROG,
         description="Train a small GPT and watch it learn. With no arguments: the TUI, training "
@@ -131,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         usage=f"{PROG} [train] [--tour | --headless [--json]] [--detach] [--resume RUN_DIR] "
-        "[--preset NAME] [SETTING FLAGS]",
+        "[--nproc-per-node N] [--preset NAME] [SETTING FLAGS]",
         help="train a new run, or resume one (the default)",
         description="Train a new run (or resume a stopped one) in a worker process; by default "
         "the TUI shows it. Every setting has a flag; the preset gives the rest.",
@@ -151,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue a stopped run from its last checkpoint (give --steps to extend one)",
     )
+    train.add_argument(
+        "--nproc-per-node",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="train on N processes under torchrun (DDP: one GPU each, or the CPU with gloo); "
+        "each takes batch_size / N rows of the same global batch",
+    )
     add_config_flags(train)
     attach = commands.add_parser(
         "attach",
@@ -168,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stop = commands.add_parser("stop", help="stop a run, saving a checkpoint, and end its worker")
     stop.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run to stop")
+    export = commands.add_parser(
+        "export",
+        help="write a run's history for other tools (TensorBoard)",
+        description="Write a run's losses, learning rate, gradient norm, tokens/s and samples as "
+        "TensorBoard event files in OUT_DIR/<run name>/ (needs: pip install "
+        "'llm-learns[tensorboard]'). View them with: tensorboard --logdir OUT_DIR",
+    )
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run to export")
+    export.add_argument(
+        "--tensorboard", type=Path, required=True, metavar="OUT_DIR", help="where to write"
+    )
     return parser
 
 
@@ -221,12 +241,13 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
             )
         if args.run_dir:
             raise EngineError("--run-dir cannot apply to --resume: a run stays in its directory")
-        _check_resumable(
-            args.resume, load_config(args.resume).for_resume(overrides_from_args(args))
-        )
+        resumed = load_config(args.resume).for_resume(overrides_from_args(args))
+        _check_resumable(args.resume, resumed)
+        check_nproc(args.nproc_per_node, resumed.train.device, resumed.train.batch_size)
         return None
     config = config_from_args(args)
     resolve_corpus(config.data.corpus)
+    check_nproc(args.nproc_per_node, config.train.device, config.train.batch_size)
     return config
 
 
@@ -281,9 +302,11 @@ def connect_from_args(args: argparse.Namespace):
 
     if args.command == "attach":
         return EngineClient.attach(args.run_dir)
+    nproc = args.nproc_per_node
     if args.resume:
-        return EngineClient.resume_run(args.resume, overrides_from_args(args), detach=args.detach)
-    return EngineClient.start(config_from_args(args), args.run_dir, detach=args.detach)
+        overrides = overrides_from_args(args)
+        return EngineClient.resume_run(args.resume, overrides, detach=args.detach, nproc=nproc)
+    return EngineClient.start(config_from_args(args), args.run_dir, detach=args.detach, nproc=nproc)
 
 
 def print_in_background(run_dir: Path, first_line: str) -> None:
@@ -358,6 +381,21 @@ def stop_command(args: argparse.Namespace) -> int:
         return fail(str(error))
     run = summarize_run(args.run_dir)
     print(f"{shown}: {run.state} at step {run.step}; checkpoint saved")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """`export RUN_DIR --tensorboard OUT_DIR`: the run's history as TensorBoard event files."""
+    from engine.export import export_tensorboard
+
+    try:
+        path = export_tensorboard(args.run_dir, args.tensorboard)
+    except EngineError as error:
+        return fail(str(error))
+    print(
+        f"wrote {one_line(str(path))}; view it with: tensorboard --logdir "
+        f"{shlex.quote(one_line(str(args.tensorboard)))}"
+    )
     return 0
 
 

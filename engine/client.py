@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,7 +22,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TypeVar
 
-from engine import cpu_policy
+from engine import cpu_policy, launch
 from engine.channel import (
     BINARY,
     EVENT,
@@ -77,13 +76,15 @@ POLL_S = 0.1  # how often a blocked reader checks whether its client was closed
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
-def _spawn(args: list[str], detach: bool) -> tuple[subprocess.Popen, object]:
+def _spawn(args: list[str], detach: bool, nproc: int = 1) -> tuple[subprocess.Popen, object]:
+    """Start the worker, or torchrun's agent with N of them: either way, the run's process."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
     cpu_policy.worker_env(env)
+    launch.worker_env(env, nproc)
     errors = tempfile.TemporaryFile()
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine.worker", *args, *(["--detach"] if detach else [])],
+        launch.worker_command([*args, *(["--detach"] if detach else [])], nproc),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=errors,
@@ -108,7 +109,9 @@ def _startup_error(process: subprocess.Popen, errors) -> EngineError:
     """The one line an exited worker left on its stderr."""
     errors.seek(0)
     lines = errors.read().decode(errors="replace").strip().splitlines()
-    message = lines[-1] if lines else f"the worker exited with code {process.returncode}"
+    # Under torchrun the worker's line comes before the agent's own report.
+    ours = [line for line in lines if line.startswith("error: ")]
+    message = (ours or lines or [f"the worker exited with code {process.returncode}"])[-1]
     return EngineError(message.removeprefix("error: "))
 
 
@@ -149,30 +152,44 @@ class EngineClient:
 
     @classmethod
     def start(
-        cls, config: RunConfig, run_dir: str | Path | None = None, *, detach: bool = False
+        cls,
+        config: RunConfig,
+        run_dir: str | Path | None = None,
+        *,
+        detach: bool = False,
+        nproc: int = 1,
     ) -> EngineClient:
         """Start a worker training `config`; raises EngineError (one line) for bad input.
 
-        Without detach the worker belongs to this client: closing the client stops it.
+        Without detach the worker belongs to this client: closing the client stops it. With
+        nproc > 1, torchrun runs that many ranks (DDP), each on batch_size / nproc rows.
         """
         resolve_corpus(config.data.corpus)  # the quick checks, before paying for a worker
+        launch.check_nproc(nproc, config.train.device, config.train.batch_size)
         run_dir = Path(run_dir) if run_dir else new_run_dir(config.preset)
         if (run_dir / "config.json").exists():
             raise EngineError(f"{run_dir} already holds a run; attach to it or resume it instead")
-        process, errors = _spawn(["--run-dir", str(run_dir), "--config", config.to_json()], detach)
+        args = ["--run-dir", str(run_dir), "--config", config.to_json()]
+        process, errors = _spawn(args, detach, nproc)
         return cls._connect_started(run_dir, process, errors, owner=not detach)
 
     @classmethod
     def resume_run(
-        cls, run_dir: str | Path, overrides: dict | None = None, *, detach: bool = False
+        cls,
+        run_dir: str | Path,
+        overrides: dict | None = None,
+        *,
+        detach: bool = False,
+        nproc: int = 1,
     ) -> EngineClient:
-        """Continue training a stopped run from its last checkpoint."""
+        """Continue training a stopped run from its last checkpoint (on nproc ranks)."""
         run_dir = Path(run_dir)
-        load_config(run_dir).for_resume(overrides or {})  # quick one-line errors first
+        config = load_config(run_dir).for_resume(overrides or {})  # quick one-line errors first
+        launch.check_nproc(nproc, config.train.device, config.train.batch_size)
         if worker_alive(run_dir):
             raise EngineError(f"{run_dir} is already running; attach to it instead")
         args = ["--run-dir", str(run_dir), "--resume", "--overrides", json.dumps(overrides or {})]
-        process, errors = _spawn(args, detach)
+        process, errors = _spawn(args, detach, nproc)
         return cls._connect_started(run_dir, process, errors, owner=not detach)
 
     @classmethod
@@ -245,7 +262,11 @@ class EngineClient:
         code = self._exit_code(timeout=0.5)
         if code in (0, None) and isinstance(last, TrainingFinished):
             return
-        yield EngineFailed(_death_reason(code), code, checkpoint)
+        reason = _death_reason(code)
+        if self._process is not None and launch.is_torchrun(self._process.args):
+            # Rank 0 reports any other rank's death itself: it is the one that went silent.
+            reason = f"rank 0 died, and torchrun ended the other ranks ({reason})"
+        yield EngineFailed(reason, code, checkpoint)
 
     def _exit_code(self, timeout: float) -> int | None:
         if self._process is not None:
@@ -364,11 +385,11 @@ class EngineClient:
 
     def shutdown(self) -> None:
         """Stop training, checkpoint, and end the worker, detached or not."""
+        pid = self.pid  # before: the worker removes its info as it ends
         try:
             self._call(Shutdown())
         except EngineError:
             pass
-        pid = self.pid
         self._closed = True
         self._conn.close()
         if self._process is not None:

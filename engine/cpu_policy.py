@@ -97,9 +97,15 @@ def parse(spec: str, base: CpuPolicy) -> CpuPolicy:
     return replace(base, **changes)
 
 
-def choose(params: int, env: Mapping[str, str] = os.environ) -> CpuPolicy:
-    """The worker's policy for a model of `params` parameters, or the benchmark's override."""
-    policy = CpuPolicy(threads=1 if params < ONE_THREAD_BELOW else None)
+def choose(params: int, env: Mapping[str, str] = os.environ, ranks: int = 1) -> CpuPolicy:
+    """The worker's policy for a model of `params` parameters, or the benchmark's override.
+
+    `ranks` processes training one run on this machine (torchrun) share its cores evenly.
+    """
+    threads = 1 if params < ONE_THREAD_BELOW else None
+    if ranks > 1:
+        threads = max(1, (os.cpu_count() or 1) // ranks) if threads is None else threads
+    policy = CpuPolicy(threads=threads)
     return parse(env[OVERRIDE], policy) if env.get(OVERRIDE) else policy
 
 

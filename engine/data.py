@@ -21,12 +21,24 @@ class Dataset:
     val: torch.Tensor  # (N_val,) the contiguous tail of the token stream
 
     def batch(
-        self, split: str, batch_size: int, block_size: int, generator: torch.Generator, device
+        self,
+        split: str,
+        batch_size: int,
+        block_size: int,
+        generator: torch.Generator,
+        device,
+        shard: tuple[int, int] = (0, 1),
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random windows x (B, T) and their next-token targets y (B, T)."""
+        """Random windows x (B, T) and their next-token targets y (B, T).
+
+        With shard (rank, ranks), B is batch_size / ranks: every rank draws the same global batch
+        and keeps its own slice, so N ranks together train on the rows one process would.
+        """
         data = self.train if split == "train" else self.val
         note_read(data, batch_size)  # keeps the map's pages out of the worker's RSS
         starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+        rank, ranks = shard
+        starts = starts.view(ranks, -1)[rank]
         window = data[starts[:, None] + torch.arange(block_size + 1)].long()  # (B, T + 1)
         x, y = window[:, :-1], window[:, 1:]
         if device.type == "cuda":

@@ -15,8 +15,9 @@ import torch
 from torch.nn import functional as F
 
 from engine.config import SampleConfig
+from engine.decode import open_decoder
 from engine.errors import EngineError
-from engine.model import GPT, Decoder, KVCache
+from engine.model import GPT, KVCache
 from engine.outputs import Candidate, GeneratedToken, TopLogits
 from engine.tokenizer import NEWLINE, Tokenizer
 
@@ -105,37 +106,41 @@ def sample_ids(
     def forward(ids: list[int], cache: KVCache | None) -> torch.Tensor:
         return model.next_logits(torch.tensor([ids], device=device), cache)[0]
 
-    cache = decoder = None
-    if config.use_cache:
-        cache = KVCache(model.config, 1, device, next(model.parameters()).dtype)
-        decoder = Decoder(model, cache)
-    logits = forward(context, cache)
-    for _ in range(config.max_new_tokens):
-        dist = distribution(logits, config)
-        probs = dist.probs = dist.probs.cpu()
-        # Inverse-CDF draw: the same distribution as multinomial at a fraction of its overhead.
-        # The total mass doubles as the check for NaN or infinite outputs.
-        cdf = probs.cumsum(0)
-        total = float(cdf[-1])
-        if not math.isfinite(total):
-            raise EngineError("the model's outputs are not finite numbers, so it cannot be sampled")
-        if config.temperature == 0:
-            token = int(torch.argmax(probs))
-        else:
-            u = float(torch.rand((), generator=generator)) * total
-            token = min(int(torch.searchsorted(cdf, u, right=True)), len(probs) - 1)
-        yield token, dist
-        context.append(token)
-        slid = len(context) > block_size
-        if slid:
-            context = context[-keep:]
-        if cache is None:
-            logits = forward(context, None)
-        elif slid:
-            cache.reset()
-            logits = forward(context, cache)
-        else:
-            logits = decoder.step(token)
+    decoder = open_decoder(model) if config.use_cache else None  # a CUDA graph per step on CUDA
+    cache = decoder.cache if decoder is not None else None
+    try:
+        logits = forward(context, cache)
+        for _ in range(config.max_new_tokens):
+            dist = distribution(logits, config)
+            probs = dist.probs = dist.probs.cpu()
+            # Inverse-CDF draw: the same distribution as multinomial at a fraction of its
+            # overhead. The total mass doubles as the check for NaN or infinite outputs.
+            cdf = probs.cumsum(0)
+            total = float(cdf[-1])
+            if not math.isfinite(total):
+                raise EngineError(
+                    "the model's outputs are not finite numbers, so it cannot be sampled"
+                )
+            if config.temperature == 0:
+                token = int(torch.argmax(probs))
+            else:
+                u = float(torch.rand((), generator=generator)) * total
+                token = min(int(torch.searchsorted(cdf, u, right=True)), len(probs) - 1)
+            yield token, dist
+            context.append(token)
+            slid = len(context) > block_size
+            if slid:
+                context = context[-keep:]
+            if cache is None:
+                logits = forward(context, None)
+            elif slid:
+                cache.reset()
+                logits = forward(context, cache)
+            else:
+                logits = decoder.step(token)
+    finally:
+        if decoder is not None:
+            decoder.close()  # the next generation may have the model's graphs
 
 
 def stream_tokens(

@@ -210,10 +210,11 @@ class Decoder:
             )  # fmt: skip
         return self._views[pos]
 
-    def step(self, token: int) -> torch.Tensor:
-        """Logits (vocab,) after appending `token` at the cache's next position."""
+    def step(self, token: int | torch.Tensor) -> torch.Tensor:
+        """Logits (vocab,) after appending `token` (an id, or a (1,) tensor holding one on the
+        device, as a CUDA graph's input) at the cache's next position."""
         pos, C, nh = self.cache.pos, self.C, self.n_head
-        x = self.wte.select(0, token) + self.wpe.select(0, pos)  # (C,)
+        x = _row(self.wte, token) + self.wpe.select(0, pos)  # (C,)
         for weights, views in zip(self.layers, self._cache_views(pos), strict=True):
             ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, out_w, out_b = (
                 weights
@@ -230,6 +231,11 @@ class Decoder:
             x = _affine(h, out_w, out_b, residual=x)
         self.cache.pos += 1
         return torch.mv(self.wte, F.layer_norm(x, (C,), *self.ln_f))
+
+
+def _row(table: torch.Tensor, index: int | torch.Tensor) -> torch.Tensor:
+    # Indexing with a tensor as such would read it on the host: a sync, and no graph capture.
+    return table.select(0, index) if isinstance(index, int) else table.index_select(0, index)[0]
 
 
 def _affine(x, weight, bias, residual=None):

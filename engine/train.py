@@ -26,6 +26,7 @@ from engine.checkpoint import (
 from engine.config import RunConfig, SampleConfig
 from engine.corpus import read_chunks
 from engine.data import Dataset, load_dataset
+from engine.distributed import mean_over_ranks
 from engine.errors import CheckpointError, ConfigError, EngineError
 from engine.events import (
     CheckpointSaved,
@@ -42,6 +43,7 @@ from engine.events import (
     TrainingStarted,
 )
 from engine.generate import stream_tokens
+from engine.graph_step import GraphStep, can_capture
 from engine.memory import check_fits
 from engine.model import GPT
 from engine.no_dynamo import avoid_dynamo_import, step_without_dynamo
@@ -55,11 +57,13 @@ from engine.run_files import (
     load_config,
     write_error,
 )
+from engine.step import PendingStep, StepReader, apply_unless, flag_not_finite
 from engine.timelapse import save_snapshot
 from engine.token_cache import Progress
 from engine.tokenizer import Encoding, Tokenizer, load_tokenizer
 
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
+MAX_PENDING = 100  # steps queued on the device before their values are read, log_every or not
 
 
 @dataclass
@@ -153,8 +157,22 @@ class Trainer:
         )
         self.step_model = torch.compile(self.model) if config.train.compile else self.model
         self.params = [p for p in self.model.parameters() if p.requires_grad]  # walked once
+        self.shard = (0, 1)  # (rank, ranks): this process's share of the batch (distributed.py)
         self.last_checkpoint: Path | None = None
         self._not_finite: LossNotFinite | None = None  # the step that last paused the run
+        # On a GPU a step's loss and gradient norm are read late and a bad step is skipped on the
+        # device (engine/step.py); elsewhere a read costs nothing, so each step is read at once.
+        self.lazy = device.type == "cuda"
+        self.reader = StepReader()
+        self._bad = torch.zeros((), device=device)  # 1.0 from a non-finite step until read
+        self._unsent: list[Event] = []  # read outside the loop (a save between steps), not yet sent
+        self._bad_steps = 0  # non-finite steps in a row
+        self._logged = TrainerState()  # progress at the last StepCompleted: tokens/s counts from it
+        self.graph = (
+            GraphStep(self.optimizer, self._step_on, self._bad)
+            if can_capture(self.optimizer, device, config.train.compile)
+            else None
+        )
         self._log: EventLog | None = None
         self._resumed = resumed_from is not None
         if resumed_from is not None:
@@ -265,48 +283,107 @@ class Trainer:
         """Train to max_steps (or until control.stop), yielding every event as it happens.
 
         The training policy lives here, so a script gets it too: the probe's attention is stored
-        at every eval (the time-lapse), and a non-finite step is skipped and pauses the run.
+        at every eval (the time-lapse), and a non-finite step is skipped and pauses the run. Each
+        turn first takes in the steps whose values have been read, then decides what comes next;
+        on a GPU it waits for them only before anything that needs the true step.
         """
-        train = self.config.train
+        train, control = self.config.train, self.control
         yield self.record(self.started_event())
         if self.step == 0:
             yield from self._checkpoint_events()  # the untrained model: where the time-lapse starts
-        bad_steps = 0
-        # tokens/s counts time spent in steps only: evals, pauses and requests don't dilute it.
-        window_start, window_tokens = self.state.elapsed_s, 0
-        while not self.finished and not self.control.stop:
-            if self.control.pause is not None:
-                yield from self._pause(self.control.pause)
-                continue
-            if self.control.save_now:
-                self.control.save_now = False
+        self._bad_steps, self._logged, evaluated = 0, self.state, self.step
+
+        def eval_due() -> bool:
+            return self.step != evaluated and (self.step % train.eval_every == 0 or self.finished)
+
+        while True:
+            self._read_steps(
+                wait=not self.lazy
+                or eval_due()
+                or self.finished
+                or control.stop
+                or control.pause is not None
+                or control.save_now
+                or control.sample_now
+            )
+            while self._unsent:
+                yield self.record(self._unsent.pop(0))
+            if self._bad_steps >= MAX_BAD_STEPS:
                 yield self.record(self.save())
-            if self.control.sample_now:
-                self.control.sample_now = False
-                yield self.record(self.sample())
-            event = self.train_step()
-            if isinstance(event, LossNotFinite):
-                bad_steps += 1
-                yield self.record(event)
-                if bad_steps >= MAX_BAD_STEPS:
-                    yield self.record(self.save())
-                    yield self.record(TrainingFinished(FinishReason.DIVERGED, self.step))
-                    return
-                self._not_finite = event
-                self.control.pause = PauseCause.NOT_FINITE
-                continue
-            bad_steps = 0
-            window_tokens += train.batch_size * self.config.model.block_size
-            if self.step % train.log_every == 0 or self.finished:
-                seconds = max(self.state.elapsed_s - window_start, 1e-9)
-                yield self.record(replace(event, tokens_per_s=window_tokens / seconds))
-                window_start, window_tokens = self.state.elapsed_s, 0
-            if self.step % train.eval_every == 0 or self.finished:
+                yield self.record(TrainingFinished(FinishReason.DIVERGED, self.step))
+                return
+            if eval_due():
+                evaluated = self.step
                 yield from self._checkpoint_events()
+            if self.finished or control.stop:
+                break
+            if control.pause is not None:
+                yield from self._pause(control.pause)
+                continue
+            if control.save_now:
+                control.save_now = False
+                yield self.record(self.save())
+            if control.sample_now:
+                control.sample_now = False
+                yield self.record(self.sample())
+            self.train_step()
         if not self.finished:
             yield self.record(self.save())
-        reason = FinishReason.COMPLETED if self.finished else self.control.stop_reason
+        reason = FinishReason.COMPLETED if self.finished else control.stop_reason
         yield self.record(TrainingFinished(reason, self.step))
+
+    def _read_steps(self, wait: bool) -> None:
+        """Take in the steps whose values have arrived (all pending ones if `wait`), queueing
+        their events in _unsent: a StepCompleted for each logged step, or, at a non-finite one,
+        LossNotFinite, a rewind to the step before it, and a pause."""
+        reader, train = self.reader, self.config.train
+        due = self.step % train.log_every == 0 or len(reader.pending) >= MAX_PENDING
+        if not wait and reader.pending and due:
+            if reader.copying:  # the last log step's copy arrived long ago: take it first
+                self._take()
+            reader.request()
+        while reader.pending and (wait or reader.ready()):
+            self._take()
+
+    def _take(self) -> None:
+        train = self.config.train
+        started = time.perf_counter()
+        taken = self.reader.take()
+        # Time spent waiting for the GPU is training time: without it, a GPU that the CPU has
+        # queued steps far ahead of would seem to train at the speed the CPU queues.
+        waited = time.perf_counter() - started
+        self.state = replace(self.state, elapsed_s=self.state.elapsed_s + waited)
+        for pending, loss, norm in taken:
+            step = pending.after.step
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                # Skipped on the device, and every step queued after it: rewind to before it.
+                self.state = pending.before
+                self.reader.discard()
+                self._bad.zero_()
+                self._bad_steps += 1
+                what = "loss" if not math.isfinite(loss) else "gradient norm"
+                self._not_finite = LossNotFinite(step, loss, norm, what)
+                self._unsent.append(self._not_finite)
+                if self._bad_steps < MAX_BAD_STEPS:
+                    self.control.pause = PauseCause.NOT_FINITE
+                return
+            self._bad_steps = 0
+            if step % train.log_every == 0 or step >= train.max_steps:
+                after, logged = pending.after, self._logged
+                seconds = max(after.elapsed_s - logged.elapsed_s, 1e-9)
+                rate = (after.tokens_seen - logged.tokens_seen) / seconds
+                self._logged = after
+                self._unsent.append(
+                    StepCompleted(
+                        step=step,
+                        loss=loss,
+                        lr=pending.lr,
+                        grad_norm=norm,
+                        tokens_per_s=rate,
+                        elapsed_s=after.elapsed_s,
+                        tokens_seen=after.tokens_seen,
+                    )
+                )
 
     def _checkpoint_events(self) -> Iterator[Event]:
         """What happens at every eval: losses, a sample, the probe's attention, a checkpoint."""
@@ -331,45 +408,59 @@ class Trainer:
         if not self.control.stop:
             yield self.record(TrainingResumed(self.step))
 
-    def train_step(self) -> StepCompleted | LossNotFinite:
-        """One optimizer step: batch, forward, loss, backward, clip, step."""
+    def train_step(self) -> None:
+        """Queue one optimizer step: batch, forward, loss, backward, clip, step.
+
+        Its loss and gradient norm stay on the device until the loop reads them (_read_steps).
+        On CUDA the step after the batch is one replayed CUDA graph (engine/graph_step.py).
+        """
         started = time.perf_counter()
         m, t = self.config.model, self.config.train
         lr = lr_at(self.step, self.config)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        x, y = self.data.batch("train", t.batch_size, m.block_size, self.batch_rng, self.device)
-        with self._autocast():
+        x, y = self.data.batch(
+            "train", t.batch_size, m.block_size, self.batch_rng, self.device, self.shard
+        )
+        values = self.graph.step(x, y, lr) if self.graph is not None else None
+        if values is None:
+            if self.graph is not None and self.graph.failed:
+                self.graph = None
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            values = self._step_on(x, y)
+            self.optimizer.zero_grad(set_to_none=True)
+        before = self.state
+        self.state = TrainerState(
+            before.step + 1,
+            before.tokens_seen + t.batch_size * m.block_size,
+            before.elapsed_s + time.perf_counter() - started,
+        )
+        self.reader.add(PendingStep(before, self.state, lr, values))
+
+    def _step_on(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Forward, loss, backward, clip and the optimizer step (skipped on the device if not
+        finite); returns (loss, grad norm) on the device. What a CUDA graph captures."""
+        capturing = self.graph is not None  # a graph's autocast must not cache weight casts
+        with self._autocast(cache=not capturing):
             _, loss = self.step_model(x, y)
         loss.backward()
-        if t.grad_clip > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, t.grad_clip)
+        if self.shard[1] > 1:  # the global batch's loss, as one process would log it
+            loss = mean_over_ranks(loss)
+        if self.config.train.grad_clip > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.train.grad_clip)
         else:
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.params])
-        loss_value, norm_value = loss.item(), grad_norm.item()
-        if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
-            self.optimizer.zero_grad(set_to_none=True)
-            what = "loss" if not math.isfinite(loss_value) else "gradient norm"
-            return LossNotFinite(self.step + 1, loss_value, norm_value, what)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.state.step += 1
-        self.state.tokens_seen += t.batch_size * m.block_size
-        self.state.elapsed_s += time.perf_counter() - started
-        return StepCompleted(
-            step=self.step,
-            loss=loss_value,
-            lr=lr,
-            grad_norm=norm_value,
-            tokens_per_s=0.0,
-            elapsed_s=self.state.elapsed_s,
-            tokens_seen=self.state.tokens_seen,
-        )
+        values = torch.stack((loss.detach().float(), grad_norm.float()))  # (2,)
+        if self.lazy:
+            flag_not_finite(self._bad, values)
+            apply_unless(self.optimizer, self._bad)
+        elif values.sum().isfinite():  # a read, but no wait: on a CPU the values are here
+            self.optimizer.step()
+        return values
 
-    def _autocast(self):
+    def _autocast(self, cache: bool = True):
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, self.autocast_dtype)
+        return torch.autocast(self.device.type, self.autocast_dtype, cache_enabled=cache)
 
     @torch.no_grad()
     def evaluate(self) -> EvalCompleted:
@@ -401,6 +492,7 @@ class Trainer:
 
     def sample(self) -> SampleGenerated:
         """The fixed prompt and seed from the run's sample config: comparable across steps."""
+        self._read_steps(wait=True)
         prompt = self.config.sample.prompt
         _, tokens = self.generate(prompt)
         try:
@@ -414,11 +506,13 @@ class Trainer:
 
     def save(self) -> CheckpointSaved:
         """Checkpoint now (a no-op on disk for a run without a directory)."""
+        self._read_steps(wait=True)  # a bad step still queued rewinds the step saved
         if self.run_dir is None:
             return CheckpointSaved(self.step, "")
         self.open_run_dir()
         rng = {"batch": self.batch_rng.get_state(), "torch": torch.get_rng_state()}
-        path = save_checkpoint(self.run_dir, self.model, self.optimizer, self.state, rng)
+        with self.graph.plain_groups() if self.graph else contextlib.nullcontext():
+            path = save_checkpoint(self.run_dir, self.model, self.optimizer, self.state, rng)
         self.last_checkpoint = path
         return CheckpointSaved(self.step, str(path))
 

@@ -41,9 +41,11 @@ from engine.channel import (
 )
 from engine.config import RunConfig
 from engine.corpus import resolve_corpus
+from engine.distributed import Group
 from engine.errors import EngineError
 from engine.events import EngineFailed, Event, FinishReason, PauseCause, TrainingFinished
 from engine.generate import TOP_LOGITS
+from engine.launch import agent_pid, under_torchrun
 from engine.memory import describe_out_of_memory, out_of_memory
 from engine.outputs import RunStatus
 from engine.preparation import Preparation, prepare_in_background
@@ -88,7 +90,9 @@ IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits af
 
 
 class Worker:
-    def __init__(self, trainer: Trainer | Preparation, detached: bool, idle: bool):
+    def __init__(
+        self, trainer: Trainer | Preparation, detached: bool, idle: bool, group: Group | None = None
+    ):
         # While a Preparation tokenises a big corpus there is no Trainer yet: the worker serves
         # what needs none (status, subscribing, stopping) and publishes the progress.
         self.preparation = trainer if isinstance(trainer, Preparation) else None
@@ -96,7 +100,8 @@ class Worker:
         self.run_dir = trainer.run_dir
         self.detached = detached
         self.startup = sys.stderr  # where a client that is still connecting reads an error
-        self.listener = listen(self.run_dir, detached)
+        self.group = group  # rank 0 of several: the others follow its steps (distributed.py)
+        self.listener = listen(self.run_dir, detached, agent_pid())
         self.incoming: queue.Queue[Connection] = queue.Queue()
         self.connections: list[Connection] = []
         self.subscribers: list[Connection] = []
@@ -108,6 +113,8 @@ class Worker:
         self.state = RunState.STARTING
         self.steps = None if self.preparation else self.trainer.events()
         try:
+            if group is not None:
+                group.watch(self._abandon)
             if idle:
                 self.steps = None
                 self.state = _state_from_history(self.run_dir, trainer)
@@ -132,6 +139,8 @@ class Worker:
                 while not self.incoming.empty():
                     self.connections.append(self.incoming.get())
                 self._serve(timeout=0.0 if self.training else 0.05)
+                if self.group is not None and not self.training:
+                    self.group.heartbeat(self.trainer.step)
                 if self.signalled:
                     self._stop_training(FinishReason.INTERRUPTED)
                     self.exit_code = 0
@@ -146,8 +155,10 @@ class Worker:
             return self.exit_code
         except Exception as error:  # a crash (CUDA OOM included) must reach every client
             traceback.print_exc()  # into worker.log, for whoever debugs it
+            group = self.group
+            reason = group.explain(error, failure_reason) if group else failure_reason(error)
             checkpoint = self.trainer and self.trainer.last_checkpoint
-            failed = EngineFailed(failure_reason(error), 1, str(checkpoint or "") or None)
+            failed = EngineFailed(reason, 1, str(checkpoint or "") or None)
             with contextlib.suppress(EngineError):  # the log itself may be what failed
                 if self.trainer:
                     self.trainer.record(failed)
@@ -155,6 +166,22 @@ class Worker:
             return 1
         finally:
             self._close()
+
+    def _abandon(self, reason: str) -> None:
+        """From the rank watchdog's thread: another rank died while the main thread is stuck in a
+        collective that will never return. Tell the clients, clean up and exit from here."""
+        failed = EngineFailed(reason, 1, str(self.trainer.last_checkpoint or "") or None)
+        with contextlib.suppress(Exception):
+            self.trainer.record(failed)
+        line = failed.to_json()
+        for conn in list(self.subscribers):
+            with contextlib.suppress(OSError):
+                send_event_line(conn, line)
+        for name in (INFO_FILE, KEY_FILE):
+            (self.run_dir / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            close_listener(self.listener)
+        os._exit(1)
 
     @property
     def training(self) -> bool:
@@ -185,6 +212,7 @@ class Worker:
         finally:
             self.preparation = None
         ready(trainer)
+        trainer.open_run_dir()
         self.trainer, self.steps = trainer, trainer.events()
 
     def _advance(self) -> Event | None:
@@ -396,6 +424,8 @@ class Worker:
             self.preparation.cancel()
         if self.trainer is not None:
             self.trainer.close()
+        if self.group is not None:
+            self.group.finish()
 
 
 def _sleep(timeout: float) -> list:
@@ -447,7 +477,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     startup = sys.stderr  # the client reads a start-up error's one line from here
+    group = Group() if under_torchrun() else None
+    leader = group is None or group.rank == 0
     try:
+        if group is not None:
+            group.pick_device()
         overrides = json.loads(args.overrides)
         if args.resume:
             config = load_config(args.run_dir).for_resume(overrides)
@@ -461,16 +495,23 @@ def main(argv: list[str] | None = None) -> int:
                 return Trainer.create(config, args.run_dir, progress)
 
         corpus_bytes = resolve_corpus(config.data.corpus).stat().st_size
-        if prepare_in_background(corpus_bytes) and not args.idle:
-            # Listen first: clients see the tokenising progress and can stop it.
+        if group is None and prepare_in_background(corpus_bytes) and not args.idle:
+            # Listen first: clients see the tokenising progress and can stop it. (Under torchrun
+            # every rank tokenises before it listens: the cache makes them agree, not share.)
             startup = _log_to(args.run_dir)
             worker = Worker(Preparation(args.run_dir, config, build), args.detach, args.idle)
             worker.startup = startup
         else:
             trainer = build()
-            startup = _log_to(args.run_dir)  # warnings from here on (a repaired log) go to the log
-            ready(trainer)
-            worker = Worker(trainer, args.detach, args.idle)
+            if leader:
+                startup = _log_to(args.run_dir)  # warnings from here on go to the log
+            ready(trainer, group)
+            if group is not None:
+                group.connect(trainer)
+                if not leader:
+                    return group.follow(trainer)
+            trainer.open_run_dir()
+            worker = Worker(trainer, args.detach, args.idle, group)
     except Exception as error:
         known = isinstance(error, EngineError) or out_of_memory(error)
         if not known:
@@ -481,13 +522,14 @@ def main(argv: list[str] | None = None) -> int:
     return worker.run()
 
 
-def ready(trainer: Trainer) -> None:
-    """Set the process up for this trainer and write its run directory."""
-    # Priority and threads, chosen for the model's size: the figures are in cpu_policy.py.
-    policy = cpu_policy.choose(trainer.model.num_params())
+def ready(trainer: Trainer, group: Group | None = None) -> None:
+    """Set the process's CPU policy for this trainer: priority and threads, chosen for the model's
+    size and the ranks on this machine (the figures are in cpu_policy.py)."""
+    ranks_here = group.local_world if group is not None else 1
+    policy = cpu_policy.choose(trainer.model.num_params(), ranks=ranks_here)
     cpu_policy.apply(policy)
-    print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr)
-    trainer.open_run_dir()
+    if group is None or group.rank == 0:
+        print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr)
 
 
 def _log_to(run_dir: Path):

@@ -31,8 +31,9 @@ async def test_pause_save_and_sample_call_the_client():
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await pilot.press("space", "s", "g")
-        await settle(pilot, lambda: len(fake.calls) >= 3)
-        assert {"pause", "save", "sample_now"} <= set(fake.calls)
+        wanted = {"pause", "save", "sample_now"}
+        await settle(pilot, lambda: wanted <= set(fake.calls))  # other calls may come between
+        assert wanted <= set(fake.calls)
 
 
 async def test_space_pauses_then_resumes_as_the_engine_reports():

@@ -25,7 +25,8 @@ def open_view(keys: list[str]):
             await pilot.press(key)
             await pilot.pause()
         if app.current_view == "attention":
-            await settle(pilot, lambda: app.query_one(AttentionView).amap is not None)
+            view = app.query_one(AttentionView)  # the map, and every snapshot's head roles
+            await settle(pilot, lambda: view.amap is not None and len(view.role_history) == 3)
         if "enter" in keys and app.current_view == "generate":
             await settle(pilot, lambda: len(app.query_one(GenerationOutput).tokens) == 30)
         await settle(pilot)

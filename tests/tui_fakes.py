@@ -47,6 +47,7 @@ from engine.inside import model_parts, stage_layout
 
 VOCAB = ["\n", "oh", "my", "love", "baby", "you", "are", "the", "one", "i", "need", "so", "sweet"]
 TOKENS_PER_STEP = 96
+PREVIOUS_TOKEN_FROM = 200  # the step from which the fake's first head is a previous-token head
 
 
 def make_events(
@@ -143,6 +144,7 @@ class FakeEngine:
         self.closed = threading.Event()
         self._live: queue.Queue = queue.Queue()  # events the fake's own requests cause
         self._state = RunState.STARTING
+        self._live_step = 0
         for event in self._events:
             self._state = advance(self._state, event)
 
@@ -165,10 +167,16 @@ class FakeEngine:
 
     def _happen(self, event: Event) -> None:
         self._state = advance(self._state, event)
+        self._live_step = max(self._live_step, getattr(event, "step", 0))
         self._live.put(event)
 
+    def emit(self, event: Event) -> None:
+        """Send an event on the live connection, as if the run had just produced it."""
+        self._happen(event)
+
     def _step(self) -> int:
-        return max((getattr(e, "step", 0) for e in self._events), default=0)
+        canned = max((getattr(e, "step", 0) for e in self._events), default=0)
+        return max(canned, self._live_step)
 
     def pause(self) -> None:
         self.calls.append("pause")
@@ -215,12 +223,17 @@ class FakeEngine:
         return FakeGeneration(tokens, unknown)
 
     def _map(self, text: str, step: int) -> AttentionMap:
+        """Smooth made-up weights, except that from step PREVIOUS_TOKEN_FROM on, head 1 of layer
+        1 puts all its attention on the previous token (the first token on itself)."""
         tokens = text.split() or ["\n"]
         T = len(tokens)
         weights = array("f")
         for layer in range(self.n_layer):
             for head in range(self.n_head):
                 for q in range(T):
+                    if (layer, head) == (0, 0) and step >= PREVIOUS_TOKEN_FROM:
+                        weights.extend(1.0 if k == max(0, q - 1) else 0.0 for k in range(T))
+                        continue
                     raw = [
                         1.0 + ((layer + head + q + k + step // 100) % 4) ** 2 if k <= q else 0.0
                         for k in range(T)
@@ -282,23 +295,28 @@ class FakeEngine:
         )
 
     def token_losses(self) -> PassageLosses:
+        """Losses 0.5, 1.5, 2.5, 0.5, ... scaled by 300 / step: they fall as the run goes on.
+        Where the loss is lowest the model expected the actual token first, elsewhere "oh"."""
         self.calls.append("token_losses")
         words = ["oh", "my", "love", "you", "are", "the", "one"]
         ids = tuple(VOCAB.index(w) for w in words)
-        T = len(words) - 1
+        step = self._step()
+        losses = tuple((0.5 + i % 3) * 300 / max(step, 1) for i in range(len(words) - 1))
+        expected = []
+        for i, loss in enumerate(losses):
+            first = ids[i + 1] if i % 3 == 0 else 1
+            guesses = [first] + [t for t in (2, 3, 4, 5, 6) if t not in (first, ids[i + 1])][:2]
+            probs = (math.exp(-loss), 0.2, 0.1) if i % 3 == 0 else (0.6, 0.2, 0.1)
+            expected.append(
+                tuple(Candidate(t, VOCAB[t], p) for t, p in zip(guesses, probs, strict=True))
+            )
         return PassageLosses(
             tokens=tuple(words),
             token_ids=ids,
-            losses=tuple(0.5 + (i % 3) for i in range(T)),
-            expected=tuple(
-                tuple(
-                    Candidate(ids[i + 1] if k == 0 else k, VOCAB[k], 0.5 / (k + 1))
-                    for k in range(3)
-                )
-                for i in range(T)
-            ),  # fmt: skip
-            mean=sum(0.5 + (i % 3) for i in range(T)) / T,
-            step=self._step(),
+            losses=losses,
+            expected=tuple(expected),
+            mean=sum(losses) / len(losses),
+            step=step,
         )
 
     def status(self) -> RunStatus:

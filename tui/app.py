@@ -158,8 +158,8 @@ class LlmLearnsApp(App[int]):
     def _connected(self, message: Connected) -> None:
         self.client = message.client
         self.run_state, self.link = RunState.STARTING, None
-        for view in (self.query_one(AttentionView), self.query_one(GenerateView)):
-            view.set_client(self.client)
+        for view in (TrainView, AttentionView, GenerateView):
+            self.query_one(view).set_client(self.client)
         self._read_events(self.client)
 
     @on(ConnectFailed)

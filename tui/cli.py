@@ -1,4 +1,5 @@
-"""`llmlearns-tui`: the TUI by default; `--headless`, `attach`, `runs` and `stop` work without one.
+"""`llmlearns-tui`: the TUI by default; `--headless`, `attach`, `runs`, `stop` and `export` work
+without one.
 
 Nothing heavy is imported before it is needed: the headless path never loads Textual, and the TUI
 never imports torch. The worker is started first, so that it imports torch and builds the model
@@ -17,6 +18,7 @@ from pathlib import Path
 from engine.cli import (
     check_args,
     connect_from_args,
+    export_command,
     fail,
     list_runs_command,
     parse_args,
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         return list_runs_command(args)
     if args.command == "stop":
         return stop_command(args)
+    if args.command == "export":
+        return export_command(args)
     try:
         initial = check_args(args)
     except EngineError as error:

@@ -241,7 +241,13 @@ def main(argv: list[str] | None = None) -> int:
             "contention",
             "startup",
             "bigcorpus",
+            "gpu",
         ],
+        help="gpu: the CUDA check (char-gpu training, graph decoding, tests/test_cuda.py); "
+        "bigcorpus: a generated corpus through the token cache; both run only when asked for",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="gpu: also time char-gpu with --compile (slow)"
     )
     parser.add_argument(
         "--corpus-mb", type=int, default=1024, help="bigcorpus: the generated corpus's size"
@@ -277,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = {name: int(n) for name, n in steps.items()}
     from engine.bench.bigcorpus import bench_bigcorpus
     from engine.bench.contention import bench_contention  # it imports this module
+    from engine.bench.gpu import bench_gpu, summary
     from engine.bench.startup import bench_startup
 
     results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -295,15 +302,18 @@ def main(argv: list[str] | None = None) -> int:
             None if args.competitor == "none" else args.competitor,
             steps,
         ),
+        "gpu": lambda: bench_gpu(args.rounds, args.compile),
     }
     for name, run in sections.items():
         if args.only and not name.startswith(args.only):
             continue
         if name.startswith(("convergence", "contention")) and args.quick:
             continue
-        if name == "bigcorpus" and args.only != "bigcorpus":  # minutes and gigabytes: on request
+        if name in ("gpu", "bigcorpus") and args.only != name:  # minutes: only when asked
             continue
         results[name] = run()
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))
+    if "gpu" in results:
+        print(summary(results["gpu"]))
     return 0

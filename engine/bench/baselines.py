@@ -102,9 +102,18 @@ def demo_step_fn(config: ModelConfig, data: torch.Tensor, batch_size: int, lr: f
     return step
 
 
-def nanogpt_step_fn(config: ModelConfig, data: torch.Tensor, batch_size: int, lr: float):
-    """Baseline (b): the same GPT as the engine's, driven by a bare eager loop."""
-    model = GPT(config)
+def nanogpt_step_fn(
+    config: ModelConfig,
+    data: torch.Tensor,
+    batch_size: int,
+    lr: float,
+    device: torch.device | None = None,
+):
+    """Baseline (b): the same GPT as the engine's, driven by a bare eager loop. On CUDA, as in
+    nanoGPT's train.py: bf16 autocast and pinned, non-blocking batch copies."""
+    device = device or torch.device("cpu")
+    model = GPT(config).to(device)
+    cuda = device.type == "cuda"
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
@@ -117,7 +126,10 @@ def nanogpt_step_fn(config: ModelConfig, data: torch.Tensor, batch_size: int, lr
     def step() -> float:
         ix = torch.randint(len(data) - T, (batch_size,))
         window = data[ix[:, None] + torch.arange(T + 1)].long()
-        _, loss = model(window[:, :-1], window[:, 1:])
+        if cuda:
+            window = window.pin_memory().to(device, non_blocking=True)
+        with torch.autocast(device.type, torch.bfloat16, enabled=cuda):
+            _, loss = model(window[:, :-1], window[:, 1:])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

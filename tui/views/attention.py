@@ -2,7 +2,9 @@
 
 Maps come from the engine in thread workers. "Live" shows the current model on the text in the
 input; ←/→ scrub through the snapshots the engine stored at each eval, which are all of one text,
-the run's probe: while scrubbing, the input shows that probe and the info line says so.
+the run's probe: while scrubbing, the input shows that probe and the info line says so. Each
+head is labelled with its role (engine.head_roles, plain Python, run in the request's thread), and
+the roles of every stored snapshot are gathered in the background to show how a head's role grew.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static, Switch
 from textual.worker import get_current_worker
@@ -19,19 +22,23 @@ from textual.worker import get_current_worker
 from engine import (
     AttentionMap,
     EvalCompleted,
+    HeadRole,
     SampleGenerated,
     StepCompleted,
     TrainingStarted,
+    head_roles,
     token_label,
     visible,
 )
-from tui.format import one_line
+from tui.format import learn_link, one_line
 from tui.views.view import View, ViewHelp
 from tui.widgets.attention_bars import AttentionBars
-from tui.widgets.head_grid import HeadGrid
+from tui.widgets.head_grid import SHORT_ROLES, HeadGrid, role_label
 from tui.widgets.heatmap import AttentionHeatmap
 
 AUTO_REFRESH_S = 5.0
+# The time-lapse has no glossary entry of its own: its snapshots are attention maps.
+SNAPSHOTS = "Attention and self-attention"
 
 
 def probe_from_sample(text: str, limit: int = 60) -> str:
@@ -53,15 +60,37 @@ def unknown_note(words: list[str]) -> str:
     return f"[$error]not in vocabulary: {escape(', '.join(token_label(w) for w in words))}[/]"
 
 
+def role_history_line(
+    history: dict[int, tuple[HeadRole, ...]], layer: int, head: int, keep: int = 2
+) -> str:
+    """How one head's role changed over the snapshots: "h2: mixed → prev at 600"."""
+    roles = []
+    for step in sorted(history):
+        role = next((r.role for r in history[step] if (r.layer, r.head) == (layer, head)), None)
+        if role is not None:
+            roles.append((step, SHORT_ROLES.get(role, role)))
+    if len(roles) < 2:
+        return ""
+    changes = [roles[0]] + [b for a, b in zip(roles, roles[1:], strict=False) if a[1] != b[1]]
+    if len(changes) == 1:
+        return f"h{head + 1}: {changes[0][1]} since step {changes[0][0]:,}"
+    text = " → ".join(f"{role} at {step:,}" for step, role in changes[1:][-keep:])
+    start = "…" if len(changes) - 1 > keep else changes[0][1]
+    return f"h{head + 1}: {start} → {text}"
+
+
 class AttentionView(View):
     """Owns the current AttentionMap and which layer, head and query are shown."""
 
     HELP = ViewHelp(
         "Attention",
         """\
-Each row of the **heatmap** is a token asking "which earlier tokens matter to me?"; each column is
-a token it may look at. Brighter means more attention; each row sums to 1. Dots mark the future,
-which a causal model is not allowed to see. The small maps show every head of the chosen layer.
+Each row of the **heatmap** is a token asking "which tokens so far, myself included, matter to
+me?"; each column is a token it may look at. Brighter means more attention (on a square-root
+scale); each row sums to 1. Dots mark the future, which a causal model is not allowed to see.
+The small maps show every head of the chosen layer, each labelled with its **role** and score
+("prev .82": 82% of its attention on the previous token); the line under them says when the
+selected head's role changed across the stored snapshots. Click a label for what roles mean.
 
 Keys: `↑`/`↓` pick the query token (its bars list where it looks) · `[`/`]` head ·
 `{`/`}` layer · `←`/`→` scrub through the snapshots stored at each eval, all of the run's probe
@@ -97,10 +126,21 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
     ]
 
     class MapLoaded(Message):
-        def __init__(self, amap: AttentionMap, snapshots: list[int] | None) -> None:
+        def __init__(
+            self, amap: AttentionMap, snapshots: list[int] | None, roles: tuple[HeadRole, ...]
+        ) -> None:
             super().__init__()
             self.amap = amap
             self.snapshots = snapshots
+            self.roles = roles
+
+    class RolesLoaded(Message):
+        """The head roles of one stored snapshot (of the probe), for the roles' history."""
+
+        def __init__(self, step: int, roles: tuple[HeadRole, ...]) -> None:
+            super().__init__()
+            self.step = step
+            self.roles = roles
 
     class MapFailed(Message):
         def __init__(self, reason: str) -> None:
@@ -111,6 +151,8 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         super().__init__(**kwargs)
         self.client = None
         self.amap: AttentionMap | None = None
+        self.roles: tuple[HeadRole, ...] = ()  # of self.amap
+        self.role_history: dict[int, tuple[HeadRole, ...]] = {}  # snapshot step -> its roles
         self.layer_index = 0
         self.head_index = 0
         self.snapshots: list[int] = []
@@ -186,6 +228,8 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         stale = self.auto and self.snapshot_index is None and self.step != self._fetched_step
         if self.amap is None or stale:
             self.fetch()
+        else:
+            self._gather_history()
 
     def _auto_refresh(self) -> None:
         if (
@@ -212,11 +256,25 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         try:
             snapshots = client.attention_steps()
             amap = client.attention(text) if step is None else client.attention_at(step)
+            roles = head_roles(amap)
         except Exception as error:  # a dead worker must not take the view down
             self.post_message(self.MapFailed(one_line(error)))
             return
         if not get_current_worker().is_cancelled:  # a newer request superseded this one
-            self.post_message(self.MapLoaded(amap, snapshots))
+            self.post_message(self.MapLoaded(amap, snapshots, roles))
+
+    @work(thread=True, exclusive=True, group="head-history", exit_on_error=False)
+    def _load_history(self, client, steps: list[int]) -> None:
+        # One snapshot at a time, keeping only its roles: the weights of every snapshot at once
+        # could be large (layers × heads × T² floats each).
+        for step in steps:
+            if get_current_worker().is_cancelled:
+                return
+            try:
+                roles = head_roles(client.attention_at(step))
+            except Exception:  # noqa: BLE001 - a missing snapshot leaves a gap in the history
+                continue
+            self.post_message(self.RolesLoaded(step, roles))
 
     @on(MapLoaded)
     def _show_map(self, message: MapLoaded) -> None:
@@ -228,8 +286,23 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             self.layer_index = min(self.layer_index, n_layer - 1)
             self.head_index = min(self.head_index, n_head - 1)
             self._set_options(n_layer, n_head)
-        self.amap = amap
+        self.amap, self.roles = amap, message.roles
+        if self.snapshot_index is not None:
+            self.role_history[amap.step] = message.roles
         self._redraw()
+        if self._showing():
+            self._gather_history()
+
+    def _gather_history(self) -> None:
+        """Fetch the roles of the stored snapshots not seen yet (one more after each eval)."""
+        missing = [step for step in self.snapshots if step not in self.role_history]
+        if missing and self.client is not None:
+            self._load_history(self.client, missing)
+
+    @on(RolesLoaded)
+    def _roles_loaded(self, message: RolesLoaded) -> None:
+        self.role_history[message.step] = message.roles
+        self._show_history()
 
     @on(MapFailed)
     def _map_failed(self, message: MapFailed) -> None:
@@ -254,8 +327,15 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         heatmap.show(amap.tokens, amap.matrix(self.layer_index, self.head_index))
         self._show_bars()
         maps = [amap.matrix(self.layer_index, h) for h in range(amap.shape[1])]
-        self.query_one(HeadGrid).show(maps, self.head_index)
+        labels = [role_label(r) for r in self.roles if r.layer == self.layer_index]
+        self.query_one(HeadGrid).show(maps, self.head_index, labels)
+        self._show_history()
         self._render_info()
+
+    def _show_history(self) -> None:
+        self.query_one(HeadGrid).border_subtitle = role_history_line(
+            self.role_history, self.layer_index, self.head_index
+        )
 
     def _show_bars(self) -> None:
         amap, query = self.amap, self.query_one(AttentionHeatmap).query_index
@@ -265,24 +345,29 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             )
 
     def _render_info(self) -> None:
+        # Each separating space ends a run rather than starting one: some SVG renderers (rsvg)
+        # drop a run's leading space, and screenshots read "live· step".
         amap = self.amap
+        parts: list[Content | str] = []
         if amap is None:
-            text = "Press / and type a text, then enter, to see where each token looks."
+            parts.append("Press / and type a text, then enter, to see where each token looks.")
         elif self.snapshot_index is None:
-            text = f"[b]live[/b] · step {amap.step:,}"
+            parts += [Content.from_markup("[b]live [/b]"), f"· step {amap.step:,}"]
             if self.snapshots:
-                text += f" · ← {len(self.snapshots)} stored snapshots"
+                parts += [" · ← ", learn_link(f"{len(self.snapshots)} stored snapshots", SNAPSHOTS)]
         else:
             # Every snapshot is of the engine's probe, whatever the input held before.
-            text = (
-                f"[b]snapshot {self.snapshot_index + 1}/{len(self.snapshots)}[/b] of the probe "
-                f"· step {amap.step:,} · → later, live at the end"
-            )
+            counter = f"snapshot {self.snapshot_index + 1}/{len(self.snapshots)}"
+            parts += [
+                learn_link(counter, SNAPSHOTS, "bold underline"),
+                Content.styled(" ", "bold"),
+                f"of the probe · step {amap.step:,} · → later, live at the end",
+            ]
         if amap is not None and amap.unknown:
-            text += " · " + unknown_note(amap.unknown)
+            parts += [" · ", Content.from_markup(unknown_note(amap.unknown))]
         if amap is not None and amap.truncated:
-            text += " · [$warning]cut to the context window[/]"
-        self.query_one("#attn-info", Static).update(text)
+            parts += [" · ", Content.from_markup("[$warning]cut to the context window[/]")]
+        self.query_one("#attn-info", Static).update(Content.assemble(*parts))
 
     @on(Input.Submitted, "#attn-input")
     def _probe_submitted(self, event: Input.Submitted) -> None:

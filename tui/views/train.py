@@ -11,6 +11,7 @@ from tui.views.view import View, ViewHelp
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.sample_log import SampleLog
 from tui.widgets.stats_panel import StatsPanel
+from tui.widgets.surprise_passage import SurprisePassage
 
 
 class TrainView(View):
@@ -26,7 +27,11 @@ climbs while the train loss keeps falling, the model is memorising. The dashed l
 of random guessing, ln(vocabulary size): a model starts there and should fall below it quickly.
 
 Keys: `l` log-scale y · `x` steps or tokens seen on the x axis · `space` pause/resume ·
-`s` save a checkpoint · `g` draw a sample now. Samples appear below, one per eval.""",
+`s` save a checkpoint · `g` draw a sample now. Samples appear below, one per eval.
+
+`w` swaps the samples for **where the model is wrong**: a passage of validation text coloured by
+each token's loss (red: the model did not see it coming), measured again at every eval. `←`/`→`
+or a click pick a token, to see its loss and what the model expected there instead.""",
         [
             "Cross-entropy loss",
             "Train and validation loss",
@@ -50,6 +55,7 @@ Keys: `l` log-scale y · `x` steps or tokens seen on the x axis · `space` pause
         Binding("x", "toggle_x", "Steps/tokens", show=False),
         Binding("left_square_bracket", "smoothing(-1)", "Less smooth", show=False),
         Binding("right_square_bracket", "smoothing(1)", "More smooth", show=False),
+        Binding("w", "toggle_wrong", "Where wrong"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -57,6 +63,7 @@ Keys: `l` log-scale y · `x` steps or tokens seen on the x axis · `space` pause
             yield LossChart(id="loss-chart")
             yield StatsPanel(id="stats")
         yield SampleLog(id="samples")
+        yield SurprisePassage(id="wrong")
 
     def on_mount(self) -> None:
         self.query_one(LossChart).can_focus = True
@@ -76,6 +83,21 @@ Keys: `l` log-scale y · `x` steps or tokens seen on the x axis · `space` pause
         chart.mark_dirty()
         self.query_one(StatsPanel).ingest(events)
         self.query_one(SampleLog).ingest(events)
+        self.query_one(SurprisePassage).ingest(events)
+
+    def set_client(self, client) -> None:
+        self.query_one(SurprisePassage).set_client(client)
+
+    def action_toggle_wrong(self) -> None:
+        """Show where the model is wrong in place of the samples, or the samples again."""
+        passage, samples = self.query_one(SurprisePassage), self.query_one(SampleLog)
+        passage.display, samples.display = not passage.display, passage.display
+        if passage.display:
+            passage.focus()
+            if passage.stale or passage.passage is None:
+                passage.fetch()
+        else:
+            self.focus_main()
 
     def action_toggle_log(self) -> None:
         chart = self.query_one(LossChart)

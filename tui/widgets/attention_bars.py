@@ -10,6 +10,7 @@ from tui.format import cell_label, fit
 from tui.widgets.heatmap import theme_color
 
 MAX_BARS = 8
+ENTRY = "Attention and self-attention"  # what a click on the title ("where … looks:") opens
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
@@ -67,3 +68,8 @@ class AttentionBars(Widget):
             out.append(f"#{k}\n" if k < 100 else "\n", muted)
         out.rstrip()
         return out
+
+    async def on_click(self, event) -> None:
+        at = event.get_content_offset(self)
+        if self.items and at is not None and at.y == 0:  # the title: what these weights are
+            await self.run_action(f"app.learn({ENTRY!r})")

@@ -23,6 +23,7 @@ LABEL_WIDTH = 8
 LABEL_ROWS = 4
 LEGEND_STEPS = 10
 LEGEND = "  (√ scale)"
+LEGEND_ENTRY = "Square-root colour scale"  # what the legend opens in Learn when clicked
 
 
 def column_cells(label: str) -> list[str]:
@@ -147,8 +148,11 @@ class AttentionHeatmap(KeptLines, Widget):
         for q, row in enumerate(self.matrix):
             label = fit(labels[q], LABEL_WIDTH, "right")
             cursor = q == self.query_index
-            out.append(label, Style(reverse=True, bold=True) if cursor else muted)
-            out.append(" ▶" if cursor else "  ", accent)
+            words = label.lstrip(" ")  # the padding is a run of its own (see the legend)
+            out.append(" " * (len(label) - len(words)), Style(reverse=True) if cursor else accent)
+            out.append(words, Style(reverse=True, bold=True) if cursor else muted)
+            out.append(" ", muted)
+            out.append("▶" if cursor else " ", accent)
             for k, weight in enumerate(row):
                 if k > q:
                     out.append("· ", muted)
@@ -159,5 +163,9 @@ class AttentionHeatmap(KeptLines, Widget):
         out.append("0 ", muted)
         for i in range(LEGEND_STEPS + 1):
             out.append(" ", Style(bgcolor=colors(i / LEGEND_STEPS)))
-        out.append(" 1" + LEGEND, muted)
+        # Runs start with a character, not a space: some SVG renderers (rsvg) drop a leading one.
+        out.append(" ", accent)
+        link = Style(underline=True, meta={"@click": f"app.learn({LEGEND_ENTRY!r})"})
+        out.append("1" + LEGEND[:2], muted)
+        out.append(LEGEND[2:], muted + link)
         return out

@@ -1,0 +1,223 @@
+"""Training on two processes under torchrun (gloo, CPU): served, paused, stopped and failed as one.
+
+The process tests share the work: one 2-rank run through the CLI is paused, served, resumed,
+stopped and compared with one process; one more is killed a rank at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine import EngineClient, EngineFailed, StepCompleted, cpu_policy
+from engine.channel import worker_info
+from engine.distributed import Group
+from engine.run_files import load_config
+from engine.run_state import RunState
+from engine.train import Trainer, train
+from tests.conftest import alive, tiny_config
+from tests.test_cli import (
+    no_orphans,  # noqa: F401 - the CLI tests' clean-up, for start_cli
+    read_line,
+    run_cli,
+    start_cli,
+    tiny_run,
+    wait_for_steps,
+)
+from tui.cli import main as tui_main
+
+# Same rows, same initial weights: two ranks differ from one process only in the order floats
+# are summed (gloo adds two half-batch gradients), about 1e-7 on a loss; over ~100 AdamW steps
+# that measured under 1e-6. 1e-4 leaves room for other CPUs' kernels and is still far below
+# what a wrong split would give (another batch's loss differs by ~1e-2 at the first step).
+LOSS_TOLERANCE = 1e-4
+COMPARED = 60  # steps of the curves compared
+PROCESSES_GONE_S = 10  # torchrun's agent takes ~1.5 s to tear down after its workers end
+
+
+def rank_pids(agent: int) -> dict[int, int]:
+    """The agent's workers by rank, read from their environments."""
+    ranks = {}
+    for task in os.listdir(f"/proc/{agent}/task"):
+        for pid in Path(f"/proc/{agent}/task/{task}/children").read_text().split():
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            rank = next(item for item in environ if item.startswith(b"RANK="))
+            ranks[int(rank[5:])] = int(pid)
+    return ranks
+
+
+def wait_gone(pids: list[int], timeout: float = PROCESSES_GONE_S) -> list[int]:
+    """The pids still alive after waiting up to timeout for them to end."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+        time.sleep(0.05)
+    return [pid for pid in pids if alive(pid)]
+
+
+@pytest.fixture
+def no_stray_ranks():
+    """Whatever a test leaves running (a failed assertion), killed: ranks have their own session."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def one_process_losses(config, steps: int) -> dict[int, float]:
+    """The first steps' losses of the same run in this process, on one thread as a worker
+    would train it (two threads on a loaded 2-core box take 50 times as long)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    losses: dict[int, float] = {}
+    try:
+        for event in train(config):
+            if isinstance(event, StepCompleted):
+                losses[event.step] = event.loss
+            if len(losses) == steps:
+                return losses
+    finally:
+        torch.set_num_threads(threads)
+    return losses
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--nproc-per-node", "0"], "argument --nproc-per-node: 0 must be at least 1"),
+        (["--nproc-per-node", "3", "--batch-size", "8"], "batch_size 8 does not split over 3"),
+        (["--nproc-per-node", "2", "--device", "cuda"], "asks for one GPU each, but 1 is visible"),
+    ],
+)
+def test_a_process_count_that_cannot_work_is_refused_in_one_line(
+    flags, message, corpus, monkeypatch, capsys
+):
+    monkeypatch.setattr("engine.launch.count_gpus", lambda: 1)
+    try:
+        code = tui_main(["--headless", "--corpus", str(corpus), *flags])
+    except SystemExit as exit:  # argparse's own refusal
+        code = exit.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.slow
+def test_two_ranks_train_serve_pause_and_stop_as_one_process(tmp_path, corpus, no_stray_ranks):
+    flags = ["--eval-every", "40", "--eval-batches", "2", "--log-every", "1", "--detach"]
+    started = run_cli(*tiny_run(corpus, 100_000, *flags, "--nproc-per-node", "2"), cwd=tmp_path)
+    assert started.returncode == 0, started.stderr
+    run = tmp_path / "run"
+    agent = worker_info(run)["pid"]  # the run's process is torchrun's agent: stop waits for it
+    ranks = rank_pids(agent)
+    no_stray_ranks.extend([agent, *ranks.values()])
+    assert b"torch.distributed.run" in Path(f"/proc/{agent}/cmdline").read_bytes()
+    assert sorted(ranks) == [0, 1]
+    assert wait_for_steps(run, COMPARED // 2) >= COMPARED // 2
+
+    # A pause reaches every rank: nothing trains while rank 0 serves requests.
+    client = EngineClient(run)
+    client.pause()
+    paused = client.status()
+    assert paused.state is RunState.PAUSED
+    steps = wait_for_steps(run, 0)
+    assert client.attention("oh my love").shape[:2] == (2, 2)
+    assert len(list(client.generate("oh"))) == load_config(run).sample.max_new_tokens
+    time.sleep(1.5)  # past a heartbeat: the followers wait, they neither train nor time out
+    assert client.status().step == paused.step and wait_for_steps(run, 0) == steps
+    assert all(alive(pid) for pid in no_stray_ranks)
+    follower = start_cli("attach", "run", "--headless", cwd=tmp_path)
+    line = read_line(follower)
+    assert line.startswith(f"attached to run (paused) at step {paused.step}"), line
+    os.killpg(follower.pid, signal.SIGINT)
+    follower.communicate(timeout=30)
+    client.resume()
+    assert wait_for_steps(run, max(steps + 10, COMPARED)) >= max(steps + 10, COMPARED)
+    client.close()
+
+    stopped = run_cli("stop", "run", cwd=tmp_path)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.startswith("run: stopped at step ")
+    assert [pid for pid in no_stray_ranks if alive(pid)] == []  # stop waited for the agent
+
+    # One events.jsonl, written by rank 0 alone: one start, every step once, in order.
+    assert [p.name for p in run.rglob("*.jsonl")] == ["events.jsonl"]
+    events = [json.loads(line) for line in (run / "events.jsonl").open()]
+    assert [e["kind"] for e in events].count("training_started") == 1
+    logged = [e["step"] for e in events if e["kind"] == "step"]
+    assert logged == list(range(1, len(logged) + 1)) and events[-1]["kind"] == "finished"
+
+    # The curve is one process's with the same global batch and seed (over its first steps,
+    # the pause among them).
+    two = {e["step"]: e["loss"] for e in events if e["kind"] == "step" and e["step"] <= COMPARED}
+    one = one_process_losses(load_config(run), COMPARED)
+    assert len(two) == COMPARED
+    assert max(abs(one[step] - two[step]) for step in two) < LOSS_TOLERANCE
+
+
+@pytest.mark.slow
+def test_a_rank_that_dies_ends_the_run_at_once_naming_it(tmp_path, corpus, no_stray_ranks):
+    config = tiny_config(corpus, max_steps=100_000, eval_every=20, log_every=1)
+    client = EngineClient.start(config, tmp_path / "run", nproc=2)
+    ranks = rank_pids(client.pid)
+    no_stray_ranks.extend([client.pid, *ranks.values()])
+    killed_at = failed = None
+    for event in client.events():
+        if isinstance(event, StepCompleted) and event.step == 50 and killed_at is None:
+            os.kill(ranks[1], signal.SIGKILL)
+            killed_at = time.monotonic()
+        if isinstance(event, EngineFailed):
+            failed = event
+            break
+    noticed_s = time.monotonic() - killed_at
+    client.close()
+    assert failed is not None and noticed_s < 2, noticed_s
+    assert failed.reason.startswith("rank 1 of 2"), failed.reason
+    assert wait_gone(no_stray_ranks) == []
+    # The last checkpoint (step 40) is whole: the run resumes from it.
+    assert Trainer.resume(tmp_path / "run").step == 40
+
+
+def test_the_watchdog_ends_the_run_when_the_main_thread_is_stuck(no_stray_ranks):
+    """An NCCL collective waiting on a dead rank blocks: rank 0's watchdog fails the run itself,
+    unless the main thread took the failure in hand within the grace."""
+
+    def group_watching(pid: int, fail, grace_s: float) -> Group:
+        group = Group.__new__(Group)  # no torchrun here: only what the watchdog reads
+        group.peers, group.world, group._noticed = {1: pid}, 2, threading.Event()
+        group.watch(fail, grace_s)
+        return group
+
+    stuck: list[str] = []
+    quiet: list[str] = []
+    peers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])]
+    peers.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+    no_stray_ranks.extend(peer.pid for peer in peers)
+    group_watching(peers[0].pid, stuck.append, grace_s=0.3)
+    noticed = group_watching(peers[1].pid, quiet.append, grace_s=5)
+    for peer in peers:
+        peer.kill()
+        peer.wait()
+    assert noticed.explain(RuntimeError("gloo: connection reset"), str).startswith("rank 1 of 2")
+    deadline = time.monotonic() + 2
+    while not stuck and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert stuck == [f"rank 1 of 2 (pid {peers[0].pid}) died; training ended"] and quiet == []
+
+
+def test_ranks_on_one_machine_share_its_cores():
+    cores = os.cpu_count() or 1
+    assert cpu_policy.choose(44_000, env={}, ranks=2).threads == 1  # small: one thread anyway
+    assert cpu_policy.choose(800_000, env={}, ranks=2).threads == max(1, cores // 2)
+    assert cpu_policy.choose(800_000, env={}, ranks=cores * 2).threads == 1
+    assert cpu_policy.choose(800_000, env={}).threads is None  # alone: torch's default
