@@ -29,7 +29,7 @@ import torch
 
 from engine.config import DataConfig
 from engine.corpus import CHUNK_BYTES, read_chunks
-from engine.errors import EngineError, WriteError
+from engine.errors import CorpusError, EngineError, WriteError
 from engine.events import TokenizeProgress, TokenizeStage
 from engine.run_files import PRIVATE_DIR, atomic_write, atomic_write_text
 from engine.tokenizer import (
@@ -96,11 +96,12 @@ def tokenize(
     Both come from the cache when it holds them; raises CorpusError for an unreadable corpus and
     WriteError when the cache cannot be written.
     """
+    stamp = _stamp(path)  # what the digest describes: tokenising checks the file still matches
     digest = corpus_digest(path, Reporter(progress, TokenizeStage.HASH, _size(path)))
     try:
         if tokenizer is None:
-            tokenizer = cached_tokenizer(config, path, digest, progress)
-        return tokenizer, cached_tokens(tokenizer, path, digest, progress)
+            tokenizer = cached_tokenizer(config, path, digest, progress, stamp)
+        return tokenizer, cached_tokens(tokenizer, path, digest, progress, stamp)
     except WriteError as error:
         raise WriteError(f"{error} (the token cache; XDG_CACHE_HOME moves it)") from None
 
@@ -118,7 +119,11 @@ def corpus_digest(path: Path, report: Reporter | None = None) -> str:
 
 
 def cached_tokenizer(
-    config: DataConfig, path: Path, digest: str, progress: Progress | None = None
+    config: DataConfig,
+    path: Path,
+    digest: str,
+    progress: Progress | None = None,
+    stamp: tuple | None = None,
 ) -> Tokenizer:
     """The tokenizer a new run learns from this corpus: from the cache, else learned and cached."""
     recipe = f"bpe{config.bpe_vocab_size}" if config.tokenizer == "bpe" else config.tokenizer
@@ -129,7 +134,7 @@ def cached_tokenizer(
         pass
     except Exception as error:  # a damaged file (tokenizers raises its own kind): learn again
         log.warning("warning: %s is damaged (%s); learning the vocabulary again", cached, error)
-    texts = _pieces(_counted(path, Reporter(progress, TokenizeStage.VOCAB, _size(path))))
+    texts = _pieces(_counted(path, Reporter(progress, TokenizeStage.VOCAB, _size(path)), stamp))
     if config.tokenizer == "word":
         tokenizer: Tokenizer = WordTokenizer.train(texts)
     elif config.tokenizer == "char":
@@ -142,7 +147,11 @@ def cached_tokenizer(
 
 
 def cached_tokens(
-    tokenizer: Tokenizer, path: Path, digest: str, progress: Progress | None = None
+    tokenizer: Tokenizer,
+    path: Path,
+    digest: str,
+    progress: Progress | None = None,
+    stamp: tuple | None = None,
 ) -> torch.Tensor:
     """The corpus's token ids under this tokenizer, memory-mapped from the cache (built first if
     the cache lacks them)."""
@@ -160,7 +169,7 @@ def cached_tokens(
         nonlocal count
         with open(temp, "wb") as file:
             report = Reporter(progress, TokenizeStage.ENCODE, _size(path))
-            for ids in encode_stream(tokenizer, _counted(path, report)):
+            for ids in encode_stream(tokenizer, _counted(path, report, stamp)):
                 ids.astype(dtype, copy=False).tofile(file)
                 count += len(ids)
 
@@ -283,14 +292,17 @@ def _last_cut(text: str, start: int) -> int:
         window <<= 4
 
 
-def _counted(path: Path, report: Reporter) -> Iterator[str]:
-    """read_chunks, reporting the bytes consumed as each chunk is done with."""
+def _counted(path: Path, report: Reporter, stamp: tuple | None = None) -> Iterator[str]:
+    """read_chunks, reporting the bytes consumed as each chunk is done with; raises CorpusError
+    at the end if the file no longer matches `stamp` (it changed while it was read)."""
     done = 0
     report(0)
     for chunk in read_chunks(path):
         yield chunk
         done += len(chunk.encode("utf-8"))  # about the file's bytes (line ends are normalised)
         report(done)
+    if stamp is not None and _stamp(path) != stamp:
+        raise CorpusError(f"corpus {path} changed while it was being tokenised; start again")
     report(report.total)
 
 
@@ -321,3 +333,8 @@ def _private_dir() -> None:
 
 def _size(path: Path) -> int:
     return path.stat().st_size
+
+
+def _stamp(path: Path) -> tuple:
+    info = path.stat()
+    return info.st_size, info.st_mtime_ns, info.st_ino

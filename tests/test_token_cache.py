@@ -350,3 +350,18 @@ def test_headless_output_says_each_pass_with_its_eta():
         f"{words}: 25% of 1,000 MB | 25.0 MB/s | ETA 00:00:30"
         for words in ("reading the corpus", "learning the vocabulary", "tokenizing the corpus")
     ]
+
+
+def test_a_corpus_that_changes_while_it_is_tokenised_is_refused_and_not_cached(tmp_path):
+    from engine import CorpusError
+
+    path = _corpus(tmp_path)
+
+    def edit_midway(event: TokenizeProgress) -> None:
+        if event.stage is TokenizeStage.ENCODE and event.done_bytes == 0:
+            path.write_text(TEXT + "more\n", encoding="utf-8")
+
+    config = DataConfig(corpus=str(path), tokenizer="char")
+    with pytest.raises(CorpusError, match="changed while it was being tokenised"):
+        tokenize(config, path, progress=edit_midway)
+    assert _entries() == [] and not list(cache_dir().glob(".*tmp"))
