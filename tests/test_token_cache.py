@@ -16,6 +16,7 @@ from engine import (
     DataConfig,
     EngineError,
     EngineFailed,
+    FinishReason,
     RunState,
     TokenizeProgress,
     TokenizeStage,
@@ -365,3 +366,33 @@ def test_a_corpus_that_changes_while_it_is_tokenised_is_refused_and_not_cached(t
     with pytest.raises(CorpusError, match="changed while it was being tokenised"):
         tokenize(config, path, progress=edit_midway)
     assert _entries() == [] and not list(cache_dir().glob(".*tmp"))
+
+
+def test_stopping_while_it_tokenises_ends_the_worker_and_the_tokenising(corpus, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = tiny_config(corpus, "char")
+    stopped = threading.Event()
+
+    def build(progress) -> Trainer:
+        try:
+            while True:  # a tokeniser that reports and never ends on its own
+                progress(TokenizeProgress(TokenizeStage.ENCODE, 5, 10, 0.5))
+                time.sleep(0.01)
+        finally:
+            stopped.set()
+
+    worker = Worker(Preparation(run_dir, config, build), detached=True, idle=False)
+    codes: list[int] = []
+    serving = threading.Thread(target=lambda: codes.append(worker.run()), daemon=True)
+    serving.start()
+    seen: list = []
+    with EngineClient(run_dir) as client:
+        _follow(client, seen, lambda e: isinstance(e, TrainingFinished))
+        _wait(lambda: any(isinstance(e, TokenizeProgress) for e in seen))  # subscribed
+        client.stop()
+        _wait(lambda: any(isinstance(e, TrainingFinished) for e in seen))
+    serving.join(10)
+    assert codes == [0] and stopped.is_set()
+    assert seen[-1] == TrainingFinished(FinishReason.STOPPED, 0)
+    assert not (run_dir / "config.json").exists()
