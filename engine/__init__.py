@@ -64,12 +64,16 @@ _LAZY = {
     "generate_text": "engine.generate",
     "load_tokenizer": "engine.tokenizer",
     "read_events": "engine.run_files",
+    "comparable_run": "engine.run_listing",
+    "list_runs": "engine.run_listing",
+    "RunSummary": "engine.run_listing",
 }
 
 if TYPE_CHECKING:
     from engine.attention import capture_attention
     from engine.generate import generate_text, stream_tokens
     from engine.run_files import read_events
+    from engine.run_listing import RunSummary, comparable_run, list_runs
     from engine.surprise import passage_losses
     from engine.tokenizer import load_tokenizer
     from engine.trace import trace
@@ -97,5 +101,5 @@ __all__ = [
     "HeadRole", "head_roles", "SamplingPipeline", "SamplingStage", "sampling_pipeline",
     "trace", "passage_losses",
     "Trainer", "Control", "train", "capture_attention", "stream_tokens", "generate_text",
-    "load_tokenizer", "read_events",
+    "load_tokenizer", "read_events", "comparable_run", "list_runs", "RunSummary",
 ]  # fmt: skip

@@ -15,7 +15,9 @@ from engine.tokenizer import Tokenizer
 def tensor_to_array(tensor: torch.Tensor) -> array:
     """A float32 tensor's values as a flat array('f'), without going through Python floats."""
     values = array("f")
-    values.frombytes(bytes(tensor.detach().float().cpu().contiguous().clone().untyped_storage()))
+    # Through numpy: bytes(untyped_storage()) reads the storage a byte at a time, 1.5 s for a
+    # char-small probe's (4, 4, 60, 60) map.
+    values.frombytes(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return values
 
 

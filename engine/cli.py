@@ -119,6 +119,17 @@ def _add_output_flags(parser: argparse.ArgumentParser, pace: str) -> None:
     )
 
 
+def _add_compare_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compare",
+        action="append",
+        type=Path,
+        metavar="RUN_DIR",
+        help="draw another run's val and smoothed train curves beside this one on the TUI's "
+        "chart (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: train (the default command), attach, runs, stop and export."""
     parser = OneLineParser(
@@ -160,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on N processes under torchrun (DDP: one GPU each, or the CPU with gloo); "
         "each takes batch_size / N rows of the same global batch",
     )
+    _add_compare_flag(train)
     add_config_flags(train)
     attach = commands.add_parser(
         "attach",
@@ -171,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run_dir", type=Path, metavar="RUN_DIR", help="e.g. runs/seed-20261125-142501"
     )
     _add_output_flags(attach, f"every {PRINT_INTERVAL_S:g} s and each eval")
+    _add_compare_flag(attach)
     runs = commands.add_parser("runs", help="list runs: state, step, best val loss, age")
     runs.add_argument(
         "root", nargs="?", type=Path, default=Path("runs"), help="where to look (default: runs)"
@@ -230,6 +243,15 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
     if args.tour and (args.headless or getattr(args, "detach", False)):
         other = "--headless" if args.headless else "--detach"
         raise EngineError(f"--tour shows notes in the TUI, so it cannot go with {other}")
+    if args.compare:
+        if args.headless or getattr(args, "detach", False):
+            raise EngineError(
+                "--compare draws on the TUI's chart: it does not go with --headless or --detach"
+            )
+        from engine.run_listing import comparable_run
+
+        for run_dir in args.compare:
+            comparable_run(run_dir)  # missing, or not a run: say so before any UI opens
     if args.command == "attach":
         load_config(args.run_dir)  # not a run directory: say so before any UI opens
         return None

@@ -52,6 +52,13 @@ def _decoder(annotation: Any) -> Decoder:
         options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         inner = _decoder(options[0]) if len(options) == 1 else _identity
         return lambda raw: None if raw is None else inner(raw)
+    if (
+        origin is tuple
+        and len(typing.get_args(annotation)) > 1
+        and (Ellipsis not in typing.get_args(annotation))
+    ):  # a fixed-length tuple such as (str, float): one decoder per place
+        places = [_decoder(arg) for arg in typing.get_args(annotation)]
+        return lambda raw: tuple(decode(x) for decode, x in zip(places, raw, strict=True))
     if origin in (tuple, list):
         args = [arg for arg in typing.get_args(annotation) if arg is not Ellipsis]
         item = _decoder(args[0]) if args else _identity

@@ -59,6 +59,11 @@ class TrainingStarted(Record):
     val_tokens: int
     resumed: bool = False
     probe: str = ""  # the text whose attention the time-lapse stores at every eval
+    # What counting alone achieves on the val text (engine.baselines); None in older logs.
+    unigram_loss: float | None = None
+    bigram_loss: float | None = None
+    # The learning rate at evenly spaced steps from 0 to max_steps (engine.train.lr_schedule).
+    lr_schedule: tuple[float, ...] = ()
 
 
 @EVENT_TYPES.register

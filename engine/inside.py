@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.head_roles import HeadRole
 from engine.outputs import Candidate
 
 # Every stage kind, in pipeline order (a block's kinds repeat once per block).
@@ -65,6 +66,7 @@ class ForwardTrace:
     unknown: tuple[str, ...] = ()  # pieces of the text the vocabulary lacks
     truncated: bool = False  # the text was longer than block_size: only its start was traced
     step: int = 0  # the training step the weights come from
+    roles: tuple[HeadRole, ...] = ()  # every head's role on this text, layer by layer
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.channel import worker_info
+from engine.errors import CheckpointError
 from engine.events import EvalCompleted, StepCompleted, TrainingFinished, TrainingStarted
-from engine.run_files import CONFIG, EVENTS, RUNS_ROOT, read_events
+from engine.run_files import CONFIG, EVENTS, RUNS_ROOT, load_config, read_events
 from engine.run_state import RunState, advance
 
 
@@ -57,3 +58,16 @@ def list_runs(root: Path = RUNS_ROOT) -> list[RunSummary]:
         return []
     runs = [summarize_run(path) for path in root.iterdir() if (path / CONFIG).exists()]
     return sorted(runs, key=lambda run: run.age_s)
+
+
+def comparable_run(run_dir: Path) -> Path:
+    """`run_dir`, checked to be a run with a history to draw beside another (--compare).
+
+    Raises CheckpointError, in one line, for a missing path or a folder that is not a run.
+    """
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} is not a run directory (no such folder)")
+    load_config(run_dir)  # a folder without a valid config.json is not a run
+    if not (run_dir / EVENTS).is_file():
+        raise CheckpointError(f"{run_dir} has no history to draw ({EVENTS} is missing)")
+    return run_dir

@@ -13,8 +13,10 @@ import math
 import torch
 from torch.nn import functional as F
 
+from engine.attention import tensor_to_array
 from engine.errors import EngineError
 from engine.generate import start_ids
+from engine.head_roles import head_roles
 from engine.inside import (
     NEIGHBOURS,
     TOP_CANDIDATES,
@@ -25,7 +27,7 @@ from engine.inside import (
     stage_layout,
 )
 from engine.model import GPT
-from engine.outputs import Candidate
+from engine.outputs import AttentionMap, Candidate
 from engine.tokenizer import Tokenizer
 
 DECIMALS = 4  # vectors travel rounded: enough for a colour strip, a third of the JSON
@@ -113,6 +115,9 @@ def trace(
             )
         )
     m = model.config
+    # Head roles from the same softmaxes: one request gives the Inside view its labels.
+    softmax = torch.stack([tensor for kind, tensor in tensors if kind == "softmax"])
+    attention = AttentionMap([], ids, tuple(softmax.shape), tensor_to_array(softmax))
     probs = tensors[-2][1][position]
     values, top_ids = torch.topk(probs, min(TOP_CANDIDATES, probs.numel()))
     candidates = tuple(
@@ -131,6 +136,7 @@ def trace(
         unknown=tuple(encoding.unknown),
         truncated=truncated,
         step=step,
+        roles=head_roles(attention),
     )
 
 

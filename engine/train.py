@@ -8,6 +8,7 @@ save, which is how the worker serves its clients.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 from engine.attention import capture_attention
+from engine.baselines import Baselines, count_baselines
 from engine.checkpoint import (
     TrainerState,
     load_training_state,
@@ -64,6 +66,7 @@ from engine.tokenizer import Encoding, Tokenizer, load_tokenizer
 
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
 MAX_PENDING = 100  # steps queued on the device before their values are read, log_every or not
+LR_SCHEDULE_POINTS = 64  # points of the schedule sent at start, for the Train view to draw
 
 
 @dataclass
@@ -101,6 +104,12 @@ def lr_at(step: int, config: RunConfig) -> float:
     span = max(1, train.max_steps - train.warmup_steps)
     progress = min(1.0, (step - train.warmup_steps) / span)
     return train.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (train.lr - train.min_lr)
+
+
+def lr_schedule(config: RunConfig, points: int = LR_SCHEDULE_POINTS) -> tuple[float, ...]:
+    """lr_at at `points` evenly spaced steps from 0 to max_steps."""
+    last = config.train.max_steps
+    return tuple(lr_at(round(i * last / (points - 1)), config) for i in range(points))
 
 
 def make_optimizer(model: GPT, config: RunConfig, device: torch.device) -> torch.optim.AdamW:
@@ -256,6 +265,11 @@ class Trainer:
             self._log.close()
             self._log = None
 
+    @functools.cached_property
+    def baselines(self) -> Baselines:
+        """Unigram and bigram loss on the val text, counted once (a pass over the tokens)."""
+        return count_baselines(self.data.train, self.data.val, self.config.model.vocab_size)
+
     def started_event(self) -> TrainingStarted:
         m, t = self.config.model, self.config.train
         return TrainingStarted(
@@ -277,6 +291,9 @@ class Trainer:
             val_tokens=len(self.data.val),
             resumed=self._resumed,
             probe=self.config.sample.probe,
+            unigram_loss=self.baselines.unigram,
+            bigram_loss=self.baselines.bigram,
+            lr_schedule=lr_schedule(self.config),
         )
 
     def events(self) -> Iterator[Event]:

@@ -29,6 +29,7 @@ from engine import (
 )
 from engine.config import SampleConfig
 from engine.events import EVENT_TYPES
+from engine.head_roles import HeadRole
 from engine.inside import ForwardTrace, ModelPart, Neighbour, PassageLosses, TraceStage
 from engine.outputs import Candidate, GeneratedToken, RunStatus, TopLogits
 from engine.requests import REPLY_TYPES, REQUEST_TYPES
@@ -68,6 +69,8 @@ def _example(annotation) -> object:
         "str": "oh\n\x1b love",
         "bool": True,
         "int | None": 7,
+        "float | None": math.nan,
+        "tuple[float, ...]": (1e-3, math.nan),
         "str | None": "x",
         "PauseCause": PauseCause.NOT_FINITE,
         "FinishReason": FinishReason.DIVERGED,
@@ -103,6 +106,7 @@ def _example(annotation) -> object:
             ("zz",),
             True,
             40,
+            (HeadRole(0, 1, "induction", 0.8, (("induction", 0.8), ("first-token", math.nan))),),
         ),  # fmt: skip
         "PassageLosses | None": PassageLosses(
             ("oh", "my"), (1, 2), (2.5,), ((Candidate(2, "my", 0.1),),), 2.5, 7

@@ -110,3 +110,20 @@ def test_positions_count_from_the_end_and_out_of_range_is_refused():
     long = trace(model, Chars(), "abcdefghij")
     assert long.truncated and len(long.tokens) == PRESETS["seed"].model.block_size
     assert model.training  # the trace restores train mode
+
+
+def test_the_trace_labels_each_head_as_head_roles_does_on_the_same_text():
+    from engine.attention import capture_attention
+    from engine.head_roles import head_roles
+    from tests.test_head_roles import _hand_built_gpt
+
+    model = _hand_built_gpt()  # head 0 looks at the previous token, head 1 at the first
+    text = "dbebfjcg"  # ids 3 1 4 1 5 9 2 6
+    roles = trace(model, Chars(), text).roles
+    assert [(r.layer, r.head, r.role) for r in roles] == [
+        (0, 0, "previous-token"),
+        (0, 1, "first-token"),
+    ]
+    expected = head_roles(capture_attention(model, Chars(), text))
+    assert [r.role for r in roles] == [r.role for r in expected]
+    assert [r.score for r in roles] == pytest.approx([r.score for r in expected], abs=1e-5)

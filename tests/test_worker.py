@@ -118,6 +118,7 @@ def test_trace_token_losses_and_head_roles_while_training(corpus, tmp_path, work
         assert trace.stages[-1].kind == "top_candidates" and trace.candidates
         assert dict((s.kind, s.shape) for s in trace.stages)["scores"] == (2, 4, 4)
         assert sum(part.params for part in trace.parts) == trace.n_params
+        assert [(r.layer, r.head) for r in trace.roles] == [(0, 0), (0, 1), (1, 0), (1, 1)]
         with pytest.raises(EngineError, match="outside the text"):
             client.trace("oh my", 5)
         passage = client.token_losses()

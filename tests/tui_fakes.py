@@ -13,6 +13,7 @@ import threading
 import time
 from array import array
 from collections.abc import Iterator
+from itertools import cycle
 from pathlib import Path
 
 from engine import (
@@ -25,6 +26,7 @@ from engine import (
     FinishReason,
     ForwardTrace,
     GeneratedToken,
+    HeadRole,
     Neighbour,
     PassageLosses,
     PauseCause,
@@ -43,11 +45,23 @@ from engine import (
     advance,
     sampling_pipeline,
 )
+from engine.head_roles import MIXED, ROLES
 from engine.inside import model_parts, stage_layout
 
 VOCAB = ["\n", "oh", "my", "love", "baby", "you", "are", "the", "one", "i", "need", "so", "sweet"]
 TOKENS_PER_STEP = 96
 PREVIOUS_TOKEN_FROM = 200  # the step from which the fake's first head is a previous-token head
+
+
+def fake_schedule(points: int = 64) -> tuple[float, ...]:
+    """Warmup over the first tenth, then cosine decay from 1e-3 to 1e-4, as the engine sends."""
+    warm = points // 10
+    return tuple(
+        1e-3 * (i + 1) / (warm + 1)
+        if i < warm
+        else 1e-4 + 0.45e-3 * (1 + math.cos(math.pi * (i - warm) / (points - 1 - warm)))
+        for i in range(points)
+    )
 
 
 def make_events(
@@ -79,6 +93,9 @@ def make_events(
             train_tokens=900,
             val_tokens=100,
             probe="oh my love you are",
+            unigram_loss=3.3,
+            bigram_loss=2.6,
+            lr_schedule=fake_schedule(),
         )
     ]
     for step in range(1, steps + 1):
@@ -292,6 +309,11 @@ class FakeEngine:
             neighbours=tuple(Neighbour(i, VOCAB[i], 0.9 - 0.1 * i) for i in range(1, 9)),
             candidates=tuple(Candidate(i, VOCAB[i], 0.4 / i) for i in range(1, 9)),
             step=self._step(),
+            roles=tuple(
+                HeadRole(layer, head, role, 0.9 - 0.1 * head, ((role, 0.9 - 0.1 * head),))
+                for layer in range(self.n_layer)
+                for head, role in zip(range(self.n_head), cycle(ROLES + (MIXED,)), strict=False)
+            ),
         )
 
     def token_losses(self) -> PassageLosses:

@@ -43,6 +43,7 @@ from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
 from tui.views.attention import AttentionView
 from tui.views.generate import GenerateView
+from tui.views.inside import InsideView
 from tui.views.learn import LearnView, slug
 from tui.views.train import TrainView
 from tui.views.view import View
@@ -52,7 +53,13 @@ from tui.widgets.tour_note import TourNote
 from tui.widgets.view_tabs import ViewTabs
 
 BATCH_S = 0.5  # 2 updates a second: enough to watch, and leaves the cores to training
-VIEWS = {"train": "Train", "attention": "Attention", "generate": "Generate", "learn": "Learn"}
+VIEWS = {
+    "train": "Train",
+    "attention": "Attention",
+    "generate": "Generate",
+    "learn": "Learn",
+    "inside": "Inside",
+}
 _END = object()
 
 
@@ -69,11 +76,12 @@ class LlmLearnsApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (60, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (20, "-short"), (36, "-tall")]
     BINDINGS = [
-        # The tab labels show 1-4, so the footer keeps its room for the actions.
+        # The tab labels show 1-5, so the footer keeps its room for the actions.
         Binding("1", "view('train')", "Train", show=False),
         Binding("2", "view('attention')", "Attention", show=False),
         Binding("3", "view('generate')", "Generate", show=False),
         Binding("4", "view('learn')", "Learn", show=False),
+        Binding("5", "view('inside')", "Inside", show=False),
         # One key, two bindings: check_action shows the one that applies, so the footer says
         # Resume while the run is paused.
         Binding("space", "pause", "Pause"),
@@ -96,9 +104,11 @@ class LlmLearnsApp(App[int]):
         start_new: Callable[[RunConfig], object] | None = None,
         initial_config: RunConfig | None = None,
         tour: bool = False,
+        compare: Iterable[Path] = (),
     ) -> None:
         super().__init__()
         self.tour_on = tour  # the guided tour (--tour, or the palette); kept across new runs
+        self.compare = list(compare)  # runs drawn beside this one on the Train chart (--compare)
         self.connect = connect
         self.start_new = start_new
         self.config = initial_config
@@ -123,6 +133,7 @@ class LlmLearnsApp(App[int]):
                 yield AttentionView(probe=probe, id="attention")
                 yield GenerateView(sample=sample, id="generate")
                 yield LearnView(id="learn")
+                yield InsideView(probe=probe, id="inside")
             yield TourNote(VIEWS, active=self.tour_on, id="tour")
             yield KeyHints()
         yield Static(
@@ -132,7 +143,10 @@ class LlmLearnsApp(App[int]):
         )
 
     def on_mount(self) -> None:
-        self.query_one(TrainView).focus_main()
+        train = self.query_one(TrainView)
+        train.focus_main()
+        if self.compare:
+            train.run_worker(train.compare_all(self.compare), group="compare")
         self._show_state()
         if self.connect is not None:
             self.call_after_refresh(self._open, self.connect)  # connect after the first frame
@@ -158,7 +172,7 @@ class LlmLearnsApp(App[int]):
     def _connected(self, message: Connected) -> None:
         self.client = message.client
         self.run_state, self.link = RunState.STARTING, None
-        for view in (TrainView, AttentionView, GenerateView):
+        for view in (TrainView, AttentionView, GenerateView, InsideView):
             self.query_one(view).set_client(self.client)
         self._read_events(self.client)
 
@@ -229,6 +243,7 @@ class LlmLearnsApp(App[int]):
         self.query_one(RunHeader).ingest(events)
         self.query_one(TrainView).ingest(events)
         self.query_one(AttentionView).ingest(events)
+        self.query_one(InsideView).ingest(events)
         self.query_one(TourNote).ingest(events)
 
     @on(EventStreamClosed)
@@ -322,10 +337,11 @@ class LlmLearnsApp(App[int]):
             "attention": AttentionView,
             "generate": GenerateView,
             "learn": LearnView,
+            "inside": InsideView,
         }[view]
         widget = self.query_one(kind)
         self.call_later(widget.focus_main)
-        if view == "attention":
+        if view in ("attention", "inside"):
             widget.entered()
 
     def _live_client(self) -> RunClient | None:
@@ -375,6 +391,10 @@ class LlmLearnsApp(App[int]):
 
         view = self.current_view
         self.push_screen(HelpScreen(view, self.query_one(f"#{view}", View).HELP), opened)
+
+    def action_compare_runs(self) -> None:
+        self.action_view("train")
+        self.query_one(TrainView).action_compare()
 
     def action_learn(self, heading: str) -> None:
         """Open the Learn view at a glossary heading (what `learn_link` text does when clicked)."""
@@ -482,6 +502,11 @@ class LlmLearnsApp(App[int]):
         )
         yield SystemCommand("New run", "n: choose a preset and settings", self.action_new_run)
         yield SystemCommand(
+            "Compare runs",
+            "c (Train view): draw another run's curves beside this one",
+            self.action_compare_runs,
+        )
+        yield SystemCommand(
             f"{'End' if self.tour_on else 'Start'} the guided tour",
             "short notes on what to look at as the model trains (--tour)",
             self.action_toggle_tour,
@@ -503,8 +528,11 @@ def run_app(
     start_new: Callable[[RunConfig], object] | None = None,
     initial_config: RunConfig | None = None,
     tour: bool = False,
+    compare: Iterable[Path] = (),
 ) -> int:
     """Run the TUI until the user quits; returns the process exit code."""
-    app = LlmLearnsApp(connect, start_new=start_new, initial_config=initial_config, tour=tour)
+    app = LlmLearnsApp(
+        connect, start_new=start_new, initial_config=initial_config, tour=tour, compare=compare
+    )
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)

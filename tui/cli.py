@@ -96,8 +96,11 @@ def run_tui(args, initial) -> int:
         clients.append(EngineClient.start(config))
         return clients[-1]
 
+    compare = getattr(args, "compare", None) or []
     try:
-        code = run_app(connect, start_new=start_new, initial_config=initial, tour=args.tour)
+        code = run_app(
+            connect, start_new=start_new, initial_config=initial, tour=args.tour, compare=compare
+        )
     finally:
         early.release()
     if clients and _still_training(clients[-1].run_dir):

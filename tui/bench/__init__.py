@@ -46,11 +46,14 @@ async def chart_redraw_ms() -> dict:
     async with app.run_test(size=(120, 40)) as pilot:
         chart = app.query_one(LossChart)
         chart.vocab_size = 65
+        chart.unigram, chart.bigram = 3.3, 2.5  # the landmarks a real run draws
         for step in range(1, STEPS + 1):
             chart.history.add_step(
                 step, 1.5 + 2.7 * math.exp(-step / 5000) + 0.1 * math.sin(step), step * 768
             )
-        chart.history.val = [(s, 1.6 + 2.6 * math.exp(-s / 5000)) for s in range(250, STEPS, 250)]
+        for s in range(250, STEPS, 250):
+            val = 1.6 + 2.6 * math.exp(-s / 5000)
+            chart.history.add_eval(s, val + 0.01 * math.sin(s / 7000), val - 0.1)
         await pilot.pause()
         times = []
         for i in range(REDRAWS):

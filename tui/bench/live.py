@@ -4,13 +4,15 @@ Prints JSON: char-small training tokens/s with the TUI open against --headless (
 same steps), and key-press-to-screen latency while training: keys are pressed through a tmux
 control-mode client and timed to the app's write that put the change on screen. The keys: view
 switches (1/2), and moving the attention view's query cursor (Down/Up), which changes part of a
-view. Needs tmux on PATH.
+view. `--only inside` times the Inside view instead (tui/bench/inside.py); a run without --only
+does every part. Needs tmux on PATH.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import queue
 import shutil
 import statistics
@@ -26,7 +28,7 @@ from engine.bench import corpus_for
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 300
 ROUNDS = 5  # alternating headless and TUI runs: this machine drifts by a third between runs
-SESSION = "llmlearns-bench"
+SESSION = f"llmlearns-bench-{os.getpid()}"  # helpers may bench side by side
 # What each view shows that the others don't: a key press has landed when this is on screen.
 VIEW_MARKERS = {"2": "layer 1/", "1": "Stats"}
 
@@ -184,13 +186,13 @@ def _latency_figures(name: str, timings: list[float]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tui.bench_live", description=__doc__)
-    parser.add_argument("--only", choices=["throughput", "keys"], help="run one part")
+    parser.add_argument("--only", choices=["throughput", "keys", "inside"], help="run one part")
     args = parser.parse_args()
     if not shutil.which("tmux"):
         sys.exit("tui.bench_live needs tmux")
     figures: dict = {"steps_per_run": STEPS}
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
-        if args.only != "keys":
+        if args.only in (None, "throughput"):
             headless, tui = [], []
             for round_ in range(ROUNDS):
                 headless.append(headless_run(Path(tmp) / f"headless-{round_}"))
@@ -202,10 +204,14 @@ def main() -> None:
             pairs = [t / h for t, h in zip(tui, headless, strict=True)]
             figures["tui_vs_headless_pairs"] = [round(r, 3) for r in pairs]
             figures["tui_vs_headless"] = round(statistics.median(pairs), 3)
-        if args.only != "throughput":
+        if args.only in (None, "keys"):
             switches, cursor = [], []
             tui_run(Path(tmp) / "keys", (switches, cursor))
             figures |= _latency_figures("view_switch", switches)
             figures |= _latency_figures("cursor_key", cursor)
             figures["key_presses"] = len(switches) + len(cursor)
+        if args.only in (None, "inside"):
+            from tui.bench import inside  # it imports this module's tmux helpers
+
+            figures |= inside.figures(Path(tmp), ROUNDS)
     print(json.dumps(figures, indent=2))

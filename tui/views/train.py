@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 
-from engine import EvalCompleted, StepCompleted, TrainingStarted
+from engine import EngineError, EvalCompleted, StepCompleted, TrainingStarted, visible
+from tui.compare import free_color, mismatch, read_run
+from tui.format import one_line
+from tui.screens.runs import RunsScreen
 from tui.views.view import View, ViewHelp
+from tui.widgets.chart_legend import ChartLegend
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.sample_log import SampleLog
 from tui.widgets.stats_panel import StatsPanel
@@ -20,14 +27,29 @@ class TrainView(View):
     HELP = ViewHelp(
         "Train",
         """\
-The **loss chart** shows how wrong the model's next-token guesses are. The faint line is the raw
-loss of each training batch; the bold line is its smoothed average (an EMA, `[` and `]` change
-how smooth). Dots are the **validation loss**, measured on text the model never trains on: when it
-climbs while the train loss keeps falling, the model is memorising. The dashed line is the loss
-of random guessing, ln(vocabulary size): a model starts there and should fall below it quickly.
+The **loss chart** shows how wrong the model's next-token guesses are, in nats (natural-log
+units). The faint dots are the raw loss of each training batch; the bold line is their smoothed
+average (an EMA, `[` and `]` change how smooth). At every eval both losses are measured again on
+the same fixed batches: hollow circles for train, filled ones for **validation**, text the model
+never trains on; the diamond marks the best val so far. Where val rises while train keeps
+falling, the model is memorising: that stretch is shaded.
 
-Keys: `l` log-scale y · `x` steps or tokens seen on the x axis · `space` pause/resume ·
-`s` save a checkpoint · `g` draw a sample now. Samples appear below, one per eval.
+Dashed lines are landmarks. The top one is random guessing, ln(vocabulary size): a model starts
+there. The other two are what counting alone achieves on the val text, from the training text's
+token frequencies (unigram) and pair frequencies (bigram): a model that has learned anything
+beyond counting falls below them.
+
+Beside the chart: perplexity (e to the loss: as unsure as a choice among that many tokens),
+epochs (passes over the training text), the model's parameter count, and the learning-rate
+schedule with where training is now. Click any legend entry or stats label to learn more.
+
+**Comparing runs:** `c` lists the other runs; pick one to draw its val points and smoothed
+train curve beside this run, each run in a colour of its own (or start with `--compare RUN_DIR`).
+Compare by tokens seen or training seconds (`x`) when the runs' steps differ in size or cost.
+
+Keys: `l` log-scale y · `x` steps, tokens seen or training seconds on the x axis · `c` compare
+runs · `space` pause/resume · `s` save a checkpoint · `g` draw a sample now. Samples appear
+below, one per eval.
 
 `w` swaps the samples for **where the model is wrong**: a passage of validation text coloured by
 each token's loss (red: the model did not see it coming), measured again at every eval. `←`/`→`
@@ -35,24 +57,31 @@ or a click pick a token, to see its loss and what the model expected there inste
         [
             "Cross-entropy loss",
             "Train and validation loss",
-            "Learning rate",
-            "Gradient",
-            "Batch",
+            "Smoothing (EMA)",
+            "Unigram and bigram baselines",
+            "Overfitting",
+            "Perplexity",
             "Epoch",
+            "Parameters",
+            "Learning rate",
+            "Warmup and cosine schedule",
+            "Gradient",
+            "Gradient norm and clipping",
+            "Tokens per second and ETA",
+            "Comparing runs",
+            "Token",
+            "Batch",
             "Vocabulary",
             "AdamW",
             "Backpropagation",
-            "Overfitting",
-            "Perplexity",
-            "Unigram and bigram baselines",
-            "Parameters",
             "Per-token loss",
         ],
     )
 
     BINDINGS = [
         Binding("l", "toggle_log", "Log y"),
-        Binding("x", "toggle_x", "Steps/tokens", show=False),
+        Binding("x", "toggle_x", "Steps/tokens/seconds", show=False),
+        Binding("c", "compare", "Compare", show=False),
         Binding("left_square_bracket", "smoothing(-1)", "Less smooth", show=False),
         Binding("right_square_bracket", "smoothing(1)", "More smooth", show=False),
         Binding("w", "toggle_wrong", "Where wrong"),
@@ -60,13 +89,23 @@ or a click pick a token, to see its loss and what the model expected there inste
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-top"):
-            yield LossChart(id="loss-chart")
+            with Vertical(id="chart-box"):
+                yield ChartLegend(id="chart-legend")
+                yield LossChart(id="loss-chart")
             yield StatsPanel(id="stats")
         yield SampleLog(id="samples")
         yield SurprisePassage(id="wrong")
 
+    runs_root = Path("runs")  # where the runs list looks (the `runs` command's default)
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.started: TrainingStarted | None = None
+
     def on_mount(self) -> None:
-        self.query_one(LossChart).can_focus = True
+        chart = self.query_one(LossChart)
+        chart.can_focus = True
+        self.query_one(ChartLegend).show(chart.legend())
 
     def focus_main(self) -> None:
         self.query_one(LossChart).focus()
@@ -75,11 +114,16 @@ or a click pick a token, to see its loss and what the model expected there inste
         chart = self.query_one(LossChart)
         for event in events:
             if isinstance(event, StepCompleted):
-                chart.history.add_step(event.step, event.loss, event.tokens_seen)
+                chart.history.add_step(event.step, event.loss, event.tokens_seen, event.elapsed_s)
             elif isinstance(event, EvalCompleted):
-                chart.history.add_eval(event.step, event.val_loss)
+                chart.history.add_eval(event.step, event.val_loss, event.train_loss)
             elif isinstance(event, TrainingStarted):
+                self.started = event
+                for run in chart.compared:
+                    self._warn_if_not_comparable(run)
                 chart.vocab_size = event.vocab_size
+                chart.unigram, chart.bigram = event.unigram_loss, event.bigram_loss
+                self.query_one(ChartLegend).show(chart.legend())
         chart.mark_dirty()
         self.query_one(StatsPanel).ingest(events)
         self.query_one(SampleLog).ingest(events)
@@ -105,7 +149,50 @@ or a click pick a token, to see its loss and what the model expected there inste
         self.notify("log-scale y" if chart.log_y else "linear y", timeout=1.5)
 
     def action_toggle_x(self) -> None:
-        self.query_one(LossChart).toggle_x()
+        axis = self.query_one(LossChart).toggle_x()
+        self.notify(f"x axis: {axis}", timeout=1.5)
+
+    def action_compare(self) -> None:
+        """List the runs; the one picked is drawn beside this one (or taken off if drawn)."""
+        current = Path(self.started.run_dir) if self.started and self.started.run_dir else None
+        drawn = [run.path for run in self.query_one(LossChart).compared]
+
+        def picked(path: Path | None) -> None:
+            if path is not None:
+                self.run_worker(self.compare_with(path), group="compare")
+
+        self.app.push_screen(RunsScreen(self.runs_root, current, drawn), picked)
+
+    async def compare_all(self, paths: list[Path]) -> None:
+        """Draw each run in turn: in the order given, so each gets the same colour every time."""
+        for path in paths:
+            await self.compare_with(path)
+
+    async def compare_with(self, path: Path) -> None:
+        """Draw another run's curves on the chart, or take them off if they are drawn."""
+        chart = self.query_one(LossChart)
+        kept = [run for run in chart.compared if run.path.resolve() != path.resolve()]
+        if len(kept) < len(chart.compared):
+            self._show_compared(kept)
+            self.notify(f"{visible(path.name)} taken off the chart", timeout=2, markup=False)
+            return
+        try:
+            run = await asyncio.to_thread(read_run, path, chart.history.smoothing)
+        except (EngineError, OSError) as error:
+            self.notify(one_line(error), severity="error", markup=False)
+            return
+        run.color = free_color([other.color for other in chart.compared])
+        self._warn_if_not_comparable(run)
+        self._show_compared([*chart.compared, run])
+
+    def _show_compared(self, runs: list) -> None:
+        chart = self.query_one(LossChart)
+        chart.set_compared(runs)
+        self.query_one(ChartLegend).show(chart.legend())
+
+    def _warn_if_not_comparable(self, run) -> None:
+        if self.started and (why := mismatch(run, self.started.tokenizer, self.started.vocab_size)):
+            self.notify(visible(why), severity="warning", timeout=8, markup=False)
 
     def action_smoothing(self, direction: int) -> None:
         chart = self.query_one(LossChart)

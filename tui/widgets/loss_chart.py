@@ -1,4 +1,6 @@
-"""The live loss chart: raw train loss (faint), a debiased EMA (bold), val points, ln(V) line.
+"""The live loss chart: raw train loss (faint), a debiased EMA (bold), the eval points (val, and
+train measured at the same evals), the best val, where the model overfits, and landmarks: the
+loss of random guessing, ln(V), and what counting alone achieves (unigram and bigram).
 
 The history (loss_history.py) is drawn downsampled to about twice the plot width, and a timer
 redraws at most REDRAWS_PER_S times a second whatever the step rate (mark_dirty counts new data).
@@ -13,11 +15,17 @@ import math
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
+from tui.compare import ComparedRun
+from tui.format import cell_label, fit
+from tui.widgets.chart_legend import LegendEntry
 from tui.widgets.kept_lines import KeptLines
 from tui.widgets.loss_history import LossHistory
-from tui.widgets.plotext_lines import build_matrix, matrix_lines
+from tui.widgets.plotext_lines import build_matrix, matrix_lines, shade_spans
 
 REDRAWS_PER_S = 2  # each draw costs milliseconds of a core that training would rather have
+# What the x axis can measure (`x` cycles): runs compared by tokens or by training time, not
+# only by steps, since two recipes may differ in batch size or in the cost of a step.
+X_AXES = {"step": "step →", "tokens": "tokens seen →", "seconds": "training seconds →"}
 
 
 def nice_ticks(
@@ -56,17 +64,22 @@ def _short(value: float) -> str:
 
 
 class LossChart(KeptLines, PlotextPlot):
-    """Loss against step or tokens seen; mark_dirty() says new data waits for the next tick."""
+    """Loss against step, tokens seen or training seconds, with other runs' curves beside it
+    (`compared`); mark_dirty() says new data waits for the next tick."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.history = LossHistory()
         self.vocab_size = 0
+        self.unigram: float | None = None  # landmarks from TrainingStarted (engine.baselines)
+        self.bigram: float | None = None
         self.log_y = False
-        self.x_tokens = False
+        self.x_axis = "step"
+        self.compared: list[ComparedRun] = []
         self.data_version = 0  # bumped by mark_dirty: new points to draw
         self.shown_version = 0  # the data version the timer last let through to the screen
         self.draws = 0
+        self._shade: tuple[list[tuple[float, float]], float, float] = ([], 0.0, 1.0)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -79,14 +92,30 @@ class LossChart(KeptLines, PlotextPlot):
         self.log_y = not self.log_y
         self.refresh()
 
-    def toggle_x(self) -> None:
-        self.x_tokens = not self.x_tokens
+    @property
+    def x_tokens(self) -> bool:
+        return self.x_axis == "tokens"
+
+    def toggle_x(self) -> str:
+        """The next x axis: step, then tokens seen, then training seconds."""
+        axes = list(X_AXES)
+        self.x_axis = axes[(axes.index(self.x_axis) + 1) % len(axes)]
+        self.refresh()
+        return self.x_axis
+
+    def set_compared(self, runs: list[ComparedRun]) -> None:
+        for run in runs:
+            if run.history.smoothing != self.history.smoothing:
+                run.history.set_smoothing(self.history.smoothing)
+        self.compared = runs
         self.refresh()
 
     def change_smoothing(self, delta: float) -> float:
         # Steps in "how many steps the EMA spans", which feels even, not in beta itself.
         span = 1 / max(1e-3, 1 - self.history.smoothing) + delta
         self.history.set_smoothing(1 - 1 / min(1000.0, max(1.0, span)))
+        for run in self.compared:
+            run.history.set_smoothing(self.history.smoothing)
         self.refresh()
         return self.history.smoothing
 
@@ -96,6 +125,25 @@ class LossChart(KeptLines, PlotextPlot):
         if fade:
             color = color.blend(Color.parse(variables["surface"]), fade)
         return color.rgb
+
+    def legend(self) -> list[LegendEntry]:
+        """What each mark means, in the colours it is drawn in."""
+        entries = [
+            LegendEntry("▀", "primary", "train EMA", "Smoothing (EMA)"),
+            LegendEntry("·", "primary", "batch loss", "Cross-entropy loss"),
+            LegendEntry("○", "primary", "train at eval", "Train and validation loss"),
+            LegendEntry("●", "accent", "val", "Train and validation loss"),
+            LegendEntry("◆", "accent", "best val", "Train and validation loss"),
+            LegendEntry("█", "error 20%", "overfitting", "Overfitting"),
+        ]
+        for name, value, color in self.landmarks():
+            heading = "Cross-entropy loss" if name == "ln V" else "Unigram and bigram baselines"
+            entries.append(LegendEntry("──", color, f"{name} {value:.2f}", heading))
+        for run in self.compared:
+            color = "#{:02x}{:02x}{:02x}".format(*run.color)
+            name = fit(cell_label(run.name), 24).rstrip()  # cut, not padded
+            entries.append(LegendEntry("━●", color, name, "Comparing runs"))
+        return entries
 
     def _tick(self) -> None:
         # New points reach the screen only here, so the chart redraws at most REDRAWS_PER_S times
@@ -108,7 +156,25 @@ class LossChart(KeptLines, PlotextPlot):
 
     def render_key(self):
         history = self.history
-        return (self.shown_version, self.vocab_size, self.log_y, self.x_tokens, history.smoothing)
+        return (
+            self.shown_version,
+            self.landmarks(),
+            self.log_y,
+            self.x_axis,
+            history.smoothing,
+            tuple(run.key for run in self.compared),
+        )
+
+    def landmarks(self) -> list[tuple[str, float, str]]:
+        """(name, loss, theme colour) of each horizontal line: guessing, then counting."""
+        marks = []
+        if self.vocab_size > 1:
+            marks.append(("ln V", math.log(self.vocab_size), "error"))
+        if self.unigram is not None:
+            marks.append(("unigram", self.unigram, "foreground-muted"))
+        if self.bigram is not None:
+            marks.append(("bigram", self.bigram, "success"))
+        return marks
 
     def kept_render(self):
         """plotext's cell grids, drawn for the current size and theme (or a one-line error)."""
@@ -120,7 +186,10 @@ class LossChart(KeptLines, PlotextPlot):
             plot.plotsize(width, height)
             plot._set_size(width, height)  # as PlotextPlot.render does: plotsize is not enough
             plot.theme(self._get_plotext_theme_name(self.app.theme))
-            return build_matrix(plot)
+            matrix = build_matrix(plot)
+            spans, x0, x1 = self._shade
+            shade_spans(matrix, spans, x0, x1, self._color("error", 0.8))
+            return matrix
         except Exception as error:  # noqa: BLE001 - a plotting glitch must not kill the app
             return f"(chart unavailable: {type(error).__name__})"
 
@@ -133,43 +202,80 @@ class LossChart(KeptLines, PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        history = self.history
-        plt.xlabel("tokens seen" if self.x_tokens else "step")
+        history, axis = self.history, self.x_axis
+        plt.xlabel(X_AXES[axis])
+        plt.ylabel("↑ loss, nats (log scale)" if self.log_y else "↑ loss, nats")
+        self._shade = ([], 0.0, 1.0)
         if not history:
             plt.title("waiting for the first step…")
             return
-        steps, tokens, loss, ema = history.downsampled(2 * max(10, self.size.width))
-        xs = tokens if self.x_tokens else steps
+        columns = max(10, self.size.width)
+        steps, tokens, loss, ema = history.downsampled(2 * columns)
+        xs = tokens if axis == "tokens" else history.x_at(steps, axis)
         y = self._y
-        plt.plot(xs, y(loss), color=self._color("primary", 0.6), marker="dot")
-        # The EMA is smooth, so one point per column is enough; its line marker costs the most.
-        stride = max(1, len(xs) // max(10, self.size.width))
-        plt.plot(xs[::stride], y(ema[::stride]), color=self._color("primary"), marker="hd")
-        if history.val:
-            val = history.val[:: max(1, len(history.val) // max(10, self.size.width))]
-            vx = [history.tokens_at(s) if self.x_tokens else s for s, _ in val]
-            plt.scatter(vx, y([v for _, v in val]), color=self._color("accent"), marker="●")
-        if self.vocab_size > 1:
-            guess = y([math.log(self.vocab_size)])[0]
-            dashes = [xs[0] + (xs[-1] - xs[0]) * i / 40 for i in range(41)]
-            plt.scatter(dashes, [guess] * len(dashes), color=self._color("error", 0.3), marker="-")
-        # A title instead of plotext's legend: the legend box hides the early, high loss and
-        # crashes plotext on log axes.
-        legend = "▀ train (EMA)  · raw  ● val"
-        if self.vocab_size > 1:
-            legend += f"  - - random guess ln V={math.log(self.vocab_size):.2f}"
-        plt.title(legend)
         y_values = loss + [v for _, v in history.val]
-        if self.vocab_size > 1:
-            y_values.append(math.log(self.vocab_size))
-        plt.xlim(xs[0], xs[-1])  # without it plotext lets the last points spill past the frame
-        plt.xticks(*nice_ticks(xs[0], xs[-1]))
+        marks = self.landmarks()
+        y_values += [value for _, value, _ in marks]
+        x_low, x_high = xs[0], xs[-1]
+        others = [self._compared_series(run, columns) for run in self.compared]
+        for _, cx, cy, vx, vy in others:
+            y_values += cy + vy
+            x_low, x_high = min([x_low, *cx, *vx]), max([x_high, *cx, *vx])
         low, high = y([min(y_values), max(y_values)])
         pad = (high - low) * 0.05 or 0.1
         low, high = low - pad, high + pad
+
+        def x_of(points: list[tuple[int, float]]) -> list[float]:
+            return history.x_at([step for step, _ in points], axis)
+
+        # Overfitting is shaded behind everything once plotext has drawn (kept_render).
+        spans = history.overfit_spans()
+        starts, ends = x_of([(a, 0) for a, _ in spans]), x_of([(b, 0) for _, b in spans])
+        self._shade = (list(zip(starts, ends, strict=True)), x_low, x_high)
+        for _, value, color in marks:
+            plt.hline(y([value])[0], color=self._color(color, 0.3))  # one call: far cheaper
+        for color, cx, cy, vx, vy in others:  # under the live run's marks
+            plt.plot(cx, y(cy), color=color, marker="braille")
+            plt.scatter(vx, y(vy), color=color, marker="●")
+        plt.plot(xs, y(loss), color=self._color("primary", 0.6), marker="dot")
+        # The EMA is smooth, so one point per column is enough; its line marker costs the most.
+        stride = max(1, len(xs) // columns)
+        plt.plot(xs[::stride], y(ema[::stride]), color=self._color("primary"), marker="hd")
+        every = max(1, len(history.val) // columns)
+        if history.eval_train:
+            points = history.eval_train[::every]
+            train_y = y([v for _, v in points])
+            plt.scatter(x_of(points), train_y, color=self._color("primary"), marker="○")
+        if history.val:
+            points = history.val[::every]
+            val_y = y([v for _, v in points])
+            plt.scatter(x_of(points), val_y, color=self._color("accent"), marker="●")
+            best = history.best_val()
+            plt.scatter(x_of([best]), y([best[1]]), color=self._color("accent"), marker="◆")
+        if x_high <= x_low:
+            x_high = x_low + 1
+        plt.xlim(x_low, x_high)  # without it plotext lets the last points spill past the frame
+        plt.xticks(*nice_ticks(x_low, x_high))
         plt.ylim(low, high)
         if self.log_y:
             plt.yticks(*log_ticks(10**low, 10**high))
+
+    def _compared_series(self, run: ComparedRun, columns: int):
+        """(colour, EMA x, EMA y, val x, val y) of another run, one point per column."""
+        history, axis = run.history, self.x_axis
+        # A compared run's history never changes once read: its series are worked out once per
+        # width, axis and smoothing, not at every redraw of the live run.
+        key = (columns, axis, history.smoothing)
+        if key in run.series:
+            return run.series[key]
+        if not history:
+            return run.color, [], [], [], []
+        steps, tokens, _, ema = history.downsampled(columns)
+        xs = tokens if axis == "tokens" else history.x_at(steps, axis)
+        val = history.val[:: max(1, len(history.val) // columns)]
+        val_x = history.x_at([step for step, _ in val], axis)
+        run.series = {key: (run.color, xs, ema, val_x, [v for _, v in val])}
+        return run.series[key]
 
     def _y(self, values: list[float]) -> list[float]:
         """Loss values as plotted: log10 of each on a log axis (a loss of 0 drawn at 1e-6)."""

@@ -1,4 +1,4 @@
-"""The loss chart's data: train loss per step, its debiased EMA, and the val points.
+"""The loss chart's data: train loss per step, its debiased EMA, and the eval points.
 
 Memory stays bounded on a run of any length. The newest RECENT steps keep a point each; whenever
 the history passes MAX_POINTS, the points older than those are merged in pairs (mean loss, last
@@ -8,7 +8,7 @@ step), so the further back, the coarser, which is all a chart of a few hundred c
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 
 RECENT = 10_000  # the newest steps, one point each
 MAX_POINTS = 20_000  # past this, the older points are merged pairwise
@@ -23,19 +23,24 @@ def _thin(points: list, limit: int) -> None:
 
 
 class LossHistory:
-    """Train loss and tokens seen against step, a debiased EMA of the loss, and val points.
+    """Train loss, tokens seen and training seconds against step, a debiased EMA of the loss,
+    and eval points.
 
     Each point stands for `weight` consecutive steps (1 for recent ones): `loss` is their mean,
-    `steps`, `tokens` and `ema` are those of the last of them.
+    `steps`, `tokens`, `seconds` and `ema` are those of the last of them.
     """
 
     def __init__(self, smoothing: float = 0.9) -> None:
         self.steps: list[int] = []
         self.tokens: list[int] = []
+        self.seconds: list[float] = []  # training time, evals excluded (StepCompleted.elapsed_s)
         self.loss: list[float] = []
         self.ema: list[float] = []
         self.weight: list[int] = []
         self.val: list[tuple[int, float]] = []  # (step, val_loss)
+        # (step, train_loss) measured at the same evals as val, on fixed batches: the stats'
+        # val−train and the overfitting test use it, not the noisy per-batch loss.
+        self.eval_train: list[tuple[int, float]] = []
         self.smoothing = smoothing
         self._ema_raw = 0.0
         self._ema_steps = 0
@@ -44,13 +49,14 @@ class LossHistory:
         """Points kept (one per step until the history is compacted)."""
         return len(self.steps)
 
-    def add_step(self, step: int, loss: float, tokens_seen: int) -> None:
+    def add_step(self, step: int, loss: float, tokens_seen: int, seconds: float = 0.0) -> None:
         if not math.isfinite(loss):
             return  # a skipped step; the failure notice reports it
         if self.steps and step <= self.steps[-1]:
             self.clear_from(step)  # a resumed run restarts from its checkpoint's step
         self.steps.append(step)
         self.tokens.append(tokens_seen)
+        self.seconds.append(seconds)
         self.loss.append(loss)
         self.weight.append(1)
         beta = self.smoothing
@@ -61,30 +67,58 @@ class LossHistory:
         if len(self.steps) > MAX_POINTS:
             self._compact()
 
-    def add_eval(self, step: int, val_loss: float) -> None:
+    def add_eval(self, step: int, val_loss: float, train_loss: float | None = None) -> None:
+        if self.val and step <= self.val[-1][0]:
+            self._clear_evals_from(step)  # a resumed run evaluates its checkpoint's step again
         self.val.append((step, val_loss))
         _thin(self.val, MAX_EVALS)
+        if train_loss is not None:
+            self.eval_train.append((step, train_loss))
+            _thin(self.eval_train, MAX_EVALS)
+
+    def best_val(self) -> tuple[int, float] | None:
+        """(step, val loss) of the lowest val loss so far."""
+        return min(self.val, key=lambda point: point[1]) if self.val else None
+
+    def overfit_spans(self) -> list[tuple[int, int]]:
+        """Step ranges between evals over which val rose while the eval-time train loss fell:
+        the model got better at its training text and worse at text it never saw."""
+        train = dict(self.eval_train)
+        spans: list[tuple[int, int]] = []
+        for (s0, v0), (s1, v1) in zip(self.val, self.val[1:], strict=False):
+            if s0 in train and s1 in train and v1 > v0 and train[s1] < train[s0]:
+                if spans and spans[-1][1] == s0:
+                    spans[-1] = (spans[-1][0], s1)
+                else:
+                    spans.append((s0, s1))
+        return spans
+
+    def _clear_evals_from(self, step: int) -> None:
+        self.val = [(s, v) for s, v in self.val if s < step]
+        self.eval_train = [(s, v) for s, v in self.eval_train if s < step]
 
     def _compact(self) -> None:
         old = len(self.steps) - RECENT
         pairs = old // 2
-        steps, tokens, loss, ema, weight = [], [], [], [], []
+        steps, tokens, seconds, loss, ema, weight = [], [], [], [], [], []
         for i in range(0, 2 * pairs, 2):
             w0, w1 = self.weight[i], self.weight[i + 1]
             steps.append(self.steps[i + 1])
             tokens.append(self.tokens[i + 1])
+            seconds.append(self.seconds[i + 1])
             ema.append(self.ema[i + 1])
             loss.append((self.loss[i] * w0 + self.loss[i + 1] * w1) / (w0 + w1))
             weight.append(w0 + w1)
         end = 2 * pairs
         self.steps[:end], self.tokens[:end], self.loss[:end] = steps, tokens, loss
+        self.seconds[:end] = seconds
         self.ema[:end], self.weight[:end] = ema, weight
 
     def clear_from(self, step: int) -> None:
         keep = bisect_right(self.steps, step - 1)
-        for series in (self.steps, self.tokens, self.loss, self.weight):
+        for series in (self.steps, self.tokens, self.seconds, self.loss, self.weight):
             del series[keep:]
-        self.val = [(s, v) for s, v in self.val if s < step]
+        self._clear_evals_from(step)
         self.set_smoothing(self.smoothing)
 
     def set_smoothing(self, smoothing: float) -> None:
@@ -98,11 +132,16 @@ class LossHistory:
             self.ema.append(raw / (1 - beta**count))
         self._ema_raw, self._ema_steps = raw, count
 
-    def tokens_at(self, step: int) -> float:
-        """Tokens seen by `step`, interpolated from the latest rate (evals carry only steps)."""
-        if not self.steps or not self.steps[-1]:
-            return 0.0
-        return step * self.tokens[-1] / self.steps[-1]
+    def x_at(self, steps: list[int], axis: str) -> list[float]:
+        """Where `steps` lie on an x axis: "step", "tokens" (seen) or "seconds" (of training).
+        A step between kept points takes the next kept point's value (evals carry only steps)."""
+        if axis == "step" or not self.steps:
+            return list(steps)
+        series = self.tokens if axis == "tokens" else self.seconds
+        last = len(self.steps) - 1
+        return [
+            series[min(last, bisect_left(self.steps, step))] if step > 0 else 0 for step in steps
+        ]
 
     def downsampled(self, points: int) -> tuple[list[int], list[int], list[float], list[float]]:
         """(steps, tokens, mean loss, EMA) in at most `points` buckets of equal step ranges."""

@@ -51,6 +51,27 @@ def build_matrix(figure):
     return figure.monitor.matrix
 
 
+def shade_spans(matrix, spans: list[tuple[float, float]], x0: float, x1: float, color) -> None:
+    """Tint the background of the plot area over each x span, behind every mark: plotext's own
+    fill would draw over lines drawn before it and cost a cell insertion per shaded cell."""
+    rows = matrix.marker  # bottom row first
+    tops = [i for i, row in enumerate(rows) if "┌" in row]
+    bottoms = [i for i, row in enumerate(rows) if "└" in row]
+    if not spans or not tops or not bottoms or x1 <= x0:
+        return
+    top, bottom = tops[-1], bottoms[0]
+    left, right = rows[top].index("┌"), rows[top].index("┐")
+    inner = right - left - 1
+
+    def column(x: float) -> int:
+        return left + 1 + round(min(1.0, max(0.0, (x - x0) / (x1 - x0))) * (inner - 1))
+
+    for start, end in spans:
+        first, last = column(start), column(end)
+        for row in matrix.background[bottom + 1 : top]:
+            row[first : last + 1] = [color] * (last + 1 - first)
+
+
 def matrix_lines(matrix, width: int, height: int, base: Style) -> list[Strip]:
     """The grids' rows as `height` lines `width` cells wide, plotext's colours over `base`."""
     styles: dict[tuple, Style] = {}

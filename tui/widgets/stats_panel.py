@@ -1,4 +1,6 @@
-"""Numbers beside the chart: loss, best val, train/val gap, lr, grad norm, tokens/s sparkline.
+"""Numbers beside the chart: loss and perplexity, best val, the train/val gap, epochs, the
+model's size, lr and its schedule, grad norm, tokens/s and its sparkline. Each label opens its
+Learn entry when clicked.
 
 Its tokens/s is the header's moving average (one step alone swings tenfold on a busy CPU); the
 sparkline shows the per-step readings.
@@ -11,13 +13,43 @@ from collections import deque
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import Sparkline, Static
 
 from engine import EvalCompleted, StepCompleted, TrainingStarted
-from tui.format import format_rate, set_text
+from tui.format import format_rate, learn_link
+from tui.widgets.lr_schedule import LrSchedule
 from tui.widgets.run_header import RateWindow
 
 SPARK_POINTS = 60
+LABEL_WIDTH = 10
+
+# Each row: its label and the glossary entry the label opens.
+ROWS = {
+    "loss": "Cross-entropy loss",
+    "perplexity": "Perplexity",
+    "best val": "Train and validation loss",
+    "val−train": "Overfitting",
+    "epochs": "Epoch",
+    "params": "Parameters",
+    "lr": "Learning rate",
+    "grad norm": "Gradient norm and clipping",
+    "tokens/s": "Tokens per second and ETA",
+    "tokens": "Token",
+}
+
+
+def short_count(value: float) -> str:
+    """12,345 as 12.3k, 1,234,567 as 1.23M: a count in a few characters."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            scaled = value / limit
+            return f"{scaled:.3g}{suffix}" if scaled < 100 else f"{scaled:.0f}{suffix}"
+    return f"{value:g}"
+
+
+def format_epochs(epochs: float) -> str:
+    return f"{epochs:.3f}" if epochs < 1 else f"{epochs:.2f}" if epochs < 100 else f"{epochs:,.0f}"
 
 
 class StatsPanel(Vertical):
@@ -27,14 +59,17 @@ class StatsPanel(Vertical):
         super().__init__(**kwargs)
         self.last: StepCompleted | None = None
         self.best_val: float | None = None
+        self.best_step = 0
         self.last_eval: EvalCompleted | None = None
-        self.vocab_size = 0
+        self.started: TrainingStarted | None = None
         self.rates: deque[float] = deque(maxlen=SPARK_POINTS)
         self.rate = RateWindow()
+        self._shown: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="stats-text")
-        yield Static("tokens/s", classes="caption")
+        yield LrSchedule(id="lr-schedule")
+        yield Static("tokens/s", classes="caption", id="rate-caption")
         yield Sparkline([], id="rate-spark")
 
     def on_mount(self) -> None:
@@ -50,28 +85,59 @@ class StatsPanel(Vertical):
             elif isinstance(event, EvalCompleted):
                 self.last_eval = event
                 if self.best_val is None or event.val_loss < self.best_val:
-                    self.best_val = event.val_loss
+                    self.best_val, self.best_step = event.val_loss, event.step
             elif isinstance(event, TrainingStarted):
-                self.vocab_size = event.vocab_size
+                self.started = event
+                schedule = self.query_one(LrSchedule)
+                schedule.set_schedule(event.lr_schedule, event.max_steps)
+                schedule.set_step(event.start_step)
         self._render_text()
+        if self.last is not None:
+            self.query_one(LrSchedule).set_step(self.last.step)
         self.query_one(Sparkline).data = list(self.rates)
 
-    def _render_text(self) -> None:
-        def row(label: str, value: str) -> str:
-            return f"[$foreground-muted]{label:<10}[/] {value}"
+    @property
+    def epochs(self) -> float | None:
+        """Passes over the training text so far: tokens seen ÷ training tokens."""
+        if self.last is None or self.started is None or self.started.train_tokens <= 0:
+            return None
+        return self.last.tokens_seen / self.started.train_tokens
 
-        last, ev = self.last, self.last_eval
-        rows = [
-            row("loss", f"[b]{last.loss:.4f}[/b]" if last else "–"),
-            row("best val", f"{self.best_val:.4f}" if self.best_val is not None else "–"),
-            row("val−train", f"{ev.val_loss - ev.train_loss:+.4f}" if ev else "–"),
-            row("guessing", f"{math.log(self.vocab_size):.4f}" if self.vocab_size > 1 else "–"),
-            row("lr", f"{last.lr:.2e}" if last else "–"),
-            row("grad norm", f"{last.grad_norm:.3f}" if last else "–"),
-            row(
-                "tokens/s",
-                format_rate(self.rate.tokens_per_s or last.tokens_per_s) if last else "–",
-            ),
-            row("tokens", f"{last.tokens_seen:,}" if last else "–"),
-        ]
-        set_text(self.query_one("#stats-text", Static), "\n".join(rows))
+    def values(self) -> dict[str, str]:
+        """Each row's value as markup ("–" until known)."""
+        last, ev, started, epochs = self.last, self.last_eval, self.started, self.epochs
+        best = None
+        if self.best_val is not None:
+            best = f"{self.best_val:.3f} @{short_count(self.best_step)}"
+        return {
+            "loss": f"[b]{last.loss:.4f}[/b]" if last else None,
+            "perplexity": f"{math.exp(min(last.loss, 700)):.2f}" if last else None,
+            "best val": best,
+            "val−train": f"{ev.val_loss - ev.train_loss:+.4f}" if ev else None,
+            "epochs": format_epochs(epochs) if epochs is not None else None,
+            "params": short_count(started.n_params) if started else None,
+            "lr": f"{last.lr:.2e}" if last else None,
+            "grad norm": f"{last.grad_norm:.3f}" if last else None,
+            "tokens/s": format_rate(self.rate.tokens_per_s or last.tokens_per_s) if last else None,
+            "tokens": f"{last.tokens_seen:,}" if last else None,
+        }
+
+    def _render_text(self) -> None:
+        values = self.values()
+        key = tuple(values.values())
+        if key == self._shown:
+            return
+        first = self._shown is None
+        self._shown = key
+        rows = []
+        for label, heading in ROWS.items():
+            name = learn_link(label, heading, style="")
+            value = values[label]
+            rows.append(
+                Content.assemble(
+                    name,
+                    " " * (LABEL_WIDTH + 1 - len(label)),
+                    Content.from_markup(value) if value else "–",
+                )
+            )
+        self.query_one("#stats-text", Static).update(Content("\n").join(rows), layout=first)

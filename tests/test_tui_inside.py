@@ -1,0 +1,261 @@
+"""The Inside view (key 5): one forward pass, stage by stage, driven by the keyboard.
+
+Pilot tests against the FakeEngine, whose trace has the real stage layout for its model shape, and
+snapshots at 80×24 and 120×40.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from textual.widgets import Input
+
+from engine import STAGE_KINDS, EngineError, EvalCompleted
+from tests.tui_fakes import FakeEngine, make_events
+from tests.tui_helpers import loaded, make_app, settle
+from tui.views.attention import AttentionView
+from tui.views.inside import InsideView, part_totals
+from tui.widgets.stage_detail import STAGE_TERMS, StageDetail
+from tui.widgets.stage_list import StageList
+from tui.widgets.token_row import TokenRow
+
+PROBE = "oh my love you are"
+
+
+async def open_inside(pilot, fake) -> InsideView:
+    await loaded(pilot, fake)
+    await pilot.press("5")
+    view = pilot.app.query_one(InsideView)
+    await settle(pilot, lambda: view.trace is not None)
+    return view
+
+
+def traces(fake: FakeEngine) -> list[str]:
+    return [call for call in fake.calls if call.startswith("trace:")]
+
+
+def rendered(widget) -> str:
+    """What a KeptLines widget shows, as plain text."""
+    return "\n".join(line.text for line in widget.kept_lines())
+
+
+async def test_key_5_traces_the_probe_at_its_last_token():
+    app, fake = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, fake)
+        assert traces(fake) == []  # nothing is asked of the engine until the view is shown
+        view = await open_inside(pilot, fake)
+        assert app.current_view == "inside" and traces(fake) == [f"trace:{PROBE}:-1"]
+        assert view.trace.position == 4 and app.focused is app.query_one(StageList)
+        assert "position 5/5: are" in str(app.query_one("#inside-info").render())
+        parts = str(app.query_one("#inside-parts").render())
+        assert f"{view.trace.n_params:,} parameters" in parts and "MLP 16,384" in parts
+        assert "oh my love you are" in rendered(app.query_one(TokenRow))
+
+
+async def test_arrows_move_through_stages_and_positions():
+    app, fake = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = await open_inside(pilot, fake)
+        stages = app.query_one(StageList)
+        await pilot.press("down", "down")
+        assert stages.index == 2 and stages.stage.kind == "position_embedding"
+        assert app.query_one(StageDetail).stage.kind == "position_embedding"
+        await pilot.press("up")
+        assert stages.index == 1
+        await pilot.press("right")  # already at the last token: nothing to ask
+        assert len(traces(fake)) == 1
+        await pilot.press("left", "left")
+        await settle(pilot, lambda: view.trace.position == 2)
+        assert traces(fake)[-1] == f"trace:{PROBE}:2"
+        assert app.query_one(TokenRow).position == 2 and stages.index == 1  # the stage stays
+        assert "vector at position 3" in rendered(stages)
+        await pilot.press("end")
+        assert stages.stage.kind == "top_candidates"
+        assert "next token:" in str(app.query_one(StageDetail).render())
+
+
+def test_every_stage_kind_has_a_learn_entry():
+    assert set(STAGE_TERMS) == set(STAGE_KINDS)
+    assert STAGE_TERMS["layernorm"] == "Layer normalization"
+    assert STAGE_TERMS["gelu"] == "ReLU and GELU" and STAGE_TERMS["scores"] == "Attention scores"
+
+
+@pytest.mark.parametrize(
+    "moves, heading",
+    [(4, "Layer normalization"), (8, "Attention scores"), (16, "ReLU and GELU")],
+)
+async def test_enter_opens_the_stages_learn_entry(moves, heading):
+    app, fake = make_app()
+    opened: list[str] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_inside(pilot, fake)
+        original = app.action_learn
+        app.action_learn = lambda term: (opened.append(term), original(term))
+        await pilot.press(*["down"] * moves)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert opened == [heading] and app.current_view == "learn"
+
+
+async def test_a_opens_the_attention_view_at_the_stages_layer():
+    app, fake = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_inside(pilot, fake)
+        attention = app.query_one(AttentionView)
+        await settle(pilot, lambda: attention.amap is not None)
+        stages = app.query_one(StageList)
+        stages.select(next(i for i, s in enumerate(stages.trace.stages) if s.name.startswith(
+            "block 1 · softmax")))  # fmt: skip
+        await pilot.press("a")
+        await settle(pilot, lambda: attention.layer_index == 1)
+        assert app.current_view == "attention" and attention.layer_index == 1
+
+
+async def test_typing_a_text_traces_it_and_gives_the_keyboard_back():
+    app, fake = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = await open_inside(pilot, fake)
+        await pilot.press("slash")
+        field = app.query_one("#inside-input", Input)
+        assert app.focused is field
+        field.value = ""
+        await pilot.press(*"you are the one")
+        await pilot.press("enter")
+        await settle(pilot, lambda: view.trace.tokens[0] == "you")
+        assert traces(fake)[-1] == "trace:you are the one:-1"
+        assert app.focused is app.query_one(StageList) and view.trace.position == 3
+        await pilot.press("5")  # a view key works again at once
+        await pilot.press("slash", "escape")
+        assert app.focused is app.query_one(StageList)
+
+
+async def test_token_text_is_never_shown_raw():
+    app, fake = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = await open_inside(pilot, fake)
+        await pilot.press("slash")
+        app.query_one("#inside-input", Input).value = "oh \x1b[2Jboom"
+        await pilot.press("enter")
+        await settle(pilot, lambda: view.trace.tokens[-1] == "\x1b[2Jboom")
+        shown = [rendered(app.query_one(TokenRow)), str(app.query_one("#inside-info").render())]
+        stages = app.query_one(StageList)
+        stages.select(0)
+        await pilot.pause()
+        shown.append(str(app.query_one(StageDetail).render()))
+        assert all("\x1b" not in text for text in shown)
+        assert all("␛[2Jboom" in text for text in shown)
+
+
+async def test_an_eval_refreshes_the_trace_only_while_the_view_is_shown():
+    app, fake = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = await open_inside(pilot, fake)
+        view.ingest([EvalCompleted(step=300, train_loss=1.0, val_loss=1.1)])
+        await settle(pilot, lambda: len(traces(fake)) == 2)
+        assert len(traces(fake)) == 2
+        await pilot.press("1")
+        view.ingest([EvalCompleted(step=300, train_loss=1.0, val_loss=1.1)])
+        await pilot.pause(0.2)
+        assert len(traces(fake)) == 2
+        await pilot.press("5")  # same step as the trace shown: nothing new to ask
+        await pilot.pause(0.2)
+        assert len(traces(fake)) == 2
+        await pilot.press("r")
+        await settle(pilot, lambda: len(traces(fake)) == 3)
+        assert len(traces(fake)) == 3
+
+
+async def test_a_slow_trace_never_holds_up_the_keys():
+    app, fake = make_app()
+    release = threading.Event()
+    real_trace = fake.trace
+
+    def slow_trace(text, position=-1):
+        release.wait(5)
+        return real_trace(text, position)
+
+    fake.trace = slow_trace
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("5")
+        await pilot.press("1")
+        # Switched while the engine still works on the trace (a blocking request would have
+        # waited out the 5 s and shown it by now).
+        assert app.current_view == "train" and app.query_one(InsideView).trace is None
+        release.set()
+        await settle(pilot, lambda: app.query_one(InsideView).trace is not None)
+        assert app.query_one(InsideView).trace is not None
+
+
+async def test_a_refused_trace_is_shown_in_the_view():
+    app, fake = make_app()
+
+    def refuse(text, position=-1):
+        raise EngineError("the engine is gone")
+
+    fake.trace = refuse
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("5")
+        info = app.query_one("#inside-info")
+        await settle(pilot, lambda: "unavailable" in str(info.render()))
+        assert "trace unavailable: the engine is gone" in str(info.render())
+
+
+async def test_a_finished_run_is_traced_too():
+    fake = FakeEngine(make_events(finished=True), live=False)
+    app, fake = make_app(fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = await open_inside(pilot, fake)
+        assert view.trace.step == 300 and app.query_one(StageList).trace is view.trace
+
+
+def test_the_header_sums_each_kind_of_part_over_the_blocks():
+    from engine.inside import model_parts
+
+    parts = model_parts(vocab_size=10, block_size=6, n_layer=2, n_embd=4, bias=False)
+    totals = part_totals(parts)
+    assert list(totals) == ["token embedding", "position", "attention", "MLP", "norms"]
+    assert totals["attention"] == 2 * 4 * 4 * 4 and totals["norms"] == 2 * 2 * 4 + 4
+    assert sum(totals.values()) == sum(p.params for p in parts)
+
+
+# -- snapshots ---------------------------------------------------------------------------------
+
+
+def _inside_at(keys: list[str]):
+    async def run_before(pilot) -> None:
+        await open_inside(pilot, pilot.app._fake)
+        for key in keys:
+            await pilot.press(key)
+        await settle(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize(
+    "size, keys, n_head",
+    [((80, 24), ["down"] * 10, 4), ((120, 40), ["down"], 2)],
+    ids=["80x24-softmax-4-heads", "120x40-embedding"],
+)
+def test_inside_layout(snap_compare, size, keys, n_head):
+    app, fake = make_app(FakeEngine(make_events(n_head=n_head), n_head=n_head))
+    app._fake = fake
+    assert snap_compare(app, terminal_size=size, run_before=_inside_at(keys))
+
+
+def test_small_probabilities_keep_a_digit():
+    from tui.widgets.stage_detail import percent
+
+    assert [percent(p) for p in (0.5, 0.094, 0.002, 0.00001)] == ["50%", "9.4%", "0.2%", "<0.1%"]
+
+
+async def test_the_parts_line_wraps_between_items_at_80_columns():
+    app, fake = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_inside(pilot, fake)
+        lines = str(app.query_one("#inside-parts").render()).splitlines()
+        assert len(lines) == 2 and all(len(line) <= 78 for line in lines)
+        assert lines[0].endswith(" ·") and "MLP 16,384" in lines[1]

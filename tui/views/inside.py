@@ -1,0 +1,295 @@
+"""The Inside view: one forward pass of the live model on a text, stage by stage, at one position.
+
+The engine traces the current weights between training steps (client.trace, one request); the
+view asks in a thread worker, so the UI never waits on it, and only while the view is on screen:
+when entered, on r, when the position or text changes, and after each eval. Everything shown
+comes from the reply (a ForwardTrace), so the screen is always one consistent pass.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.cells import cell_len
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Input, Static
+from textual.worker import get_current_worker
+
+from engine import (
+    EvalCompleted,
+    ForwardTrace,
+    ModelPart,
+    SampleGenerated,
+    StepCompleted,
+    TrainingStarted,
+    visible,
+)
+from tui.format import cell_label, learn_link, one_line
+from tui.views.attention import AttentionView, probe_from_sample, shown, unknown_note
+from tui.views.view import View, ViewHelp
+from tui.widgets.stage_detail import STAGE_TERMS, StageDetail
+from tui.widgets.stage_list import StageList, count
+from tui.widgets.token_row import TokenRow
+
+# Short names for the header's parameter count per part; blocks are summed over.
+PART_NAMES = {
+    "token embedding (shared with the output head)": "token embedding",
+    "position embedding": "position",
+    "attention": "attention",
+    "MLP": "MLP",
+    "norms": "norms",
+    "final norm": "norms",
+}
+ATTENTION_KINDS = {
+    "query", "key", "value", "scores", "causal_mask", "softmax", "weighted_values",
+    "attention_projection",
+}  # fmt: skip
+
+
+def part_totals(parts: tuple[ModelPart, ...]) -> dict[str, int]:
+    """Parameters per kind of part, each block's summed: {"attention": 8448, ...}, in order."""
+    totals: dict[str, int] = {}
+    for part in parts:
+        name = part.name.split(" ", 2)[2] if part.name.startswith("block ") else part.name
+        name = PART_NAMES.get(name, name)
+        totals[name] = totals.get(name, 0) + part.params
+    return totals
+
+
+class InsideView(View):
+    """Owns the current ForwardTrace, the text traced and the position asked for."""
+
+    HELP = ViewHelp(
+        "Inside",
+        """\
+One **forward pass** of the model as it is now, on the text in the box, seen at one position:
+from the token ids, through the embeddings and every block (LayerNorm, attention, MLP, residual
+adds), to the logits and the likeliest next tokens. Each line gives the stage's **shape** with the
+run's real numbers (T tokens × C channels, or heads × T × head size), the **parameters** it uses,
+the selected position's **vector** as a colour strip (in the default theme blue positive, orange
+negative, on a √ scale relative to the largest value) and its **norm** (its length).
+
+Keys: `↑`/`↓` pick a stage · `←`/`→` pick a position · **enter** opens the stage's Learn entry ·
+`a` opens the Attention view at the stage's layer · `r` traces again with the current weights ·
+`/` types another text (enter traces it, escape leaves the box). The trace refreshes after each
+eval while the view is open. Under the pipeline: each head's role on this text for the attention
+stages, the nearest tokens (cosine) at the token embedding, the next-token guesses at the end.""",
+        list(dict.fromkeys([*STAGE_TERMS.values(), "Parameters", "Vector norm",
+                            "Cosine similarity", "Head roles", "Square-root colour scale"])),
+    )  # fmt: skip
+
+    INPUT = "#inside-input"
+    BINDINGS = [
+        Binding("left", "position(-1)", "Position ←", show=False),
+        Binding("right", "position(1)", "Position →", show=False),
+        Binding("a", "attention", "Attention"),  # enter (Learn) is shown in the detail
+        Binding("r", "refresh_trace", "Refresh", show=False),
+    ]
+
+    class TraceLoaded(Message):
+        def __init__(self, trace: ForwardTrace, asked: float) -> None:
+            super().__init__()
+            self.trace = trace
+            self.asked = asked  # time.perf_counter() when the request went out
+
+    class TraceFailed(Message):
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
+    def __init__(self, probe: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.client = None
+        self.trace: ForwardTrace | None = None
+        self.text = probe
+        self.text_edited = False
+        self.position = -1  # asked for; -1: the last token, whose output is the next guess
+        self.step = 0
+        self.last_ms: float | None = None  # request to screen, of the last trace shown
+        self.error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(
+            shown(self.text),
+            placeholder="text to trace (/ to type, enter to trace)",
+            id="inside-input",
+            compact=True,
+        )
+        yield Static(id="inside-info")
+        yield Static(id="inside-parts")
+        yield TokenRow(id="inside-tokens")
+        with Vertical(id="inside-body"):
+            yield StageList(id="inside-stages")
+            yield StageDetail(id="inside-detail")
+
+    def on_mount(self) -> None:
+        self._render_info()
+
+    def focus_main(self) -> None:
+        self.query_one(StageList).focus()
+
+    def set_client(self, client) -> None:
+        self.client = client
+        if self._showing():
+            self.fetch()
+
+    def ingest(self, events: list) -> None:
+        refresh = False
+        for event in events:
+            if isinstance(event, StepCompleted):
+                self.step = event.step
+            elif isinstance(event, TrainingStarted) and event.probe and not self.text_edited:
+                self.text = event.probe
+                self._show_input()
+                refresh = True
+            elif isinstance(event, EvalCompleted):
+                refresh = True
+            elif isinstance(event, SampleGenerated) and not self.text and not self.text_edited:
+                self.text = probe_from_sample(event.text)
+                self._show_input()
+                refresh = True
+        if refresh and self._showing():
+            self.fetch()
+
+    def entered(self) -> None:
+        """The view was switched to: a trace older than the run's step is made anew."""
+        if self.trace is None or self.trace.step != self.step:
+            self.fetch()
+
+    def _showing(self) -> bool:
+        return all(node.display for node in self.ancestors_with_self if hasattr(node, "display"))
+
+    def _show_input(self) -> None:
+        self.query_one("#inside-input", Input).value = shown(self.text)
+
+    def fetch(self) -> None:
+        if self.client is not None and self.text:
+            self._load(self.client, self.text, self.position)
+
+    @work(thread=True, exclusive=True, group="inside", exit_on_error=False)
+    def _load(self, client, text: str, position: int) -> None:
+        asked = time.perf_counter()
+        try:
+            trace = client.trace(text, position)
+        except Exception as error:  # a dead worker or a bad position must not take the view down
+            self.post_message(self.TraceFailed(one_line(error)))
+            return
+        if not get_current_worker().is_cancelled:  # a newer request superseded this one
+            self.post_message(self.TraceLoaded(trace, asked))
+
+    @on(TraceLoaded)
+    def _show_trace(self, message: TraceLoaded) -> None:
+        trace = self.trace = message.trace
+        self.error = None
+        self.position = trace.position
+        stages = self.query_one(StageList)
+        stages.show(trace)
+        self.query_one(StageDetail).show(trace, stages.index)
+        self.query_one(TokenRow).show(trace.tokens, trace.position)
+        self._render_info()
+        self._render_parts()
+        self.call_after_refresh(self._drawn, message.asked)
+
+    def _drawn(self, asked: float) -> None:
+        self.last_ms = (time.perf_counter() - asked) * 1000
+
+    @on(TraceFailed)
+    def _trace_failed(self, message: TraceFailed) -> None:
+        self.error = message.reason
+        self._render_info()
+
+    def _render_info(self) -> None:
+        info = self.query_one("#inside-info", Static)
+        trace = self.trace
+        if self.error is not None:
+            info.update(f"[$error]trace unavailable:[/] {escape(visible(self.error))}")
+            return
+        if trace is None:
+            info.update("Press / and type a text, then enter, to follow it through the model.")
+            return
+        p = trace.position
+        label = cell_label(trace.tokens[p])
+        text = f"step {trace.step:,} · position {p + 1}/{len(trace.tokens)}: {escape(label)}"
+        plain = len(text) - len(escape(label)) + cell_len(label)
+        if trace.unknown:
+            text += " · " + unknown_note(list(trace.unknown))
+            plain = 1000  # a note that long leaves no room for the keys
+        if trace.truncated:
+            text += f" · [$warning]cut to {len(trace.tokens)} tokens (the context window)[/]"
+            plain += 37
+        keys = " · ←/→ position · ↑/↓ stage"
+        if plain + len(keys) <= info.size.width - 2:  # the keys only where they fit whole
+            text += keys
+        info.update(text)
+
+    def _render_parts(self) -> None:
+        trace = self.trace
+        if trace is None:
+            return
+        parts = self.query_one("#inside-parts", Static)
+        head = f"{count(trace.n_params)} parameters"
+        items = [f"{name} {count(n)}" for name, n in part_totals(trace.parts).items()]
+        # Wrapped by hand between items: a line never parts a name from its count.
+        room = max(20, (parts.size.width or self.size.width) - 2)  # its padding: 0 1
+        lines, line = [], f"{head}: "
+        for i, item in enumerate(items):
+            piece = item if i == 0 else " · " + item
+            if len(line) + len(piece) + 2 > room and i:  # room for the " ·" that ends a line
+                lines.append(line + " ·")
+                line, piece = "  ", item
+            line += piece
+        text = "\n".join([*lines, line])
+        link = learn_link(head, "Parameters")
+        parts.update(Content.assemble(link, text[len(head) :]))
+
+    def on_resize(self) -> None:
+        self._render_info()
+        self._render_parts()
+
+    @on(StageList.Moved)
+    def _stage_moved(self, message: StageList.Moved) -> None:
+        self.query_one(StageDetail).show(self.trace, message.index)
+
+    @on(StageList.LearnAsked)
+    def _learn_stage(self, message: StageList.LearnAsked) -> None:
+        self.app.action_learn(STAGE_TERMS.get(message.stage.kind, "Transformer"))
+
+    @on(TokenRow.Picked)
+    def _token_picked(self, message: TokenRow.Picked) -> None:
+        self.position = message.position
+        self.fetch()
+
+    @on(Input.Submitted, "#inside-input")
+    def _text_submitted(self, event: Input.Submitted) -> None:
+        # The box shows control characters as stand-ins: a text shown unedited keeps its own.
+        self.text = event.value if event.value != shown(self.text) else self.text
+        self.text_edited = True
+        self.position = -1
+        self.fetch()
+        self.focus_main()
+
+    def action_position(self, delta: int) -> None:
+        if self.trace is None:
+            return
+        last = len(self.trace.tokens) - 1
+        position = max(0, min(last, self.position % (last + 1) + delta))
+        if position != self.position:
+            self.position = position
+            self.fetch()
+
+    def action_refresh_trace(self) -> None:
+        self.fetch()
+
+    def action_attention(self) -> None:
+        """Open the Attention view, at this stage's layer when it is an attention stage."""
+        stage = self.query_one(StageList).stage
+        self.app.action_view("attention")
+        attention = self.app.query_one(AttentionView)
+        if stage is not None and stage.kind in ATTENTION_KINDS and attention.amap is not None:
+            attention.action_layer(stage.layer - attention.layer_index)
