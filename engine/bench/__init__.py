@@ -240,13 +240,23 @@ def main(argv: list[str] | None = None) -> int:
             "worker",
             "contention",
             "startup",
+            "bigcorpus",
             "gpu",
         ],
         help="gpu: the CUDA check (char-gpu training, graph decoding, tests/test_cuda.py); "
-        "it runs only when asked for",
+        "bigcorpus: a generated corpus through the token cache; both run only when asked for",
     )
     parser.add_argument(
         "--compile", action="store_true", help="gpu: also time char-gpu with --compile (slow)"
+    )
+    parser.add_argument(
+        "--corpus-mb", type=int, default=1024, help="bigcorpus: the generated corpus's size"
+    )
+    parser.add_argument(
+        "--tokenizer",
+        action="append",
+        choices=["char", "word", "bpe"],
+        help="bigcorpus: tokenizers to run (default: char and bpe)",
     )
     parser.add_argument(
         "--competitor",
@@ -271,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(name not in PRESETS or not n.isdigit() for name, n in steps.items()):
         parser.error("--steps takes PRESET=N, e.g. seed=500")
     steps = {name: int(n) for name, n in steps.items()}
+    from engine.bench.bigcorpus import bench_bigcorpus
     from engine.bench.contention import bench_contention  # it imports this module
     from engine.bench.gpu import bench_gpu, summary
     from engine.bench.startup import bench_startup
@@ -283,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         "worker": lambda: bench_worker(args.rounds),
         "convergence_char_small": bench_convergence,
         "startup": lambda: bench_startup(args.rounds),
+        "bigcorpus": lambda: bench_bigcorpus(args.corpus_mb, args.tokenizer or ["char", "bpe"]),
         "contention": lambda: bench_contention(
             args.rounds,
             args.preset or ["seed", "char-small"],
@@ -297,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if name.startswith(("convergence", "contention")) and args.quick:
             continue
-        if name == "gpu" and args.only != "gpu":
+        if name in ("gpu", "bigcorpus") and args.only != name:  # minutes: only when asked
             continue
         results[name] = run()
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
