@@ -26,6 +26,7 @@ from engine.events import (
     PauseCause,
     SampleGenerated,
     StepCompleted,
+    TokenizeProgress,
     TrainingFinished,
     TrainingPaused,
     TrainingResumed,
@@ -39,6 +40,14 @@ PRINT_INTERVAL_S = 5.0  # how often a follower prints progress between evals, in
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 # JSON escapes C0 controls itself; these it writes raw (ensure_ascii=False) and a terminal may obey
 _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+TOKENIZE_EVERY_S = 10.0
+TOKENIZE_WORDS = {
+    "hash": "reading the corpus",
+    "vocab": "learning the vocabulary",
+    "encode": "tokenizing the corpus",
+}
 
 
 def paused_for_not_finite(event: Event) -> bool:
@@ -100,6 +109,7 @@ class ProgressPrinter:
         self._mark: StepCompleted | None = None  # the step the last progress line measured from
         self._last: StepCompleted | None = None
         self._printed_at = time.monotonic()
+        self._tokenize_stage: str | None = None
 
     @property
     def replaying(self) -> bool:
@@ -183,7 +193,9 @@ class ProgressPrinter:
             if isinstance(event, (LossNotFinite, TrainingPaused, EngineFailed)):
                 self._warn(event)
             return
-        if isinstance(event, TrainingStarted):
+        if isinstance(event, TokenizeProgress):
+            self._tokenizing(event)
+        elif isinstance(event, TrainingStarted):
             self._print(
                 f"{one_line(event.preset)}: {event.n_params:,} parameters, {event.tokenizer} "
                 f"tokens (vocabulary {event.vocab_size:,}), {event.train_tokens:,} training "
@@ -199,6 +211,21 @@ class ProgressPrinter:
             self.print_sample()
         elif isinstance(event, (LossNotFinite, TrainingPaused, EngineFailed)):
             self._warn(event)
+
+    def _tokenizing(self, event: TokenizeProgress) -> None:
+        """A line as each pass over a big corpus begins, then one every TOKENIZE_EVERY_S."""
+        if event.stage == self._tokenize_stage:
+            if time.monotonic() - self._printed_at < TOKENIZE_EVERY_S:
+                return
+        self._tokenize_stage = event.stage
+        self._printed_at = time.monotonic()
+        done, total = event.done_bytes, max(1, event.total_bytes)
+        speed = done / event.elapsed_s if event.elapsed_s > 0 else 0.0
+        eta = time.strftime("%H:%M:%S", time.gmtime((total - done) / speed)) if speed else "-"
+        self._print(
+            f"{TOKENIZE_WORDS.get(event.stage, event.stage)}: {100 * done // total}% of "
+            f"{total / 1e6:,.0f} MB | {speed / 1e6:.1f} MB/s | ETA {eta}"
+        )
 
     def print_sample(self) -> None:
         if self.sample and not self.as_json:

@@ -7,6 +7,7 @@ its own, and the event stream over another, so none of them waits behind the oth
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -100,13 +101,18 @@ def _wait_until_listening(run_dir: Path, process: subprocess.Popen, errors) -> N
         if info and info.get("pid") == process.pid:
             return
         if process.poll() is not None:
-            errors.seek(0)
-            lines = errors.read().decode(errors="replace").strip().splitlines()
-            # Under torchrun the worker's line comes before the agent's own report.
-            ours = [line for line in lines if line.startswith("error: ")]
-            message = (ours or lines or [f"the worker exited with code {process.returncode}"])[-1]
-            raise EngineError(message.removeprefix("error: "))
+            raise _startup_error(process, errors)
         time.sleep(0.02)
+
+
+def _startup_error(process: subprocess.Popen, errors) -> EngineError:
+    """The one line an exited worker left on its stderr."""
+    errors.seek(0)
+    lines = errors.read().decode(errors="replace").strip().splitlines()
+    # Under torchrun the worker's line comes before the agent's own report.
+    ours = [line for line in lines if line.startswith("error: ")]
+    message = (ours or lines or [f"the worker exited with code {process.returncode}"])[-1]
+    return EngineError(message.removeprefix("error: "))
 
 
 class Generation:
@@ -201,7 +207,14 @@ class EngineClient:
     def _connect_started(cls, run_dir, process, errors, owner: bool) -> EngineClient:
         try:
             _wait_until_listening(run_dir, process, errors)
-            return cls(run_dir, process, owner=owner)
+            try:
+                return cls(run_dir, process, owner=owner)
+            except EngineError:  # it listened, then failed at once (a big corpus that is bad)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=5)
+                if process.poll() is not None:
+                    raise _startup_error(process, errors) from None
+                raise
         except BaseException:
             if process.poll() is None:
                 process.kill()

@@ -34,7 +34,7 @@ def resolve_corpus(path: str | Path | None) -> Path:
     return corpus
 
 
-def read_chunks(path: Path) -> Iterator[str]:
+def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
     r"""Yield the file's text in chunks that end at a line break where one exists.
 
     Line ends are normalised: CRLF and a lone CR become \n, so no \r ever becomes a token.
@@ -47,7 +47,7 @@ def read_chunks(path: Path) -> Iterator[str]:
     has_text = False
     try:
         with path.open("rb") as file:
-            while raw := file.read(CHUNK_BYTES):
+            while raw := file.read(chunk_bytes):
                 # NUL is refused: it means a binary file (or UTF-16), never a text to learn.
                 # Other control characters (form feeds, escape sequences) can be real text, so
                 # they are kept, and engine.display shows them visibly wherever they appear.

@@ -1,4 +1,5 @@
-"""Tokenized corpus in memory: one int32 tensor split 90/10, and random training batches from it."""
+"""The tokenized corpus, memory-mapped from the token cache and split train/val, and random training
+batches from it."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from pathlib import Path
 import torch
 
 from engine.config import DataConfig
-from engine.corpus import read_chunks, resolve_corpus
+from engine.corpus import resolve_corpus
 from engine.errors import CorpusError
-from engine.tokenizer import Tokenizer, train_tokenizer
+from engine.token_cache import Progress, note_read, tokenize
+from engine.tokenizer import Tokenizer
 
 
 @dataclass
 class Dataset:
-    train: torch.Tensor  # (N_train,) int32 token ids
-    val: torch.Tensor  # (N_val,) int32, the contiguous tail of the corpus
+    train: torch.Tensor  # (N_train,) uint16 or uint32 token ids, memory-mapped
+    val: torch.Tensor  # (N_val,) the contiguous tail of the token stream
 
     def batch(
         self,
@@ -33,6 +35,7 @@ class Dataset:
         and keeps its own slice, so N ranks together train on the rows one process would.
         """
         data = self.train if split == "train" else self.val
+        note_read(data, batch_size)  # keeps the map's pages out of the worker's RSS
         starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
         rank, ranks = shard
         starts = starts.view(ranks, -1)[rank]
@@ -47,16 +50,18 @@ class Dataset:
 
 
 def load_dataset(
-    config: DataConfig, block_size: int, tokenizer: Tokenizer | None = None
+    config: DataConfig,
+    block_size: int,
+    tokenizer: Tokenizer | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Tokenizer, Dataset, Path]:
-    """Read, tokenize and split the corpus; trains a tokenizer unless one is given.
+    """Tokenize the corpus through the token cache and split it; trains a tokenizer unless one is
+    given. `progress` hears how the corpus is read when the cache does not have it yet.
 
     Raises CorpusError if the file is unusable or either split is shorter than block_size + 1.
     """
     path = resolve_corpus(config.corpus)
-    if tokenizer is None:
-        tokenizer = train_tokenizer(config.tokenizer, path, config.bpe_vocab_size)
-    tokens = tokenizer.encode_corpus(read_chunks(path))
+    tokenizer, tokens = tokenize(config, path, tokenizer, progress)
     n_val = int(len(tokens) * config.val_fraction)
     need = block_size + 1
     if len(tokens) - n_val < need or n_val < need:

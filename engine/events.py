@@ -22,6 +22,14 @@ class PauseCause(StrEnum):
     NOT_FINITE = "not_finite"  # the loss or gradient norm was NaN or infinite
 
 
+class TokenizeStage(StrEnum):
+    """The passes over a corpus before its first step (engine/token_cache.py)."""
+
+    HASH = "hash"  # reading it to find its content hash, the token cache's key
+    VOCAB = "vocab"  # learning the tokenizer's vocabulary from it
+    ENCODE = "encode"  # turning it into token ids on disk
+
+
 class FinishReason(StrEnum):
     COMPLETED = "completed"  # reached max_steps
     STOPPED = "stopped"  # a client or the last owner's exit asked
@@ -56,6 +64,18 @@ class TrainingStarted(Record):
     bigram_loss: float | None = None
     # The learning rate at evenly spaced steps from 0 to max_steps (engine.train.lr_schedule).
     lr_schedule: tuple[float, ...] = ()
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class TokenizeProgress(Record):
+    """How far the corpus has been read into the token cache; the run is still starting."""
+
+    kind: ClassVar[str] = "tokenize"
+    stage: TokenizeStage
+    done_bytes: int
+    total_bytes: int
+    elapsed_s: float  # since this stage began
 
 
 @EVENT_TYPES.register
@@ -145,7 +165,8 @@ class EngineFailed(Record):
 
 
 Event = (
-    TrainingStarted
+    TokenizeProgress
+    | TrainingStarted
     | StepCompleted
     | EvalCompleted
     | SampleGenerated

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 
-from engine.corpus import read_chunks
 from engine.errors import CheckpointError
 
 UNK = "<unk>"
@@ -212,15 +211,6 @@ class BPETokenizer(Tokenizer):
 
     def _state(self) -> dict:
         return {"tokenizer": json.loads(self.hf.to_str())}
-
-
-def train_tokenizer(kind: str, corpus: Path, bpe_vocab_size: int = 512) -> Tokenizer:
-    """Build a tokenizer's vocabulary from a corpus file (read in chunks)."""
-    if kind == "word":
-        return WordTokenizer.train(read_chunks(corpus))
-    if kind == "char":
-        return CharTokenizer.train(read_chunks(corpus))
-    return BPETokenizer.train(read_chunks(corpus), bpe_vocab_size)
 
 
 def tokenizer_from_json(text: str) -> Tokenizer:

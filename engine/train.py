@@ -62,6 +62,7 @@ from engine.run_files import (
 )
 from engine.step import PendingStep, StepReader, apply_unless, flag_not_finite
 from engine.timelapse import save_snapshot
+from engine.token_cache import Progress
 from engine.tokenizer import Encoding, Tokenizer, load_tokenizer
 
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
@@ -177,10 +178,15 @@ class Trainer:
             self._load(resumed_from)
 
     @classmethod
-    def create(cls, config: RunConfig, run_dir: Path | None = None) -> Trainer:
-        """Check the config and corpus, tokenize and build the model; writes nothing yet."""
+    def create(
+        cls, config: RunConfig, run_dir: Path | None = None, progress: Progress | None = None
+    ) -> Trainer:
+        """Check the config and corpus, tokenize and build the model; writes nothing but the token
+        cache yet. `progress` hears how tokenizing goes (see engine/token_cache.py)."""
         device = pick_device(config.train.device)
-        tokenizer, data, path = load_dataset(config.data, config.model.block_size)
+        tokenizer, data, path = load_dataset(
+            config.data, config.model.block_size, progress=progress
+        )
         config = replace(
             config,
             data=replace(config.data, corpus=str(path.resolve())),
@@ -191,7 +197,9 @@ class Trainer:
         return cls(config, tokenizer, data, run_dir, device=device)
 
     @classmethod
-    def resume(cls, run_dir: Path, overrides: dict | None = None) -> Trainer:
+    def resume(
+        cls, run_dir: Path, overrides: dict | None = None, progress: Progress | None = None
+    ) -> Trainer:
         """Reopen a run directory to continue training (or to sample from it)."""
         config = load_config(run_dir).for_resume(overrides or {})
         tokenizer = load_tokenizer(run_dir / TOKENIZER)
@@ -200,7 +208,7 @@ class Trainer:
                 f"{run_dir / TOKENIZER} has {tokenizer.vocab_size} tokens but "
                 f"{run_dir / CONFIG} says vocab_size {config.model.vocab_size}"
             )
-        _, data, _ = load_dataset(config.data, config.model.block_size, tokenizer)
+        _, data, _ = load_dataset(config.data, config.model.block_size, tokenizer, progress)
         device = pick_device(config.train.device)
         check_fits(config.model, config.train.batch_size, device)
         return cls(config, tokenizer, data, run_dir, device=device, resumed_from=run_dir)

@@ -6,6 +6,8 @@ Training advances one step per loop turn; before each step the worker answers wh
 have arrived, so a request waits at most one step. The model stays loaded while paused, stopped or
 finished, to be sampled and inspected. SIGINT and SIGTERM checkpoint and exit; SIGHUP is ignored
 (a closed terminal must not end a run; a non-detached worker ends when its owner disconnects).
+A big corpus is tokenised on a thread after the worker listens (engine/preparation.py), so clients
+see its progress; a small one before, so that its errors reach the starting client directly.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from engine.channel import (
     send_record,
 )
 from engine.config import RunConfig
+from engine.corpus import resolve_corpus
 from engine.distributed import Group
 from engine.errors import EngineError
 from engine.events import EngineFailed, Event, FinishReason, PauseCause, TrainingFinished
@@ -45,6 +48,7 @@ from engine.generate import TOP_LOGITS
 from engine.launch import agent_pid, under_torchrun
 from engine.memory import describe_out_of_memory, out_of_memory
 from engine.outputs import RunStatus
+from engine.preparation import Preparation, prepare_in_background
 from engine.requests import (
     REQUEST_TYPES,
     Attention,
@@ -74,7 +78,7 @@ from engine.requests import (
     Trace,
     TraceReply,
 )
-from engine.run_files import event_batches, read_events, write_error
+from engine.run_files import event_batches, load_config, read_events, write_error
 from engine.run_state import RunState, advance
 from engine.surprise import passage_losses
 from engine.timelapse import load_snapshot, snapshot_steps
@@ -86,10 +90,16 @@ IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits af
 
 
 class Worker:
-    def __init__(self, trainer: Trainer, detached: bool, idle: bool, group: Group | None = None):
-        self.trainer = trainer
+    def __init__(
+        self, trainer: Trainer | Preparation, detached: bool, idle: bool, group: Group | None = None
+    ):
+        # While a Preparation tokenises a big corpus there is no Trainer yet: the worker serves
+        # what needs none (status, subscribing, stopping) and publishes the progress.
+        self.preparation = trainer if isinstance(trainer, Preparation) else None
+        self.trainer: Trainer = None if self.preparation else trainer  # type: ignore[assignment]
         self.run_dir = trainer.run_dir
         self.detached = detached
+        self.startup = sys.stderr  # where a client that is still connecting reads an error
         self.group = group  # rank 0 of several: the others follow its steps (distributed.py)
         self.listener = listen(self.run_dir, detached, agent_pid())
         self.incoming: queue.Queue[Connection] = queue.Queue()
@@ -101,7 +111,7 @@ class Worker:
         self.signalled = False
         self.alone_since = time.monotonic()
         self.state = RunState.STARTING
-        self.steps = trainer.events()
+        self.steps = None if self.preparation else self.trainer.events()
         try:
             if group is not None:
                 group.watch(self._abandon)
@@ -134,6 +144,8 @@ class Worker:
                 if self.signalled:
                     self._stop_training(FinishReason.INTERRUPTED)
                     self.exit_code = 0
+                elif self.preparation is not None:
+                    self._poll_preparation()
                 elif self.training and self.exit_code is None:
                     self._advance()
                 elif not self.connections and not self.detached_training():
@@ -145,9 +157,11 @@ class Worker:
             traceback.print_exc()  # into worker.log, for whoever debugs it
             group = self.group
             reason = group.explain(error, failure_reason) if group else failure_reason(error)
-            failed = EngineFailed(reason, 1, str(self.trainer.last_checkpoint or "") or None)
+            checkpoint = self.trainer and self.trainer.last_checkpoint
+            failed = EngineFailed(reason, 1, str(checkpoint or "") or None)
             with contextlib.suppress(EngineError):  # the log itself may be what failed
-                self.trainer.record(failed)
+                if self.trainer:
+                    self.trainer.record(failed)
             self._publish(failed)
             return 1
         finally:
@@ -177,6 +191,30 @@ class Worker:
     def detached_training(self) -> bool:
         return self.detached and self.steps is not None
 
+    def _poll_preparation(self) -> None:
+        """Publish tokenising progress; once the Trainer is built, start training."""
+        assert self.preparation is not None
+        if news := self.preparation.news():
+            self._publish(news)
+        if not self.preparation.done:
+            return
+        try:
+            trainer = self.preparation.result()
+        except Exception as error:
+            known = isinstance(error, EngineError) or out_of_memory(error)
+            if not known:
+                traceback.print_exc()
+            for stream in {self.startup, sys.stderr}:  # the log, and a client still connecting
+                print(f"error: {failure_reason(error)}", file=stream, flush=True)
+            self._publish(EngineFailed(failure_reason(error), 2 if known else 1))
+            self.exit_code = 2 if known else 1
+            return
+        finally:
+            self.preparation = None
+        ready(trainer)
+        trainer.open_run_dir()
+        self.trainer, self.steps = trainer, trainer.events()
+
     def _advance(self) -> Event | None:
         """Take the loop one event further and publish it; None once the loop has ended."""
         assert self.steps is not None
@@ -193,6 +231,12 @@ class Worker:
 
     def _stop_training(self, reason: FinishReason) -> None:
         """Checkpoint and close the training loop (unless it already ended)."""
+        if self.preparation is not None:  # nothing trained, nothing to keep: the worker ends
+            self.preparation.cancel()
+            self.preparation = None
+            self._publish(TrainingFinished(reason, 0))
+            self.exit_code = 0
+            return
         if self.steps is None:
             return
         self.trainer.control.stop = True
@@ -234,6 +278,8 @@ class Worker:
             try:
                 if handler is None:
                     raise EngineError(f"the worker cannot serve {request.kind!r} requests")
+                if self.trainer is None and handler not in self.WITHOUT_TRAINER:
+                    raise EngineError("the run is still reading its corpus; ask once it trains")
                 handler(self, conn, request)
             except EngineError as error:
                 self._answer(conn, Refused(request.id, str(error)))
@@ -255,6 +301,8 @@ class Worker:
     def _subscribe(self, conn: Connection, request: Subscribe) -> None:
         self._replay(conn)
         self.subscribers.append(conn)
+        if self.preparation is not None and self.preparation.latest is not None:
+            send_event_line(conn, self.preparation.latest.to_json())  # the bar, at once
 
     def _pause(self, conn: Connection, request: Pause) -> None:
         if self.training:
@@ -328,14 +376,15 @@ class Worker:
         send_record(conn, TokenLossesReply(request.id, passage))
 
     def _status(self, conn: Connection, request: Status) -> None:
-        config = self.trainer.config
+        trainer = self.trainer
+        config = trainer.config if trainer else self.preparation.config  # type: ignore[union-attr]
         status = RunStatus(
             state=self.state,
-            step=self.trainer.step,
+            step=trainer.step if trainer else 0,
             max_steps=config.train.max_steps,
             run_dir=str(self.run_dir),
             preset=config.preset,
-            device=self.trainer.device.type,
+            device=trainer.device.type if trainer else config.train.device,
             clients=len(self.clients),
         )
         send_record(conn, StatusReply(request.id, status))
@@ -358,6 +407,7 @@ class Worker:
         TokenLosses: _token_losses,
         Status: _status,
     }
+    WITHOUT_TRAINER = {_hello, _subscribe, _status, _stop, _detach, _shutdown, _attention_steps}
 
     def _replay(self, conn: Connection) -> None:
         """Send the history as it stands in events.jsonl, in batches; live events follow."""
@@ -370,7 +420,10 @@ class Worker:
         close_listener(self.listener)
         for name in (INFO_FILE, KEY_FILE):
             (self.run_dir / name).unlink(missing_ok=True)
-        self.trainer.close()
+        if self.preparation is not None:
+            self.preparation.cancel()
+        if self.trainer is not None:
+            self.trainer.close()
         if self.group is not None:
             self.group.finish()
 
@@ -429,24 +482,36 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if group is not None:
             group.pick_device()
+        overrides = json.loads(args.overrides)
         if args.resume:
-            trainer = Trainer.resume(args.run_dir, json.loads(args.overrides))
+            config = load_config(args.run_dir).for_resume(overrides)
+
+            def build(progress=None) -> Trainer:
+                return Trainer.resume(args.run_dir, overrides, progress)
         else:
-            trainer = Trainer.create(RunConfig.from_json(args.config), args.run_dir)
-        if leader:
-            startup = _log_to(args.run_dir)  # warnings from here on (a repaired log) go to the log
-        # Priority and threads, chosen for the model's size: the figures are in cpu_policy.py.
-        ranks_here = group.local_world if group is not None else 1
-        policy = cpu_policy.choose(trainer.model.num_params(), ranks=ranks_here)
-        cpu_policy.apply(policy)
-        if leader:
-            print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr)
-        if group is not None:
-            group.connect(trainer)
-            if not leader:
-                return group.follow(trainer)
-        trainer.open_run_dir()
-        worker = Worker(trainer, args.detach, args.idle, group)
+            config = RunConfig.from_json(args.config)
+
+            def build(progress=None) -> Trainer:
+                return Trainer.create(config, args.run_dir, progress)
+
+        corpus_bytes = resolve_corpus(config.data.corpus).stat().st_size
+        if group is None and prepare_in_background(corpus_bytes) and not args.idle:
+            # Listen first: clients see the tokenising progress and can stop it. (Under torchrun
+            # every rank tokenises before it listens: the cache makes them agree, not share.)
+            startup = _log_to(args.run_dir)
+            worker = Worker(Preparation(args.run_dir, config, build), args.detach, args.idle)
+            worker.startup = startup
+        else:
+            trainer = build()
+            if leader:
+                startup = _log_to(args.run_dir)  # warnings from here on go to the log
+            ready(trainer, group)
+            if group is not None:
+                group.connect(trainer)
+                if not leader:
+                    return group.follow(trainer)
+            trainer.open_run_dir()
+            worker = Worker(trainer, args.detach, args.idle, group)
     except Exception as error:
         known = isinstance(error, EngineError) or out_of_memory(error)
         if not known:
@@ -455,6 +520,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {failure_reason(error)}", file=stream, flush=True)
         return 2 if known else 1
     return worker.run()
+
+
+def ready(trainer: Trainer, group: Group | None = None) -> None:
+    """Set the process's CPU policy for this trainer: priority and threads, chosen for the model's
+    size and the ranks on this machine (the figures are in cpu_policy.py)."""
+    ranks_here = group.local_world if group is not None else 1
+    policy = cpu_policy.choose(trainer.model.num_params(), ranks=ranks_here)
+    cpu_policy.apply(policy)
+    if group is None or group.rank == 0:
+        print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr)
 
 
 def _log_to(run_dir: Path):

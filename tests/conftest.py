@@ -19,6 +19,12 @@ SONG = (
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _token_cache(tmp_path_factory) -> None:
+    """Token caches go to a temp folder, never the user's ~/.cache; workers inherit it."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     path = tmp_path / "corpus.txt"

@@ -1,15 +1,11 @@
 """The llm-learns App: compose the shell, bind keys, route engine events to the views.
 
-The engine runs in another process; one thread worker reads the client's blocking event iterator
-and posts batches of events every ~BATCH_S seconds, so replayed history and fast steps cost the
-event loop a few messages, not one per step. Engine failure is handled in `_report_failure` only.
+The engine runs in another process; one thread worker reads its events and posts them in batches
+(tui/event_batches.py). Engine failure is handled in `_report_failure` only.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -36,8 +32,10 @@ from engine import (
     advance,
     visible,
 )
+from tui.event_batches import event_batches
 from tui.format import one_line
 from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed
+from tui.palette import palette_commands
 from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
@@ -60,7 +58,6 @@ VIEWS = {
     "learn": "Learn",
     "inside": "Inside",
 }
-_END = object()
 
 
 def _what_was_not_finite(event: LossNotFinite) -> str:
@@ -185,40 +182,12 @@ class LlmLearnsApp(App[int]):
 
     @work(thread=True, exclusive=True, group="events", exit_on_error=False)
     def _read_events(self, client: RunClient) -> None:
-        # The iterator blocks, so a helper thread feeds a queue and this loop can flush the batch
-        # on time even when no new event comes (say, the tail of a replayed history).
-        pending: queue.Queue = queue.Queue()
-
-        def pump() -> None:
-            try:
-                for event in client.events():
-                    pending.put(event)
-                pending.put(_END)
-            except Exception as error:  # noqa: BLE001 - reported as a closed stream
-                pending.put(error)
-
-        threading.Thread(target=pump, name="engine-events", daemon=True).start()
-        batch: list = []
-        deadline = time.monotonic() + BATCH_S
         worker = get_current_worker()
-        while not worker.is_cancelled:
-            try:
-                item = pending.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                item = None
-            if item is _END or isinstance(item, BaseException):
-                if batch:
-                    self.post_message(EventsReceived(client, batch))
-                error = one_line(item) if isinstance(item, BaseException) else None
+        for batch, closed, error in event_batches(client.events(), BATCH_S, worker):
+            if batch:
+                self.post_message(EventsReceived(client, batch))
+            if closed:
                 self.post_message(EventStreamClosed(client, error))
-                return
-            if item is not None:
-                batch.append(item)
-            if time.monotonic() >= deadline:
-                if batch:
-                    self.post_message(EventsReceived(client, batch))
-                    batch = []
-                deadline = time.monotonic() + BATCH_S
 
     @on(EventsReceived)
     def _route(self, message: EventsReceived) -> None:
@@ -484,42 +453,7 @@ class LlmLearnsApp(App[int]):
             # goes to ~/Downloads, which a server often lacks (it then just fails).
             if command.title not in ("Quit", "Screenshot"):
                 yield command
-        for number, (view, label) in enumerate(VIEWS.items(), start=1):
-            yield SystemCommand(
-                f"View: {label}",
-                f"{number}: switch to the {label} view",
-                lambda v=view: self.action_view(v),
-            )
-        yield SystemCommand("Pause or resume training", "space", self.action_toggle_pause)
-        yield SystemCommand("Save a checkpoint", "s", self.action_save)
-        yield SystemCommand(
-            "Sample now", "g: draw a sample from the current model", self.action_sample
-        )
-        yield SystemCommand(
-            "Toggle log-scale loss",
-            "l (Train view)",
-            lambda: self.query_one(TrainView).action_toggle_log(),
-        )
-        yield SystemCommand("New run", "n: choose a preset and settings", self.action_new_run)
-        yield SystemCommand(
-            "Compare runs",
-            "c (Train view): draw another run's curves beside this one",
-            self.action_compare_runs,
-        )
-        yield SystemCommand(
-            f"{'End' if self.tour_on else 'Start'} the guided tour",
-            "short notes on what to look at as the model trains (--tour)",
-            self.action_toggle_tour,
-        )
-        yield SystemCommand("Help for this view", "? or F1", self.action_help)
-        yield SystemCommand(
-            "Screenshot",
-            "save an SVG of the screen in the run directory",
-            lambda: self.set_timer(0.1, self.action_save_screenshot),  # once the palette is gone
-        )
-        yield SystemCommand(
-            "Quit llm-learns", "q: asks first while a run is live", self.action_quit_app
-        )
+        yield from palette_commands(self)
 
 
 def run_app(

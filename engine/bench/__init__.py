@@ -298,14 +298,25 @@ def main(argv: list[str] | None = None) -> int:
             "worker",
             "contention",
             "startup",
+            "bigcorpus",
             "gpu",
         ],
         help="training covers every preset's; race: char-small against char-modern to "
         "char-small's final val (val over the same 200 batches); gpu: the CUDA check (char-gpu "
-        "training, graph decoding, tests/test_cuda.py), run only when asked for",
+        "training, graph decoding, tests/test_cuda.py); bigcorpus: a generated corpus through "
+        "the token cache; gpu and bigcorpus run only when asked for",
     )
     parser.add_argument(
         "--compile", action="store_true", help="gpu: also time char-gpu with --compile (slow)"
+    )
+    parser.add_argument(
+        "--corpus-mb", type=int, default=1024, help="bigcorpus: the generated corpus's size"
+    )
+    parser.add_argument(
+        "--tokenizer",
+        action="append",
+        choices=["char", "word", "bpe"],
+        help="bigcorpus: tokenizers to run (default: char and bpe)",
     )
     parser.add_argument(
         "--competitor",
@@ -330,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(name not in PRESETS or not n.isdigit() for name, n in steps.items()):
         parser.error("--steps takes PRESET=N, e.g. seed=500")
     steps = {name: int(n) for name, n in steps.items()}
+    from engine.bench.bigcorpus import bench_bigcorpus
     from engine.bench.contention import bench_contention  # it imports this module
     from engine.bench.gpu import bench_gpu, summary
     from engine.bench.startup import bench_startup
@@ -344,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         "convergence_char_small": bench_convergence,
         "race": bench_race,
         "startup": lambda: bench_startup(args.rounds),
+        "bigcorpus": lambda: bench_bigcorpus(args.corpus_mb, args.tokenizer or ["char", "bpe"]),
         "contention": lambda: bench_contention(
             args.rounds,
             args.preset or ["seed", "char-small"],
@@ -358,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if name.startswith(("convergence", "race", "contention")) and args.quick:
             continue
-        if name == "gpu" and args.only != "gpu":
+        if name in ("gpu", "bigcorpus") and args.only != name:  # minutes: only when asked
             continue
         results[name] = run()
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)

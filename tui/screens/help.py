@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 from tui.views.view import ViewHelp
 
 GLOBAL_KEYS = (
-    "`1`–`4` views · `space` pause/resume · `s` save · `g` sample · `n` new run · "
+    "`1`–`5` views · `space` pause/resume · `s` save · `g` sample · `n` new run · "
     "`ctrl+p` commands · `q` or `ctrl+c` quit · in a text field every key types: `esc` leaves it"
 )
 

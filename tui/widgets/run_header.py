@@ -3,7 +3,8 @@
 ETA and tokens/s come from a moving window over the last WINDOW_S seconds of training time (the
 engine's elapsed_s), not from the last step, so one slow step (an eval, a busy CPU) does not
 swing them. The percent has a fixed place right after the step count: on a narrow terminal the
-bar shrinks and the rate is cut before it.
+bar shrinks and the rate is cut before it. While a big corpus is tokenised, before the first step,
+the same places show that pass instead: its bytes done, an ETA and MB/s.
 """
 
 from __future__ import annotations
@@ -14,11 +15,17 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from engine import StepCompleted, TrainingStarted, visible
+from engine import StepCompleted, TokenizeProgress, TokenizeStage, TrainingStarted, visible
 from tui.format import format_duration, format_rate, set_text
 
 WINDOW_S = 10.0
 RESOLUTION_S = 0.05  # points closer than this in training time are not kept: the window stays small
+
+STAGE_WORDS = {
+    TokenizeStage.HASH: "reading corpus",
+    TokenizeStage.VOCAB: "learning vocabulary",
+    TokenizeStage.ENCODE: "tokenizing",
+}
 
 STATE_ICONS = {  # the RunState values, then how the app stands with the engine before it knows
     "starting": "◌",
@@ -86,6 +93,7 @@ class RunHeader(Horizontal):
         self.max_steps = 0
         self.last_tokens_per_s = 0.0  # the last step's own figure, until the window has two
         self.rate = RateWindow()
+        self.tokenizing: TokenizeProgress | None = None  # the latest, until training starts
         self._shown_state: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -106,7 +114,10 @@ class RunHeader(Horizontal):
 
     def ingest(self, events: list) -> None:
         for event in events:
-            if isinstance(event, TrainingStarted):
+            if isinstance(event, TokenizeProgress):
+                self.tokenizing = event
+            elif isinstance(event, TrainingStarted):
+                self.tokenizing = None
                 self.preset, self.device = event.preset, event.device
                 self.start_step, self.max_steps = event.start_step, event.max_steps
                 self.step = event.start_step
@@ -143,6 +154,9 @@ class RunHeader(Horizontal):
         if shown is not None and shown != self.state:
             self.app.refresh_bindings()  # the footer names what space does now: Pause or Resume
         self._shown_state = self.state
+        if self.tokenizing is not None and self.state == "starting":
+            self._render_tokenizing(self.tokenizing)
+            return
         total = self.max_steps or None
         set_text(
             self.query_one("#run-step", Static),
@@ -156,5 +170,17 @@ class RunHeader(Horizontal):
         parts = [
             f"ETA {format_duration(eta)}" if eta is not None else "",
             f"{format_rate(rate)} tok/s" if rate else "",
+        ]
+        set_text(self.query_one("#run-rate", Static), "  ".join(p for p in parts if p))
+
+    def _render_tokenizing(self, event: TokenizeProgress) -> None:
+        done, total = event.done_bytes, max(1, event.total_bytes)
+        set_text(self.query_one("#run-step", Static), STAGE_WORDS.get(event.stage, event.stage))
+        set_text(self.query_one("#run-percent", Static), f"{min(100, 100 * done // total):>3}%")
+        self.query_one(ProgressBar).update(total=total, progress=done)
+        speed = done / event.elapsed_s if event.elapsed_s > 0 else 0.0
+        parts = [
+            f"ETA {format_duration((total - done) / speed)}" if speed > 0 else "",
+            f"{speed / 1e6:.1f} MB/s" if speed > 0 else "",
         ]
         set_text(self.query_one("#run-rate", Static), "  ".join(p for p in parts if p))
