@@ -11,8 +11,7 @@ import pytest
 from engine import StepCompleted, TrainingStarted, preset
 from tests.test_cli import run_cli
 from tests.tui_fakes import FakeEngine, make_events
-from tests.tui_helpers import loaded, settle
-from tui.app import LlmLearnsApp
+from tests.tui_helpers import loaded, make_app, settle
 from tui.compare import PALETTE, free_color, read_run
 from tui.screens.runs import RunsScreen
 from tui.views.train import TrainView
@@ -59,7 +58,7 @@ def test_a_run_is_read_with_its_steps_evals_and_seconds(tmp_path):
 async def test_runs_given_together_get_their_colours_in_order(tmp_path):
     paths = [slower_run(tmp_path, f"run-{i}") for i in range(3)]
     fake = FakeEngine()
-    app = LlmLearnsApp(connect=lambda: fake, compare=paths)
+    app, _ = make_app(fake, compare=paths)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         chart = app.query_one(LossChart)
@@ -77,7 +76,7 @@ def test_colours_stay_with_their_runs():
 async def test_compare_draws_the_other_run_and_names_it_in_the_legend(tmp_path):
     other = slower_run(tmp_path)
     fake = FakeEngine()
-    app = LlmLearnsApp(connect=lambda: fake, compare=[other])
+    app, _ = make_app(fake, compare=[other])
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         chart = app.query_one(LossChart)
@@ -99,7 +98,7 @@ async def test_compare_draws_the_other_run_and_names_it_in_the_legend(tmp_path):
 async def test_x_cycles_through_steps_tokens_and_seconds(tmp_path):
     other = slower_run(tmp_path)
     fake = FakeEngine()
-    app = LlmLearnsApp(connect=lambda: fake, compare=[other])
+    app, _ = make_app(fake, compare=[other])
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         chart = app.query_one(LossChart)
@@ -123,7 +122,7 @@ async def test_the_runs_list_adds_and_removes_a_run(tmp_path):
     slower_run(tmp_path, "run-a")
     write_run(tmp_path, "run-b", make_events(steps=50, max_steps=50))
     fake = FakeEngine()
-    app = LlmLearnsApp(connect=lambda: fake)
+    app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         app.query_one(TrainView).runs_root = tmp_path
@@ -146,7 +145,7 @@ async def test_the_runs_list_adds_and_removes_a_run(tmp_path):
 
 async def test_the_palette_opens_the_runs_list(tmp_path):
     fake = FakeEngine()
-    app = LlmLearnsApp(connect=lambda: fake)
+    app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         app.query_one(TrainView).runs_root = tmp_path
@@ -164,7 +163,7 @@ async def test_a_run_with_other_tokens_is_drawn_with_a_warning(tmp_path):
     events[0] = replace(events[0], tokenizer="char", vocab_size=65)
     other = write_run(tmp_path, "char-run", events)
     fake = FakeEngine()
-    app = LlmLearnsApp(connect=lambda: fake, compare=[other])
+    app, _ = make_app(fake, compare=[other])
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await settle(pilot, lambda: app.query_one(LossChart).compared)

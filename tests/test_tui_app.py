@@ -53,7 +53,7 @@ async def test_events_fill_header_chart_stats_and_samples():
 async def test_replayed_history_arrives_in_few_batches():
     seen = []
     fake = FakeEngine(make_events(steps=3000, max_steps=3000))
-    app = LlmLearnsApp(connect=lambda: fake)
+    app, _ = make_app(fake)
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         await loaded(pilot, fake)
         batches = [m for m in seen if type(m).__name__ == "EventsReceived"]

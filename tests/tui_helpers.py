@@ -10,7 +10,9 @@ from tui.app import LlmLearnsApp
 
 def make_app(fake: FakeEngine | None = None, **kwargs) -> tuple[LlmLearnsApp, FakeEngine]:
     fake = fake or FakeEngine()
-    return LlmLearnsApp(connect=lambda: fake, **kwargs), fake
+    app = LlmLearnsApp(connect=lambda: fake, **kwargs)
+    app.event_batch_s = 0.05  # no test waits half a second for its first events
+    return app, fake
 
 
 async def settle(pilot, until=lambda: True, timeout: float = 5.0) -> None:

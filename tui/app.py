@@ -50,7 +50,6 @@ from tui.widgets.run_header import RunHeader
 from tui.widgets.tour_note import TourNote
 from tui.widgets.view_tabs import ViewTabs
 
-BATCH_S = 0.5  # 2 updates a second: enough to watch, and leaves the cores to training
 VIEWS = {
     "train": "Train",
     "attention": "Attention",
@@ -69,6 +68,9 @@ class LlmLearnsApp(App[int]):
     """Train a small GPT and watch it learn."""
 
     CSS_PATH = "app.tcss"
+    # Events reach the views in batches this often: twice a second is enough to watch, and leaves
+    # the cores to training (tests shorten it: they wait for the first batch).
+    event_batch_s = 0.5
     TITLE = "llm-learns"
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (60, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (20, "-short"), (36, "-tall")]
@@ -183,7 +185,7 @@ class LlmLearnsApp(App[int]):
     @work(thread=True, exclusive=True, group="events", exit_on_error=False)
     def _read_events(self, client: RunClient) -> None:
         worker = get_current_worker()
-        for batch, closed, error in event_batches(client.events(), BATCH_S, worker):
+        for batch, closed, error in event_batches(client.events(), self.event_batch_s, worker):
             if batch:
                 self.post_message(EventsReceived(client, batch))
             if closed:
