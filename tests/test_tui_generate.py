@@ -10,12 +10,11 @@ import re
 
 from rich.console import Console
 from rich.text import Text
-from textual.app import App
 from textual.content import Content
 from textual.widgets import Input, Label
 
 from engine import GeneratedToken, SampleConfig
-from tests.tui_helpers import loaded, make_app, settle
+from tests.tui_helpers import Holder, loaded, make_app, settle
 from tui.widgets.attention_bars import AttentionBars
 from tui.widgets.candidate_bars import CandidateBars, caption
 from tui.widgets.generation_output import GenerationOutput
@@ -142,15 +141,6 @@ def runs(widget) -> list[str]:
         return [segment.text for segment in rendered.render_segments()]
     assert isinstance(rendered, Text)
     return [segment.text for segment in rendered.render(Console(width=200))]
-
-
-class Holder(App):
-    def __init__(self, widget) -> None:
-        super().__init__()
-        self.widget = widget
-
-    def compose(self):
-        yield self.widget
 
 
 async def test_a_prompt_and_its_continuation_keep_their_space_and_their_boundary():

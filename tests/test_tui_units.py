@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
-from textual.app import App
 
 from engine import Candidate, GeneratedToken, token_label
+from tests.tui_helpers import Holder
 from tui.format import cell_label, fit, format_duration, format_rate
 from tui.views.attention import probe_from_sample
 from tui.widgets.attention_bars import MAX_BARS, AttentionBars, bar
@@ -131,17 +131,6 @@ def test_tui_package_import_does_not_load_textual():
 # Wide, joined and zero-width graphemes, and a control sequence: a word tokenizer can cut a
 # joined emoji into its parts, so a lone joiner (U+200D) is a token too.
 WIDE = ["日本", "👩‍👩‍👧", "🇫🇷", "a", "e\u0301", "❤️", "x\x1b[2J", "longlonglonglong", "\u200d"]
-
-
-class Holder(App):
-    """One widget under test, in an app for its theme."""
-
-    def __init__(self, widget) -> None:
-        super().__init__()
-        self.widget = widget
-
-    def compose(self):
-        yield self.widget
 
 
 async def test_heatmap_rows_keep_one_width_whatever_the_labels():

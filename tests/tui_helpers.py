@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.app import App
 from textual.widgets import Input
 
 from tests.tui_fakes import FakeEngine
@@ -30,3 +31,14 @@ async def settle(pilot, until=lambda: True, timeout: float = 5.0) -> None:
 async def loaded(pilot, fake: FakeEngine) -> None:
     """Wait until every canned event reached the views."""
     await settle(pilot, lambda: pilot.app.events_seen >= len(fake._events))
+
+
+class Holder(App):
+    """One widget under test, in an app for its theme."""
+
+    def __init__(self, widget) -> None:
+        super().__init__()
+        self.widget = widget
+
+    def compose(self):
+        yield self.widget
