@@ -102,3 +102,12 @@ def _nul_error(path: Path, offset: int) -> CorpusError:
         f"corpus {path} holds a NUL byte (\\x00) at offset {offset}: it looks like a binary "
         "file, not UTF-8 text"
     )
+
+
+def first_line(corpus: Path) -> str:
+    """The corpus's first non-blank line: the default attention probe."""
+    for chunk in read_chunks(corpus):
+        for line in chunk.splitlines():
+            if line.strip():
+                return line.strip()
+    return ""

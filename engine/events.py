@@ -62,7 +62,7 @@ class TrainingStarted(Record):
     # What counting alone achieves on the val text (engine.baselines); None in older logs.
     unigram_loss: float | None = None
     bigram_loss: float | None = None
-    # The learning rate at evenly spaced steps from 0 to max_steps (engine.train.lr_schedule).
+    # The learning rate at evenly spaced steps from 0 to max_steps (engine.schedule.lr_schedule).
     lr_schedule: tuple[float, ...] = ()
 
 

@@ -1,6 +1,6 @@
 """Starting the worker, alone or as N processes under torchrun; the checks that need no process.
 
-`--nproc-per-node N` runs N copies of `engine.worker` under PyTorch's own launcher
+`--nproc-per-node N` runs N copies of `engine.worker_process` under PyTorch's own launcher
 (`python -m torch.distributed.run --standalone`), which gives each its RANK and WORLD_SIZE and tears
 the group down when one dies; engine/distributed.py takes it from there. Several nodes are
 torchrun's business too (its rendezvous flags; see the README). Torch is never imported here.
@@ -22,11 +22,11 @@ MONITOR_INTERVAL_S = 0.1
 def worker_command(args: list[str], nproc: int = 1) -> list[str]:
     """The command line that starts a worker, or N of them under torchrun."""
     if nproc <= 1:
-        return [sys.executable, "-m", "engine.worker", *args]
+        return [sys.executable, "-m", "engine.worker_process", *args]
     return [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
         "--nproc-per-node", str(nproc), "--monitor-interval", str(MONITOR_INTERVAL_S),
-        "-m", "engine.worker", *args,
+        "-m", "engine.worker_process", *args,
     ]  # fmt: skip
 
 

@@ -26,10 +26,11 @@ from engine.checkpoint import (
     save_checkpoint,
 )
 from engine.config import RunConfig, SampleConfig
-from engine.corpus import read_chunks
+from engine.corpus import first_line
 from engine.data import Dataset, load_dataset
+from engine.devices import pick_device
 from engine.distributed import mean_over_ranks
-from engine.errors import CheckpointError, ConfigError, EngineError
+from engine.errors import CheckpointError, EngineError
 from engine.events import (
     CheckpointSaved,
     EvalCompleted,
@@ -60,6 +61,7 @@ from engine.run_files import (
     load_config,
     write_error,
 )
+from engine.schedule import lr_at, lr_schedule
 from engine.step import PendingStep, StepReader, apply_unless, flag_not_finite
 from engine.timelapse import save_snapshot
 from engine.token_cache import Progress
@@ -67,7 +69,6 @@ from engine.tokenizer import Encoding, Tokenizer, load_tokenizer
 
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
 MAX_PENDING = 100  # steps queued on the device before their values are read, log_every or not
-LR_SCHEDULE_POINTS = 64  # points of the schedule sent at start, for the Train view to draw
 
 
 @dataclass
@@ -81,45 +82,6 @@ class Control:
     # Set to pause at the next step boundary; the loop also sets it on a non-finite step. After a
     # TrainingPaused the owner stops advancing the loop; advancing it again resumes.
     pause: PauseCause | None = None
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for, but no CUDA GPU is available")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device mps was asked for, but MPS is not available")
-    return torch.device(name)
-
-
-def lr_at(step: int, config: RunConfig) -> float:
-    """Linear warmup, then cosine decay from lr to min_lr at max_steps (nanoGPT's schedule)."""
-    train = config.train
-    if step < train.warmup_steps:
-        return train.lr * (step + 1) / (train.warmup_steps + 1)
-    span = max(1, train.max_steps - train.warmup_steps)
-    progress = min(1.0, (step - train.warmup_steps) / span)
-    return train.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (train.lr - train.min_lr)
-
-
-def lr_schedule(config: RunConfig, points: int = LR_SCHEDULE_POINTS) -> tuple[float, ...]:
-    """lr_at at `points` evenly spaced steps from 0 to max_steps."""
-    last = config.train.max_steps
-    return tuple(lr_at(round(i * last / (points - 1)), config) for i in range(points))
-
-
-def first_line(corpus: Path) -> str:
-    """The corpus's first non-blank line: the default attention probe."""
-    for chunk in read_chunks(corpus):
-        for line in chunk.splitlines():
-            if line.strip():
-                return line.strip()
-    return ""
 
 
 class Trainer:

@@ -1,6 +1,5 @@
 """The engine worker: one process that owns one run and serves its clients between training steps.
-
-    python -m engine.worker --run-dir DIR (--config JSON | --resume) [--detach] [--idle]
+The process around it (arguments, signals, its log, start-up errors): engine/worker_process.py.
 
 Training advances one step per loop turn; before each step the worker answers whatever requests
 have arrived, so a request waits at most one step. The model stays loaded while paused, stopped or
@@ -12,12 +11,9 @@ see its progress; a small one before, so that its errors reach the starting clie
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import os
 import queue
-import signal
 import sys
 import threading
 import time
@@ -39,16 +35,14 @@ from engine.channel import (
     send_event_line,
     send_record,
 )
-from engine.config import RunConfig
-from engine.corpus import resolve_corpus
 from engine.distributed import Group
 from engine.errors import EngineError
 from engine.events import EngineFailed, Event, FinishReason, PauseCause, TrainingFinished
 from engine.generate import TOP_LOGITS
-from engine.launch import agent_pid, under_torchrun
+from engine.launch import agent_pid
 from engine.memory import describe_out_of_memory, out_of_memory
 from engine.outputs import RunStatus
-from engine.preparation import Preparation, prepare_in_background
+from engine.preparation import Preparation
 from engine.requests import (
     REQUEST_TYPES,
     Attention,
@@ -78,7 +72,7 @@ from engine.requests import (
     Trace,
     TraceReply,
 )
-from engine.run_files import event_batches, load_config, read_events, write_error
+from engine.run_files import event_batches, read_events
 from engine.run_state import RunState, advance
 from engine.surprise import passage_losses
 from engine.timelapse import load_snapshot, snapshot_steps
@@ -456,72 +450,6 @@ def _state_from_history(run_dir: Path, trainer: Trainer) -> RunState:
     return state if state.ended else RunState.FAILED
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="engine.worker")
-    parser.add_argument("--run-dir", required=True, type=Path)
-    parser.add_argument("--config", help="RunConfig JSON for a new run")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
-    parser.add_argument("--overrides", default="{}", help="JSON {section: {field: value}}")
-    parser.add_argument("--detach", action="store_true")
-    parser.add_argument("--idle", action="store_true", help="load the run but do not train")
-    args = parser.parse_args(argv)
-    os.umask(0o077)  # everything the run writes is its owner's alone
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    worker: Worker | None = None
-
-    def on_signal(signum, frame) -> None:
-        if worker is None:  # still starting: nothing to checkpoint yet
-            raise SystemExit(128 + signum)
-        worker.signalled = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    startup = sys.stderr  # the client reads a start-up error's one line from here
-    group = Group() if under_torchrun() else None
-    leader = group is None or group.rank == 0
-    try:
-        if group is not None:
-            group.pick_device()
-        overrides = json.loads(args.overrides)
-        if args.resume:
-            config = load_config(args.run_dir).for_resume(overrides)
-
-            def build(progress=None) -> Trainer:
-                return Trainer.resume(args.run_dir, overrides, progress)
-        else:
-            config = RunConfig.from_json(args.config)
-
-            def build(progress=None) -> Trainer:
-                return Trainer.create(config, args.run_dir, progress)
-
-        corpus_bytes = resolve_corpus(config.data.corpus).stat().st_size
-        if group is None and prepare_in_background(corpus_bytes) and not args.idle:
-            # Listen first: clients see the tokenising progress and can stop it. (Under torchrun
-            # every rank tokenises before it listens: the cache makes them agree, not share.)
-            startup = _log_to(args.run_dir)
-            worker = Worker(Preparation(args.run_dir, config, build), args.detach, args.idle)
-            worker.startup = startup
-        else:
-            trainer = build()
-            if leader:
-                startup = _log_to(args.run_dir)  # warnings from here on go to the log
-            ready(trainer, group)
-            if group is not None:
-                group.connect(trainer)
-                if not leader:
-                    return group.follow(trainer)
-            trainer.open_run_dir()
-            worker = Worker(trainer, args.detach, args.idle, group)
-    except Exception as error:
-        known = isinstance(error, EngineError) or out_of_memory(error)
-        if not known:
-            traceback.print_exc()  # the details, for a bug report (into worker.log once open)
-        for stream in {startup, sys.stderr}:
-            print(f"error: {failure_reason(error)}", file=stream, flush=True)
-        return 2 if known else 1
-    return worker.run()
-
-
 def ready(trainer: Trainer, group: Group | None = None) -> None:
     """Set the process's CPU policy for this trainer: priority and threads, chosen for the model's
     size and the ranks on this machine (the figures are in cpu_policy.py)."""
@@ -530,21 +458,3 @@ def ready(trainer: Trainer, group: Group | None = None) -> None:
     cpu_policy.apply(policy)
     if group is None or group.rank == 0:
         print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr)
-
-
-def _log_to(run_dir: Path):
-    """Send stderr to the run's worker.log (0600); returns the old stderr, for start-up errors."""
-    try:
-        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(run_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.fchmod(fd, 0o600)  # an older run's log may be world-readable
-    except OSError as error:
-        raise write_error(run_dir / LOG_FILE, error) from None
-    startup = os.fdopen(os.dup(2), "w")
-    os.dup2(fd, 2)
-    os.close(fd)
-    return startup
-
-
-if __name__ == "__main__":
-    sys.exit(main())
