@@ -12,11 +12,12 @@ from engine import StepCompleted, TrainingStarted, preset
 from tests.test_cli import run_cli
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
-from tui.compare import PALETTE, free_color, read_run
+from tui.compare import PALETTE, ComparedRun, free_color, read_run
 from tui.screens.runs import RunsScreen
 from tui.views.train import TrainView
 from tui.widgets.chart_legend import ChartLegend
 from tui.widgets.loss_chart import LossChart
+from tui.widgets.loss_history import LossHistory
 
 
 def write_run(root: Path, name: str, events: list) -> Path:
@@ -194,3 +195,8 @@ def test_compare_refuses_a_missing_or_unrelated_run_before_any_ui(tmp_path, args
     assert result.stdout == "" and "Traceback" not in result.stderr
     assert time.monotonic() - started < 20
     assert isinstance(make_events()[0], TrainingStarted)
+
+
+def test_a_run_folders_name_reaches_the_screen_without_control_characters(tmp_path):
+    run = ComparedRun(path=tmp_path / "run\x1b[2Jcleared", history=LossHistory())
+    assert "\x1b" not in run.name and "cleared" in run.name

@@ -7,7 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import EvalCompleted, StepCompleted, TrainingStarted, comparable_run, read_events
+from engine import (
+    EvalCompleted,
+    StepCompleted,
+    TrainingStarted,
+    comparable_run,
+    read_events,
+    visible,
+)
 from tui.widgets.loss_history import LossHistory
 
 # Fixed colours, not theme ones: a run keeps its colour whatever the theme, and none of them is
@@ -36,7 +43,8 @@ class ComparedRun:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The run folder's name, as the screen may show it (anyone may name a folder)."""
+        return visible(self.path.name, keep_newlines=False, keep_tabs=False)
 
 
 def read_run(path: Path, smoothing: float = 0.9) -> ComparedRun:
