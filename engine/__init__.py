@@ -7,8 +7,7 @@ Importing this package is cheap and does not import torch: the names that need i
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from engine.client import EngineClient, Generation
-from engine.config import (
+from engine.contract.config import (
     DEFAULT_PRESET,
     PRESETS,
     DataConfig,
@@ -19,9 +18,15 @@ from engine.config import (
     describe,
     preset,
 )
-from engine.display import token_label, visible
-from engine.errors import CheckpointError, ConfigError, CorpusError, EngineError, WriteError
-from engine.events import (
+from engine.contract.display import token_label, visible
+from engine.contract.errors import (
+    CheckpointError,
+    ConfigError,
+    CorpusError,
+    EngineError,
+    WriteError,
+)
+from engine.contract.events import (
     CheckpointSaved,
     EngineFailed,
     EvalCompleted,
@@ -39,8 +44,7 @@ from engine.events import (
     TrainingStarted,
     event_from_json,
 )
-from engine.head_roles import HeadRole, head_roles
-from engine.inside import (
+from engine.contract.inside import (
     STAGE_KINDS,
     ForwardTrace,
     ModelPart,
@@ -48,36 +52,38 @@ from engine.inside import (
     PassageLosses,
     TraceStage,
 )
-from engine.outputs import AttentionMap, Candidate, GeneratedToken, RunStatus, TopLogits
-from engine.protocol import RunClient, TokenStream
-from engine.run_state import RunState, advance
-from engine.sampling import SamplingPipeline, SamplingStage, sampling_pipeline
+from engine.contract.outputs import AttentionMap, Candidate, GeneratedToken, RunStatus, TopLogits
+from engine.contract.protocol import RunClient, TokenStream
+from engine.contract.run_state import RunState, advance
+from engine.lens.head_roles import HeadRole, head_roles
+from engine.lens.sampling import SamplingPipeline, SamplingStage, sampling_pipeline
+from engine.process.client import EngineClient, Generation
 
 _LAZY = {
-    "Trainer": "engine.train",
-    "Control": "engine.train",
-    "train": "engine.train",
-    "capture_attention": "engine.attention",
-    "trace": "engine.trace",
-    "passage_losses": "engine.surprise",
-    "stream_tokens": "engine.generate",
-    "generate_text": "engine.generate",
-    "load_tokenizer": "engine.tokenizer",
-    "read_events": "engine.run_files",
-    "comparable_run": "engine.run_listing",
-    "list_runs": "engine.run_listing",
-    "RunSummary": "engine.run_listing",
+    "Trainer": "engine.training.trainer",
+    "Control": "engine.training.trainer",
+    "train": "engine.training.trainer",
+    "capture_attention": "engine.lens.attention",
+    "trace": "engine.lens.trace",
+    "passage_losses": "engine.lens.surprise",
+    "stream_tokens": "engine.model.generate",
+    "generate_text": "engine.model.generate",
+    "load_tokenizer": "engine.data.tokenizer",
+    "read_events": "engine.runs.files",
+    "comparable_run": "engine.runs.listing",
+    "list_runs": "engine.runs.listing",
+    "RunSummary": "engine.runs.listing",
 }
 
 if TYPE_CHECKING:
-    from engine.attention import capture_attention
-    from engine.generate import generate_text, stream_tokens
-    from engine.run_files import read_events
-    from engine.run_listing import RunSummary, comparable_run, list_runs
-    from engine.surprise import passage_losses
-    from engine.tokenizer import load_tokenizer
-    from engine.trace import trace
-    from engine.train import Control, Trainer, train
+    from engine.data.tokenizer import load_tokenizer
+    from engine.lens.attention import capture_attention
+    from engine.lens.surprise import passage_losses
+    from engine.lens.trace import trace
+    from engine.model.generate import generate_text, stream_tokens
+    from engine.runs.files import read_events
+    from engine.runs.listing import RunSummary, comparable_run, list_runs
+    from engine.training.trainer import Control, Trainer, train
 
 
 def __getattr__(name: str):

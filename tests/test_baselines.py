@@ -8,8 +8,8 @@ import torch
 
 from engine import Trainer, TrainingStarted, event_from_json
 from engine import baselines as baselines_module
-from engine.baselines import count_baselines
-from engine.schedule import lr_at
+from engine.data.baselines import count_baselines
+from engine.training.schedule import lr_at
 
 
 def test_unigram_and_bigram_match_a_hand_count():

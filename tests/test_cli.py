@@ -18,11 +18,10 @@ from types import SimpleNamespace
 import pytest
 
 from engine import describe
-from engine.channel import INFO_FILE, worker_info
-from engine.cli import parse_args
-from engine.cli_progress import ProgressPrinter, safe_json
-from engine.config import SECTIONS
-from engine.events import (
+from engine.cli.commands import parse_args
+from engine.cli.progress import ProgressPrinter, safe_json
+from engine.contract.config import SECTIONS
+from engine.contract.events import (
     EvalCompleted,
     FinishReason,
     LossNotFinite,
@@ -31,7 +30,8 @@ from engine.events import (
     TrainingFinished,
     TrainingStarted,
 )
-from engine.run_state import RunState
+from engine.contract.run_state import RunState
+from engine.process.channel import INFO_FILE, worker_info
 from tests.conftest import alive
 from tui.cli import main as tui_main
 
@@ -324,7 +324,8 @@ def test_runs_lists_state_step_and_best_val(tmp_path, corpus):
 
 def test_cli_imports_neither_textual_nor_torch():
     code = (
-        "import sys, engine, engine.cli, engine.cli_progress, engine.client, tui.cli; "
+        "import sys, engine, engine.cli.commands, engine.cli.progress, engine.process.client, "
+        "tui.cli; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'rich', 'torch'}))"
     )
     result = subprocess.run(

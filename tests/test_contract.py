@@ -27,13 +27,13 @@ from engine import (
     TrainingStarted,
     advance,
 )
-from engine.config import SampleConfig
-from engine.events import EVENT_TYPES
-from engine.head_roles import HeadRole
-from engine.inside import ForwardTrace, ModelPart, Neighbour, PassageLosses, TraceStage
-from engine.outputs import Candidate, GeneratedToken, RunStatus, TopLogits
-from engine.requests import REPLY_TYPES, REQUEST_TYPES
-from engine.worker import Worker
+from engine.contract.config import SampleConfig
+from engine.contract.events import EVENT_TYPES
+from engine.contract.inside import ForwardTrace, ModelPart, Neighbour, PassageLosses, TraceStage
+from engine.contract.outputs import Candidate, GeneratedToken, RunStatus, TopLogits
+from engine.contract.requests import REPLY_TYPES, REQUEST_TYPES
+from engine.lens.head_roles import HeadRole
+from engine.process.worker import Worker
 from tests.conftest import tiny_config
 from tests.tui_fakes import FakeEngine, make_events
 

@@ -6,10 +6,10 @@ import pytest
 
 from engine import ConfigError, CorpusError, DataConfig
 from engine import corpus as corpus_module
-from engine.corpus import read_chunks
-from engine.data import load_dataset
-from engine.display import visible
-from engine.tokenizer import CharTokenizer
+from engine.contract.display import visible
+from engine.data.corpus import read_chunks
+from engine.data.dataset import load_dataset
+from engine.data.tokenizer import CharTokenizer
 
 
 def _write(tmp_path, data: bytes):

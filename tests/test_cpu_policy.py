@@ -1,6 +1,7 @@
-"""The worker's CPU policy (engine/cpu_policy.py): what it picks, and that the worker applies it.
+"""The worker's CPU policy (engine/process/cpu_policy.py): what it picks, and that the worker
+applies it.
 
-The figures that justify the choices come from `python -m engine.bench --only contention`;
+The figures that justify the choices come from `python -m bench.engine --only contention`;
 nothing here is timed.
 """
 
@@ -11,9 +12,16 @@ import os
 import pytest
 
 from engine import PRESETS, ConfigError, TrainingFinished
-from engine.client import EngineClient
-from engine.cpu_policy import OPENMP_SETTINGS, OVERRIDE, CpuPolicy, choose, parse, worker_env
-from engine.train import Trainer
+from engine.process.client import EngineClient
+from engine.process.cpu_policy import (
+    OPENMP_SETTINGS,
+    OVERRIDE,
+    CpuPolicy,
+    choose,
+    parse,
+    worker_env,
+)
+from engine.training.trainer import Trainer
 from tests.conftest import tiny_config
 
 

@@ -20,9 +20,9 @@ from engine import (
     TrainingStarted,
     decode,
 )
-from engine.client import EngineClient
-from engine.generate import sample_ids
-from engine.train import Trainer
+from engine.model.generate import sample_ids
+from engine.process.client import EngineClient
+from engine.training.trainer import Trainer
 from tests.conftest import tiny_config
 from tests.test_worker import Follower
 

@@ -1,15 +1,15 @@
-"""The static decoder (engine/decode.py) that CUDA replays as graphs, stepped eagerly on the CPU:
-the same tokens as the eager decoder, with weights that change between generations."""
+"""The static decoder (engine/model/decode.py) that CUDA replays as graphs, stepped eagerly on the
+CPU: the same tokens as the eager decoder, with weights that change between generations."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine import decode, generate
-from engine.config import ModelConfig, SampleConfig
-from engine.generate import sample_ids
-from engine.model import GPT
+from engine.contract.config import ModelConfig, SampleConfig
+from engine.model import decode, generate
+from engine.model.generate import sample_ids
+from engine.model.gpt import GPT
 
 GREEDY = SampleConfig(temperature=0, max_new_tokens=40)  # 40 on a 16-token context: slides
 
@@ -77,7 +77,7 @@ def test_two_generations_at_once_each_get_their_own_cache(static):
 
 
 def test_a_token_given_as_a_device_tensor_steps_like_an_id():
-    from engine.model import Decoder, KVCache
+    from engine.model.gpt import Decoder, KVCache
 
     model = _model()
     caches = [KVCache(model.config, 1, "cpu", torch.float32) for _ in range(2)]

@@ -19,11 +19,11 @@ import pytest
 import torch
 
 from engine import EngineClient, EngineFailed, StepCompleted, cpu_policy
-from engine.channel import worker_info
-from engine.distributed import Group
-from engine.run_files import load_config
-from engine.run_state import RunState
-from engine.train import Trainer, train
+from engine.contract.run_state import RunState
+from engine.process.channel import worker_info
+from engine.runs.files import load_config
+from engine.training.distributed import Group
+from engine.training.trainer import Trainer, train
 from tests.conftest import alive, tiny_config
 from tests.test_cli import (
     no_orphans,  # noqa: F401 - the CLI tests' clean-up, for start_cli
@@ -101,7 +101,7 @@ def one_process_losses(config, steps: int) -> dict[int, float]:
 def test_a_process_count_that_cannot_work_is_refused_in_one_line(
     flags, message, corpus, monkeypatch, capsys
 ):
-    monkeypatch.setattr("engine.launch.count_gpus", lambda: 1)
+    monkeypatch.setattr("engine.process.launch.count_gpus", lambda: 1)
     try:
         code = tui_main(["--headless", "--corpus", str(corpus), *flags])
     except SystemExit as exit:  # argparse's own refusal

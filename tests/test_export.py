@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from engine.events import EvalCompleted, SampleGenerated, StepCompleted
-from engine.train import train
+from engine.contract.events import EvalCompleted, SampleGenerated, StepCompleted
+from engine.training.trainer import train
 from tests.conftest import tiny_config
 from tui.cli import main as tui_main
 

@@ -31,11 +31,11 @@ from engine import (
     read_events,
     run_files,
 )
-from engine.client import EngineClient, _death_reason
-from engine.errors import WriteError
-from engine.events import EvalCompleted, FinishReason
-from engine.run_files import EVENTS, EventLog, atomic_write, event_batches
-from engine.worker import failure_reason
+from engine.contract.errors import WriteError
+from engine.contract.events import EvalCompleted, FinishReason
+from engine.process.client import EngineClient, _death_reason
+from engine.process.worker import failure_reason
+from engine.runs.files import EVENTS, EventLog, atomic_write, event_batches
 from tests.conftest import tiny_config
 from tests.test_cli import run_cli, tiny_run
 

@@ -6,11 +6,11 @@ from array import array
 
 import torch
 
-from engine.attention import tensor_to_array
-from engine.config import ModelConfig
-from engine.head_roles import MIXED, head_roles
-from engine.model import GPT
-from engine.outputs import AttentionMap
+from engine.contract.config import ModelConfig
+from engine.contract.outputs import AttentionMap
+from engine.lens.attention import tensor_to_array
+from engine.lens.head_roles import MIXED, head_roles
+from engine.model.gpt import GPT
 
 
 def _map(weights: torch.Tensor, ids: list[int]) -> AttentionMap:

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from engine import Trainer
-from engine.config import ModelConfig, SampleConfig
-from engine.generate import sample_ids
-from engine.model import GPT
+from engine.contract.config import ModelConfig, SampleConfig
+from engine.model.generate import sample_ids
+from engine.model.gpt import GPT
 
 
 def _model(**kw) -> GPT:
@@ -52,7 +52,7 @@ def test_greedy_generation_is_the_same_with_and_without_the_kv_cache():
 
 
 def test_kv_cache_logits_match_a_full_forward():
-    from engine.model import KVCache
+    from engine.model.gpt import KVCache
 
     model = _model()
     idx = torch.randint(50, (1, 10))
@@ -101,7 +101,7 @@ def test_attention_capture_shape_and_unknown_words(tiny):
 
 @pytest.mark.parametrize("bias", [False, True])
 def test_the_decoder_gives_next_logits_own_logits(bias):
-    from engine.model import Decoder, KVCache
+    from engine.model.gpt import Decoder, KVCache
 
     model = _model(bias=bias)
     if bias:  # fresh biases are zero: make them matter
@@ -122,7 +122,7 @@ def test_the_decoder_gives_next_logits_own_logits(bias):
 
 
 def test_top_p_keeps_the_smallest_prefix_that_reaches_p():
-    from engine.generate import _distribution
+    from engine.model.generate import _distribution
 
     logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
     kept = _distribution(logits, SampleConfig(top_p=0.7)).nonzero().flatten().tolist()

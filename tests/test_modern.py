@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from engine import PRESETS, Trainer
-from engine.config import ModelConfig, SampleConfig
-from engine.events import StepCompleted
-from engine.generate import sample_ids
-from engine.model import GPT
-from engine.optim import Optimizers
-from engine.run_files import read_events
+from engine.contract.config import ModelConfig, SampleConfig
+from engine.contract.events import StepCompleted
+from engine.model.generate import sample_ids
+from engine.model.gpt import GPT
+from engine.runs.files import read_events
+from engine.training.optim import Optimizers
 from tests.conftest import tiny_config
 
 OPTIONS = ("rope", "qk_norm", "relu2", "tie_head", "zero_init")
@@ -137,7 +137,7 @@ def test_a_char_modern_checkpoint_resumes_exactly(corpus, tmp_path):
 
 
 def test_a_checkpoint_without_muons_state_is_refused_in_one_line(corpus, tmp_path):
-    from engine.errors import ConfigError
+    from engine.contract.errors import ConfigError
 
     config = _modern_tiny(corpus, max_steps=4, eval_every=4)
     list(Trainer.create(config, tmp_path / "run").events())
@@ -175,7 +175,7 @@ def test_cached_and_uncached_greedy_decoding_agree(combo):
     "options", [{}, {"rope": True}, {"tie_head": False}, _on("rope") | _on("tie_head")]
 )
 def test_the_memory_check_counts_the_parameters_each_option_builds(options):
-    from engine.memory import count_params
+    from engine.training.memory import count_params
 
     config = ModelConfig(vocab_size=30, block_size=8, n_layer=2, n_head=2, n_embd=16, **options)
     assert count_params(config) == GPT(config).num_params()

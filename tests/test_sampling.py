@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from engine.config import ModelConfig, SampleConfig
-from engine.generate import distribution, sample_ids, stream_tokens
-from engine.model import GPT
-from engine.outputs import TopLogits
-from engine.sampling import STAGES, sampling_pipeline
+from engine.contract.config import ModelConfig, SampleConfig
+from engine.contract.outputs import TopLogits
+from engine.lens.sampling import STAGES, sampling_pipeline
+from engine.model.generate import distribution, sample_ids, stream_tokens
+from engine.model.gpt import GPT
 
 SETTINGS = [
     (temperature, top_k, top_p)

@@ -1,5 +1,6 @@
-"""The GPU's step path (engine/step.py), run on the CPU: values read once per log_every steps, a
-non-finite step skipped on the device with the optimizer's state intact, and a rewind to it."""
+"""The GPU's step path (engine/training/step.py), run on the CPU: values read once per
+log_every steps, a non-finite step skipped on the device with the optimizer's state intact, and a
+rewind to it."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ import math
 import pytest
 import torch
 
-from engine.events import (
+from engine.contract.events import (
     CheckpointSaved,
     LossNotFinite,
     StepCompleted,
     TrainingFinished,
     TrainingPaused,
 )
-from engine.step import apply_unless
-from engine.train import Trainer
+from engine.training.step import apply_unless
+from engine.training.trainer import Trainer
 from tests.conftest import tiny_config
 
 READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__")
@@ -197,9 +198,9 @@ def test_a_flagged_step_leaves_parameters_and_optimizer_state_unchanged(name):
 
 
 def test_values_are_read_at_least_every_max_pending_steps(corpus, monkeypatch):
-    import engine.train
+    import engine.training.trainer
 
-    monkeypatch.setattr(engine.train, "MAX_PENDING", 5)
+    monkeypatch.setattr(engine.training.trainer, "MAX_PENDING", 5)
     trainer = _lazy_trainer(corpus, max_steps=30, log_every=1000, eval_every=1000)
     queued, step = [], trainer.train_step
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine import Trainer
-from engine.surprise import passage_losses
+from engine.lens.surprise import passage_losses
 from tests.conftest import tiny_config
 
 

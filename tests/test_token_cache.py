@@ -24,14 +24,14 @@ from engine import (
     TrainingStarted,
     advance,
 )
-from engine.client import EngineClient
-from engine.corpus import read_chunks
-from engine.data import load_dataset
-from engine.preparation import Preparation
-from engine.token_cache import _pieces, cache_dir, encode_stream, tokenize
-from engine.tokenizer import BPETokenizer, CharTokenizer, WordTokenizer
-from engine.train import Trainer
-from engine.worker import Worker
+from engine.data.corpus import read_chunks
+from engine.data.dataset import load_dataset
+from engine.data.token_cache import _pieces, cache_dir, encode_stream, tokenize
+from engine.data.tokenizer import BPETokenizer, CharTokenizer, WordTokenizer
+from engine.process.client import EngineClient
+from engine.process.preparation import Preparation
+from engine.process.worker import Worker
+from engine.training.trainer import Trainer
 from tests.conftest import tiny_config
 
 # Runs of spaces and line breaks, indentation, apostrophes, digits and multi-byte characters: the
@@ -60,7 +60,7 @@ def _stream_ids(tokenizer, chunks) -> list[int]:
 @pytest.mark.parametrize("kind", ["word", "char", "bpe"])
 @pytest.mark.parametrize("size", [1, 5, 7, 64])
 def test_streaming_equals_whole_text_wherever_the_chunks_are_cut(kind, size, monkeypatch):
-    monkeypatch.setattr("engine.token_cache.PIECE_CHARS", 16)  # many pieces per chunk, too
+    monkeypatch.setattr("engine.data.token_cache.PIECE_CHARS", 16)  # many pieces per chunk, too
     tokenizer = _train(kind, TEXT)
     whole = tokenizer.encode(TEXT).ids
     chunks = [TEXT[i : i + size] for i in range(0, len(TEXT), size)]  # mid-word, mid-run
@@ -68,7 +68,7 @@ def test_streaming_equals_whole_text_wherever_the_chunks_are_cut(kind, size, mon
 
 
 def test_text_without_spaces_is_still_cut_into_pieces(monkeypatch):
-    monkeypatch.setattr("engine.token_cache.PIECE_CHARS", 16)
+    monkeypatch.setattr("engine.data.token_cache.PIECE_CHARS", 16)
     text = "漢字の歌。\n" * 100
     tokenizer = BPETokenizer.train([text], 300)
     assert np.concatenate(list(encode_stream(tokenizer, [text]))).tolist() == (
@@ -326,10 +326,12 @@ def test_a_resumed_run_reuses_the_cache(corpus, tmp_path):
 
 
 def test_batches_let_go_of_the_pages_they_read(tmp_path, monkeypatch):
-    from engine.token_cache import RELEASE_WINDOWS
+    from engine.data.token_cache import RELEASE_WINDOWS
 
     advised: list[str] = []
-    monkeypatch.setattr("engine.token_cache._advise", lambda mapped, name: advised.append(name))
+    monkeypatch.setattr(
+        "engine.data.token_cache._advise", lambda mapped, name: advised.append(name)
+    )
     _, data, _ = load_dataset(DataConfig(corpus=str(_corpus(tmp_path)), tokenizer="char"), 8)
     rng, cpu = torch.Generator().manual_seed(0), torch.device("cpu")
     for i in range(RELEASE_WINDOWS):  # 2 windows a batch: two releases
@@ -340,7 +342,7 @@ def test_batches_let_go_of_the_pages_they_read(tmp_path, monkeypatch):
 def test_headless_output_says_each_pass_with_its_eta():
     import io
 
-    from engine.cli_progress import ProgressPrinter
+    from engine.cli.progress import ProgressPrinter
 
     out = io.StringIO()
     printer = ProgressPrinter(out=out)

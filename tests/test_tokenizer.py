@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from engine.corpus import read_chunks
-from engine.tokenizer import (
+from engine.data.corpus import read_chunks
+from engine.data.tokenizer import (
     BPETokenizer,
     CharTokenizer,
     WordTokenizer,

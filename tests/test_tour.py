@@ -15,7 +15,7 @@ from engine import (
     TrainingFinished,
     TrainingStarted,
 )
-from engine.cli import check_args, parse_args
+from engine.cli.commands import check_args, parse_args
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.cli import main as tui_main

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from engine import PRESETS, EngineError
-from engine.config import ModelConfig
-from engine.inside import STAGE_KINDS, stage_layout
-from engine.model import GPT
-from engine.trace import trace, trace_tensors
+from engine.contract.config import ModelConfig
+from engine.contract.inside import STAGE_KINDS, stage_layout
+from engine.lens.trace import trace, trace_tensors
+from engine.model.gpt import GPT
 
 VOCAB = 23
 MODERN_KINDS = {"normed_query", "normed_key", "rotated_query", "rotated_key", "relu_squared"}
@@ -160,8 +160,8 @@ def test_with_rope_the_first_stage_after_the_embedding_is_the_first_block():
 
 
 def test_the_trace_labels_each_head_as_head_roles_does_on_the_same_text():
-    from engine.attention import capture_attention
-    from engine.head_roles import head_roles
+    from engine.lens.attention import capture_attention
+    from engine.lens.head_roles import head_roles
     from tests.test_head_roles import _hand_built_gpt
 
     model = _hand_built_gpt()  # head 0 looks at the previous token, head 1 at the first

@@ -17,7 +17,7 @@ from engine import (
     event_from_json,
     read_events,
 )
-from engine.schedule import lr_at
+from engine.training.schedule import lr_at
 from tests.conftest import tiny_config
 
 

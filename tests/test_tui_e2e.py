@@ -8,7 +8,7 @@ import time
 import pytest
 from textual.widgets import Input
 
-from engine.client import EngineClient
+from engine.process.client import EngineClient
 from tests.conftest import tiny_config
 from tests.tui_helpers import settle
 from tui.app import LlmLearnsApp

@@ -215,7 +215,7 @@ async def test_a_finished_run_is_traced_too():
 
 
 def test_the_header_sums_each_kind_of_part_over_the_blocks():
-    from engine.inside import model_parts
+    from engine.contract.inside import model_parts
 
     parts = model_parts(vocab_size=10, block_size=6, n_layer=2, n_embd=4, bias=False)
     totals = part_totals(parts)

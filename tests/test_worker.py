@@ -27,9 +27,9 @@ from engine import (
     TrainingResumed,
     TrainingStarted,
 )
-from engine.channel import INFO_FILE, KEY_FILE, worker_info
-from engine.client import EngineClient
-from engine.run_listing import summarize_run
+from engine.process.channel import INFO_FILE, KEY_FILE, worker_info
+from engine.process.client import EngineClient
+from engine.runs.listing import summarize_run
 from tests.conftest import alive, tiny_config
 
 

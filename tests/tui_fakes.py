@@ -45,8 +45,8 @@ from engine import (
     advance,
     sampling_pipeline,
 )
-from engine.head_roles import MIXED, ROLES
-from engine.inside import model_parts, stage_layout
+from engine.contract.inside import model_parts, stage_layout
+from engine.lens.head_roles import MIXED, ROLES
 
 VOCAB = ["\n", "oh", "my", "love", "baby", "you", "are", "the", "one", "i", "need", "so", "sweet"]
 TOKENS_PER_STEP = 96

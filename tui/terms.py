@@ -1,8 +1,8 @@
 """Which glossary entry (tui/glossary.md) explains each config field: the one map the New-run
 form's "learn about this field" and any other view showing a setting read from.
 
-The field's one-line description stays in engine.config (describe()); this only says where the
-longer story is. tests/test_learn_reach.py checks every form field has an entry here and every
+The field's one-line description stays in engine.contract.config (describe()); this only says where
+the longer story is. tests/test_learn_reach.py checks every form field has an entry here and every
 entry names a glossary heading.
 """
 

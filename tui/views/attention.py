@@ -3,8 +3,9 @@
 Maps come from the engine in thread workers. "Live" shows the current model on the text in the
 input; ←/→ scrub through the snapshots the engine stored at each eval, which are all of one text,
 the run's probe: while scrubbing, the input shows that probe and the info line says so. Each
-head is labelled with its role (engine.head_roles, plain Python, run in the request's thread), and
-the roles of every stored snapshot are gathered in the background to show how a head's role grew.
+head is labelled with its role (engine.lens.head_roles, plain Python, run in the request's thread),
+and the roles of every stored snapshot are gathered in the background to show how a head's role
+grew.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The maps shrink (average-pooled) until every head fits the widget's box: at 80×24 a 6-head model
 shows six small maps rather than two large ones and a cut-off rest. Each head's title carries its
-role ("h1 prev .82", from engine.head_roles), which opens "Head roles" in Learn when clicked.
+role ("h1 prev .82", from engine.lens.head_roles), which opens "Head roles" in Learn when clicked.
 """
 
 from __future__ import annotations

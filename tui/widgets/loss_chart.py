@@ -71,7 +71,7 @@ class LossChart(KeptLines, PlotextPlot):
         super().__init__(**kwargs)
         self.history = LossHistory()
         self.vocab_size = 0
-        self.unigram: float | None = None  # landmarks from TrainingStarted (engine.baselines)
+        self.unigram: float | None = None  # landmarks from TrainingStarted (engine.data.baselines)
         self.bigram: float | None = None
         self.log_y = False
         self.x_axis = "step"

@@ -1,0 +1,5 @@
+import sys
+
+from bench.tui import main
+
+sys.exit(main())

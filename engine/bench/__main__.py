@@ -1,5 +1,0 @@
-import sys
-
-from engine.bench import main
-
-sys.exit(main())

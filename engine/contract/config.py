@@ -1,0 +1,476 @@
+"""Run configuration: dataclasses for data, model, training and sampling, plus the named presets.
+
+Every config validates itself on construction and reports all of its problems in one ConfigError.
+Each field carries a one-line description (`describe(section, name)`), written once for every place
+that explains the field: the CLI's --help and the New-run form.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from engine.contract.errors import ConfigError
+
+# The bundled corpus, in the repository's data/ folder: what an empty `corpus` setting means.
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "data" / "love_songs.txt"
+
+TOKENIZERS = ("word", "char", "bpe")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+# Byte-level BPE starts from all 256 bytes and has no special tokens: `tokenizers` silently
+# rounds a smaller vocab_size up to this, so a smaller one is refused rather than ignored.
+BPE_MIN_VOCAB = 256
+
+
+def _check(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def described(default: Any, help: str) -> Any:
+    """A config field with its description: the one text that --help, the New-run form and the
+    Learn view show for it (see describe())."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    corpus: str = described("", "the UTF-8 text file to learn from; empty: the bundled corpus")
+    tokenizer: str = described(
+        "word",
+        "how text is cut into tokens: word (whole words), char (single characters) or bpe "
+        "(pieces of words learned from the corpus)",
+    )
+    bpe_vocab_size: int = described(
+        512,
+        "how many distinct tokens the bpe tokenizer learns, at least 256 (every byte); a small "
+        "corpus may allow fewer; word and char ignore it",
+    )
+    val_fraction: float = described(
+        0.1,
+        "share of the corpus, taken from its end, held back to measure the validation loss; "
+        "never trained on",
+    )
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.tokenizer not in TOKENIZERS:
+            problems.append(f"tokenizer {self.tokenizer!r} is not one of {', '.join(TOKENIZERS)}")
+        if not BPE_MIN_VOCAB <= self.bpe_vocab_size <= 65536:
+            problems.append(
+                f"bpe_vocab_size {self.bpe_vocab_size} must be between {BPE_MIN_VOCAB} and 65536 "
+                f"(byte-level BPE always holds the {BPE_MIN_VOCAB} byte tokens)"
+            )
+        if not 0.0 < self.val_fraction < 0.5:
+            problems.append(f"val_fraction {self.val_fraction} must be between 0 and 0.5")
+        _check(problems)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    block_size: int = described(
+        6, "context length: how many tokens the model sees when it predicts the next one"
+    )
+    n_layer: int = described(
+        2, "transformer blocks stacked one on another; more can learn more, and trains slower"
+    )
+    n_head: int = described(
+        2, "attention heads per block, each free to attend to its own pattern; must divide n_embd"
+    )
+    n_embd: int = described(32, "width of the vector that stands for each token (embedding size)")
+    dropout: float = described(
+        0.0,
+        "fraction of activations zeroed at random while training; fights overfitting; "
+        "0 turns it off",
+    )
+    bias: bool = described(
+        False, "give linear and layer-norm layers a learned offset (a bias) besides their weights"
+    )
+    vocab_size: int = described(
+        0, "how many distinct tokens there are; set by the tokenizer, 0 until it has run"
+    )
+    # The modern recipe, one switch each (README: "What the modern recipe changes").
+    rope: bool = described(
+        False,
+        "rotary position embeddings: each head turns its queries and keys by an angle that grows "
+        "with position, instead of adding a learned position table",
+    )
+    qk_norm: bool = described(
+        False,
+        "normalise each head's queries and keys to a fixed length before they are compared, so "
+        "attention scores cannot blow up",
+    )
+    relu2: bool = described(
+        False, "the MLP's activation is ReLU squared (max(0, x)²) instead of GELU"
+    )
+    tie_head: bool = described(
+        True,
+        "the output head reuses the token embedding (tied); --no-tie-head gives the head its "
+        "own weights",
+    )
+    zero_init: bool = described(
+        False,
+        "start the output projections of attention and MLP (and an untied head) at zero, so "
+        "each block begins as a pass-through",
+    )
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if value < 1:
+                problems.append(f"{name} {value} must be at least 1")
+        if self.n_head >= 1 and self.n_embd % self.n_head:
+            problems.append(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout {self.dropout} must be in [0, 1)")
+        if self.vocab_size < 0:
+            problems.append(f"vocab_size {self.vocab_size} must not be negative")
+        if self.rope and self.n_head >= 1 and (self.n_embd // self.n_head) % 2:
+            problems.append(
+                f"rope turns channels in pairs: the head size {self.n_embd // self.n_head} "
+                "(n_embd / n_head) must be even"
+            )
+        _check(problems)
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    max_steps: int = described(
+        1500, "optimizer steps to train for; each step learns from one batch"
+    )
+    batch_size: int = described(
+        16,
+        "sequences learned from together in one step; more gives steadier steps and needs "
+        "more memory",
+    )
+    lr: float = described(
+        1e-3,
+        "learning rate: how far each step moves the weights; too high diverges, too low crawls",
+    )
+    min_lr: float = described(
+        1e-3, "learning rate the cosine decay ends at; equal to lr keeps the rate constant"
+    )
+    warmup_steps: int = described(
+        0, "steps over which the learning rate climbs from 0 to lr at the start"
+    )
+    weight_decay: float = described(
+        0.01,
+        "how hard AdamW pulls the 2-D weights towards zero at each step; a mild guard against "
+        "overfitting",
+    )
+    beta1: float = described(
+        0.9, "AdamW's momentum: how much of earlier gradients each step keeps (nearer 1: smoother)"
+    )
+    beta2: float = described(
+        0.999,
+        "AdamW's memory of squared gradients, which sizes each weight's step "
+        "(nearer 1: a longer memory)",
+    )
+    muon: bool = described(
+        False,
+        "train the blocks' weight matrices with Muon (an orthogonalised momentum step) and the "
+        "rest with AdamW",
+    )
+    muon_lr: float = described(
+        0.02, "Muon's learning rate at the peak of the schedule (lr is AdamW's)"
+    )
+    muon_momentum: float = described(
+        0.95, "Muon's momentum: how much of earlier gradients each step keeps"
+    )
+    grad_clip: float = described(
+        1.0,
+        "largest gradient norm allowed; a longer gradient is scaled down to it; "
+        "0 turns clipping off",
+    )
+    eval_every: int = described(
+        300,
+        "steps between evals; each eval also draws a sample, stores an attention snapshot and "
+        "saves a checkpoint",
+    )
+    eval_batches: int = described(
+        20, "batches averaged for the train and val loss at each eval; more is steadier, slower"
+    )
+    log_every: int = described(
+        1, "steps between reported training losses (the points of the loss chart)"
+    )
+    seed: int = described(
+        1337,
+        "random seed for the initial weights and the order of batches; the same seed repeats a run",
+    )
+    device: str = described(
+        "auto",
+        "where training runs: cpu, cuda (an NVIDIA GPU) or mps (an Apple GPU); auto picks "
+        "cuda, then mps, then cpu",
+    )
+    compile: bool = described(
+        False,
+        "compile the model with torch.compile: slow to start, faster per step (worth it on a GPU)",
+    )
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("max_steps", "batch_size", "eval_every", "eval_batches", "log_every"):
+            value = getattr(self, name)
+            if value < 1:
+                problems.append(f"{name} {value} must be at least 1")
+        if not 0.0 < self.lr < float("inf"):  # huge is allowed: watching a run diverge teaches
+            problems.append(f"lr {self.lr} must be a positive number")
+        if not 0.0 <= self.min_lr <= self.lr:
+            problems.append(f"min_lr {self.min_lr} must be between 0 and lr {self.lr}")
+        if self.warmup_steps < 0:
+            problems.append(f"warmup_steps {self.warmup_steps} must not be negative")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay {self.weight_decay} must not be negative")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                problems.append(f"{name} {value} must be in [0, 1)")
+        if not 0.0 < self.muon_lr < float("inf"):
+            problems.append(f"muon_lr {self.muon_lr} must be a positive number")
+        if not 0.0 <= self.muon_momentum < 1.0:
+            problems.append(f"muon_momentum {self.muon_momentum} must be in [0, 1)")
+        if self.grad_clip < 0:
+            problems.append(f"grad_clip {self.grad_clip} must not be negative")
+        if self.device not in DEVICES:
+            problems.append(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
+        _check(problems)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    prompt: str = described("oh", "text the model continues in the sample drawn at each eval")
+    max_new_tokens: int = described(30, "how many tokens a sample adds after its prompt")
+    temperature: float = described(
+        1.0,
+        "how adventurous sampling is: below 1 safer, above 1 wilder; 0 always takes the "
+        "likeliest token",
+    )
+    top_k: int = described(0, "sample only among the k likeliest tokens; 0 keeps every token")
+    top_p: float = described(
+        1.0,
+        "sample only among the likeliest tokens whose probabilities add up to p (nucleus "
+        "sampling); 1 keeps every token",
+    )
+    seed: int = described(
+        42, "random seed for sampling, so that samples at different steps compare fairly"
+    )
+    top_n: int = described(
+        5, "how many of the likeliest candidates are shown beside each generated token"
+    )
+    use_cache: bool = described(
+        True,
+        "reuse the keys and values of earlier tokens (the KV cache) while generating; off gives "
+        "the same text, more slowly",
+    )
+    probe: str = described(
+        "",
+        "text whose attention is stored at every eval for the time-lapse; empty: the corpus's "
+        "first line",
+    )
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_new_tokens < 1:
+            problems.append(f"max_new_tokens {self.max_new_tokens} must be at least 1")
+        if self.temperature < 0:
+            problems.append(f"temperature {self.temperature} must not be negative")
+        if self.top_k < 0:
+            problems.append(f"top_k {self.top_k} must not be negative")
+        if not 0.0 < self.top_p <= 1.0:
+            problems.append(f"top_p {self.top_p} must be in (0, 1]")
+        if self.top_n < 0:
+            problems.append(f"top_n {self.top_n} must not be negative")
+        _check(problems)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; stored as the run directory's config.json."""
+
+    preset: str = "seed"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        """Build from a dict like config.json's; unknown keys are errors, missing ones default."""
+        parts: dict[str, Any] = {"preset": str(raw.get("preset", "custom"))}
+        problems = []
+        for name, section in SECTIONS.items():
+            values = dict(raw.get(name) or {})
+            known = {f.name for f in fields(section)}
+            problems += [f"unknown {name} setting {key!r}" for key in values.keys() - known]
+            try:
+                parts[name] = section(**{k: v for k, v in values.items() if k in known})
+            except ConfigError as error:
+                problems.append(str(error))
+            except TypeError as error:
+                problems.append(f"{name}: {error}")
+        _check(problems)
+        return cls(**parts)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        return cls.from_dict(json.loads(text))
+
+    def with_overrides(self, overrides: dict[str, dict[str, Any]]) -> RunConfig:
+        """Return a copy with {section: {field: value}} replaced, validating every section."""
+        parts: dict[str, Any] = {}
+        problems = []
+        for name, values in overrides.items():
+            if not values:
+                continue
+            try:
+                parts[name] = replace(getattr(self, name), **values)
+            except ConfigError as error:
+                problems.append(str(error))
+        _check(problems)
+        return replace(self, **parts)
+
+    def for_resume(self, overrides: dict[str, dict[str, Any]]) -> RunConfig:
+        """This stored config with overrides for a resume; refuses, in one line, any that would
+        change what the checkpoint fixes (FIXED_ON_RESUME), naming their flags."""
+        refused = []
+        for name, values in overrides.items():
+            for key, value in (values or {}).items():
+                stored = getattr(getattr(self, name, None), key, None)
+                if key in FIXED_ON_RESUME.get(name, ()) and not _same(key, value, stored):
+                    refused.append(f"--{key.replace('_', '-')} {value}")
+        if refused:
+            raise ConfigError(
+                f"{', '.join(refused)} cannot apply on resume: the checkpoint fixes its model, "
+                "optimizer and vocabulary (start a new run to change them)"
+            )
+        return self.with_overrides(overrides)
+
+
+def _same(key: str, value: Any, stored: Any) -> bool:
+    if key == "corpus":  # stored resolved; "" is the bundled corpus
+
+        def resolved(path: Any) -> Path:
+            return (Path(path).expanduser() if path else DEFAULT_CORPUS).resolve()
+
+        return resolved(value) == resolved(stored)
+    return value == stored
+
+
+# What a checkpoint fixes: the model's shape and options, the optimizer whose state it holds, and
+# the vocabulary with what built it. Dropout and every other train and sample setting may change
+# when a run resumes.
+FIXED_ON_RESUME = {
+    "model": (
+        "block_size",
+        "n_layer",
+        "n_head",
+        "n_embd",
+        "bias",
+        "vocab_size",
+        "rope",
+        "qk_norm",
+        "relu2",
+        "tie_head",
+        "zero_init",
+    ),  # fmt: skip
+    "train": ("muon",),
+    "data": ("corpus", "tokenizer", "bpe_vocab_size"),
+}
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "sample": SampleConfig,
+}
+
+PRESETS: dict[str, RunConfig] = {
+    # The teaching demo this project grew out of: a word-level GPT on a dozen song lines.
+    "seed": RunConfig(preset="seed"),
+    # nanoGPT's well-known CPU recipe for a character-level model.
+    "char-small": RunConfig(
+        preset="char-small",
+        data=DataConfig(tokenizer="char"),
+        model=ModelConfig(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0),
+        train=TrainConfig(
+            max_steps=2000,
+            batch_size=12,
+            lr=1e-3,
+            min_lr=1e-4,
+            warmup_steps=100,
+            weight_decay=0.1,
+            beta2=0.99,
+            eval_every=250,
+            eval_batches=20,
+        ),
+        sample=SampleConfig(prompt="\n", max_new_tokens=200, temperature=0.8, top_k=200),
+    ),
+}
+# The GPU version of the same recipe (nanoGPT's shakespeare_char config).
+PRESETS["char-gpu"] = replace(
+    PRESETS["char-small"],
+    preset="char-gpu",
+    model=ModelConfig(block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),
+    train=replace(
+        PRESETS["char-small"].train, max_steps=5000, batch_size=64, eval_batches=200, log_every=10
+    ),
+    sample=replace(PRESETS["char-small"].sample, max_new_tokens=300),
+)
+# char-small's shape with the modern recipe (README: "What the modern recipe changes"): rotary
+# positions, QK-norm, ReLU², an untied head, zero-initialised projections, and Muon for the
+# blocks' matrices. Tuned on tinyshakespeare (issue 10): Muon's orthogonalised steps cost the same
+# at any batch size, so a batch of 48 spreads them over 4x char-small's tokens; 300 steps see 0.6x
+# its tokens. Muon at 0.01-0.04 and AdamW at 4e-3-8e-3 all ended at val 1.698-1.712.
+PRESETS["char-modern"] = replace(
+    PRESETS["char-small"],
+    preset="char-modern",
+    model=replace(
+        PRESETS["char-small"].model,
+        rope=True,
+        qk_norm=True,
+        relu2=True,
+        tie_head=False,
+        zero_init=True,
+    ),
+    train=replace(
+        PRESETS["char-small"].train,
+        max_steps=300,
+        batch_size=48,
+        lr=4e-3,
+        min_lr=4e-4,
+        warmup_steps=30,
+        muon=True,
+        muon_lr=0.02,
+        muon_momentum=0.95,
+        eval_every=50,
+    ),
+)
+DEFAULT_PRESET = "seed"
+
+
+def describe(section: str, name: str) -> str:
+    """What the field `name` of config section `section` ("data", "model", ...) does, in a line."""
+    try:
+        cls = SECTIONS[section]
+        return next(f for f in fields(cls) if f.name == name).metadata["help"]
+    except (KeyError, StopIteration):
+        raise KeyError(f"no config field {section}.{name}") from None
+
+
+def preset(name: str) -> RunConfig:
+    """Return a named preset, or raise ConfigError listing the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

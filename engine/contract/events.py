@@ -1,0 +1,182 @@
+"""Typed events: the contract between the training loop, the run's events.jsonl and every client.
+
+Each event is a frozen dataclass named as a fact. One codec (engine.contract.codec) serves both the
+append-only log and the wire, so what a client replays is exactly what it would have seen live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+from engine.contract.codec import Family, Record
+
+EVENT_TYPES = Family("event")
+
+
+class PauseCause(StrEnum):
+    """Why training paused: the one field clients branch on (never the wording of a detail)."""
+
+    USER = "user"  # a client asked
+    NOT_FINITE = "not_finite"  # the loss or gradient norm was NaN or infinite
+
+
+class TokenizeStage(StrEnum):
+    """The passes over a corpus before its first step (engine/data/token_cache.py)."""
+
+    HASH = "hash"  # reading it to find its content hash, the token cache's key
+    VOCAB = "vocab"  # learning the tokenizer's vocabulary from it
+    ENCODE = "encode"  # turning it into token ids on disk
+
+
+class FinishReason(StrEnum):
+    COMPLETED = "completed"  # reached max_steps
+    STOPPED = "stopped"  # a client or the last owner's exit asked
+    INTERRUPTED = "interrupted"  # SIGINT or SIGTERM
+    DIVERGED = "diverged"  # too many non-finite steps in a row
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class TrainingStarted(Record):
+    kind: ClassVar[str] = "training_started"
+    run_dir: str
+    preset: str
+    device: str
+    dtype: str
+    tokenizer: str
+    vocab_size: int
+    n_params: int
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int
+    batch_size: int
+    start_step: int
+    max_steps: int
+    train_tokens: int
+    val_tokens: int
+    resumed: bool = False
+    probe: str = ""  # the text whose attention the time-lapse stores at every eval
+    # What counting alone achieves on the val text (engine.data.baselines); None in older logs.
+    unigram_loss: float | None = None
+    bigram_loss: float | None = None
+    # The learning rate at evenly spaced steps from 0 to max_steps
+    # (engine.training.schedule.lr_schedule).
+    lr_schedule: tuple[float, ...] = ()
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class TokenizeProgress(Record):
+    """How far the corpus has been read into the token cache; the run is still starting."""
+
+    kind: ClassVar[str] = "tokenize"
+    stage: TokenizeStage
+    done_bytes: int
+    total_bytes: int
+    elapsed_s: float  # since this stage began
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class StepCompleted(Record):
+    kind: ClassVar[str] = "step"
+    step: int  # steps done so far, counting this one
+    loss: float
+    lr: float
+    grad_norm: float
+    tokens_per_s: float
+    elapsed_s: float  # training time of this run so far, evals and checkpoints excluded
+    tokens_seen: int
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class EvalCompleted(Record):
+    kind: ClassVar[str] = "eval"
+    step: int
+    train_loss: float
+    val_loss: float
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class SampleGenerated(Record):
+    kind: ClassVar[str] = "sample"
+    step: int
+    prompt: str
+    text: str
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class LossNotFinite(Record):
+    """The loss or gradient was NaN or infinite, so the step was not applied."""
+
+    kind: ClassVar[str] = "loss_not_finite"
+    step: int
+    loss: float
+    grad_norm: float
+    what: str = "loss"  # what was not finite first: "loss" or "gradient norm"
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class CheckpointSaved(Record):
+    kind: ClassVar[str] = "checkpoint"
+    step: int
+    path: str
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class TrainingPaused(Record):
+    kind: ClassVar[str] = "paused"
+    step: int
+    cause: PauseCause = PauseCause.USER
+    detail: str = ""  # for people: what happened and what was kept
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class TrainingResumed(Record):
+    kind: ClassVar[str] = "resumed"
+    step: int
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class TrainingFinished(Record):
+    kind: ClassVar[str] = "finished"
+    reason: FinishReason
+    step: int
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class EngineFailed(Record):
+    """The worker died or raised; the last good checkpoint is what survives."""
+
+    kind: ClassVar[str] = "failed"
+    reason: str
+    exit_code: int | None = None
+    last_checkpoint: str | None = None
+
+
+Event = (
+    TokenizeProgress
+    | TrainingStarted
+    | StepCompleted
+    | EvalCompleted
+    | SampleGenerated
+    | LossNotFinite
+    | CheckpointSaved
+    | TrainingPaused
+    | TrainingResumed
+    | TrainingFinished
+    | EngineFailed
+)
+
+event_from_json = EVENT_TYPES.from_json

@@ -1,0 +1,75 @@
+"""What a client of a run offers: the Protocol the TUI and the CLI are written against.
+
+`EngineClient` (a real worker process) and the tests' fake both satisfy it; a test checks that the
+two agree method by method, so renaming a client method breaks a test, not a user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from engine.contract.config import SampleConfig
+from engine.contract.events import Event
+from engine.contract.inside import ForwardTrace, PassageLosses
+from engine.contract.outputs import AttentionMap, GeneratedToken, RunStatus
+
+
+class TokenStream(Protocol):
+    """Tokens as the worker samples them; `unknown` lists pieces of the prompt the vocab lacks."""
+
+    unknown: list[str]
+
+    def __iter__(self) -> Iterator[GeneratedToken]: ...
+
+
+@runtime_checkable
+class RunClient(Protocol):
+    run_dir: Path
+
+    def events(self) -> Iterator[Event]:
+        """The run's history, then its live events; an EngineFailed last if the worker dies."""
+        ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def stop(self) -> None:
+        """Stop training and checkpoint; the worker stays up to sample from."""
+        ...
+
+    def save(self) -> None: ...
+
+    def sample_now(self) -> None: ...
+
+    def status(self) -> RunStatus: ...
+
+    def attention(self, text: str) -> AttentionMap: ...
+
+    def attention_steps(self) -> list[int]: ...
+
+    def attention_at(self, step: int) -> AttentionMap: ...
+
+    def trace(self, text: str, position: int = -1) -> ForwardTrace:
+        """One forward pass of the current weights on `text`, seen at one position."""
+        ...
+
+    def token_losses(self) -> PassageLosses:
+        """Each token's loss on the fixed validation passage, with the model's top guesses."""
+        ...
+
+    def generate(self, prompt: str, config: SampleConfig | None = None) -> TokenStream: ...
+
+    def close(self) -> None:
+        """Let go; a run this client owns (started without detach) stops and checkpoints."""
+        ...
+
+    def detach(self) -> None:
+        """Let go but keep the run training, even one this client started."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop training, checkpoint and end the worker, whoever started it."""
+        ...

@@ -1,0 +1,113 @@
+"""Export a run's history to TensorBoard event files (the optional `tensorboard` extra).
+
+Each run goes in its own folder under the output folder, so several runs exported to one place
+compare side by side in `tensorboard --logdir OUT_DIR`. Reads only events.jsonl and config.json.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.contract.errors import EngineError
+from engine.contract.events import EvalCompleted, LossNotFinite, SampleGenerated, StepCompleted
+from engine.runs.files import CONFIG, load_config, read_events, write_error
+
+INSTALL_HINT = "pip install 'llm-learns[tensorboard]'"
+
+
+@dataclass
+class History:
+    """A run's values by step. A resumed run may repeat steps after its last checkpoint: the
+    later value wins, as it is the one the run went on from."""
+
+    steps: dict[int, StepCompleted] = field(default_factory=dict)
+    evals: dict[int, EvalCompleted] = field(default_factory=dict)
+    samples: dict[int, SampleGenerated] = field(default_factory=dict)
+    not_finite: dict[int, LossNotFinite] = field(default_factory=dict)
+
+
+def read_history(run_dir: Path) -> History:
+    history = History()
+    tables = {
+        StepCompleted: history.steps,
+        EvalCompleted: history.evals,
+        SampleGenerated: history.samples,
+        LossNotFinite: history.not_finite,
+    }
+    for event in read_events(run_dir):
+        table = tables.get(type(event))
+        if table is not None:
+            table[event.step] = event
+    return history
+
+
+def _summary_writer():
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # torch raises it when the tensorboard package is missing
+        message = f"TensorBoard export needs the tensorboard package: {INSTALL_HINT}"
+        raise EngineError(message) from None
+    return SummaryWriter
+
+
+def export_tensorboard(run_dir: Path, out_dir: Path) -> Path:
+    """Write run_dir's scalars and samples as TensorBoard events in out_dir/<run name>/.
+
+    The folder is written aside and moved into place at the end, so a failed export leaves any
+    earlier export of the run as it was. Returns the folder. Raises EngineError in one line.
+    """
+    config = load_config(run_dir)  # not a run directory: say so before anything is written
+    SummaryWriter = _summary_writer()
+    history = read_history(run_dir)
+    if not history.steps and not history.evals:
+        raise EngineError(f"{run_dir} has no training steps to export yet")
+    target = out_dir / run_dir.resolve().name
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{target.name}."))
+    except OSError as error:
+        raise write_error(out_dir, error) from None
+    try:
+        # Wall times: the run's start plus its training time, so "relative" time means something.
+        start = (run_dir / CONFIG).stat().st_mtime
+        writer = SummaryWriter(log_dir=str(temp))
+        writer.add_text("config", f"```\n{config.to_json()}\n```", 0, walltime=start)
+        elapsed = 0.0
+        for step in sorted(history.steps.keys() | history.evals.keys() | history.samples.keys()):
+            if (event := history.steps.get(step)) is not None:
+                elapsed = event.elapsed_s
+                wall = start + elapsed
+                writer.add_scalar("train/loss", event.loss, step, walltime=wall)
+                writer.add_scalar("train/lr", event.lr, step, walltime=wall)
+                writer.add_scalar("train/grad_norm", event.grad_norm, step, walltime=wall)
+                if event.tokens_per_s > 0:  # 0 on steps between log_every points
+                    writer.add_scalar("train/tokens_per_s", event.tokens_per_s, step, walltime=wall)
+            if (ev := history.evals.get(step)) is not None:
+                writer.add_scalar("eval/train_loss", ev.train_loss, step, walltime=start + elapsed)
+                writer.add_scalar("eval/val_loss", ev.val_loss, step, walltime=start + elapsed)
+            if (sample := history.samples.get(step)) is not None:
+                # Markdown would eat the text's own line breaks and asterisks: show it as code.
+                writer.add_text("sample", _code_block(sample.text), step, walltime=start + elapsed)
+        for step, bad in sorted(history.not_finite.items()):
+            value = bad.loss if bad.what == "loss" else bad.grad_norm
+            writer.add_text("not_finite", f"the {bad.what} was {value}: step not applied", step)
+        writer.close()
+        if target.exists():
+            shutil.rmtree(target)
+        temp.rename(target)
+    except BaseException as error:
+        shutil.rmtree(temp, ignore_errors=True)
+        if failure := write_error(target, error):
+            raise failure from None
+        raise
+    return target
+
+
+def _code_block(text: str) -> str:
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return f"{fence}\n{text}\n{fence}"

@@ -1,0 +1,209 @@
+"""The run directory: config, tokenizer, weights, optimizer state and the append-only event log.
+
+    runs/<name>/config.json  tokenizer.json  model.safetensors  optimizer.safetensors  events.jsonl
+
+Every file except the log is replaced atomically (temp file, fsync, rename), so a crash or Ctrl-C
+mid-write leaves the previous good file in place; the log only ever keeps whole lines. A failed
+write raises WriteError with the OS's reason. Everything is owner-only (files 0600, folders 0700).
+Weights and optimizer state are safetensors: nothing here is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from engine.contract.config import RunConfig
+from engine.contract.errors import CheckpointError, ConfigError, WriteError
+from engine.contract.events import EVENT_TYPES, Event
+
+CONFIG = "config.json"
+TOKENIZER = "tokenizer.json"
+MODEL = "model.safetensors"
+OPTIMIZER = "optimizer.safetensors"
+EVENTS = "events.jsonl"
+RUNS_ROOT = Path("runs")
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # a run's files are its owner's alone
+TAIL_BLOCK = 1 << 16
+_EVENT_START = b'{"kind":'
+log = logging.getLogger(__name__)
+
+
+def new_run_dir(preset: str, root: Path = RUNS_ROOT) -> Path:
+    """A fresh, not yet created, path like runs/seed-20261125-142501."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = root / f"{preset}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{preset}-{stamp}-{n}"
+    return path
+
+
+def write_error(path: Path, error: BaseException) -> WriteError | None:
+    """The one-line WriteError for a failed write, or None if `error` is not an I/O failure."""
+    if isinstance(error, OSError):
+        reason = error.strerror or str(error)
+    elif match := re.search(r"os error (\d+)", str(error)):  # Rust's io::Error (safetensors)
+        reason = os.strerror(int(match[1]))
+    else:
+        return None
+    return WriteError(f"cannot write {path}: {reason}")
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(temp_path), then move the temp file over path in one rename.
+
+    The temp file is owner-only (mkstemp) and so, after the rename, is path; a new folder is 0700.
+    A failed write raises WriteError with the OS's reason and leaves the old file in place.
+    """
+    try:
+        path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as error:
+        raise write_error(path, error) from None
+    try:
+        write(temp)
+        with open(temp, "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException as error:
+        Path(temp).unlink(missing_ok=True)
+        if failure := write_error(path, error):
+            raise failure from None
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+
+
+def load_config(run_dir: Path) -> RunConfig:
+    path = run_dir / CONFIG
+    try:
+        return RunConfig.from_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing: {run_dir} is not a run directory") from None
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path} is not valid JSON ({error})") from None
+    except ConfigError as error:
+        raise CheckpointError(f"{path} holds an invalid config: {error}") from None
+
+
+class EventLog:
+    """Appends events to events.jsonl, one JSON line each, written at once so readers see them.
+
+    The log only ever holds whole lines: opening it cuts off a torn last line (from a write that a
+    crash or a full disk cut short) rather than gluing the next event onto it, and a failed append
+    is cut back off before WriteError is raised.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / EVENTS
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+        except OSError as error:
+            raise write_error(self.path, error) from None
+        try:
+            os.fchmod(self._fd, PRIVATE_FILE)  # an older run's log may be world-readable
+            self._size = _cut_torn_tail(self._fd, self.path)
+        except OSError as error:
+            os.close(self._fd)
+            raise write_error(self.path, error) from None
+
+    def append(self, event: Event) -> None:
+        data = (event.to_json() + "\n").encode()
+        try:
+            written = 0
+            while written < len(data):  # a write may be short just before a size limit
+                written += os.write(self._fd, data[written:])
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise write_error(self.path, error) from None
+        self._size += len(data)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _cut_torn_tail(fd: int, path: Path) -> int:
+    """Truncate the file after its last line break; returns the new size."""
+    size = end = os.fstat(fd).st_size
+    while end > 0:
+        start = max(0, end - TAIL_BLOCK)
+        block = os.pread(fd, end - start, start)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    if end < size:
+        os.ftruncate(fd, end)
+        log.warning("warning: %s: dropped a torn last line (%d bytes)", path, size - end)
+    return end
+
+
+def _whole_event(line: bytes) -> bool:
+    """A cheap check that a line is one event as Record.to_json writes it ("kind" first).
+
+    JSON escapes every quote inside a string, so '{"kind":' starts an event and occurs nowhere
+    else: a line glued onto a torn one (written before logs were repaired on open) has two, or
+    does not start with it.
+    """
+    return line.startswith(_EVENT_START) and line.find(_EVENT_START, 1) < 0
+
+
+def event_batches(run_dir: Path, batch_bytes: int = 1 << 20) -> Iterator[bytes]:
+    """events.jsonl's whole event lines as they are, in batches, for a worker to replay.
+
+    A torn last line is left out (the writer cuts it when it next opens the log); any other line
+    that is not a whole event is dropped with a warning.
+    """
+    try:
+        file = (run_dir / EVENTS).open("rb")
+    except FileNotFoundError:
+        return
+    with file:
+        while lines := file.readlines(batch_bytes):
+            if not lines[-1].endswith(b"\n"):
+                lines.pop()
+            whole = [line for line in lines if _whole_event(line)]
+            if len(whole) < len(lines):
+                _warn_skipped(run_dir, len(lines) - len(whole))
+            if whole:
+                yield b"".join(whole)
+
+
+def read_events(run_dir: Path) -> Iterator[Event]:
+    """Replay events.jsonl. A torn last line (a crash mid-write, or a write still under way) is
+    left out; a line that is not an event is skipped with a warning, never fatal."""
+    path = run_dir / EVENTS
+    if not path.exists():
+        return
+    skipped = 0
+    with path.open("r", encoding="utf-8", errors="replace") as file:
+        for line in file:
+            if not line.endswith("\n"):
+                break
+            try:
+                yield EVENT_TYPES.from_json(line)
+            except (ValueError, TypeError):
+                skipped += 1
+    if skipped:
+        _warn_skipped(run_dir, skipped)
+
+
+def _warn_skipped(run_dir: Path, count: int) -> None:
+    log.warning(
+        "warning: %s: skipped %d line(s) that are not whole events", run_dir / EVENTS, count
+    )

@@ -1,0 +1,73 @@
+"""What runs exist and what each is doing, read from their directories: the `runs` listing."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.process.channel import worker_info
+from engine.contract.errors import CheckpointError
+from engine.contract.events import EvalCompleted, StepCompleted, TrainingFinished, TrainingStarted
+from engine.runs.files import CONFIG, EVENTS, RUNS_ROOT, load_config, read_events
+from engine.contract.run_state import RunState, advance
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    path: Path
+    state: RunState
+    step: int
+    max_steps: int
+    best_val: float | None
+    age_s: float  # since the run last wrote an event
+
+
+def worker_alive(run_dir: Path) -> bool:
+    info = worker_info(run_dir)
+    if not info:
+        return False
+    try:
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return False
+    return True
+
+
+def summarize_run(run_dir: Path) -> RunSummary:
+    state, step, max_steps, best_val = RunState.STARTING, 0, 0, None
+    for event in read_events(run_dir):
+        state = advance(state, event)
+        if isinstance(event, TrainingStarted):
+            max_steps = event.max_steps
+        elif isinstance(event, (StepCompleted, TrainingFinished)):
+            step = event.step
+        elif isinstance(event, EvalCompleted):
+            best_val = event.val_loss if best_val is None else min(best_val, event.val_loss)
+    if not state.ended and not worker_alive(run_dir):
+        state = RunState.FAILED  # the worker died without a word: killed, or the machine went down
+    events = run_dir / EVENTS
+    age = time.time() - events.stat().st_mtime if events.exists() else 0.0
+    return RunSummary(run_dir, state, step, max_steps, best_val, age)
+
+
+def list_runs(root: Path = RUNS_ROOT) -> list[RunSummary]:
+    """Every run directory under root, newest first."""
+    if not root.is_dir():
+        return []
+    runs = [summarize_run(path) for path in root.iterdir() if (path / CONFIG).exists()]
+    return sorted(runs, key=lambda run: run.age_s)
+
+
+def comparable_run(run_dir: Path) -> Path:
+    """`run_dir`, checked to be a run with a history to draw beside another (--compare).
+
+    Raises CheckpointError, in one line, for a missing path or a folder that is not a run.
+    """
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} is not a run directory (no such folder)")
+    load_config(run_dir)  # a folder without a valid config.json is not a run
+    if not (run_dir / EVENTS).is_file():
+        raise CheckpointError(f"{run_dir} has no history to draw ({EVENTS} is missing)")
+    return run_dir

@@ -1,0 +1,495 @@
+"""The training loop as a generator of events, and the Trainer that owns one run's state.
+
+A Trainer is built (and everything about the input checked) before anything touches the disk; the
+run directory appears with the first event. Between steps the owner may sample, inspect attention or
+save, which is how the worker serves its clients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from engine.contract.config import RunConfig, SampleConfig
+from engine.contract.errors import CheckpointError, EngineError
+from engine.contract.events import (
+    CheckpointSaved,
+    EvalCompleted,
+    Event,
+    FinishReason,
+    LossNotFinite,
+    PauseCause,
+    SampleGenerated,
+    StepCompleted,
+    TrainingFinished,
+    TrainingPaused,
+    TrainingResumed,
+    TrainingStarted,
+)
+from engine.contract.outputs import AttentionMap, GeneratedToken
+from engine.data.baselines import Baselines, count_baselines
+from engine.data.corpus import first_line
+from engine.data.dataset import Dataset, load_dataset
+from engine.data.token_cache import Progress
+from engine.data.tokenizer import Encoding, Tokenizer, load_tokenizer
+from engine.lens.attention import capture_attention
+from engine.lens.timelapse import save_snapshot
+from engine.model.generate import stream_tokens
+from engine.model.gpt import GPT
+from engine.runs.files import (
+    CONFIG,
+    PRIVATE_DIR,
+    TOKENIZER,
+    EventLog,
+    atomic_write_text,
+    load_config,
+    write_error,
+)
+from engine.training.checkpoint import (
+    TrainerState,
+    load_training_state,
+    load_weights,
+    save_checkpoint,
+)
+from engine.training.devices import pick_device
+from engine.training.distributed import mean_over_ranks
+from engine.training.graph_step import GraphStep, can_capture
+from engine.training.memory import check_fits
+from engine.training.no_dynamo import avoid_dynamo_import, step_without_dynamo
+from engine.training.optim import make_optimizer, set_lr
+from engine.training.schedule import lr_at, lr_schedule
+from engine.training.step import PendingStep, StepReader, apply_unless, flag_not_finite
+
+MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
+MAX_PENDING = 100  # steps queued on the device before their values are read, log_every or not
+
+
+@dataclass
+class Control:
+    """Flags the loop reads between steps; the owner sets them (from a signal handler, too)."""
+
+    stop: bool = False
+    stop_reason: FinishReason = FinishReason.STOPPED  # what TrainingFinished says after a stop
+    save_now: bool = False
+    sample_now: bool = False
+    # Set to pause at the next step boundary; the loop also sets it on a non-finite step. After a
+    # TrainingPaused the owner stops advancing the loop; advancing it again resumes.
+    pause: PauseCause | None = None
+
+
+class Trainer:
+    """One run: config, tokenizer, data, model, optimizer, progress and the run directory."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        tokenizer: Tokenizer,
+        data: Dataset,
+        run_dir: Path | None,
+        *,
+        device: torch.device,
+        resumed_from: Path | None = None,
+    ):
+        self.config = config
+        self.tokenizer = tokenizer
+        self.data = data
+        self.run_dir = run_dir
+        self.device = device
+        self.control = Control()
+        torch.manual_seed(config.train.seed)
+        self.model = GPT(config.model).to(device)
+        # A second off the start where nothing compiles (see no_dynamo.py).
+        without_dynamo = not config.train.compile and avoid_dynamo_import()
+        self.optimizer = make_optimizer(self.model, config, device)
+        if without_dynamo:
+            for each in getattr(self.optimizer, "optimizers", (self.optimizer,)):  # Muon: two
+                step_without_dynamo(each)
+        self.state = TrainerState()
+        self.batch_rng = torch.Generator().manual_seed(config.train.seed)
+        self.autocast_dtype = (
+            torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        )
+        self.step_model = torch.compile(self.model) if config.train.compile else self.model
+        self.params = [p for p in self.model.parameters() if p.requires_grad]  # walked once
+        self.shard = (0, 1)  # (rank, ranks): this process's share of the batch (distributed.py)
+        self.last_checkpoint: Path | None = None
+        self._not_finite: LossNotFinite | None = None  # the step that last paused the run
+        # On a GPU a step's loss and gradient norm are read late and a bad step is skipped on the
+        # device (engine/training/step.py); elsewhere a read costs nothing, so each step is read at
+        # once.
+        self.lazy = device.type == "cuda"
+        self.reader = StepReader()
+        self._bad = torch.zeros((), device=device)  # 1.0 from a non-finite step until read
+        self._unsent: list[Event] = []  # read outside the loop (a save between steps), not yet sent
+        self._bad_steps = 0  # non-finite steps in a row
+        self._logged = TrainerState()  # progress at the last StepCompleted: tokens/s counts from it
+        self.graph = (
+            GraphStep(self.optimizer, self._step_on, self._bad)
+            if can_capture(self.optimizer, device, config.train.compile)
+            else None
+        )
+        self._log: EventLog | None = None
+        self._resumed = resumed_from is not None
+        if resumed_from is not None:
+            self._load(resumed_from)
+
+    @classmethod
+    def create(
+        cls, config: RunConfig, run_dir: Path | None = None, progress: Progress | None = None
+    ) -> Trainer:
+        """Check the config and corpus, tokenize and build the model; writes nothing but the token
+        cache yet. `progress` hears how tokenizing goes (see engine/data/token_cache.py)."""
+        device = pick_device(config.train.device)
+        tokenizer, data, path = load_dataset(
+            config.data, config.model.block_size, progress=progress
+        )
+        config = replace(
+            config,
+            data=replace(config.data, corpus=str(path.resolve())),
+            model=replace(config.model, vocab_size=tokenizer.vocab_size),
+            sample=replace(config.sample, probe=config.sample.probe or first_line(path)),
+        )
+        check_fits(config.model, config.train.batch_size, device)
+        return cls(config, tokenizer, data, run_dir, device=device)
+
+    @classmethod
+    def resume(
+        cls, run_dir: Path, overrides: dict | None = None, progress: Progress | None = None
+    ) -> Trainer:
+        """Reopen a run directory to continue training (or to sample from it)."""
+        config = load_config(run_dir).for_resume(overrides or {})
+        tokenizer = load_tokenizer(run_dir / TOKENIZER)
+        if tokenizer.vocab_size != config.model.vocab_size:
+            raise CheckpointError(
+                f"{run_dir / TOKENIZER} has {tokenizer.vocab_size} tokens but "
+                f"{run_dir / CONFIG} says vocab_size {config.model.vocab_size}"
+            )
+        _, data, _ = load_dataset(config.data, config.model.block_size, tokenizer, progress)
+        device = pick_device(config.train.device)
+        check_fits(config.model, config.train.batch_size, device)
+        return cls(config, tokenizer, data, run_dir, device=device, resumed_from=run_dir)
+
+    def _load(self, run_dir: Path) -> None:
+        step = load_weights(run_dir, self.model)
+        self.model.to(self.device)
+        self.state, rng = load_training_state(run_dir, self.optimizer, step)
+        if "batch" in rng:
+            self.batch_rng.set_state(rng["batch"])
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        self.last_checkpoint = run_dir / "model.safetensors"
+
+    @property
+    def step(self) -> int:
+        return self.state.step
+
+    @property
+    def finished(self) -> bool:
+        return self.state.step >= self.config.train.max_steps
+
+    def record(self, event: Event) -> Event:
+        """Append an event to the run's events.jsonl (creating the run directory on first use)."""
+        if self.run_dir is not None:
+            self.open_run_dir().append(event)
+        return event
+
+    def open_run_dir(self) -> EventLog:
+        if self._log is None:
+            assert self.run_dir is not None
+            try:
+                self.run_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+                self.run_dir.chmod(PRIVATE_DIR)  # a run from before its files were private
+            except OSError as error:
+                raise write_error(self.run_dir, error) from None
+            atomic_write_text(self.run_dir / CONFIG, self.config.to_json())
+            self.tokenizer.save(self.run_dir / TOKENIZER)
+            self._log = EventLog(self.run_dir)
+        return self._log
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    @functools.cached_property
+    def baselines(self) -> Baselines:
+        """Unigram and bigram loss on the val text, counted once (a pass over the tokens)."""
+        return count_baselines(self.data.train, self.data.val, self.config.model.vocab_size)
+
+    def started_event(self) -> TrainingStarted:
+        m, t = self.config.model, self.config.train
+        return TrainingStarted(
+            run_dir=str(self.run_dir or ""),
+            preset=self.config.preset,
+            device=self.device.type,
+            dtype="bfloat16" if self.autocast_dtype else "float32",
+            tokenizer=self.config.data.tokenizer,
+            vocab_size=m.vocab_size,
+            n_params=self.model.num_params(),
+            n_layer=m.n_layer,
+            n_head=m.n_head,
+            n_embd=m.n_embd,
+            block_size=m.block_size,
+            batch_size=t.batch_size,
+            start_step=self.step,
+            max_steps=t.max_steps,
+            train_tokens=len(self.data.train),
+            val_tokens=len(self.data.val),
+            resumed=self._resumed,
+            probe=self.config.sample.probe,
+            unigram_loss=self.baselines.unigram,
+            bigram_loss=self.baselines.bigram,
+            lr_schedule=lr_schedule(self.config),
+        )
+
+    def events(self) -> Iterator[Event]:
+        """Train to max_steps (or until control.stop), yielding every event as it happens.
+
+        The training policy lives here, so a script gets it too: the probe's attention is stored
+        at every eval (the time-lapse), and a non-finite step is skipped and pauses the run. Each
+        turn first takes in the steps whose values have been read, then decides what comes next;
+        on a GPU it waits for them only before anything that needs the true step.
+        """
+        train, control = self.config.train, self.control
+        yield self.record(self.started_event())
+        if self.step == 0:
+            yield from self._checkpoint_events()  # the untrained model: where the time-lapse starts
+        self._bad_steps, self._logged, evaluated = 0, self.state, self.step
+
+        def eval_due() -> bool:
+            return self.step != evaluated and (self.step % train.eval_every == 0 or self.finished)
+
+        while True:
+            self._read_steps(
+                wait=not self.lazy
+                or eval_due()
+                or self.finished
+                or control.stop
+                or control.pause is not None
+                or control.save_now
+                or control.sample_now
+            )
+            while self._unsent:
+                yield self.record(self._unsent.pop(0))
+            if self._bad_steps >= MAX_BAD_STEPS:
+                yield self.record(self.save())
+                yield self.record(TrainingFinished(FinishReason.DIVERGED, self.step))
+                return
+            if eval_due():
+                evaluated = self.step
+                yield from self._checkpoint_events()
+            if self.finished or control.stop:
+                break
+            if control.pause is not None:
+                yield from self._pause(control.pause)
+                continue
+            if control.save_now:
+                control.save_now = False
+                yield self.record(self.save())
+            if control.sample_now:
+                control.sample_now = False
+                yield self.record(self.sample())
+            self.train_step()
+        if not self.finished:
+            yield self.record(self.save())
+        reason = FinishReason.COMPLETED if self.finished else control.stop_reason
+        yield self.record(TrainingFinished(reason, self.step))
+
+    def _read_steps(self, wait: bool) -> None:
+        """Take in the steps whose values have arrived (all pending ones if `wait`), queueing
+        their events in _unsent: a StepCompleted for each logged step, or, at a non-finite one,
+        LossNotFinite, a rewind to the step before it, and a pause."""
+        reader, train = self.reader, self.config.train
+        due = self.step % train.log_every == 0 or len(reader.pending) >= MAX_PENDING
+        if not wait and reader.pending and due:
+            if reader.copying:  # the last log step's copy arrived long ago: take it first
+                self._take()
+            reader.request()
+        while reader.pending and (wait or reader.ready()):
+            self._take()
+
+    def _take(self) -> None:
+        train = self.config.train
+        started = time.perf_counter()
+        taken = self.reader.take()
+        # Time spent waiting for the GPU is training time: without it, a GPU that the CPU has
+        # queued steps far ahead of would seem to train at the speed the CPU queues.
+        waited = time.perf_counter() - started
+        self.state = replace(self.state, elapsed_s=self.state.elapsed_s + waited)
+        for pending, loss, norm in taken:
+            step = pending.after.step
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                # Skipped on the device, and every step queued after it: rewind to before it.
+                self.state = pending.before
+                self.reader.discard()
+                self._bad.zero_()
+                self._bad_steps += 1
+                what = "loss" if not math.isfinite(loss) else "gradient norm"
+                self._not_finite = LossNotFinite(step, loss, norm, what)
+                self._unsent.append(self._not_finite)
+                if self._bad_steps < MAX_BAD_STEPS:
+                    self.control.pause = PauseCause.NOT_FINITE
+                return
+            self._bad_steps = 0
+            if step % train.log_every == 0 or step >= train.max_steps:
+                after, logged = pending.after, self._logged
+                seconds = max(after.elapsed_s - logged.elapsed_s, 1e-9)
+                rate = (after.tokens_seen - logged.tokens_seen) / seconds
+                self._logged = after
+                self._unsent.append(
+                    StepCompleted(
+                        step=step,
+                        loss=loss,
+                        lr=pending.lr,
+                        grad_norm=norm,
+                        tokens_per_s=rate,
+                        elapsed_s=after.elapsed_s,
+                        tokens_seen=after.tokens_seen,
+                    )
+                )
+
+    def _checkpoint_events(self) -> Iterator[Event]:
+        """What happens at every eval: losses, a sample, the probe's attention, a checkpoint."""
+        yield self.record(self.evaluate())
+        yield self.record(self.sample())
+        if self.run_dir is not None:
+            save_snapshot(self.run_dir, self.attention(self.config.sample.probe))
+        yield self.record(self.save())
+
+    def _pause(self, cause: PauseCause) -> Iterator[Event]:
+        """Announce the pause, then wait for the owner: whoever advances the loop again resumes."""
+        detail = ""
+        if cause is PauseCause.NOT_FINITE and self._not_finite is not None:
+            bad = self._not_finite
+            value = bad.loss if bad.what == "loss" else bad.grad_norm
+            detail = (
+                f"the {bad.what} became {value} at step {bad.step}; that step was not applied, "
+                f"and the last good checkpoint is {self.last_checkpoint or 'not written yet'}"
+            )
+        yield self.record(TrainingPaused(self.step, cause, detail))
+        self.control.pause = None
+        if not self.control.stop:
+            yield self.record(TrainingResumed(self.step))
+
+    def train_step(self) -> None:
+        """Queue one optimizer step: batch, forward, loss, backward, clip, step.
+
+        Its loss and gradient norm stay on the device until the loop reads them (_read_steps).
+        On CUDA the step after the batch is one replayed CUDA graph (engine/training/graph_step.py).
+        """
+        started = time.perf_counter()
+        m, t = self.config.model, self.config.train
+        lr = lr_at(self.step, self.config)
+        x, y = self.data.batch(
+            "train", t.batch_size, m.block_size, self.batch_rng, self.device, self.shard
+        )
+        values = self.graph.step(x, y, lr) if self.graph is not None else None
+        if values is None:
+            if self.graph is not None and self.graph.failed:
+                self.graph = None
+            set_lr(self.optimizer, t, lr)
+            values = self._step_on(x, y)
+            self.optimizer.zero_grad(set_to_none=True)
+        before = self.state
+        self.state = TrainerState(
+            before.step + 1,
+            before.tokens_seen + t.batch_size * m.block_size,
+            before.elapsed_s + time.perf_counter() - started,
+        )
+        self.reader.add(PendingStep(before, self.state, lr, values))
+
+    def _step_on(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Forward, loss, backward, clip and the optimizer step (skipped on the device if not
+        finite); returns (loss, grad norm) on the device. What a CUDA graph captures."""
+        capturing = self.graph is not None  # a graph's autocast must not cache weight casts
+        with self._autocast(cache=not capturing):
+            _, loss = self.step_model(x, y)
+        loss.backward()
+        if self.shard[1] > 1:  # the global batch's loss, as one process would log it
+            loss = mean_over_ranks(loss)
+        if self.config.train.grad_clip > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.train.grad_clip)
+        else:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.params])
+        values = torch.stack((loss.detach().float(), grad_norm.float()))  # (2,)
+        if self.lazy:
+            flag_not_finite(self._bad, values)
+            apply_unless(self.optimizer, self._bad)
+        elif values.sum().isfinite():  # a read, but no wait: on a CPU the values are here
+            self.optimizer.step()
+        return values
+
+    def _autocast(self, cache: bool = True):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, self.autocast_dtype, cache_enabled=cache)
+
+    @torch.no_grad()
+    def evaluate(self) -> EvalCompleted:
+        """Mean loss over eval_batches batches of each split (the same batches at every eval)."""
+        m, t = self.config.model, self.config.train
+        self.model.eval()
+        losses = {}
+        for split in ("train", "val"):
+            rng = torch.Generator().manual_seed(t.seed + 1)
+            total = 0.0
+            for _ in range(t.eval_batches):
+                x, y = self.data.batch(split, t.batch_size, m.block_size, rng, self.device)
+                with self._autocast():
+                    _, loss = self.model(x, y)
+                total += loss.item()
+            losses[split] = total / t.eval_batches
+        self.model.train()
+        return EvalCompleted(self.step, losses["train"], losses["val"])
+
+    def generate(
+        self, prompt: str, config: SampleConfig | None = None, top_logits: int = 0
+    ) -> tuple[Encoding, Iterator[GeneratedToken]]:
+        """The prompt's encoding (with any unknown words) and a stream of generated tokens, each
+        with `top_logits` raw logits to redraw its sampling pipeline (see stream_tokens)."""
+        encoding = self.tokenizer.encode(prompt)
+        config = config or self.config.sample
+        tokens = stream_tokens(self.model, self.tokenizer, encoding.ids, config, top_logits)
+        return encoding, tokens
+
+    def sample(self) -> SampleGenerated:
+        """The fixed prompt and seed from the run's sample config: comparable across steps."""
+        self._read_steps(wait=True)
+        prompt = self.config.sample.prompt
+        _, tokens = self.generate(prompt)
+        try:
+            text = prompt + "".join(t.text for t in tokens)
+        except EngineError as error:  # a diverged model: say so in the time-lapse, keep going
+            text = f"{prompt} [no sample: {error}]"
+        return SampleGenerated(self.step, prompt, text)
+
+    def attention(self, text: str) -> AttentionMap:
+        return capture_attention(self.model, self.tokenizer, text, self.step)
+
+    def save(self) -> CheckpointSaved:
+        """Checkpoint now (a no-op on disk for a run without a directory)."""
+        self._read_steps(wait=True)  # a bad step still queued rewinds the step saved
+        if self.run_dir is None:
+            return CheckpointSaved(self.step, "")
+        self.open_run_dir()
+        rng = {"batch": self.batch_rng.get_state(), "torch": torch.get_rng_state()}
+        with self.graph.plain_groups() if self.graph else contextlib.nullcontext():
+            path = save_checkpoint(self.run_dir, self.model, self.optimizer, self.state, rng)
+        self.last_checkpoint = path
+        return CheckpointSaved(self.step, str(path))
+
+
+def train(config: RunConfig, run_dir: Path | None = None) -> Iterator[Event]:
+    """Train a fresh run from a config, yielding its events: the simplest way in from a script."""
+    trainer = Trainer.create(config, run_dir)
+    try:
+        yield from trainer.events()
+    finally:
+        trainer.close()

@@ -1,5 +1,0 @@
-import sys
-
-from tui.bench import main
-
-sys.exit(main())
