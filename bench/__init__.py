@@ -41,7 +41,9 @@ def step_rates(run_dir: Path, warmup: int = 20) -> list[float]:
 
 def steps_done(run_dir: Path) -> int:
     path = run_dir / "events.jsonl"
-    return path.read_text().count('"kind":"step"') if path.exists() else 0
+    from engine.contract.codec import line_prefix
+
+    return path.read_bytes().count(line_prefix("step")) if path.exists() else 0
 
 
 def latency_figures(name: str, timings: list[float]) -> dict:

@@ -52,12 +52,22 @@ from engine.contract.inside import (
     PassageLosses,
     TraceStage,
 )
-from engine.contract.outputs import AttentionMap, Candidate, GeneratedToken, RunStatus, TopLogits
+from engine.contract.outputs import (
+    AttentionMap,
+    Candidate,
+    GeneratedToken,
+    HeadRole,
+    RunStatus,
+    TopLogits,
+)
 from engine.contract.protocol import RunClient, TokenStream
 from engine.contract.run_state import RunState, advance
-from engine.lens.head_roles import HeadRole, head_roles
+from engine.lens.head_roles import head_roles
 from engine.lens.sampling import SamplingPipeline, SamplingStage, sampling_pipeline
 from engine.process.client import EngineClient, Generation
+from engine.runs.files import read_events
+from engine.runs.listing import RunSummary, comparable_run, list_runs, summarize_run
+from engine.runs.liveness import worker_alive
 
 _LAZY = {
     "Trainer": "engine.training.trainer",
@@ -69,10 +79,6 @@ _LAZY = {
     "stream_tokens": "engine.model.generate",
     "generate_text": "engine.model.generate",
     "load_tokenizer": "engine.data.tokenizer",
-    "read_events": "engine.runs.files",
-    "comparable_run": "engine.runs.listing",
-    "list_runs": "engine.runs.listing",
-    "RunSummary": "engine.runs.listing",
 }
 
 if TYPE_CHECKING:
@@ -81,8 +87,6 @@ if TYPE_CHECKING:
     from engine.lens.surprise import passage_losses
     from engine.lens.trace import trace
     from engine.model.generate import generate_text, stream_tokens
-    from engine.runs.files import read_events
-    from engine.runs.listing import RunSummary, comparable_run, list_runs
     from engine.training.trainer import Control, Trainer, train
 
 
@@ -108,4 +112,5 @@ __all__ = [
     "trace", "passage_losses",
     "Trainer", "Control", "train", "capture_attention", "stream_tokens", "generate_text",
     "load_tokenizer", "read_events", "comparable_run", "list_runs", "RunSummary",
+    "summarize_run", "worker_alive",
 ]  # fmt: skip

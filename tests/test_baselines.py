@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine import Trainer, TrainingStarted, event_from_json
-from engine import baselines as baselines_module
+from engine.data import baselines as baselines_module
 from engine.data.baselines import count_baselines
 from engine.training.schedule import lr_at
 

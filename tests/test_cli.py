@@ -31,7 +31,8 @@ from engine.contract.events import (
     TrainingStarted,
 )
 from engine.contract.run_state import RunState
-from engine.process.channel import INFO_FILE, worker_info
+from engine.runs.files import INFO_FILE
+from engine.runs.liveness import worker_info
 from tests.conftest import alive
 from tui.cli import main as tui_main
 
@@ -248,8 +249,8 @@ def test_what_was_not_finite_is_named_with_its_value():
     printer.show(LossNotFinite(3, 2.5, float("inf"), "gradient norm"))
     printer.show(LossNotFinite(4, float("nan"), float("nan"), "loss"))
     assert err.getvalue().splitlines() == [
-        "warning: the gradient norm was inf at step 3; step skipped",
-        "warning: the loss was nan at step 4; step skipped",
+        "warning: the gradient norm became inf at step 3; step skipped",
+        "warning: the loss became nan at step 4; step skipped",
     ]
 
 
@@ -338,7 +339,7 @@ def test_a_headless_owner_ends_a_run_paused_by_a_non_finite_value(tmp_path, corp
     result = run_cli(*tiny_run(corpus, 50, "--eval-every", "25", "--lr", "1e30"), cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert "stopped the run: the loss was not finite at step 2" in last
+    assert "stopped the run: the loss became nan at step 2" in last
     assert "last good checkpoint: run/model.safetensors" in last
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").open()]
     assert events[-1] == {"kind": "finished", "reason": "stopped", "step": 1}

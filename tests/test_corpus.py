@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine import ConfigError, CorpusError, DataConfig
-from engine import corpus as corpus_module
 from engine.contract.display import visible
+from engine.data import corpus as corpus_module
 from engine.data.corpus import read_chunks
 from engine.data.dataset import load_dataset
 from engine.data.tokenizer import CharTokenizer

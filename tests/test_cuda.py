@@ -18,8 +18,8 @@ from engine import (
     TrainingFinished,
     TrainingPaused,
     TrainingStarted,
-    decode,
 )
+from engine.model import decode
 from engine.model.generate import sample_ids
 from engine.process.client import EngineClient
 from engine.training.trainer import Trainer

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import EngineClient, EngineFailed, StepCompleted, cpu_policy
+from engine import EngineClient, EngineFailed, StepCompleted
 from engine.contract.run_state import RunState
-from engine.process.channel import worker_info
+from engine.process import cpu_policy
 from engine.runs.files import load_config
+from engine.runs.liveness import worker_info
 from engine.training.distributed import Group
 from engine.training.trainer import Trainer, train
 from tests.conftest import alive, tiny_config

@@ -25,17 +25,17 @@ from engine import (
     StepCompleted,
     Trainer,
     TrainingFinished,
-    channel,
     event_from_json,
-    memory,
     read_events,
-    run_files,
 )
 from engine.contract.errors import WriteError
 from engine.contract.events import EvalCompleted, FinishReason
+from engine.process import channel
 from engine.process.client import EngineClient, _death_reason
 from engine.process.worker import failure_reason
+from engine.runs import files as run_files
 from engine.runs.files import EVENTS, EventLog, atomic_write, event_batches
+from engine.training import memory
 from tests.conftest import tiny_config
 from tests.test_cli import run_cli, tiny_run
 
@@ -185,7 +185,7 @@ def test_a_file_size_limit_ends_the_run_with_the_reason(corpus, tmp_path, eval_e
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"engine failed: cannot write run/{failed}"]
     assert _lines_are_events(tmp_path / "run" / EVENTS)
-    assert not (tmp_path / "run" / channel.INFO_FILE).exists()  # the worker ended
+    assert not (tmp_path / "run" / run_files.INFO_FILE).exists()  # the worker ended
 
 
 def test_a_write_that_fails_at_start_is_one_line_and_exit_2(corpus, tmp_path):
@@ -405,7 +405,7 @@ def test_a_listener_that_fails_to_publish_leaves_no_folder(tmp_path, socket_root
     real = channel._write_private
 
     def no_info(path, data):
-        if path.name == channel.INFO_FILE:
+        if path.name == run_files.INFO_FILE:
             raise WriteError(f"cannot write {path}: No space left on device")
         real(path, data)
 
@@ -437,7 +437,7 @@ def test_sigterm_checkpoints_and_removes_the_socket_folder(corpus, tmp_path, soc
     client._process.wait(timeout=60)
     client.close()
     assert not folder.exists() and list(socket_root.iterdir()) == []
-    assert not (run / channel.KEY_FILE).exists() and not (run / channel.INFO_FILE).exists()
+    assert not (run / channel.KEY_FILE).exists() and not (run / run_files.INFO_FILE).exists()
     assert isinstance(list(read_events(run))[-2], CheckpointSaved)
 
 
@@ -465,7 +465,7 @@ def test_a_stale_key_from_a_killed_worker_is_recovered_by_attach(
 
     with EngineClient.attach(run) as attached:  # an idle worker loads the last checkpoint
         workers.append(attached.pid)
-        assert json.loads((run / channel.INFO_FILE).read_text())["pid"] == attached.pid
+        assert json.loads((run / run_files.INFO_FILE).read_text())["pid"] == attached.pid
         status = attached.status()
         assert status.state in ("stopped", "failed") and status.step == 0
         assert not stale.exists()  # the new worker removed the dead one's socket folder

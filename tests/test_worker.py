@@ -27,9 +27,10 @@ from engine import (
     TrainingResumed,
     TrainingStarted,
 )
-from engine.process.channel import INFO_FILE, KEY_FILE, worker_info
 from engine.process.client import EngineClient
+from engine.runs.files import INFO_FILE, KEY_FILE
 from engine.runs.listing import summarize_run
+from engine.runs.liveness import worker_info
 from tests.conftest import alive, tiny_config
 
 

@@ -166,7 +166,14 @@ class FakeEngine:
             self._state = advance(self._state, event)
 
     @classmethod
-    def start(cls, config: RunConfig, run_dir=None, *, detach: bool = False) -> FakeEngine:
+    def start(
+        cls,
+        config: RunConfig,
+        run_dir: str | Path | None = None,
+        *,
+        detach: bool = False,
+        nproc: int = 1,
+    ) -> FakeEngine:
         return cls()
 
     @classmethod

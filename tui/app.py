@@ -59,11 +59,6 @@ VIEWS = {
 }
 
 
-def _what_was_not_finite(event: LossNotFinite) -> str:
-    value = event.loss if event.what == "loss" else event.grad_norm
-    return f"the {event.what} became {value} at step {event.step:,}"
-
-
 class LlmLearnsApp(App[int]):
     """Train a small GPT and watch it learn."""
 
@@ -241,10 +236,10 @@ class LlmLearnsApp(App[int]):
             reason = f"The engine failed: {event.reason}"
         elif isinstance(event, LossNotFinite):
             self.not_finite = event
-            reason = f"{_what_was_not_finite(event)}, so that step was skipped"
+            reason = f"{event.summary()}, so that step was skipped"
         else:
             bad = self.not_finite
-            cause = _what_was_not_finite(bad) if bad else "a value was not finite"
+            cause = bad.summary() if bad else "a value was not finite"
             reason = (
                 f"Paused at step {event.step:,}: {cause}, so that step was skipped. "
                 "Try a lower learning rate (n), or press space to go on"

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.cli.commands import (
+from engine import EngineError
+from engine.cli import (
     check_args,
     connect_from_args,
     export_command,
@@ -26,7 +27,6 @@ from engine.cli.commands import (
     run_headless,
     stop_command,
 )
-from engine.contract.errors import EngineError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +83,7 @@ class EarlyConnection:
 
 def run_tui(args, initial) -> int:
     early = EarlyConnection(lambda: connect_from_args(args))  # before Textual is imported
-    from engine.process.client import EngineClient
+    from engine import EngineClient
     from tui.app import run_app
 
     clients = []  # every client the app used; the last is the run on screen when it quit
@@ -110,7 +110,7 @@ def run_tui(args, initial) -> int:
 
 def _still_training(run_dir: Path) -> bool:
     """Whether a worker still trains the run (detached on quit, or another client's run)."""
-    from engine.runs.listing import summarize_run, worker_alive
+    from engine import summarize_run, worker_alive
 
     return worker_alive(run_dir) and summarize_run(run_dir).state.live
 

@@ -23,6 +23,7 @@ from engine.cli.progress import (
     follow,
     one_line,
 )
+from engine.contract.codec import line_prefix
 from engine.contract.config import (
     DEFAULT_PRESET,
     DEVICES,
@@ -40,7 +41,6 @@ from engine.process.launch import check_nproc
 from engine.runs.files import EVENTS, load_config, read_events
 
 EXIT_BAD_INPUT = 2
-COMMANDS = ("train", "attach", "runs", "stop", "export")
 # Flags named for the issue's vocabulary rather than the field: --steps sets train.max_steps.
 ALIASES = {
     ("train", "max_steps"): ["--steps", "--max-steps"],
@@ -298,7 +298,7 @@ def last_checkpoint_step(run_dir: Path) -> int:
     if size > TAIL_BYTES:
         tail = tail[1:]  # the first line read is a fragment
     for line in reversed(tail):
-        if b'"kind":"checkpoint"' in line:
+        if line.startswith(line_prefix(CheckpointSaved.kind)):
             try:
                 return event_from_json(line).step
             except (ValueError, TypeError):
@@ -392,7 +392,8 @@ def list_runs_command(args: argparse.Namespace) -> int:
 def stop_command(args: argparse.Namespace) -> int:
     """`stop RUN_DIR`: checkpoint a running (typically detached) run and end its worker."""
     from engine.process.client import EngineClient
-    from engine.runs.listing import summarize_run, worker_alive
+    from engine.runs.listing import summarize_run
+    from engine.runs.liveness import worker_alive
 
     shown = one_line(str(args.run_dir))
     if not worker_alive(args.run_dir):

@@ -43,11 +43,6 @@ _UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u
 
 
 TOKENIZE_EVERY_S = 10.0
-TOKENIZE_WORDS = {
-    "hash": "reading the corpus",
-    "vocab": "learning the vocabulary",
-    "encode": "tokenizing the corpus",
-}
 
 
 def paused_for_not_finite(event: Event) -> bool:
@@ -223,7 +218,7 @@ class ProgressPrinter:
         speed = done / event.elapsed_s if event.elapsed_s > 0 else 0.0
         eta = time.strftime("%H:%M:%S", time.gmtime((total - done) / speed)) if speed else "-"
         self._print(
-            f"{TOKENIZE_WORDS.get(event.stage, event.stage)}: {100 * done // total}% of "
+            f"{event.stage.label}: {100 * done // total}% of "
             f"{total / 1e6:,.0f} MB | {speed / 1e6:.1f} MB/s | ETA {eta}"
         )
 
@@ -255,8 +250,7 @@ class ProgressPrinter:
 
     def _warn(self, event: Event) -> None:
         if isinstance(event, LossNotFinite):
-            value = event.loss if event.what == "loss" else event.grad_norm
-            text = f"warning: the {event.what} was {value} at step {event.step}; step skipped"
+            text = f"warning: {event.summary()}; step skipped"
         elif isinstance(event, TrainingPaused):
             text = f"paused at step {event.step}: {one_line(event.detail or event.cause)}"
         else:
@@ -272,7 +266,7 @@ class ProgressPrinter:
 
     def explain_not_finite_stop(self) -> None:
         bad = self.not_finite
-        what = f"the {bad.what} was not finite at step {bad.step}" if bad else ""
+        what = bad.summary() if bad else ""
         saved = f"; last good checkpoint: {one_line(self.checkpoint)}" if self.checkpoint else ""
         print(
             f"{PROG}: stopped the run: {what or 'a value was not finite'}, and a headless run "

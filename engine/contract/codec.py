@@ -17,7 +17,16 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 R = TypeVar("R", bound="Record")
+# Every record's line starts with its kind (to_json writes it first), and JSON escapes every quote
+# inside a string, so these bytes start a record and occur nowhere else in its line: a reader can
+# pick lines by kind, or find where one record ends, without parsing them.
+LINE_START = b'{"kind":'
 Decoder = Callable[[Any], Any]
+
+
+def line_prefix(kind: str) -> bytes:
+    """How every line of a record of this kind starts."""
+    return LINE_START + json.dumps(kind).encode()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,6 +29,18 @@ class TokenizeStage(StrEnum):
     VOCAB = "vocab"  # learning the tokenizer's vocabulary from it
     ENCODE = "encode"  # turning it into token ids on disk
 
+    @property
+    def label(self) -> str:
+        """What the pass is doing, for people: "reading the corpus"."""
+        return _STAGE_LABELS[self]
+
+
+_STAGE_LABELS = {
+    TokenizeStage.HASH: "reading the corpus",
+    TokenizeStage.VOCAB: "learning the vocabulary",
+    TokenizeStage.ENCODE: "tokenizing the corpus",
+}
+
 
 class FinishReason(StrEnum):
     COMPLETED = "completed"  # reached max_steps
@@ -120,6 +132,11 @@ class LossNotFinite(Record):
     loss: float
     grad_norm: float
     what: str = "loss"  # what was not finite first: "loss" or "gradient norm"
+
+    def summary(self) -> str:
+        """One clause for people: "the loss became nan at step 1,200"."""
+        value = self.loss if self.what == "loss" else self.grad_norm
+        return f"the {self.what} became {value} at step {self.step:,}"
 
 
 @EVENT_TYPES.register

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.contract.outputs import Candidate
-from engine.lens.head_roles import HeadRole
+from engine.contract.outputs import Candidate, HeadRole
 
 # Every stage kind, in pipeline order (a block's kinds repeat once per block). A model shows only
 # those its options use: rope has no position table (so no sum) but turned queries and keys,

@@ -67,6 +67,17 @@ class AttentionMap:
 
 
 @dataclass(frozen=True)
+class HeadRole:
+    """What one attention head mostly does on a text (engine/lens/head_roles.py scores it)."""
+
+    layer: int
+    head: int
+    role: str  # one of head_roles.ROLES, or head_roles.MIXED
+    score: float  # the best role's score (also for a mixed head)
+    scores: tuple[tuple[str, float], ...]  # (role, score) for every role defined on this text
+
+
+@dataclass(frozen=True)
 class RunStatus:
     state: RunState
     step: int

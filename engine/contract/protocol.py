@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from engine.contract.config import SampleConfig
+from engine.contract.config import RunConfig, SampleConfig
 from engine.contract.events import Event
 from engine.contract.inside import ForwardTrace, PassageLosses
 from engine.contract.outputs import AttentionMap, GeneratedToken, RunStatus
@@ -27,6 +27,23 @@ class TokenStream(Protocol):
 @runtime_checkable
 class RunClient(Protocol):
     run_dir: Path
+
+    @classmethod
+    def start(
+        cls,
+        config: RunConfig,
+        run_dir: str | Path | None = None,
+        *,
+        detach: bool = False,
+        nproc: int = 1,
+    ) -> RunClient:
+        """Start a run of `config` in a new worker; raises EngineError (one line) for bad input."""
+        ...
+
+    @classmethod
+    def attach(cls, run_dir: str | Path) -> RunClient:
+        """Join a run's worker (starting an idle one for a run that has none)."""
+        ...
 
     def events(self) -> Iterator[Event]:
         """The run's history, then its live events; an EngineFailed last if the worker dies."""

@@ -41,6 +41,15 @@ class RunState(StrEnum):
 _AFTER_FINISH = {FinishReason.COMPLETED: RunState.FINISHED, FinishReason.DIVERGED: RunState.FAILED}
 
 
+def settled(state: RunState, worker_alive: bool) -> RunState:
+    """The state a history has left a run in, once it is known whether a worker still serves it.
+
+    A history that stops short of its end, with no worker to continue it, was cut off by a worker
+    that died without a word (killed, or the machine went down): failed.
+    """
+    return state if state.ended or worker_alive else RunState.FAILED
+
+
 def advance(state: RunState, event: Event) -> RunState:
     """The state once `event` has happened; events that change nothing keep it."""
     if isinstance(event, (TrainingStarted, TrainingResumed)):

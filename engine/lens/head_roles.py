@@ -14,22 +14,11 @@ positions where the role is defined and differs from the others:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from engine.contract.outputs import AttentionMap
+from engine.contract.outputs import AttentionMap, HeadRole
 
 ROLES = ("previous-token", "current-token", "first-token", "induction")
 MIXED = "mixed"
 THRESHOLD = 0.4  # a head whose best role gets less than this mean mass is labelled mixed
-
-
-@dataclass(frozen=True)
-class HeadRole:
-    layer: int
-    head: int
-    role: str  # one of ROLES, or MIXED
-    score: float  # the best role's score (also for a mixed head)
-    scores: tuple[tuple[str, float], ...]  # (role, score) for every role defined on this text
 
 
 def _induction_targets(ids: list[int]) -> list[tuple[int, list[int]]]:

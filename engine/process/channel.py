@@ -24,10 +24,9 @@ from engine.contract.codec import Record
 from engine.contract.errors import EngineError
 from engine.contract.outputs import AttentionMap
 from engine.contract.requests import AttentionReply
-from engine.runs.files import atomic_write
+from engine.runs.files import INFO_FILE, KEY_FILE, atomic_write
+from engine.runs.liveness import pid_running, worker_info
 
-KEY_FILE = "worker.key"
-INFO_FILE = "worker.json"
 EVENT, HISTORY, REPLY, BINARY = b"E", b"H", b"R", b"B"
 SOCKET_PREFIX = "llmlearns-"
 
@@ -90,7 +89,7 @@ def clean_stale(root: str | None = None) -> list[str]:
         return removed
     for name in names:
         pid = _socket_dir_pid(name)
-        if pid is None or pid == os.getpid() or _pid_running(pid):
+        if pid is None or pid == os.getpid() or pid_running(pid):
             continue
         path = os.path.join(root, name)
         try:
@@ -108,23 +107,6 @@ def _socket_dir_pid(name: str) -> int | None:
         return None
     pid = name[len(SOCKET_PREFIX) :].split("-", 1)[0]
     return int(pid) if pid.isdigit() else None
-
-
-def _pid_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists but is not ours to signal
-    return True
-
-
-def worker_info(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((run_dir / INFO_FILE).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def connect(run_dir: Path) -> Connection:

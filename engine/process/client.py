@@ -72,10 +72,9 @@ from engine.process.channel import (
     connect,
     receive,
     send_record,
-    worker_info,
 )
 from engine.runs.files import load_config, new_run_dir
-from engine.runs.listing import worker_alive
+from engine.runs.liveness import pid_running, worker_alive, worker_info
 
 R = TypeVar("R", bound=Request)
 POLL_S = 0.1  # how often a blocked reader checks whether its client was closed
@@ -441,9 +440,7 @@ def _wait_for_exit(pid: int, timeout: float) -> None:
                 return
         except ChildProcessError:
             pass
-        try:
-            os.kill(pid, 0)
-        except OSError:
+        if not pid_running(pid):
             return
         time.sleep(0.05)
 

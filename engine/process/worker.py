@@ -3,8 +3,9 @@ The process around it (arguments, signals, its log, start-up errors):
 engine/process/worker_process.py.
 
 Training advances one step per loop turn; before each step the worker answers whatever requests
-have arrived, so a request waits at most one step. The model stays loaded while paused, stopped or
-finished, to be sampled and inspected. SIGINT and SIGTERM checkpoint and exit; SIGHUP is ignored
+have arrived, so a request waits for the step in progress, and training stands still while one is
+served: a whole generation, trace or attention capture runs between two steps, on the same weights
+throughout. The model stays loaded while paused, stopped or finished, to be sampled and inspected. SIGINT and SIGTERM checkpoint and exit; SIGHUP is ignored
 (a closed terminal must not end a run; a non-detached worker ends when its owner disconnects).
 A big corpus is tokenised on a thread after the worker listens (engine/process/preparation.py), so
 clients see its progress; a small one before, so that its errors reach the starting client directly.
@@ -56,7 +57,7 @@ from engine.contract.requests import (
     Trace,
     TraceReply,
 )
-from engine.contract.run_state import RunState, advance
+from engine.contract.run_state import RunState, advance, settled
 from engine.lens.surprise import passage_losses
 from engine.lens.timelapse import load_snapshot, snapshot_steps
 from engine.lens.trace import trace
@@ -64,8 +65,6 @@ from engine.model.generate import TOP_LOGITS
 from engine.process import cpu_policy
 from engine.process.channel import (
     HISTORY,
-    INFO_FILE,
-    KEY_FILE,
     close_listener,
     listen,
     receive,
@@ -75,7 +74,7 @@ from engine.process.channel import (
 )
 from engine.process.launch import agent_pid
 from engine.process.preparation import Preparation
-from engine.runs.files import event_batches, read_events
+from engine.runs.files import INFO_FILE, KEY_FILE, event_batches, read_events
 from engine.training.distributed import Group
 from engine.training.memory import describe_out_of_memory, out_of_memory
 from engine.training.trainer import Trainer
@@ -438,17 +437,14 @@ def failure_reason(error: BaseException) -> str:
 
 
 def _state_from_history(run_dir: Path, trainer: Trainer) -> RunState:
-    """An idle worker's state: how the history ended, and never live (it does not train).
-
-    A history that ends mid-run was cut off by a worker that died without a word: failed, as
-    `runs` says too (which cannot ask this worker, since this worker is alive).
-    """
+    """An idle worker's state: how the history ended, and never live (it does not train)."""
     if trainer.finished:
         return RunState.FINISHED
     state = RunState.STARTING
     for event in read_events(run_dir):
         state = advance(state, event)
-    return state if state.ended else RunState.FAILED
+    # As `runs` would say if this worker were not here: it only serves the run, it trains nothing.
+    return settled(state, worker_alive=False)
 
 
 def ready(trainer: Trainer, group: Group | None = None) -> None:

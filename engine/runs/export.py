@@ -92,8 +92,7 @@ def export_tensorboard(run_dir: Path, out_dir: Path) -> Path:
                 # Markdown would eat the text's own line breaks and asterisks: show it as code.
                 writer.add_text("sample", _code_block(sample.text), step, walltime=start + elapsed)
         for step, bad in sorted(history.not_finite.items()):
-            value = bad.loss if bad.what == "loss" else bad.grad_norm
-            writer.add_text("not_finite", f"the {bad.what} was {value}: step not applied", step)
+            writer.add_text("not_finite", f"{bad.summary()}: step not applied", step)
         writer.close()
         if target.exists():
             shutil.rmtree(target)

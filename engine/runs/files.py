@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from engine.contract.codec import LINE_START
 from engine.contract.config import RunConfig
 from engine.contract.errors import CheckpointError, ConfigError, WriteError
 from engine.contract.events import EVENT_TYPES, Event
@@ -28,10 +29,11 @@ TOKENIZER = "tokenizer.json"
 MODEL = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
 EVENTS = "events.jsonl"
+INFO_FILE = "worker.json"  # while a worker runs: its pid and socket address
+KEY_FILE = "worker.key"  # while a worker runs: the socket's auth key
 RUNS_ROOT = Path("runs")
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # a run's files are its owner's alone
 TAIL_BLOCK = 1 << 16
-_EVENT_START = b'{"kind":'
 log = logging.getLogger(__name__)
 
 
@@ -160,7 +162,7 @@ def _whole_event(line: bytes) -> bool:
     else: a line glued onto a torn one (written before logs were repaired on open) has two, or
     does not start with it.
     """
-    return line.startswith(_EVENT_START) and line.find(_EVENT_START, 1) < 0
+    return line.startswith(LINE_START) and line.find(LINE_START, 1) < 0
 
 
 def event_batches(run_dir: Path, batch_bytes: int = 1 << 20) -> Iterator[bytes]:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.process.channel import worker_info
 from engine.contract.errors import CheckpointError
 from engine.contract.events import EvalCompleted, StepCompleted, TrainingFinished, TrainingStarted
+from engine.contract.run_state import RunState, advance, settled
 from engine.runs.files import CONFIG, EVENTS, RUNS_ROOT, load_config, read_events
-from engine.contract.run_state import RunState, advance
+from engine.runs.liveness import worker_alive
 
 
 @dataclass(frozen=True)
@@ -24,17 +23,6 @@ class RunSummary:
     age_s: float  # since the run last wrote an event
 
 
-def worker_alive(run_dir: Path) -> bool:
-    info = worker_info(run_dir)
-    if not info:
-        return False
-    try:
-        os.kill(int(info["pid"]), 0)
-    except (OSError, ValueError, KeyError):
-        return False
-    return True
-
-
 def summarize_run(run_dir: Path) -> RunSummary:
     state, step, max_steps, best_val = RunState.STARTING, 0, 0, None
     for event in read_events(run_dir):
@@ -45,8 +33,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
             step = event.step
         elif isinstance(event, EvalCompleted):
             best_val = event.val_loss if best_val is None else min(best_val, event.val_loss)
-    if not state.ended and not worker_alive(run_dir):
-        state = RunState.FAILED  # the worker died without a word: killed, or the machine went down
+    state = settled(state, worker_alive(run_dir))
     events = run_dir / EVENTS
     age = time.time() - events.stat().st_mtime if events.exists() else 0.0
     return RunSummary(run_dir, state, step, max_steps, best_val, age)

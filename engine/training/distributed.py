@@ -21,7 +21,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -30,6 +29,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from engine.contract.errors import ConfigError, EngineError
+from engine.runs.liveness import pid_running
 
 if TYPE_CHECKING:
     from engine.training.trainer import Trainer
@@ -110,22 +110,14 @@ class Group:
             for rank, (host, pid) in enumerate(everyone)  # type: ignore[misc]
             if host == here[0] and rank != self.rank
         }
-        trainer.shard = (self.rank, self.world)
-        trainer.graph = None  # DDP's gradient hooks run between kernels: no CUDA graph capture
         device_ids = [self.local_rank] if backend == "nccl" else None
-        trainer.step_model = DistributedDataParallel(trainer.step_model, device_ids=device_ids)
-        if self.rank == 0:
-            take_step = trainer.train_step
-
-            def announced_step():
-                if time.monotonic() - self._last_check >= PEER_CHECK_S:
-                    self.check_peers()
-                self._send(STEP, trainer.step)
-                return take_step()
-
-            trainer.train_step = announced_step  # type: ignore[method-assign]
-        else:
-            trainer.run_dir = None  # nothing of a follower's reaches the disk
+        trainer.distribute(
+            self.rank,
+            self.world,
+            wrap=lambda model: DistributedDataParallel(model, device_ids=device_ids),
+            mean_over_ranks=mean_over_ranks,
+            before_step=self._announce if self.rank == 0 else None,
+        )
 
     # -- rank 0 ---------------------------------------------------------------------------------
 
@@ -133,6 +125,12 @@ class Group:
         self._control[0], self._control[1] = command, step
         dist.broadcast(self._control, src=0, group=self._control_group)
         self._last_sent = time.monotonic()
+
+    def _announce(self, step: int) -> None:
+        """Before each of rank 0's steps: notice a dead rank, tell the others to take `step`."""
+        if time.monotonic() - self._last_check >= PEER_CHECK_S:
+            self.check_peers()
+        self._send(STEP, step)
 
     def heartbeat(self, step: int) -> None:
         """On an idle rank 0, each loop turn: notice a dead rank, keep the others waiting."""
@@ -150,7 +148,7 @@ class Group:
 
     def _dead_peer(self) -> str | None:
         for rank, pid in self.peers.items():
-            if not _running(pid):
+            if not pid_running(pid):
                 return f"rank {rank} of {self.world} (pid {pid}) died; training ended"
         return None
 
@@ -205,33 +203,6 @@ class Group:
                     dist.destroy_process_group()
                 return 0
             if command == STEP:
-                if step != trainer.step:
-                    _rewind(trainer, step)
-                trainer.train_step()
-                trainer.reader.pending.clear()  # rank 0 reads the values; here nobody does
-
-
-def _rewind(trainer: Trainer, step: int) -> None:
-    """Go back to `step` as rank 0 did on reading a non-finite step (engine/training/step.py): the
-    steps after it were skipped on every rank alike, as their values are the same everywhere."""
-    if step > trainer.step:
-        raise EngineError(f"rank 0 announced step {step}, but this rank is at {trainer.step}")
-    trainer.state = replace(trainer.state, step=step)
-    trainer._bad.zero_()
-
-
-def _running(pid: int) -> bool:
-    """Whether a process runs; a zombie (dead, not yet reaped by the agent) does not."""
-    try:
-        with open(f"/proc/{pid}/stat") as file:
-            return file.read().rpartition(")")[2].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True
-        return True
+                if step != trainer.step:  # rank 0 rewound past a non-finite step; all ranks did
+                    trainer.rewind(step)
+                trainer.follow_step()

@@ -11,7 +11,7 @@ import contextlib
 import functools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -59,7 +59,6 @@ from engine.training.checkpoint import (
     save_checkpoint,
 )
 from engine.training.devices import pick_device
-from engine.training.distributed import mean_over_ranks
 from engine.training.graph_step import GraphStep, can_capture
 from engine.training.memory import check_fits
 from engine.training.no_dynamo import avoid_dynamo_import, step_without_dynamo
@@ -118,7 +117,9 @@ class Trainer:
         )
         self.step_model = torch.compile(self.model) if config.train.compile else self.model
         self.params = [p for p in self.model.parameters() if p.requires_grad]  # walked once
-        self.shard = (0, 1)  # (rank, ranks): this process's share of the batch (distributed.py)
+        self.shard = (0, 1)  # (rank, ranks): this process's share of the batch (see distribute)
+        self._mean_over_ranks: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._before_step: Callable[[int], None] | None = None
         self.last_checkpoint: Path | None = None
         self._not_finite: LossNotFinite | None = None  # the step that last paused the run
         # On a GPU a step's loss and gradient norm are read late and a bad step is skipped on the
@@ -189,6 +190,41 @@ class Trainer:
     @property
     def step(self) -> int:
         return self.state.step
+
+    def distribute(
+        self,
+        rank: int,
+        ranks: int,
+        wrap: Callable[[torch.nn.Module], torch.nn.Module],
+        mean_over_ranks: Callable[[torch.Tensor], torch.Tensor],
+        before_step: Callable[[int], None] | None = None,
+    ) -> None:
+        """Train as rank `rank` of `ranks` processes (engine/training/distributed.py).
+
+        Each step takes this rank's share of the global batch through `wrap(model)` (DDP), logs
+        the loss averaged by `mean_over_ranks`, and first calls `before_step(step)` (rank 0 tells
+        the others which step comes). Only rank 0 writes the run's files.
+        """
+        self.shard = (rank, ranks)
+        self.graph = None  # DDP's gradient hooks run between kernels: no CUDA graph capture
+        self.step_model = wrap(self.step_model)
+        self._mean_over_ranks = mean_over_ranks
+        self._before_step = before_step
+        if rank != 0:
+            self.run_dir = None  # nothing of a follower's reaches the disk
+
+    def rewind(self, step: int) -> None:
+        """Go back to `step`, as rank 0 did on reading a non-finite step: the steps after it were
+        skipped on the device (engine/training/step.py), so only the count goes back."""
+        if step > self.step:
+            raise EngineError(f"cannot rewind to step {step}: this trainer is at {self.step}")
+        self.state = replace(self.state, step=step)
+        self._bad.zero_()
+
+    def follow_step(self) -> None:
+        """A step on a rank that only follows: rank 0 reads the values, so nobody does here."""
+        self.train_step()
+        self.reader.discard()
 
     @property
     def finished(self) -> bool:
@@ -367,11 +403,9 @@ class Trainer:
         """Announce the pause, then wait for the owner: whoever advances the loop again resumes."""
         detail = ""
         if cause is PauseCause.NOT_FINITE and self._not_finite is not None:
-            bad = self._not_finite
-            value = bad.loss if bad.what == "loss" else bad.grad_norm
             detail = (
-                f"the {bad.what} became {value} at step {bad.step}; that step was not applied, "
-                f"and the last good checkpoint is {self.last_checkpoint or 'not written yet'}"
+                f"{self._not_finite.summary()}; that step was not applied, and the last good "
+                f"checkpoint is {self.last_checkpoint or 'not written yet'}"
             )
         yield self.record(TrainingPaused(self.step, cause, detail))
         self.control.pause = None
@@ -384,6 +418,8 @@ class Trainer:
         Its loss and gradient norm stay on the device until the loop reads them (_read_steps).
         On CUDA the step after the batch is one replayed CUDA graph (engine/training/graph_step.py).
         """
+        if self._before_step is not None:
+            self._before_step(self.step)
         started = time.perf_counter()
         m, t = self.config.model, self.config.train
         lr = lr_at(self.step, self.config)
@@ -412,8 +448,8 @@ class Trainer:
         with self._autocast(cache=not capturing):
             _, loss = self.step_model(x, y)
         loss.backward()
-        if self.shard[1] > 1:  # the global batch's loss, as one process would log it
-            loss = mean_over_ranks(loss)
+        if self._mean_over_ranks is not None:  # the global batch's loss, as one process logs it
+            loss = self._mean_over_ranks(loss)
         if self.config.train.grad_clip > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.train.grad_clip)
         else:

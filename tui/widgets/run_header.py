@@ -15,17 +15,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from engine import StepCompleted, TokenizeProgress, TokenizeStage, TrainingStarted, visible
+from engine import StepCompleted, TokenizeProgress, TrainingStarted, visible
 from tui.format import format_duration, format_rate, set_text
 
 WINDOW_S = 10.0
 RESOLUTION_S = 0.05  # points closer than this in training time are not kept: the window stays small
-
-STAGE_WORDS = {
-    TokenizeStage.HASH: "reading corpus",
-    TokenizeStage.VOCAB: "learning vocabulary",
-    TokenizeStage.ENCODE: "tokenizing",
-}
 
 STATE_ICONS = {  # the RunState values, then how the app stands with the engine before it knows
     "starting": "◌",
@@ -175,7 +169,7 @@ class RunHeader(Horizontal):
 
     def _render_tokenizing(self, event: TokenizeProgress) -> None:
         done, total = event.done_bytes, max(1, event.total_bytes)
-        set_text(self.query_one("#run-step", Static), STAGE_WORDS.get(event.stage, event.stage))
+        set_text(self.query_one("#run-step", Static), event.stage.label)
         set_text(self.query_one("#run-percent", Static), f"{min(100, 100 * done // total):>3}%")
         self.query_one(ProgressBar).update(total=total, progress=done)
         speed = done / event.elapsed_s if event.elapsed_s > 0 else 0.0

@@ -1,0 +1,1 @@
+"""A run's directory on disk: its files and their formats, the runs listing, and export."""
