@@ -1,14 +1,14 @@
 """The engine worker: one process that owns one run and serves its clients between training steps.
-The process around it (arguments, signals, its log, start-up errors):
-engine/process/worker_process.py.
+The process around it (arguments, signals, its log, start-up errors): process/worker_process.py.
 
 Training advances one step per loop turn; before each step the worker answers whatever requests
 have arrived, so a request waits for the step in progress, and training stands still while one is
 served: a whole generation, trace or attention capture runs between two steps, on the same weights
-throughout. The model stays loaded while paused, stopped or finished, to be sampled and inspected. SIGINT and SIGTERM checkpoint and exit; SIGHUP is ignored
-(a closed terminal must not end a run; a non-detached worker ends when its owner disconnects).
-A big corpus is tokenised on a thread after the worker listens (engine/process/preparation.py), so
-clients see its progress; a small one before, so that its errors reach the starting client directly.
+throughout. The model stays loaded while paused, stopped or finished, to be sampled and inspected.
+SIGINT and SIGTERM checkpoint and exit; SIGHUP is ignored (a closed terminal must not end a run; a
+non-detached worker ends when its owner disconnects). A big corpus is tokenised on a thread after
+the worker listens (process/preparation.py), so clients see its progress; a small one before, so
+that its errors reach the starting client directly.
 """
 
 from __future__ import annotations
