@@ -96,7 +96,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                 group.add_argument(
                     *names,
                     dest=dest,
-                    type=_TYPES[field.type],
+                    type=_TYPES[str(field.type)],  # a string: annotations are postponed
                     default=None,
                     metavar=METAVARS.get(field.name, field.name.upper()),
                     help=help_text,
@@ -300,9 +300,11 @@ def last_checkpoint_step(run_dir: Path) -> int:
     for line in reversed(tail):
         if line.startswith(line_prefix(CheckpointSaved.kind)):
             try:
-                return event_from_json(line).step
+                event = event_from_json(line)
             except (ValueError, TypeError):
                 continue
+            if isinstance(event, CheckpointSaved):
+                return event.step
     if size > TAIL_BYTES:  # a long stretch without a checkpoint: read it all
         steps = [e.step for e in read_events(run_dir) if isinstance(e, CheckpointSaved)]
         return steps[-1] if steps else 0

@@ -255,10 +255,9 @@ class ProgressPrinter:
             text = f"paused at step {event.step}: {one_line(event.detail or event.cause)}"
         else:
             assert isinstance(event, EngineFailed)
-            saved = f"; last checkpoint: {one_line(event.last_checkpoint)}"
-            text = (
-                f"engine failed: {one_line(event.reason)}{saved if event.last_checkpoint else ''}"
-            )
+            text = f"engine failed: {one_line(event.reason)}"
+            if event.last_checkpoint:  # a worker that died before its first one has none
+                text += f"; last checkpoint: {one_line(event.last_checkpoint)}"
         print(text, file=self.err, flush=True)
 
     def _print(self, text: str) -> None:

@@ -14,9 +14,10 @@ import math
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 R = TypeVar("R", bound="Record")
+T = TypeVar("T")  # what a Family decodes to: a union of its record classes
 # Every record's line starts with its kind (to_json writes it first), and JSON escapes every quote
 # inside a string, so these bytes start a record and occur nowhere else in its line: a reader can
 # pick lines by kind, or find where one record ends, without parsing them.
@@ -76,7 +77,7 @@ def _decoder(annotation: Any) -> Decoder:
         return float  # float("nan") reads the string form back; an int becomes a float
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return annotation
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return _dataclass_decoder(annotation)
     return _identity
 
@@ -98,8 +99,9 @@ def _dataclass_decoder(cls: type) -> Decoder:
     return decode
 
 
-class Family:
-    """The record classes that may appear in one stream (events, requests or replies)."""
+class Family(Generic[T]):
+    """The record classes that may appear in one stream (events, requests or replies); `T` is
+    what from_json gives back (the union of them, or their base class)."""
 
     def __init__(self, name: str):
         self.name = name
@@ -112,7 +114,7 @@ class Family:
         self.types[cls.kind] = cls
         return cls
 
-    def from_json(self, line: str | bytes) -> Record:
+    def from_json(self, line: str | bytes) -> T:
         """Parse one line written by Record.to_json; raises ValueError on anything else."""
         raw = json.loads(line)
         if not isinstance(raw, dict):
@@ -124,6 +126,6 @@ class Family:
         if decode is None:  # built on first use: annotations resolve once every class exists
             decode = self._decoders[kind] = _dataclass_decoder(self.types[kind])
         try:
-            return decode(raw)
+            return cast(T, decode(raw))
         except TypeError as error:  # a required field missing
             raise ValueError(f"bad {self.name} {kind!r}: {error}") from None

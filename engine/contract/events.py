@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from engine.contract.codec import Family, Record
 
-EVENT_TYPES = Family("event")
+EVENT_TYPES: Family[Event] = Family("event")
 
 
 class PauseCause(StrEnum):

@@ -15,8 +15,8 @@ from engine.contract.config import SampleConfig
 from engine.contract.inside import ForwardTrace, PassageLosses
 from engine.contract.outputs import GeneratedToken, RunStatus
 
-REQUEST_TYPES = Family("request")
-REPLY_TYPES = Family("reply")
+REQUEST_TYPES: Family[Request] = Family("request")
+REPLY_TYPES: Family[Request] = Family("reply")
 
 
 @dataclass(frozen=True)

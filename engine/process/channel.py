@@ -82,7 +82,7 @@ def clean_stale(root: str | None = None) -> list[str]:
     touched; one whose pid runs (perhaps reused by another program) is left alone.
     """
     root = root or tempfile.gettempdir()
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(root)
     except OSError:

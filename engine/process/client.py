@@ -40,6 +40,7 @@ from engine.contract.requests import (
     AttentionReply,
     AttentionSteps,
     Detach,
+    Done,
     Generate,
     GenerationEnded,
     GenerationStarted,
@@ -153,7 +154,7 @@ class EngineClient:
         self._ids = count(1)
         self._closed = False
         self._conn = connect(self.run_dir)
-        self._call(Hello(owner=owner))
+        self._call(Hello(owner=owner), Done)
 
     @classmethod
     def start(
@@ -268,7 +269,7 @@ class EngineClient:
         if code in (0, None) and isinstance(last, TrainingFinished):
             return
         reason = _death_reason(code)
-        if self._process is not None and launch.is_torchrun(self._process.args):
+        if self._process is not None and launch.is_torchrun(_arguments(self._process)):
             # Rank 0 reports any other rank's death itself: it is the one that went silent.
             reason = f"rank 0 died, and torchrun ended the other ranks ({reason})"
         yield EngineFailed(reason, code, checkpoint)
@@ -283,7 +284,7 @@ class EngineClient:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def _call(self, request: Request, reply_type: type[R] = Request) -> R:
+    def _call(self, request: Request, reply_type: type[R]) -> R:
         """Send a request on the shared connection; return its reply, checked to be of its type."""
         with self._lock:
             request = replace(request, id=next(self._ids))
@@ -308,20 +309,20 @@ class EngineClient:
 
     def pause(self) -> None:
         """Pause at the next step boundary; returns once the run is paused."""
-        self._call(Pause())
+        self._call(Pause(), Done)
 
     def resume(self) -> None:
-        self._call(Resume())
+        self._call(Resume(), Done)
 
     def stop(self) -> None:
         """Stop training and checkpoint; the model stays loaded to sample from."""
-        self._call(Stop())
+        self._call(Stop(), Done)
 
     def save(self) -> None:
-        self._call(Save())
+        self._call(Save(), Done)
 
     def sample_now(self) -> None:
-        self._call(SampleNow())
+        self._call(SampleNow(), Done)
 
     def status(self) -> RunStatus:
         status = self._call(Status(), StatusReply).status
@@ -384,7 +385,7 @@ class EngineClient:
 
     def detach(self) -> None:
         """Let go of the run but keep it training, even if this client started it."""
-        self._call(Detach())
+        self._call(Detach(), Done)
         self._closed = True
         self._conn.close()
 
@@ -392,7 +393,7 @@ class EngineClient:
         """Stop training, checkpoint, and end the worker, detached or not."""
         pid = self.pid  # before: the worker removes its info as it ends
         try:
-            self._call(Shutdown())
+            self._call(Shutdown(), Done)
         except EngineError:
             pass
         self._closed = True
@@ -429,7 +430,12 @@ def _expect(reply: Request, reply_type: type[R]) -> R:
 
 
 def worker_detached(process: subprocess.Popen) -> bool:
-    return "--detach" in process.args
+    return "--detach" in _arguments(process)
+
+
+def _arguments(process: subprocess.Popen) -> list[str]:
+    """The command line it was started with (always a list of str here: see _spawn)."""
+    return [str(arg) for arg in process.args] if isinstance(process.args, list) else []
 
 
 def _wait_for_exit(pid: int, timeout: float) -> None:

@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from engine.contract.errors import EngineError
 from engine.contract.events import EngineFailed, Event, FinishReason, PauseCause, TrainingFinished
@@ -91,7 +91,9 @@ class Worker:
         # what needs none (status, subscribing, stopping) and publishes the progress.
         self.preparation = trainer if isinstance(trainer, Preparation) else None
         self.trainer: Trainer = None if self.preparation else trainer  # type: ignore[assignment]
-        self.run_dir = trainer.run_dir
+        if trainer.run_dir is None:
+            raise EngineError("a worker serves a run that has a directory")
+        self.run_dir: Path = trainer.run_dir
         self.detached = detached
         self.startup = sys.stderr  # where a client that is still connecting reads an error
         self.group = group  # rank 0 of several: the others follow its steps (distributed.py)
@@ -111,7 +113,7 @@ class Worker:
                 group.watch(self._abandon)
             if idle:
                 self.steps = None
-                self.state = _state_from_history(self.run_dir, trainer)
+                self.state = _state_from_history(self.run_dir, self.trainer)
             threading.Thread(target=self._accept, daemon=True).start()
         except BaseException:
             close_listener(self.listener)  # no socket folder outlives a worker that never ran
@@ -258,7 +260,8 @@ class Worker:
             self.exit_code = 0
 
     def _serve(self, timeout: float) -> None:
-        for conn in wait(self.connections, timeout) if self.connections else _sleep(timeout):
+        ready = wait(self.connections, timeout) if self.connections else _sleep(timeout)
+        for conn in cast(list[Connection], ready):
             try:
                 tag, payload = receive(conn)
                 request = REQUEST_TYPES.from_json(payload)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.contract.errors import EngineError
 from engine.contract.events import EvalCompleted, LossNotFinite, SampleGenerated, StepCompleted
-from engine.runs.files import CONFIG, load_config, read_events, write_error
+from engine.runs.files import CONFIG, as_write_error, load_config, read_events, write_error
 
 INSTALL_HINT = "pip install 'llm-learns[tensorboard]'"
 
@@ -31,16 +31,15 @@ class History:
 
 def read_history(run_dir: Path) -> History:
     history = History()
-    tables = {
-        StepCompleted: history.steps,
-        EvalCompleted: history.evals,
-        SampleGenerated: history.samples,
-        LossNotFinite: history.not_finite,
-    }
     for event in read_events(run_dir):
-        table = tables.get(type(event))
-        if table is not None:
-            table[event.step] = event
+        if isinstance(event, StepCompleted):
+            history.steps[event.step] = event
+        elif isinstance(event, EvalCompleted):
+            history.evals[event.step] = event
+        elif isinstance(event, SampleGenerated):
+            history.samples[event.step] = event
+        elif isinstance(event, LossNotFinite):
+            history.not_finite[event.step] = event
     return history
 
 
@@ -99,7 +98,7 @@ def export_tensorboard(run_dir: Path, out_dir: Path) -> Path:
         temp.rename(target)
     except BaseException as error:
         shutil.rmtree(temp, ignore_errors=True)
-        if failure := write_error(target, error):
+        if failure := as_write_error(target, error):
             raise failure from None
         raise
     return target

@@ -48,15 +48,19 @@ def new_run_dir(preset: str, root: Path = RUNS_ROOT) -> Path:
     return path
 
 
-def write_error(path: Path, error: BaseException) -> WriteError | None:
-    """The one-line WriteError for a failed write, or None if `error` is not an I/O failure."""
+def write_error(path: Path, error: OSError) -> WriteError:
+    """The one-line WriteError for a failed write: the path and the OS's reason."""
+    return WriteError(f"cannot write {path}: {error.strerror or error}")
+
+
+def as_write_error(path: Path, error: BaseException) -> WriteError | None:
+    """write_error for an I/O failure of any kind (safetensors reports Rust's io::Error as text),
+    or None if `error` is not one."""
     if isinstance(error, OSError):
-        reason = error.strerror or str(error)
-    elif match := re.search(r"os error (\d+)", str(error)):  # Rust's io::Error (safetensors)
-        reason = os.strerror(int(match[1]))
-    else:
-        return None
-    return WriteError(f"cannot write {path}: {reason}")
+        return write_error(path, error)
+    if match := re.search(r"os error (\d+)", str(error)):
+        return WriteError(f"cannot write {path}: {os.strerror(int(match[1]))}")
+    return None
 
 
 def atomic_write(path: Path, write) -> None:
@@ -78,7 +82,7 @@ def atomic_write(path: Path, write) -> None:
         os.replace(temp, path)
     except BaseException as error:
         Path(temp).unlink(missing_ok=True)
-        if failure := write_error(path, error):
+        if failure := as_write_error(path, error):
             raise failure from None
         raise
 
