@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,6 +24,8 @@ from engine.contract.config import SECTIONS
 from engine.contract.events import (
     EvalCompleted,
     FinishReason,
+    HistoryProgress,
+    HistoryReplayed,
     LossNotFinite,
     SampleGenerated,
     StepCompleted,
@@ -230,8 +232,8 @@ def test_history_is_one_summary_line():
     out = io.StringIO()
     history = [started(), *map(step, range(1, 21)), EvalCompleted(10, 2.0, 1.5),
                EvalCompleted(20, 2.0, 1.7), TrainingFinished(FinishReason.STOPPED, 20)]  # fmt: skip
-    printer = ProgressPrinter(history=len(history), max_steps=50, out=out, err=io.StringIO())
-    for event in history:
+    printer = ProgressPrinter(history=True, max_steps=50, out=out, err=io.StringIO())
+    for event in [*history, HistoryProgress(90, 100), HistoryReplayed(len(history), 20)]:
         printer.show(event)
     assert printer.history_ended and out.getvalue() == ""
     printer.summarize()
@@ -241,6 +243,37 @@ def test_history_is_one_summary_line():
     assert lines[0] == "resumed run at step 20/50: best val 1.5000 at step 10"
     assert not any(line.startswith("step") for line in lines)  # no eval yet in the new segment
     assert printer.state is RunState.RUNNING and not printer.replaying
+
+
+def test_the_first_line_after_a_resume_is_the_uninterrupted_runs_line():
+    """Stopped at step 15 and resumed: the line at the eval of step 20 averages steps 11-20 and
+    measures the rate since step 10, as the run that was never stopped printed it."""
+
+    def evaluated(n: int) -> list:
+        return [step(n), EvalCompleted(n, 2.0, 1.5)] if n % 10 == 0 else [step(n)]
+
+    def losses(n: int) -> StepCompleted:  # a loss and a pace that change along the run
+        return replace(step(n), loss=2.0 + n / 100, elapsed_s=n * 0.01 + (n > 12) * 0.5)
+
+    def run(events: list) -> list:
+        return [replace(e, **vars(losses(e.step))) if isinstance(e, StepCompleted) else e
+                for e in events]  # fmt: skip
+
+    whole = run([started(0, 50), *(e for n in range(1, 21) for e in evaluated(n))])
+    uninterrupted = io.StringIO()
+    printer = ProgressPrinter(max_steps=50, out=uninterrupted, err=io.StringIO())
+    for event in whole:
+        printer.show(event)
+    past = run([started(0, 50), *(e for n in range(1, 16) for e in evaluated(n))])
+    resumed = io.StringIO()
+    printer = ProgressPrinter(history=True, max_steps=50, out=resumed, err=io.StringIO())
+    for event in [*past, HistoryReplayed(len(past), 15)]:
+        printer.show(event)
+    printer.summarize()
+    for event in run([started(15, 50), *(e for n in range(16, 21) for e in evaluated(n))]):
+        printer.show(event)
+    assert resumed.getvalue().splitlines()[-1] == uninterrupted.getvalue().splitlines()[-1]
+    assert resumed.getvalue().splitlines()[-1].startswith("step 20/50 | loss 2.1550")
 
 
 def test_what_was_not_finite_is_named_with_its_value():

@@ -180,7 +180,7 @@ class FakeEngine:
     def attach(cls, run_dir) -> FakeEngine:
         return cls()
 
-    def events(self) -> Iterator[Event]:
+    def events(self, history_bytes: int | None = None) -> Iterator[Event]:
         yield from self._events
         deadline = time.monotonic() + 30
         while self.live and not self.closed.is_set() and time.monotonic() < deadline:

@@ -311,15 +311,6 @@ def last_checkpoint_step(run_dir: Path) -> int:
     return 0
 
 
-def count_events(run_dir: Path) -> int:
-    """How many whole lines events.jsonl holds: the history a client is about to be replayed."""
-    try:
-        with (run_dir / EVENTS).open("rb") as file:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))
-    except OSError:
-        return 0
-
-
 def connect_from_args(args: argparse.Namespace):
     """Start, resume or attach to a worker as the flags say; raises EngineError on bad input."""
     from engine.process.client import EngineClient
@@ -345,7 +336,8 @@ def run_headless(args: argparse.Namespace) -> int:
     """Train (or follow) without a UI; returns the process exit code."""
     attach = args.command == "attach"
     known_dir = args.run_dir if attach else args.resume
-    history = count_events(known_dir) if known_dir else 0
+    # A resumed run's past is what its log held before this command resumed it.
+    history_bytes = None if attach or not args.resume else _size(args.resume / EVENTS)
     try:
         client = connect_from_args(args)
     except EngineError as error:
@@ -360,12 +352,19 @@ def run_headless(args: argparse.Namespace) -> int:
         as_json=args.json,
         print_every=args.print_every,
         interval_s=PRINT_INTERVAL_S if attach else None,
-        history=history,
+        history=known_dir is not None,  # attached or resumed: the run has a past to sum up
         verb="attached to" if attach else "resumed",
         max_steps=None if attach or not args.resume else _resumed_max_steps(args),
     )
     printer.run_dir = str(known_dir or "")
-    return follow(client, printer, owner=not attach)
+    return follow(client, printer, owner=not attach, history_bytes=history_bytes)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _resumed_max_steps(args: argparse.Namespace) -> int:

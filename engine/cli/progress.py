@@ -22,6 +22,8 @@ from engine.contract.events import (
     EvalCompleted,
     Event,
     FinishReason,
+    HistoryProgress,
+    HistoryReplayed,
     LossNotFinite,
     PauseCause,
     SampleGenerated,
@@ -63,9 +65,11 @@ def one_line(text: str) -> str:
 class ProgressPrinter:
     """Turns events into the headless output and keeps what the exit code depends on.
 
-    The first `history` events are the run's past (counted before connecting): they print
+    With `history`, the events up to the worker's HistoryReplayed are the run's past: they print
     nothing, and summarize() sums them up in one line. After them, a progress line goes out at
-    every eval, and every `print_every` steps or every `interval_s` seconds of wall time.
+    every eval, and every `print_every` steps or every `interval_s` seconds of wall time. The
+    past is followed as if it had been printed, so the first live line measures from where an
+    uninterrupted run's last line did.
     """
 
     def __init__(
@@ -74,7 +78,7 @@ class ProgressPrinter:
         as_json: bool = False,
         print_every: int | None = None,
         interval_s: float | None = None,
-        history: int = 0,
+        history: bool = False,
         verb: str = "resumed",
         max_steps: int | None = None,
         out: TextIO | None = None,
@@ -84,9 +88,10 @@ class ProgressPrinter:
         self.print_every = print_every
         self.interval_s = interval_s
         self.history = history
+        self.replaying = history  # until the worker says the history ended
+        self.history_ended = False  # the event last shown ended the history
         self.verb = verb
         self.out, self.err = out or sys.stdout, err or sys.stderr
-        self.seen = 0
         self._summarized = False
         self.state = RunState.STARTING
         self.finish_reason: FinishReason | None = None
@@ -100,24 +105,19 @@ class ProgressPrinter:
         self.not_finite: LossNotFinite | None = None
         self.checkpoint: str | None = None
         self.live_finish = False  # a TrainingFinished came live (and printed the sample)
-        self._losses: list[float] = []
+        # (step, loss, steps it stands for) of the steps since the last progress line
+        self._losses: list[tuple[int, float, int]] = []
         self._mark: StepCompleted | None = None  # the step the last progress line measured from
         self._last: StepCompleted | None = None
         self._printed_at = time.monotonic()
         self._tokenize_stage: str | None = None
 
-    @property
-    def replaying(self) -> bool:
-        """Whether the event last shown belongs to the history."""
-        return self.seen <= self.history
-
-    @property
-    def history_ended(self) -> bool:
-        """Whether the event last shown was the history's last."""
-        return self.seen == self.history
-
     def show(self, event: Event) -> None:
-        self.seen += 1
+        self.history_ended = False
+        if isinstance(event, (HistoryProgress, HistoryReplayed)):
+            self.history_ended = self.replaying and isinstance(event, HistoryReplayed)
+            self.replaying = self.replaying and not self.history_ended
+            return  # what the worker says of its replay, not of the run
         self._track(event)
         if self.as_json:
             self._print(safe_json(event.to_json()))
@@ -127,21 +127,26 @@ class ProgressPrinter:
     def _track(self, event: Event) -> None:
         self.state = advance(self.state, event)
         if isinstance(event, TrainingStarted):
-            self.run_dir = event.run_dir or self.run_dir
+            self.run_dir = self.run_dir or event.run_dir  # the folder as given wins: runs move
             if not (self._max_steps_given and self.replaying):
                 self.max_steps = event.max_steps
             self.step = event.start_step
+            # A resumed run goes on from its checkpoint: steps logged after it were undone.
+            self._losses = [entry for entry in self._losses if entry[0] <= event.start_step]
             if event.start_step == 0:  # a new run: rates and the ETA measure from its start
                 self._mark = StepCompleted(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
         elif isinstance(event, StepCompleted):
             self.step = event.step
             self._last = event
-            if not self.replaying:
-                self._losses.append(event.loss)
+            self._losses.append((event.step, event.loss, event.merged))
+            if self.replaying and self.print_every and event.step % self.print_every == 0:
+                self._passed(event)
         elif isinstance(event, EvalCompleted):
             self.val = event.val_loss
             if self.best is None or event.val_loss < self.best[0]:
                 self.best = (event.val_loss, event.step)
+            if self.replaying and not self.print_every and event.step > 0 and self._last:
+                self._passed(self._last)
         elif isinstance(event, SampleGenerated):
             self.sample = event
         elif isinstance(event, LossNotFinite):
@@ -161,15 +166,16 @@ class ProgressPrinter:
         no last event).
         """
         self.state = state or self.state
-        if self.as_json or self.history == 0 or self._summarized:
+        self.replaying = False  # a stream cut short ends the history
+        if self.as_json or not self.history or self._summarized:
             return
         self._summarized = True
-        self.history = min(self.history, self.seen)  # a stream cut short ends the history
         best = f"best val {self.best[0]:.4f} at step {self.best[1]}" if self.best else "no eval yet"
         where = f"{one_line(self.run_dir)} ({self.state})" if self.verb != "resumed" else ""
         where = where or one_line(self.run_dir)
         self._print(f"{self.verb} {where} at step {self.step}/{self.max_steps}: {best}")
-        self._mark = self._last
+        if self.interval_s is not None:  # lines by the clock: the first live one starts afresh
+            self._mark, self._losses = self._last, []
 
     def _describe(self, event: Event) -> None:
         if isinstance(event, StepCompleted):
@@ -226,10 +232,14 @@ class ProgressPrinter:
         if self.sample and not self.as_json:
             self._print(f"\nsample at step {self.sample.step}:\n{visible(self.sample.text)}")
 
+    def _passed(self, event: StepCompleted) -> None:
+        """A replayed step where a progress line went out: the next one measures from here."""
+        self._mark, self._losses = event, []
+
     def _progress(self, event: StepCompleted) -> None:
         if self.as_json or not self._losses:
             return
-        loss = sum(self._losses) / len(self._losses)
+        loss = sum(v * n for _, v, n in self._losses) / sum(n for _, _, n in self._losses)
         self._losses.clear()
         rate, eta = event.tokens_per_s, "-"
         mark = self._mark
@@ -281,8 +291,9 @@ class ProgressPrinter:
         return EXIT_OK if self.state in (RunState.FINISHED, RunState.STOPPED) else EXIT_FAILED
 
 
-def follow(client, printer: ProgressPrinter, owner: bool) -> int:
-    """Print the run's events until it is over; returns the exit code.
+def follow(client, printer: ProgressPrinter, owner: bool, history_bytes: int | None = None) -> int:
+    """Print the run's events until it is over; returns the exit code. `history_bytes`: how
+    much of events.jsonl is the run's past (a resumed run's; None: all that is there).
 
     Only the owner stops the run: on Ctrl-C, and on a pause for a non-finite value, which no one
     else could resume. A follower's Ctrl-C ends the follower alone (KeyboardInterrupt, 130).
@@ -298,7 +309,7 @@ def follow(client, printer: ProgressPrinter, owner: bool) -> int:
     previous = signal.signal(signal.SIGINT, on_interrupt) if owner else None
     last = None
     try:
-        for last in client.events():
+        for last in client.events(history_bytes):
             printer.show(last)
             if printer.history_ended:
                 status = _status(client)

@@ -40,6 +40,15 @@ class Record:
         return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def omitted_at(default: Any) -> Any:
+    """A dataclass field left out of the JSON while it holds `default` (and read back as it): a
+    field added later costs the logs nothing where it does not apply."""
+    return dataclasses.field(default=default, metadata={_OMIT: True})
+
+
+_OMIT = "omit_at_default"
+
+
 def plain(value: Any) -> Any:
     """A value as JSON-ready Python: dataclasses as dicts, tuples as lists, NaN as "nan"."""
     if isinstance(value, float):
@@ -47,7 +56,12 @@ def plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        fields = ((f, getattr(value, f.name)) for f in dataclasses.fields(value))
+        return {
+            f.name: plain(item)
+            for f, item in fields
+            if not (f.metadata.get(_OMIT) and item == f.default)
+        }
     if isinstance(value, (list, tuple)):
         return [plain(item) for item in value]
     if isinstance(value, dict):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
-from engine.contract.codec import Family, Record
+from engine.contract.codec import Family, Record, omitted_at
 
 EVENT_TYPES: Family[Event] = Family("event")
 
@@ -102,6 +102,10 @@ class StepCompleted(Record):
     tokens_per_s: float
     elapsed_s: float  # training time of this run so far, evals and checkpoints excluded
     tokens_seen: int
+    # A long history is replayed in brief (engine/runs/history.py): one event then stands for this
+    # many consecutive steps, loss and grad_norm their means, the rest those of the last of them.
+    # Always 1 in events.jsonl.
+    merged: int = omitted_at(1)
 
 
 @EVENT_TYPES.register
@@ -173,6 +177,26 @@ class TrainingFinished(Record):
 
 @EVENT_TYPES.register
 @dataclass(frozen=True)
+class HistoryProgress(Record):
+    """On the wire only: how far a worker has read the run's history to replay it."""
+
+    kind: ClassVar[str] = "history_progress"
+    done_bytes: int
+    total_bytes: int
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class HistoryReplayed(Record):
+    """On the wire only, never in events.jsonl: the history ends here; live events follow."""
+
+    kind: ClassVar[str] = "history_replayed"
+    events: int  # how many events replayed it (long step runs merged: StepCompleted.merged)
+    steps: int  # how many step events of events.jsonl they stand for
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
 class EngineFailed(Record):
     """The worker died or raised; the last good checkpoint is what survives."""
 
@@ -194,6 +218,11 @@ Event = (
     | TrainingResumed
     | TrainingFinished
     | EngineFailed
+    | HistoryProgress
+    | HistoryReplayed
 )
+
+# What a worker tells its clients of its replay of the history: never written to events.jsonl.
+WIRE_ONLY = (HistoryProgress, HistoryReplayed)
 
 event_from_json = EVENT_TYPES.from_json

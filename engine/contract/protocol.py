@@ -45,8 +45,11 @@ class RunClient(Protocol):
         """Join a run's worker (starting an idle one for a run that has none)."""
         ...
 
-    def events(self) -> Iterator[Event]:
-        """The run's history, then its live events; an EngineFailed last if the worker dies."""
+    def events(self, history_bytes: int | None = None) -> Iterator[Event]:
+        """The run's history (in brief, with HistoryProgress as it loads), a HistoryReplayed
+        where it ends, then its live events; an EngineFailed last if the worker dies.
+
+        `history_bytes`: how much of events.jsonl counts as the past (see Subscribe)."""
         ...
 
     def pause(self) -> None: ...

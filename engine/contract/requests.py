@@ -42,6 +42,9 @@ class Subscribe(Request):
     """Turn this connection into an event stream: the history, then every live event."""
 
     kind: ClassVar[str] = "subscribe"
+    # How much of events.jsonl the client counts as the run's past (its size when the client
+    # started or resumed the run); None: all of it. HistoryReplayed marks where that ends.
+    history_bytes: int | None = None
 
 
 @REQUEST_TYPES.register

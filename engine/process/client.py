@@ -117,7 +117,7 @@ def _startup_error(process: subprocess.Popen, errors) -> EngineError:
     lines = errors.read().decode(errors="replace").strip().splitlines()
     # Under torchrun the worker's line comes before the agent's own report.
     ours = [line for line in lines if line.startswith("error: ")]
-    message = (ours or lines or [f"the worker exited with code {process.returncode}"])[-1]
+    message = (ours or lines or [_death_reason(process.returncode)])[-1]
     return EngineError(message.removeprefix("error: "))
 
 
@@ -236,13 +236,14 @@ class EngineClient:
 
     # -- events ---------------------------------------------------------------------------------
 
-    def events(self) -> Iterator[Event]:
-        """History from events.jsonl first, then live events, until the worker goes away.
-
-        If the worker dies without finishing, the last event is an EngineFailed.
+    def events(self, history_bytes: int | None = None) -> Iterator[Event]:
+        """History from events.jsonl first (in brief, see engine/runs/history.py), a
+        HistoryReplayed where the past ends (`history_bytes` of it; None: all), then live
+        events, until the worker goes away. If it dies without finishing, the last event is an
+        EngineFailed.
         """
         conn = connect(self.run_dir)
-        send_record(conn, Subscribe())
+        send_record(conn, Subscribe(history_bytes=history_bytes))
         last: Event | None = None
         checkpoint: str | None = None
         try:

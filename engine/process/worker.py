@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any, cast
 
 from engine.contract.errors import EngineError
-from engine.contract.events import EngineFailed, Event, FinishReason, PauseCause, TrainingFinished
+from engine.contract.events import (
+    EngineFailed,
+    Event,
+    FinishReason,
+    HistoryProgress,
+    HistoryReplayed,
+    PauseCause,
+    TrainingFinished,
+)
 from engine.contract.outputs import RunStatus
 from engine.contract.requests import (
     REQUEST_TYPES,
@@ -74,7 +82,8 @@ from engine.process.channel import (
 )
 from engine.process.launch import agent_pid
 from engine.process.preparation import Preparation
-from engine.runs.files import INFO_FILE, KEY_FILE, event_batches, read_events
+from engine.runs.files import INFO_FILE, KEY_FILE
+from engine.runs.history import Replay, last_state
 from engine.training.distributed import Group
 from engine.training.memory import describe_out_of_memory, out_of_memory
 from engine.training.trainer import Trainer
@@ -130,6 +139,7 @@ class Worker:
                 continue  # a client that failed the handshake
 
     def run(self) -> int:
+        self.alone_since = time.monotonic()  # the idle clock starts once clients can connect
         try:
             while self.exit_code is None:
                 while not self.incoming.empty():
@@ -296,7 +306,7 @@ class Worker:
         send_record(conn, Done(request.id))
 
     def _subscribe(self, conn: Connection, request: Subscribe) -> None:
-        self._replay(conn)
+        self._replay(conn, request.history_bytes)
         self.subscribers.append(conn)
         if self.preparation is not None and self.preparation.latest is not None:
             send_event_line(conn, self.preparation.latest.to_json())  # the bar, at once
@@ -406,10 +416,17 @@ class Worker:
     }
     WITHOUT_TRAINER = {_hello, _subscribe, _status, _stop, _detach, _shutdown, _attention_steps}
 
-    def _replay(self, conn: Connection) -> None:
-        """Send the history as it stands in events.jsonl, in batches; live events follow."""
-        for batch in event_batches(self.run_dir):
+    def _replay(self, conn: Connection, history_bytes: int | None) -> None:
+        """Send the history as it stands in events.jsonl, in brief (engine/runs/history.py), with
+        how far it has got, then where it ends; live events follow."""
+        replay = Replay(self.run_dir, history_bytes)
+        for batch in replay:
+            if batch is None:
+                send_event_line(conn, HistoryReplayed(replay.events, replay.steps).to_json())
+                continue
             conn.send_bytes(HISTORY + batch)
+            progress = HistoryProgress(replay.done_bytes, replay.total_bytes)
+            send_event_line(conn, progress.to_json())
 
     def _close(self) -> None:
         for conn in self.connections:
@@ -443,11 +460,8 @@ def _state_from_history(run_dir: Path, trainer: Trainer) -> RunState:
     """An idle worker's state: how the history ended, and never live (it does not train)."""
     if trainer.finished:
         return RunState.FINISHED
-    state = RunState.STARTING
-    for event in read_events(run_dir):
-        state = advance(state, event)
     # As `runs` would say if this worker were not here: it only serves the run, it trains nothing.
-    return settled(state, worker_alive=False)
+    return settled(last_state(run_dir), worker_alive=False)
 
 
 def ready(trainer: Trainer, group: Group | None = None) -> None:

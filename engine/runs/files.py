@@ -159,7 +159,7 @@ def _cut_torn_tail(fd: int, path: Path) -> int:
     return end
 
 
-def _whole_event(line: bytes) -> bool:
+def whole_event(line: bytes) -> bool:
     """A cheap check that a line is one event as Record.to_json writes it ("kind" first).
 
     JSON escapes every quote inside a string, so '{"kind":' starts an event and occurs nowhere
@@ -167,27 +167,6 @@ def _whole_event(line: bytes) -> bool:
     does not start with it.
     """
     return line.startswith(LINE_START) and line.find(LINE_START, 1) < 0
-
-
-def event_batches(run_dir: Path, batch_bytes: int = 1 << 20) -> Iterator[bytes]:
-    """events.jsonl's whole event lines as they are, in batches, for a worker to replay.
-
-    A torn last line is left out (the writer cuts it when it next opens the log); any other line
-    that is not a whole event is dropped with a warning.
-    """
-    try:
-        file = (run_dir / EVENTS).open("rb")
-    except FileNotFoundError:
-        return
-    with file:
-        while lines := file.readlines(batch_bytes):
-            if not lines[-1].endswith(b"\n"):
-                lines.pop()
-            whole = [line for line in lines if _whole_event(line)]
-            if len(whole) < len(lines):
-                _warn_skipped(run_dir, len(lines) - len(whole))
-            if whole:
-                yield b"".join(whole)
 
 
 def read_events(run_dir: Path) -> Iterator[Event]:
@@ -206,10 +185,10 @@ def read_events(run_dir: Path) -> Iterator[Event]:
             except (ValueError, TypeError):
                 skipped += 1
     if skipped:
-        _warn_skipped(run_dir, skipped)
+        warn_skipped(run_dir, skipped)
 
 
-def _warn_skipped(run_dir: Path, count: int) -> None:
+def warn_skipped(run_dir: Path, count: int) -> None:
     log.warning(
         "warning: %s: skipped %d line(s) that are not whole events", run_dir / EVENTS, count
     )

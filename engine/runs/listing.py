@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.contract.codec import line_prefix
 from engine.contract.errors import CheckpointError
 from engine.contract.events import EvalCompleted, StepCompleted, TrainingFinished, TrainingStarted
-from engine.contract.run_state import RunState, advance, settled
-from engine.runs.files import CONFIG, EVENTS, RUNS_ROOT, load_config, read_events
+from engine.contract.run_state import RunState, settled
+from engine.runs.files import CONFIG, EVENTS, RUNS_ROOT, load_config
+from engine.runs.history import last_state, lines_from_end, read_json_lines
 from engine.runs.liveness import worker_alive
+
+STARTED, EVAL = line_prefix(TrainingStarted.kind), line_prefix(EvalCompleted.kind)
+STEP_OR_END = (line_prefix(StepCompleted.kind), line_prefix(TrainingFinished.kind))
 
 
 @dataclass(frozen=True)
@@ -24,16 +30,21 @@ class RunSummary:
 
 
 def summarize_run(run_dir: Path) -> RunSummary:
-    state, step, max_steps, best_val = RunState.STARTING, 0, 0, None
-    for event in read_events(run_dir):
-        state = advance(state, event)
-        if isinstance(event, TrainingStarted):
-            max_steps = event.max_steps
-        elif isinstance(event, (StepCompleted, TrainingFinished)):
-            step = event.step
-        elif isinstance(event, EvalCompleted):
-            best_val = event.val_loss if best_val is None else min(best_val, event.val_loss)
-    state = settled(state, worker_alive(run_dir))
+    """Where a run stands, read without decoding its step events (a long run has millions)."""
+    step, max_steps, best_val = 0, 0, None
+    for event in read_json_lines(run_dir / EVENTS, (STARTED, EVAL)):
+        if event.get("kind") == TrainingStarted.kind:
+            max_steps = event.get("max_steps", max_steps)
+        elif isinstance(val := event.get("val_loss"), (int, float)):
+            best_val = val if best_val is None else min(best_val, val)
+    for line in lines_from_end(run_dir / EVENTS):
+        if line.startswith(STEP_OR_END):
+            try:
+                step = int(json.loads(line)["step"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            break
+    state = settled(last_state(run_dir), worker_alive(run_dir))
     events = run_dir / EVENTS
     age = time.time() - events.stat().st_mtime if events.exists() else 0.0
     return RunSummary(run_dir, state, step, max_steps, best_val, age)
