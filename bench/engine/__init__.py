@@ -294,11 +294,13 @@ def main(argv: list[str] | None = None) -> int:
             "startup",
             "bigcorpus",
             "gpu",
+            "history",
         ],
         help="training covers every preset's; race: char-small against char-modern to "
         "char-small's final val (val over the same 200 batches); gpu: the CUDA check (char-gpu "
         "training, graph decoding, tests/test_cuda.py); bigcorpus: a generated corpus through "
-        "the token cache; gpu and bigcorpus run only when asked for",
+        "the token cache; history: attaching runs with a million-step history; gpu, bigcorpus "
+        "and history run only when asked for",
     )
     parser.add_argument(
         "--compile", action="store_true", help="gpu: also time char-gpu with --compile (slow)"
@@ -338,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.engine.bigcorpus import bench_bigcorpus
     from bench.engine.contention import bench_contention  # it imports this module
     from bench.engine.gpu import bench_gpu, summary
+    from bench.engine.history import bench_history
     from bench.engine.startup import bench_startup
 
     results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
@@ -359,13 +362,14 @@ def main(argv: list[str] | None = None) -> int:
             steps,
         ),
         "gpu": lambda: bench_gpu(args.rounds, args.compile),
+        "history": lambda: bench_history(args.rounds),
     }
     for name, run in sections.items():
         if args.only and not name.startswith(args.only):
             continue
         if name.startswith(("convergence", "race", "contention")) and args.quick:
             continue
-        if name in ("gpu", "bigcorpus") and args.only != name:  # minutes: only when asked
+        if name in ("gpu", "bigcorpus", "history") and args.only != name:  # only when asked
             continue
         results[name] = run()
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
