@@ -129,8 +129,9 @@ def make_events(
 class FakeGeneration:
     """Iterator of GeneratedToken with the `.unknown` words of the prompt."""
 
-    def __init__(self, tokens: list[GeneratedToken], unknown: list[str]) -> None:
+    def __init__(self, tokens: list[GeneratedToken], unknown: list[str], step: int = 0) -> None:
         self.unknown = unknown
+        self.step = step
         self._tokens = iter(tokens)
 
     def __iter__(self) -> FakeGeneration:
@@ -223,7 +224,9 @@ class FakeEngine:
     def sample_now(self) -> None:
         self.calls.append("sample_now")
 
-    def generate(self, prompt: str, config: SampleConfig | None = None) -> FakeGeneration:
+    def generate(
+        self, prompt: str, config: SampleConfig | None = None, at_step: int | None = None
+    ) -> FakeGeneration:
         self.calls.append(f"generate:{prompt}")
         if self.fail_generate:
             raise EngineError(self.fail_generate)
@@ -244,7 +247,7 @@ class FakeEngine:
             candidates = tuple(Candidate(ids[j], texts[j], probs[j]) for j in range(config.top_n))
             token = GeneratedToken(ids[pick], " " + texts[pick], probs[pick], candidates, top)
             tokens.append(token)
-        return FakeGeneration(tokens, unknown)
+        return FakeGeneration(tokens, unknown, self._at(at_step))
 
     def _map(self, text: str, step: int) -> AttentionMap:
         """Smooth made-up weights, except that from step PREVIOUS_TOKEN_FROM on, head 1 of layer
@@ -274,9 +277,18 @@ class FakeEngine:
             step=step,
         )
 
-    def attention(self, text: str) -> AttentionMap:
+    def attention(self, text: str, at_step: int | None = None) -> AttentionMap:
         self.calls.append(f"attention:{text}")
-        return self._map(text, 300)
+        return self._map(text, 300 if at_step is None else self._at(at_step))
+
+    def kept_steps(self) -> list[int]:
+        return [0, 100, 200, 300]
+
+    def _at(self, at_step: int | None) -> int:
+        """The step whose weights answer: the nearest kept one at or before `at_step`."""
+        if at_step is None:
+            return self._step()
+        return max((s for s in self.kept_steps() if s <= at_step), default=0)
 
     def attention_steps(self) -> list[int]:
         return [100, 200, 300]
@@ -285,7 +297,7 @@ class FakeEngine:
         self.calls.append(f"attention_at:{step}")
         return self._map("oh my love you are the one", step)
 
-    def trace(self, text: str, position: int = -1) -> ForwardTrace:
+    def trace(self, text: str, position: int = -1, at_step: int | None = None) -> ForwardTrace:
         """The real stage layout for the fake's model shape, with made-up smooth vectors."""
         self.calls.append(f"trace:{text}:{position}")
         words = text.split()[:6] or ["\n"]
@@ -315,7 +327,7 @@ class FakeEngine:
             n_params=sum(p.params for p in parts),
             neighbours=tuple(Neighbour(i, VOCAB[i], 0.9 - 0.1 * i) for i in range(1, 9)),
             candidates=tuple(Candidate(i, VOCAB[i], 0.4 / i) for i in range(1, 9)),
-            step=self._step(),
+            step=self._at(at_step),
             roles=tuple(
                 HeadRole(layer, head, role, 0.9 - 0.1 * head, ((role, 0.9 - 0.1 * head),))
                 for layer in range(self.n_layer)

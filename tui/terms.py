@@ -45,6 +45,7 @@ FIELD_TERMS: dict[tuple[str, str], str] = {
     ("train", "muon_momentum"): "Muon",
     ("train", "eval_every"): "Train and validation loss",
     ("train", "eval_batches"): "Train and validation loss",
+    ("train", "keep_checkpoints"): "Replay and kept weights",
     ("train", "log_every"): "Smoothing (EMA)",
     ("train", "seed"): "Comparing runs",
     ("train", "device"): "Tokens per second and ETA",

@@ -197,6 +197,11 @@ class TrainConfig:
     eval_batches: int = described(
         20, "batches averaged for the train and val loss at each eval; more is steadier, slower"
     )
+    keep_checkpoints: int = described(
+        6,
+        "past evals whose weights are kept (spread over the run), so replay can ask the model "
+        "as it was; 0 keeps none",
+    )
     log_every: int = described(
         1, "steps between reported training losses (the points of the loss chart)"
     )
@@ -226,6 +231,8 @@ class TrainConfig:
             problems.append(f"min_lr {self.min_lr} must be between 0 and lr {self.lr}")
         if self.warmup_steps < 0:
             problems.append(f"warmup_steps {self.warmup_steps} must not be negative")
+        if self.keep_checkpoints < 0:
+            problems.append(f"keep_checkpoints {self.keep_checkpoints} must not be negative")
         if self.weight_decay < 0:
             problems.append(f"weight_decay {self.weight_decay} must not be negative")
         for name in ("beta1", "beta2"):

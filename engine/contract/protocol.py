@@ -20,6 +20,7 @@ class TokenStream(Protocol):
     """Tokens as the worker samples them; `unknown` lists pieces of the prompt the vocab lacks."""
 
     unknown: list[str]
+    step: int  # the training step of the weights that generate
 
     def __iter__(self) -> Iterator[GeneratedToken]: ...
 
@@ -66,21 +67,31 @@ class RunClient(Protocol):
 
     def status(self) -> RunStatus: ...
 
-    def attention(self, text: str) -> AttentionMap: ...
+    def attention(self, text: str, at_step: int | None = None) -> AttentionMap:
+        """Attention on `text`, of the model as it was at `at_step` (None: now)."""
+        ...
 
     def attention_steps(self) -> list[int]: ...
 
     def attention_at(self, step: int) -> AttentionMap: ...
 
-    def trace(self, text: str, position: int = -1) -> ForwardTrace:
-        """One forward pass of the current weights on `text`, seen at one position."""
+    def trace(self, text: str, position: int = -1, at_step: int | None = None) -> ForwardTrace:
+        """One forward pass on `text`, seen at one position, of the weights of `at_step`."""
+        ...
+
+    def kept_steps(self) -> list[int]:
+        """The past steps whose weights are kept (what at_step reaches exactly)."""
         ...
 
     def token_losses(self) -> PassageLosses:
         """Each token's loss on the fixed validation passage, with the model's top guesses."""
         ...
 
-    def generate(self, prompt: str, config: SampleConfig | None = None) -> TokenStream: ...
+    def generate(
+        self, prompt: str, config: SampleConfig | None = None, at_step: int | None = None
+    ) -> TokenStream:
+        """Tokens after `prompt`, from the model as it was at `at_step` (None: now)."""
+        ...
 
     def close(self) -> None:
         """Let go; a run this client owns (started without detach) stops and checkpoints."""

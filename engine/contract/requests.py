@@ -105,6 +105,8 @@ class Generate(Request):
     kind: ClassVar[str] = "generate"
     prompt: str = ""
     config: SampleConfig | None = None
+    # The model as it was at this step (the nearest kept one: engine/training/kept.py); None: now.
+    at_step: int | None = None
 
 
 @REQUEST_TYPES.register
@@ -114,6 +116,8 @@ class Attention(Request):
 
     kind: ClassVar[str] = "attention"
     text: str = ""
+    # The model as it was at this step (the nearest kept one: engine/training/kept.py); None: now.
+    at_step: int | None = None
 
 
 @REQUEST_TYPES.register
@@ -140,6 +144,8 @@ class Trace(Request):
     kind: ClassVar[str] = "trace"
     text: str = ""
     position: int = -1
+    # The model as it was at this step (the nearest kept one: engine/training/kept.py); None: now.
+    at_step: int | None = None
 
 
 @REQUEST_TYPES.register
@@ -148,6 +154,14 @@ class TokenLosses(Request):
     """Each token's loss on the fixed validation passage, with the model's guesses."""
 
     kind: ClassVar[str] = "token_losses"
+
+
+@REQUEST_TYPES.register
+@dataclass(frozen=True)
+class KeptSteps(Request):
+    """The past steps whose weights are kept, which `at_step` can reach exactly."""
+
+    kind: ClassVar[str] = "kept_steps"
 
 
 @REQUEST_TYPES.register
@@ -225,6 +239,7 @@ class GenerationStarted(Request):
 
     kind: ClassVar[str] = "generation_started"
     unknown: tuple[str, ...] = ()
+    step: int = 0  # the training step of the weights that generate
 
 
 @REPLY_TYPES.register

@@ -45,6 +45,7 @@ from engine.contract.requests import (
     GenerationEnded,
     GenerationStarted,
     Hello,
+    KeptSteps,
     Pause,
     Refused,
     Request,
@@ -124,9 +125,10 @@ def _startup_error(process: subprocess.Popen, errors) -> EngineError:
 class Generation:
     """A stream of GeneratedToken from the worker; `unknown` lists prompt words the vocab lacks."""
 
-    def __init__(self, conn: Connection, unknown: list[str]):
+    def __init__(self, conn: Connection, unknown: list[str], step: int = 0):
         self._conn = conn
         self.unknown = unknown
+        self.step = step  # the training step of the weights that generate
 
     def __iter__(self) -> Iterator[GeneratedToken]:
         try:
@@ -331,8 +333,10 @@ class EngineClient:
             raise EngineError("the worker sent an empty status")
         return status
 
-    def attention(self, text: str) -> AttentionMap:
-        return self._call_attention(Attention(text=text))
+    def attention(self, text: str, at_step: int | None = None) -> AttentionMap:
+        """Attention of every layer and head on `text`, of the model as it was at `at_step`
+        (the nearest kept step; the map says which) or now."""
+        return self._call_attention(Attention(text=text, at_step=at_step))
 
     def attention_steps(self) -> list[int]:
         return list(self._call(AttentionSteps(), StepsReply).steps)
@@ -340,10 +344,12 @@ class EngineClient:
     def attention_at(self, step: int) -> AttentionMap:
         return self._call_attention(AttentionAt(step=step))
 
-    def trace(self, text: str, position: int = -1) -> ForwardTrace:
-        """One forward pass of the current weights on `text`, at `position` (negative: from the
-        end); raises EngineError for a position outside the text."""
-        result = self._call(Trace(text=text, position=position), TraceReply).trace
+    def trace(self, text: str, position: int = -1, at_step: int | None = None) -> ForwardTrace:
+        """One forward pass on `text`, at `position` (negative: from the end), of the weights of
+        `at_step` (the nearest kept step; the trace says which) or now; raises EngineError for a
+        position outside the text."""
+        request = Trace(text=text, position=position, at_step=at_step)
+        result = self._call(request, TraceReply).trace
         if result is None:
             raise EngineError("the worker sent an empty trace")
         return result
@@ -355,11 +361,18 @@ class EngineClient:
             raise EngineError("the worker sent an empty passage")
         return passage
 
-    def generate(self, prompt: str, config: SampleConfig | None = None) -> Generation:
-        """Start generating after `prompt`; iterate the result for tokens as they are sampled."""
+    def kept_steps(self) -> list[int]:
+        """The past steps whose weights are kept: what at_step reaches exactly."""
+        return list(self._call(KeptSteps(), StepsReply).steps)
+
+    def generate(
+        self, prompt: str, config: SampleConfig | None = None, at_step: int | None = None
+    ) -> Generation:
+        """Start generating after `prompt` with the model as it was at `at_step` (the nearest
+        kept step; Generation.step says which) or now; iterate the result for its tokens."""
         conn = connect(self.run_dir)
         try:
-            send_record(conn, Generate(next(self._ids), prompt, config))
+            send_record(conn, Generate(next(self._ids), prompt, config, at_step))
             started = _expect(_read_reply(conn), GenerationStarted)
         except OSError:
             conn.close()
@@ -367,7 +380,7 @@ class EngineClient:
         except BaseException:
             conn.close()
             raise
-        return Generation(conn, list(started.unknown))
+        return Generation(conn, list(started.unknown), started.step)
 
     # -- ending ---------------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ from engine.contract.requests import (
     GenerationEnded,
     GenerationStarted,
     Hello,
+    KeptSteps,
     Pause,
     Refused,
     Request,
@@ -85,6 +86,7 @@ from engine.process.preparation import Preparation
 from engine.runs.files import INFO_FILE, KEY_FILE
 from engine.runs.history import Replay, last_state
 from engine.training.distributed import Group
+from engine.training.kept import kept_steps
 from engine.training.memory import describe_out_of_memory, out_of_memory
 from engine.training.trainer import Trainer
 
@@ -357,14 +359,16 @@ class Worker:
 
     def _generate(self, conn: Connection, request: Generate) -> None:
         # A client draws each token's sampling pipeline from its top logits.
-        encoding, tokens = self.trainer.generate(request.prompt, request.config, TOP_LOGITS)
-        send_record(conn, GenerationStarted(request.id, tuple(encoding.unknown)))
+        t = self.trainer
+        _, step = t.model_at(request.at_step)
+        encoding, tokens = t.generate(request.prompt, request.config, TOP_LOGITS, request.at_step)
+        send_record(conn, GenerationStarted(request.id, tuple(encoding.unknown), step))
         for token in tokens:
             send_record(conn, TokenSampled(request.id, token))
         send_record(conn, GenerationEnded(request.id))
 
     def _attention(self, conn: Connection, request: Attention) -> None:
-        send_attention(conn, request.id, self.trainer.attention(request.text))
+        send_attention(conn, request.id, self.trainer.attention(request.text, request.at_step))
 
     def _attention_steps(self, conn: Connection, request: AttentionSteps) -> None:
         send_record(conn, StepsReply(request.id, tuple(snapshot_steps(self.run_dir))))
@@ -373,9 +377,13 @@ class Worker:
         send_attention(conn, request.id, load_snapshot(self.run_dir, request.step))
 
     def _trace(self, conn: Connection, request: Trace) -> None:
-        t = self.trainer  # between steps: the weights are the current ones, whatever the state
-        result = trace(t.model, t.tokenizer, request.text, request.position, t.step)
+        t = self.trainer  # between steps: the weights stay as they are while it traces
+        model, step = t.model_at(request.at_step)
+        result = trace(model, t.tokenizer, request.text, request.position, step)
         send_record(conn, TraceReply(request.id, result))
+
+    def _kept_steps(self, conn: Connection, request: KeptSteps) -> None:
+        send_record(conn, StepsReply(request.id, tuple(kept_steps(self.run_dir))))
 
     def _token_losses(self, conn: Connection, request: TokenLosses) -> None:
         t = self.trainer
@@ -411,10 +419,13 @@ class Worker:
         AttentionSteps: _attention_steps,
         AttentionAt: _attention_at,
         Trace: _trace,
+        KeptSteps: _kept_steps,
         TokenLosses: _token_losses,
         Status: _status,
     }
-    WITHOUT_TRAINER = {_hello, _subscribe, _status, _stop, _detach, _shutdown, _attention_steps}
+    WITHOUT_TRAINER = {
+        _hello, _subscribe, _status, _stop, _detach, _shutdown, _attention_steps, _kept_steps
+    }  # fmt: skip
 
     def _replay(self, conn: Connection, history_bytes: int | None) -> None:
         """Send the history as it stands in events.jsonl, in brief (engine/runs/history.py), with

@@ -29,6 +29,13 @@ class TrainerState:
     elapsed_s: float = 0.0
 
 
+def save_weights(path: Path, model: GPT, step: int) -> None:
+    """The model's weights alone, atomically, as `path` (a kept past step: training/kept.py)."""
+    weights = {k: v.detach().cpu().contiguous() for k, v in _stored(model).items()}
+    meta = {"format": FORMAT, "step": str(step)}
+    atomic_write(path, lambda temp: save_file(weights, temp, metadata=meta))
+
+
 def save_checkpoint(
     run_dir: Path,
     model: GPT,
@@ -49,8 +56,7 @@ def save_checkpoint(
         "trainer": json.dumps(asdict(state)),
     }
     atomic_write(run_dir / OPTIMIZER, lambda temp: save_file(tensors, temp, metadata=opt_meta))
-    weights = {k: v.detach().cpu().contiguous() for k, v in _stored(model).items()}
-    atomic_write(run_dir / MODEL, lambda temp: save_file(weights, temp, metadata=meta))
+    save_weights(run_dir / MODEL, model, state.step)
     return run_dir / MODEL
 
 
@@ -84,9 +90,10 @@ def _read(handle, path: Path, key: str) -> torch.Tensor:
         raise CheckpointError(f"{path} is corrupt: tensor {key!r} ({_short(error)})") from None
 
 
-def load_weights(run_dir: Path, model: GPT) -> int:
-    """Load model.safetensors into model, checking every name and shape; returns its step."""
-    path = run_dir / MODEL
+def load_weights(run_dir: Path, model: GPT, path: Path | None = None) -> int:
+    """Load model.safetensors (or `path`) into model, checking every name and shape; returns its
+    step."""
+    path = path or run_dir / MODEL
     handle, meta = _open(path)
     expected = _stored(model)
     stored = set(handle.keys())

@@ -60,6 +60,7 @@ from engine.training.checkpoint import (
 )
 from engine.training.devices import pick_device
 from engine.training.graph_step import GraphStep, can_capture
+from engine.training.kept import keep, kept_path, nearest_kept
 from engine.training.memory import check_fits
 from engine.training.no_dynamo import avoid_dynamo_import, step_without_dynamo
 from engine.training.optim import make_optimizer, set_lr
@@ -121,6 +122,7 @@ class Trainer:
         self._mean_over_ranks: Callable[[torch.Tensor], torch.Tensor] | None = None
         self._before_step: Callable[[int], None] | None = None
         self.last_checkpoint: Path | None = None
+        self._past: tuple[GPT, int] | None = None  # the last past model asked for (model_at)
         self._not_finite: LossNotFinite | None = None  # the step that last paused the run
         # On a GPU a step's loss and gradient norm are read late and a bad step is skipped on the
         # device (engine/training/step.py); elsewhere a read costs nothing, so each step is read at
@@ -392,12 +394,15 @@ class Trainer:
                 )
 
     def _checkpoint_events(self) -> Iterator[Event]:
-        """What happens at every eval: losses, a sample, the probe's attention, a checkpoint."""
+        """What happens at every eval: losses, a sample, the probe's attention, a checkpoint, and
+        the weights kept for replay."""
         yield self.record(self.evaluate())
         yield self.record(self.sample())
         if self.run_dir is not None:
             save_snapshot(self.run_dir, self.attention(self.config.sample.probe))
         yield self.record(self.save())
+        if self.run_dir is not None:
+            keep(self.run_dir, self.model, self.step, self.config.train.keep_checkpoints)
 
     def _pause(self, cause: PauseCause) -> Iterator[Event]:
         """Announce the pause, then wait for the owner: whoever advances the loop again resumes."""
@@ -485,14 +490,34 @@ class Trainer:
         self.model.train()
         return EvalCompleted(self.step, losses["train"], losses["val"])
 
+    def model_at(self, step: int | None) -> tuple[GPT, int]:
+        """The model as it was at `step` (None: now), and the step its weights are from: the
+        live model, or the nearest kept past one (engine/training/kept.py)."""
+        if step is None or step >= self.step or self.run_dir is None:
+            return self.model, self.step
+        kept = nearest_kept(self.run_dir, step)
+        if kept is None or kept >= self.step:
+            return self.model, self.step
+        if self._past is None or self._past[1] != kept:
+            past = GPT(self.config.model)
+            load_weights(self.run_dir, past, kept_path(self.run_dir, kept))
+            self._past = (past.to(self.device).eval(), kept)
+        return self._past
+
     def generate(
-        self, prompt: str, config: SampleConfig | None = None, top_logits: int = 0
+        self,
+        prompt: str,
+        config: SampleConfig | None = None,
+        top_logits: int = 0,
+        at_step: int | None = None,
     ) -> tuple[Encoding, Iterator[GeneratedToken]]:
         """The prompt's encoding (with any unknown words) and a stream of generated tokens, each
-        with `top_logits` raw logits to redraw its sampling pipeline (see stream_tokens)."""
+        with `top_logits` raw logits to redraw its sampling pipeline (see stream_tokens), from
+        the model as it was at `at_step` (see model_at)."""
         encoding = self.tokenizer.encode(prompt)
         config = config or self.config.sample
-        tokens = stream_tokens(self.model, self.tokenizer, encoding.ids, config, top_logits)
+        model, _ = self.model_at(at_step)
+        tokens = stream_tokens(model, self.tokenizer, encoding.ids, config, top_logits)
         return encoding, tokens
 
     def sample(self) -> SampleGenerated:
@@ -506,8 +531,9 @@ class Trainer:
             text = f"{prompt} [no sample: {error}]"
         return SampleGenerated(self.step, prompt, text)
 
-    def attention(self, text: str) -> AttentionMap:
-        return capture_attention(self.model, self.tokenizer, text, self.step)
+    def attention(self, text: str, at_step: int | None = None) -> AttentionMap:
+        model, step = self.model_at(at_step)
+        return capture_attention(model, self.tokenizer, text, step)
 
     def save(self) -> CheckpointSaved:
         """Checkpoint now (a no-op on disk for a run without a directory)."""
