@@ -28,6 +28,7 @@ from engine.contract.config import (
     DEFAULT_PRESET,
     DEVICES,
     PRESETS,
+    PRETRAINED_PRESETS,
     SECTIONS,
     TOKENIZERS,
     RunConfig,
@@ -37,6 +38,7 @@ from engine.contract.config import (
 from engine.contract.errors import EngineError
 from engine.contract.events import CheckpointSaved, event_from_json
 from engine.data.corpus import resolve_corpus
+from engine.model.pretrained import with_pretrained
 from engine.process.launch import check_nproc
 from engine.runs.files import EVENTS, load_config, read_events
 
@@ -212,9 +214,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
-    """The preset (or base) with every given flag applied; raises ConfigError listing problems."""
-    config = base or preset(args.preset or DEFAULT_PRESET)
-    return config.with_overrides(overrides_from_args(args))
+    """The preset (or base) with every given flag applied, and GPT-2's size where --init-from
+    gives its files; raises ConfigError listing problems. With --init-from and no preset, the
+    preset is gpt2-finetune."""
+    overrides = overrides_from_args(args)
+    pretrained = overrides.get("model", {}).get("init_from")
+    default = PRETRAINED_PRESETS[0] if pretrained else DEFAULT_PRESET
+    config = base or preset(args.preset or default)
+    return with_pretrained(config.with_overrides(overrides))
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from engine.contract.errors import ConfigError
 # The bundled corpus, in the repository's data/ folder: what an empty `corpus` setting means.
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "data" / "love_songs.txt"
 
-TOKENIZERS = ("word", "char", "bpe")
+TOKENIZERS = ("word", "char", "bpe", "gpt2")  # gpt2: GPT-2's own, read with --init-from
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # Byte-level BPE starts from all 256 bytes and has no special tokens: `tokenizers` silently
 # rounds a smaller vocab_size up to this, so a smaller one is refused rather than ignored.
@@ -40,8 +40,8 @@ class DataConfig:
     corpus: str = described("", "the UTF-8 text file to learn from; empty: the bundled corpus")
     tokenizer: str = described(
         "word",
-        "how text is cut into tokens: word (whole words), char (single characters) or bpe "
-        "(pieces of words learned from the corpus)",
+        "how text is cut into tokens: word (whole words), char (single characters), bpe "
+        "(pieces of words learned from the corpus) or gpt2 (GPT-2's own, with --init-from)",
     )
     bpe_vocab_size: int = described(
         512,
@@ -115,6 +115,18 @@ class ModelConfig:
         "start the output projections of attention and MLP (and an untied head) at zero, so "
         "each block begins as a pass-through",
     )
+    # What GPT-2 needs (engine/model/pretrained.py sets them from its config.json).
+    gelu_tanh: bool = described(
+        False, "the MLP's GELU uses its tanh approximation, as GPT-2 was trained with"
+    )
+    layer_norm_eps: float = described(
+        1e-5, "the small number LayerNorm adds to the variance so it never divides by zero"
+    )
+    init_from: str = described(
+        "",
+        "a folder with GPT-2's Hugging Face files (config.json, model.safetensors and its "
+        "tokenizer) to start from; the model's size comes from it",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -128,6 +140,16 @@ class ModelConfig:
             problems.append(f"dropout {self.dropout} must be in [0, 1)")
         if self.vocab_size < 0:
             problems.append(f"vocab_size {self.vocab_size} must not be negative")
+        if not 0.0 < self.layer_norm_eps < 1.0:
+            problems.append(f"layer_norm_eps {self.layer_norm_eps} must be between 0 and 1")
+        if self.init_from:
+            modern = [f"--{name.replace('_', '-')}" for name in MODERN if getattr(self, name)]
+            modern += [] if self.tie_head else ["--no-tie-head"]
+            if modern:
+                problems.append(
+                    f"--init-from loads GPT-2, which has no {', '.join(modern)}; leave "
+                    f"{'it' if len(modern) == 1 else 'them'} out"
+                )
         if self.rope and self.n_head >= 1 and (self.n_embd // self.n_head) % 2:
             problems.append(
                 f"rope turns channels in pairs: the head size {self.n_embd // self.n_head} "
@@ -140,10 +162,15 @@ class ModelConfig:
         return self.n_embd // self.n_head
 
 
+MODERN = ("rope", "qk_norm", "relu2", "zero_init")  # with an untied head: what GPT-2 lacks
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     max_steps: int = described(
-        1500, "optimizer steps to train for; each step learns from one batch"
+        1500,
+        "optimizer steps to train for; each step learns from one batch; 0 only looks at the "
+        "model as it starts (a pretrained one, say)",
     )
     batch_size: int = described(
         16,
@@ -221,7 +248,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("max_steps", "batch_size", "eval_every", "eval_batches", "log_every"):
+        if self.max_steps < 0:
+            problems.append(f"max_steps {self.max_steps} must not be negative")
+        for name in ("batch_size", "eval_every", "eval_batches", "log_every"):
             value = getattr(self, name)
             if value < 1:
                 problems.append(f"{name} {value} must be at least 1")
@@ -307,6 +336,10 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
 
+    def __post_init__(self) -> None:
+        if self.data.tokenizer == "gpt2" and not self.model.init_from:
+            raise ConfigError("the gpt2 tokenizer comes with GPT-2's files: give --init-from DIR")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
@@ -389,6 +422,9 @@ FIXED_ON_RESUME = {
         "relu2",
         "tie_head",
         "zero_init",
+        "gelu_tanh",
+        "layer_norm_eps",
+        "init_from",
     ),  # fmt: skip
     "train": ("muon",),
     "data": ("corpus", "tokenizer", "bpe_vocab_size"),
@@ -463,6 +499,26 @@ PRESETS["char-modern"] = replace(
         eval_every=50,
     ),
 )
+# GPT-2 small fine-tuned on the user's corpus, from their own files (--init-from DIR): a learning
+# rate a tenth of training from scratch, a short warmup, and a batch and context a laptop holds.
+PRESETS["gpt2-finetune"] = RunConfig(
+    preset="gpt2-finetune",
+    model=ModelConfig(block_size=256),
+    train=TrainConfig(
+        max_steps=300,
+        batch_size=4,
+        lr=6e-5,
+        min_lr=6e-6,
+        warmup_steps=20,
+        weight_decay=0.1,
+        beta2=0.95,
+        eval_every=50,
+        eval_batches=10,
+        keep_checkpoints=3,  # GPT-2 small's weights are 500 MB a copy
+    ),
+    sample=SampleConfig(prompt="\n", max_new_tokens=60, temperature=0.8, top_k=50),
+)
+PRETRAINED_PRESETS = ("gpt2-finetune",)  # they start from --init-from, and make no sense without
 DEFAULT_PRESET = "seed"
 
 

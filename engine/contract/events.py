@@ -77,6 +77,8 @@ class TrainingStarted(Record):
     # The learning rate at evenly spaced steps from 0 to max_steps
     # (engine.training.schedule.lr_schedule).
     lr_schedule: tuple[float, ...] = ()
+    # The folder of GPT-2's files the weights started from (--init-from); "" for a fresh model.
+    pretrained: str = omitted_at("")
 
 
 @EVENT_TYPES.register

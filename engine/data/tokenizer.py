@@ -1,8 +1,9 @@
-"""Tokenizers: word (the teaching demo's), char, and byte-level BPE trained with `tokenizers`.
+"""Tokenizers: word (the teaching demo's), char, byte-level BPE trained with `tokenizers`, and
+GPT-2's own BPE read from its files.
 
-All three train on a stream of text chunks, encode a whole corpus into one int32 tensor, save to and
-load from one JSON file, and encode prompts without failing: unknown pieces become `<unk>` and are
-reported back in the Encoding.
+The first three train on a stream of text chunks, encode a whole corpus into one int32 tensor, save
+to and load from one JSON file, and encode prompts without failing: unknown pieces become `<unk>`
+and are reported back in the Encoding.
 """
 
 from __future__ import annotations
@@ -213,6 +214,31 @@ class BPETokenizer(Tokenizer):
         return {"tokenizer": json.loads(self.hf.to_str())}
 
 
+class GPT2Tokenizer(BPETokenizer):
+    """GPT-2's own byte-level BPE, read from its files (never trained here)."""
+
+    kind = "gpt2"
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> GPT2Tokenizer:
+        """From tokenizer.json, else vocab.json and merges.txt; CheckpointError naming the file."""
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers import decoders, models, pre_tokenizers
+
+        single = folder / "tokenizer.json"
+        try:
+            if single.is_file():
+                return cls(HFTokenizer.from_file(str(single)))
+            vocab, merges = folder / "vocab.json", folder / "merges.txt"
+            hf = HFTokenizer(models.BPE.from_file(str(vocab), str(merges)))
+        except Exception as error:  # tokenizers raises its own Exception subclass
+            name = single if single.is_file() else folder / "vocab.json"
+            raise CheckpointError(f"{name} is not a GPT-2 tokenizer ({error})") from None
+        hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        hf.decoder = decoders.ByteLevel()
+        return cls(hf)
+
+
 def tokenizer_from_json(text: str) -> Tokenizer:
     raw = json.loads(text)
     kind = raw.get("kind")
@@ -220,10 +246,11 @@ def tokenizer_from_json(text: str) -> Tokenizer:
         return WordTokenizer(list(raw["vocab"]))
     if kind == "char":
         return CharTokenizer(list(raw["vocab"]))
-    if kind == "bpe":
+    if kind in ("bpe", "gpt2"):
         from tokenizers import Tokenizer as HFTokenizer
 
-        return BPETokenizer(HFTokenizer.from_str(json.dumps(raw["tokenizer"])))
+        hf = HFTokenizer.from_str(json.dumps(raw["tokenizer"]))
+        return BPETokenizer(hf) if kind == "bpe" else GPT2Tokenizer(hf)
     raise ValueError(f"unknown tokenizer kind {kind!r}")
 
 

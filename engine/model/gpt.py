@@ -131,7 +131,7 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = _dropout(config.dropout)
-        self.act = relu2 if config.relu2 else F.gelu
+        self.act = activation(config)
 
     def forward(self, x):
         return self.dropout(self.c_proj(self.act(self.c_fc(x))))
@@ -142,12 +142,22 @@ def relu2(x):
     return F.relu(x).square()
 
 
+def gelu_tanh(x):
+    """GELU by its tanh approximation: what GPT-2 was trained with (a little off exact GELU)."""
+    return F.gelu(x, approximate="tanh")
+
+
+def activation(config: ModelConfig):
+    """The MLP's activation: ReLU², GPT-2's tanh GELU, or GELU."""
+    return relu2 if config.relu2 else gelu_tanh if config.gelu_tanh else F.gelu
+
+
 class Block(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.mlp = MLP(config)
 
     def forward(self, x, cache=None, layer=0, probs_out=None):
@@ -165,7 +175,7 @@ class GPT(nn.Module):
         self.wpe = None if config.rope else nn.Embedding(config.block_size, config.n_embd)
         self.drop = _dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_head:  # weight tying: one matrix reads and writes tokens
             self.lm_head.weight = self.wte.weight
@@ -264,7 +274,8 @@ class Decoder:
         self.wte = model.wte.weight
         self.wpe = None if model.wpe is None else model.wpe.weight
         self.head = model.lm_head.weight
-        self.act = relu2 if config.relu2 else F.gelu
+        self.act = activation(config)
+        self.eps = config.layer_norm_eps
         self.ln_f = (model.ln_f.weight, model.ln_f.bias)
         self.layers = []
         for b in model.blocks:
@@ -319,17 +330,17 @@ class Decoder:
                 weights
             )
             k_slot, v_slot, seen_kt, seen_v = views
-            h = F.layer_norm(x, (C,), ln1_w, ln1_b)
+            h = F.layer_norm(x, (C,), ln1_w, ln1_b, self.eps)
             q, k, v = self._qkv(_affine(h, qkv_w, qkv_b), pos)  # (nh, 1, hs)
             k_slot.copy_(k)
             v_slot.copy_(v)
             att = torch.softmax(torch.bmm(q, seen_kt), dim=-1)  # (nh, 1, t)
             y = torch.bmm(att, seen_v).view(C)  # (nh, 1, t) @ (nh, t, hs)
             x = _affine(y, proj_w, proj_b, residual=x)
-            h = self.act(_affine(F.layer_norm(x, (C,), ln2_w, ln2_b), fc_w, fc_b))
+            h = self.act(_affine(F.layer_norm(x, (C,), ln2_w, ln2_b, self.eps), fc_w, fc_b))
             x = _affine(h, out_w, out_b, residual=x)
         self.cache.pos += 1
-        return torch.mv(self.head, F.layer_norm(x, (C,), *self.ln_f))
+        return torch.mv(self.head, F.layer_norm(x, (C,), *self.ln_f, self.eps))
 
 
 def _row(table: torch.Tensor, index: int | torch.Tensor) -> torch.Tensor:

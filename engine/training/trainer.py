@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from engine.contract.config import RunConfig, SampleConfig
-from engine.contract.errors import CheckpointError, EngineError
+from engine.contract.errors import CheckpointError, ConfigError, EngineError
 from engine.contract.events import (
     CheckpointSaved,
     EvalCompleted,
@@ -38,11 +38,13 @@ from engine.data.baselines import Baselines, count_baselines
 from engine.data.corpus import first_line
 from engine.data.dataset import Dataset, load_dataset
 from engine.data.token_cache import Progress
-from engine.data.tokenizer import Encoding, Tokenizer, load_tokenizer
+from engine.data.tokenizer import Encoding, GPT2Tokenizer, Tokenizer, load_tokenizer
 from engine.lens.attention import capture_attention
 from engine.lens.timelapse import save_snapshot
 from engine.model.generate import stream_tokens
 from engine.model.gpt import GPT
+from engine.model.pretrained import load_weights as load_pretrained
+from engine.model.pretrained import with_pretrained
 from engine.runs.files import (
     CONFIG,
     PRIVATE_DIR,
@@ -150,8 +152,16 @@ class Trainer:
         """Check the config and corpus, tokenize and build the model; writes nothing but the token
         cache yet. `progress` hears how tokenizing goes (see engine/data/token_cache.py)."""
         device = pick_device(config.train.device)
+        config = with_pretrained(config)
+        folder = Path(config.model.init_from) if config.model.init_from else None
+        given = GPT2Tokenizer.from_folder(folder) if folder else None
+        if given is not None and given.vocab_size != config.model.vocab_size:
+            raise ConfigError(
+                f"{folder}'s tokenizer has {given.vocab_size:,} tokens but its model.safetensors "
+                f"and config.json are for {config.model.vocab_size:,}"
+            )
         tokenizer, data, path = load_dataset(
-            config.data, config.model.block_size, progress=progress
+            config.data, config.model.block_size, given, progress=progress
         )
         config = replace(
             config,
@@ -160,7 +170,10 @@ class Trainer:
             sample=replace(config.sample, probe=config.sample.probe or first_line(path)),
         )
         check_fits(config.model, config.train.batch_size, device)
-        return cls(config, tokenizer, data, run_dir, device=device)
+        trainer = cls(config, tokenizer, data, run_dir, device=device)
+        if folder is not None:
+            load_pretrained(folder, trainer.model)
+        return trainer
 
     @classmethod
     def resume(
@@ -285,6 +298,7 @@ class Trainer:
             unigram_loss=self.baselines.unigram,
             bigram_loss=self.baselines.bigram,
             lr_schedule=lr_schedule(self.config),
+            pretrained=self.config.model.init_from,
         )
 
     def events(self) -> Iterator[Event]:
