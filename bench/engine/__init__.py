@@ -295,12 +295,14 @@ def main(argv: list[str] | None = None) -> int:
             "bigcorpus",
             "gpu",
             "history",
+            "gpt2",
         ],
         help="training covers every preset's; race: char-small against char-modern to "
         "char-small's final val (val over the same 200 batches); gpu: the CUDA check (char-gpu "
         "training, graph decoding, tests/test_cuda.py); bigcorpus: a generated corpus through "
-        "the token cache; history: attaching runs with a million-step history; gpu, bigcorpus "
-        "and history run only when asked for",
+        "the token cache; history: attaching runs with a million-step history; gpt2: GPT-2 small "
+        "opened, traced and sampled on this machine; gpu, bigcorpus, history and gpt2 run only "
+        "when asked for",
     )
     parser.add_argument(
         "--compile", action="store_true", help="gpu: also time char-gpu with --compile (slow)"
@@ -339,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = {name: int(n) for name, n in steps.items()}
     from bench.engine.bigcorpus import bench_bigcorpus
     from bench.engine.contention import bench_contention  # it imports this module
+    from bench.engine.gpt2 import bench_gpt2
     from bench.engine.gpu import bench_gpu, summary
     from bench.engine.history import bench_history
     from bench.engine.startup import bench_startup
@@ -363,13 +366,14 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "gpu": lambda: bench_gpu(args.rounds, args.compile),
         "history": lambda: bench_history(args.rounds),
+        "gpt2": lambda: bench_gpt2(args.rounds),
     }
     for name, run in sections.items():
         if args.only and not name.startswith(args.only):
             continue
         if name.startswith(("convergence", "race", "contention")) and args.quick:
             continue
-        if name in ("gpu", "bigcorpus", "history") and args.only != name:  # only when asked
+        if name in ("gpu", "bigcorpus", "history", "gpt2") and args.only != name:  # when asked
             continue
         results[name] = run()
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)

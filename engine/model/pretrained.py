@@ -146,6 +146,20 @@ def load_weights(folder: Path, model: GPT) -> None:
     model.load_state_dict(weights, strict=False)
 
 
+def gpt2_tensors(model: GPT) -> dict[str, torch.Tensor]:
+    """`model`'s weights under GPT-2's names and layout (Conv1D weights (in, out), "transformer."
+    prefix, the tied head stored as lm_head too): the mirror of load_weights."""
+    out = {}
+    for ours, tensor in model.state_dict().items():
+        name = gpt2_name(ours)
+        value = tensor.detach().cpu()
+        value = value.t() if name.endswith(CONV1D) else value
+        out[name if name == "lm_head.weight" else f"transformer.{name}"] = (
+            value.contiguous().clone()
+        )
+    return out
+
+
 def _first(error: BaseException) -> str:
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     return text[:160]
