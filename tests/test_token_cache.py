@@ -306,7 +306,7 @@ async def test_the_header_shows_tokenising_progress_and_keys_still_answer():
 
     from tests.tui_fakes import FakeEngine
     from tests.tui_helpers import make_app, settle
-    from tui.widgets.run_header import RunHeader
+    from tui.widgets.shell.run_header import RunHeader
 
     megabyte = 1_000_000
     progress = TokenizeProgress(TokenizeStage.ENCODE, 250 * megabyte, 1000 * megabyte, 10.0)

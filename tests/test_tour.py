@@ -19,9 +19,9 @@ from engine.cli.commands import check_args, parse_args
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.cli import main as tui_main
+from tui.state.tour import WELCOME, Tour
 from tui.terms import headings
-from tui.tour import WELCOME, Tour
-from tui.widgets.tour_note import TourNote
+from tui.widgets.shell.tour_note import TourNote
 
 
 def started(vocab_size: int = 50, start_step: int = 0, train_tokens: int = 1000):

@@ -21,16 +21,16 @@ from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.app import LlmLearnsApp
 from tui.views.attention import AttentionView
-from tui.widgets.attention_bars import AttentionBars
-from tui.widgets.candidate_bars import CandidateBars
-from tui.widgets.generation_output import GenerationOutput
-from tui.widgets.head_grid import HeadGrid
-from tui.widgets.heatmap import AttentionHeatmap
-from tui.widgets.loss_chart import LossChart
-from tui.widgets.run_header import RunHeader
-from tui.widgets.sample_log import KEEP as SAMPLES_KEPT
-from tui.widgets.sample_log import SampleLog
-from tui.widgets.stats_panel import StatsPanel
+from tui.widgets.attention.attention_bars import AttentionBars
+from tui.widgets.attention.head_grid import HeadGrid
+from tui.widgets.attention.heatmap import AttentionHeatmap
+from tui.widgets.generate.candidate_bars import CandidateBars
+from tui.widgets.generate.generation_output import GenerationOutput
+from tui.widgets.shell.run_header import RunHeader
+from tui.widgets.train.loss_chart import LossChart
+from tui.widgets.train.sample_log import KEEP as SAMPLES_KEPT
+from tui.widgets.train.sample_log import SampleLog
+from tui.widgets.train.stats_panel import StatsPanel
 
 
 async def test_events_fill_header_chart_stats_and_samples():
@@ -363,7 +363,7 @@ async def test_hostile_text_is_never_drawn_raw():
 
 
 def test_rate_window_averages_over_seconds_not_the_last_step():
-    from tui.widgets.run_header import RateWindow
+    from tui.state.rate_window import RateWindow
 
     window = RateWindow(span=10.0)
     for step in range(1, 201):

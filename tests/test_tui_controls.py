@@ -20,10 +20,10 @@ from tui.app import LlmLearnsApp
 from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
-from tui.widgets.heatmap import AttentionHeatmap
-from tui.widgets.key_hints import KeyHints
-from tui.widgets.run_header import RunHeader
-from tui.widgets.view_tabs import ViewTabs
+from tui.widgets.attention.heatmap import AttentionHeatmap
+from tui.widgets.shell.key_hints import KeyHints
+from tui.widgets.shell.run_header import RunHeader
+from tui.widgets.shell.view_tabs import ViewTabs
 
 
 async def test_pause_save_and_sample_call_the_client():

@@ -15,10 +15,10 @@ from textual.widgets import Input, Label
 
 from engine import GeneratedToken, SampleConfig
 from tests.tui_helpers import Holder, loaded, make_app, settle
-from tui.widgets.attention_bars import AttentionBars
-from tui.widgets.candidate_bars import CandidateBars, caption
-from tui.widgets.generation_output import GenerationOutput
-from tui.widgets.pipeline_table import CUT, DRAWN, PipelineTable
+from tui.widgets.attention.attention_bars import AttentionBars
+from tui.widgets.generate.candidate_bars import CandidateBars, caption
+from tui.widgets.generate.generation_output import GenerationOutput
+from tui.widgets.generate.pipeline_table import CUT, DRAWN, PipelineTable
 
 
 async def generated(pilot, fake, **settings) -> PipelineTable:

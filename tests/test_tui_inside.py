@@ -16,9 +16,9 @@ from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.views.attention import AttentionView
 from tui.views.inside import InsideView, part_totals
-from tui.widgets.stage_detail import STAGE_TERMS, StageDetail
-from tui.widgets.stage_list import StageList
-from tui.widgets.token_row import TokenRow
+from tui.widgets.inside.stage_detail import STAGE_TERMS, StageDetail
+from tui.widgets.inside.stage_list import StageList
+from tui.widgets.inside.token_row import TokenRow
 
 PROBE = "oh my love you are"
 
@@ -249,7 +249,7 @@ def test_inside_layout(snap_compare, size, keys, n_head):
 
 
 def test_small_probabilities_keep_a_digit():
-    from tui.widgets.stage_detail import percent
+    from tui.widgets.inside.stage_detail import percent
 
     assert [percent(p) for p in (0.5, 0.094, 0.002, 0.00001)] == ["50%", "9.4%", "0.2%", "<0.1%"]
 

@@ -10,9 +10,9 @@ from engine import EngineError, EvalCompleted, PassageLosses, StepCompleted
 from tests.test_tui_heads import words_run_together
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
-from tui.widgets.key_hints import KeyHints
-from tui.widgets.sample_log import SampleLog
-from tui.widgets.surprise_passage import SurprisePassage, piece
+from tui.widgets.shell.key_hints import KeyHints
+from tui.widgets.train.sample_log import SampleLog
+from tui.widgets.train.surprise_passage import SurprisePassage, piece
 
 
 async def show_passage(pilot, fake) -> SurprisePassage:

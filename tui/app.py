@@ -45,10 +45,10 @@ from tui.views.inside import InsideView
 from tui.views.learn import LearnView, slug
 from tui.views.train import TrainView
 from tui.views.view import View
-from tui.widgets.key_hints import KeyHints
-from tui.widgets.run_header import RunHeader
-from tui.widgets.tour_note import TourNote
-from tui.widgets.view_tabs import ViewTabs
+from tui.widgets.shell.key_hints import KeyHints
+from tui.widgets.shell.run_header import RunHeader
+from tui.widgets.shell.tour_note import TourNote
+from tui.widgets.shell.view_tabs import ViewTabs
 
 VIEWS = {
     "train": "Train",

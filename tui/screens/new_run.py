@@ -25,7 +25,7 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 from engine import DEFAULT_PRESET, PRESETS, ConfigError, RunConfig, describe, visible
 from tui.screens.entry import EntryScreen
 from tui.terms import field_term
-from tui.widgets.key_hints import KeyHints
+from tui.widgets.shell.key_hints import KeyHints
 
 SECTIONS = ("data", "model", "train")
 CHOICES = {"tokenizer": ("word", "char", "bpe"), "device": ("auto", "cpu", "cuda", "mps")}

@@ -33,9 +33,9 @@ from engine import (
 )
 from tui.format import learn_link, one_line
 from tui.views.view import View, ViewHelp
-from tui.widgets.attention_bars import AttentionBars
-from tui.widgets.head_grid import SHORT_ROLES, HeadGrid, role_label
-from tui.widgets.heatmap import AttentionHeatmap
+from tui.widgets.attention.attention_bars import AttentionBars
+from tui.widgets.attention.head_grid import SHORT_ROLES, HeadGrid, role_label
+from tui.widgets.attention.heatmap import AttentionHeatmap
 
 AUTO_REFRESH_S = 5.0
 # The time-lapse has no glossary entry of its own: its snapshots are attention maps.

@@ -22,9 +22,9 @@ from textual.worker import get_current_worker
 from engine import ConfigError, GeneratedToken, SampleConfig, token_label, visible
 from tui.format import learn_link, one_line
 from tui.views.view import View, ViewHelp
-from tui.widgets.candidate_bars import CandidateBars, caption
-from tui.widgets.generation_output import GenerationOutput
-from tui.widgets.pipeline_table import PipelineTable
+from tui.widgets.generate.candidate_bars import CandidateBars, caption
+from tui.widgets.generate.generation_output import GenerationOutput
+from tui.widgets.generate.pipeline_table import PipelineTable
 
 SAMPLING = "Temperature, top-k and top-p"
 # (field, label, input type, what the field's "off" value is): the settings, in the order shown.

@@ -33,9 +33,9 @@ from engine import (
 from tui.format import cell_label, learn_link, one_line
 from tui.views.attention import AttentionView, probe_from_sample, shown, unknown_note
 from tui.views.view import View, ViewHelp
-from tui.widgets.stage_detail import STAGE_TERMS, StageDetail
-from tui.widgets.stage_list import StageList, count
-from tui.widgets.token_row import TokenRow
+from tui.widgets.inside.stage_detail import STAGE_TERMS, StageDetail
+from tui.widgets.inside.stage_list import StageList, count
+from tui.widgets.inside.token_row import TokenRow
 
 # Short names for the header's parameter count per part; blocks are summed over.
 PART_NAMES = {

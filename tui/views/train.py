@@ -10,15 +10,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 
 from engine import EngineError, EvalCompleted, StepCompleted, TrainingStarted, visible
-from tui.compare import free_color, mismatch, read_run
 from tui.format import one_line
 from tui.screens.runs import RunsScreen
+from tui.state.compare import free_color, mismatch, read_run
 from tui.views.view import View, ViewHelp
-from tui.widgets.chart_legend import ChartLegend
-from tui.widgets.loss_chart import LossChart
-from tui.widgets.sample_log import SampleLog
-from tui.widgets.stats_panel import StatsPanel
-from tui.widgets.surprise_passage import SurprisePassage
+from tui.widgets.train.chart_legend import ChartLegend
+from tui.widgets.train.loss_chart import LossChart
+from tui.widgets.train.sample_log import SampleLog
+from tui.widgets.train.stats_panel import StatsPanel
+from tui.widgets.train.surprise_passage import SurprisePassage
 
 
 class TrainView(View):

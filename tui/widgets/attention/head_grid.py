@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from engine import HeadRole
-from tui.widgets.heatmap import ColorScale, theme_color
+from tui.widgets.drawing import ColorScale, theme_color
 
 MAX_SIDE = 16  # longer inputs are average-pooled down to at most this many rows and columns
 SHORT_ROLES = {

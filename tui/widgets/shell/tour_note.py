@@ -2,7 +2,7 @@
 
 It never takes the keyboard (it cannot be focused), so every key keeps working while a note is
 shown; a note stays until the next one replaces it or its ✕ is clicked. Its links go to the view
-the note is about and to the note's glossary entry. The tour's logic is in tui/tour.py.
+the note is about and to the note's glossary entry. The tour's logic is in tui/state/tour.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from tui.format import learn_link
-from tui.tour import WELCOME, Note, Tour
+from tui.state.tour import WELCOME, Note, Tour
 
 
 class TourNote(Static, can_focus=False):

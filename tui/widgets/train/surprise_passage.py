@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from engine import EvalCompleted, PassageLosses, TrainingStarted
 from tui.format import cell_label, fit, one_line
-from tui.widgets.heatmap import theme_color
+from tui.widgets.drawing import theme_color
 
 ENTRY = "Per-token loss"
 LEGEND_STEPS = 10

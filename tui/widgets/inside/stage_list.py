@@ -20,9 +20,9 @@ from textual.widget import Widget
 
 from engine import ForwardTrace, TraceStage
 from tui.format import fit
-from tui.widgets.heatmap import theme_color
+from tui.widgets.drawing import theme_color
+from tui.widgets.inside.vector_strip import StripColours, strip_segments
 from tui.widgets.kept_lines import KeptLines
-from tui.widgets.vector_strip import StripColours, strip_segments
 
 NAME_W, SHAPE_W, PARAMS_W, NORM_W = 18, 10, 7, 7
 SELECTED = Style(reverse=True, bold=True)

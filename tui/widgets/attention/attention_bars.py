@@ -7,18 +7,10 @@ from rich.text import Text
 from textual.widget import Widget
 
 from tui.format import cell_label, fit
-from tui.widgets.heatmap import theme_color
+from tui.widgets.drawing import bar, theme_color
 
 MAX_BARS = 8
 ENTRY = "Attention and self-attention"  # what a click on the title ("where … looks:") opens
-EIGHTHS = " ▏▎▍▌▋▊▉█"
-
-
-def bar(fraction: float, width: int) -> str:
-    """A bar `width` cells long at full scale, with eighth-cell resolution."""
-    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
-    full, part = divmod(eighths, 8)
-    return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
 
 
 class AttentionBars(Widget):
