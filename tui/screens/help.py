@@ -1,11 +1,13 @@
 """Help for the current view (? or F1): what it shows, its keys, and links into the glossary.
 
-Each view keeps its own help (`View.HELP`, in tui/views/).
+Each view keeps its own help (`View.HELP`, a ViewHelp, in tui/views/).
 
 Picking a term dismisses with that term's heading, and the app opens the Learn view there.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,7 +16,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.views.view import ViewHelp
+
+@dataclass(frozen=True)
+class ViewHelp:
+    """What the help screen says of a view, kept beside the view it describes."""
+
+    title: str
+    prose: str  # Markdown: what the view shows and its keys
+    terms: list[str]  # glossary headings (tui/glossary.md) for everything the view shows
+
 
 GLOBAL_KEYS = (
     "`1`–`5` views · `space` pause/resume · `s` save · `g` sample · `n` new run · "
