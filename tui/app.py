@@ -39,24 +39,14 @@ from tui.palette import palette_commands
 from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
-from tui.views.attention import AttentionView
-from tui.views.generate import GenerateView
-from tui.views.inside import InsideView
 from tui.views.learn import LearnView, slug
+from tui.views.registry import FIRST, VIEWS
 from tui.views.train import TrainView
 from tui.views.view import View
 from tui.widgets.shell.key_hints import KeyHints
 from tui.widgets.shell.run_header import RunHeader
 from tui.widgets.shell.tour_note import TourNote
 from tui.widgets.shell.view_tabs import ViewTabs
-
-VIEWS = {
-    "train": "Train",
-    "attention": "Attention",
-    "generate": "Generate",
-    "learn": "Learn",
-    "inside": "Inside",
-}
 
 
 class LlmLearnsApp(App[int]):
@@ -71,11 +61,7 @@ class LlmLearnsApp(App[int]):
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (20, "-short"), (36, "-tall")]
     BINDINGS = [
         # The tab labels show 1-5, so the footer keeps its room for the actions.
-        Binding("1", "view('train')", "Train", show=False),
-        Binding("2", "view('attention')", "Attention", show=False),
-        Binding("3", "view('generate')", "Generate", show=False),
-        Binding("4", "view('learn')", "Learn", show=False),
-        Binding("5", "view('inside')", "Inside", show=False),
+        *(Binding(view.key, f"view({view.id!r})", view.label, show=False) for view in VIEWS),
         # One key, two bindings: check_action shows the one that applies, so the footer says
         # Resume while the run is paused.
         Binding("space", "pause", "Pause"),
@@ -117,17 +103,13 @@ class LlmLearnsApp(App[int]):
 
     def compose(self) -> ComposeResult:
         sample = self.config.sample if self.config else None
-        probe = sample.probe if sample else ""
         with Vertical(id="main"):
             yield RunHeader(id="header")
             yield Static(id="notice")
-            yield ViewTabs(VIEWS, active="train")
-            with ContentSwitcher(id="views", initial="train"):
-                yield TrainView(id="train")
-                yield AttentionView(probe=probe, id="attention")
-                yield GenerateView(sample=sample, id="generate")
-                yield LearnView(id="learn")
-                yield InsideView(probe=probe, id="inside")
+            yield ViewTabs(VIEWS, active=FIRST)
+            with ContentSwitcher(id="views", initial=FIRST):
+                for view in VIEWS:
+                    yield view.make(sample)
             yield TourNote(VIEWS, active=self.tour_on, id="tour")
             yield KeyHints()
         yield Static(
@@ -162,12 +144,15 @@ class LlmLearnsApp(App[int]):
     def _show_state(self) -> None:
         self.query_one(RunHeader).set_state(self.link or self.run_state.value)
 
+    def _views(self) -> list[View]:
+        return [self.query_one(f"#{view.id}", View) for view in VIEWS]
+
     @on(Connected)
     def _connected(self, message: Connected) -> None:
         self.client = message.client
         self.run_state, self.link = RunState.STARTING, None
-        for view in (TrainView, AttentionView, GenerateView, InsideView):
-            self.query_one(view).set_client(self.client)
+        for view in self._views():
+            view.set_client(self.client)
         self._read_events(self.client)
 
     @on(ConnectFailed)
@@ -207,9 +192,8 @@ class LlmLearnsApp(App[int]):
                 self._report_failure(event)
         self._show_state()
         self.query_one(RunHeader).ingest(events)
-        self.query_one(TrainView).ingest(events)
-        self.query_one(AttentionView).ingest(events)
-        self.query_one(InsideView).ingest(events)
+        for view in self._views():
+            view.ingest(events)
         self.query_one(TourNote).ingest(events)
 
     @on(EventStreamClosed)
@@ -298,17 +282,9 @@ class LlmLearnsApp(App[int]):
         self.action_view(event.view)
 
     def _focus_view(self, view: str) -> None:
-        kind = {
-            "train": TrainView,
-            "attention": AttentionView,
-            "generate": GenerateView,
-            "learn": LearnView,
-            "inside": InsideView,
-        }[view]
-        widget = self.query_one(kind)
+        widget = self.query_one(f"#{view}", View)
         self.call_later(widget.focus_main)
-        if view in ("attention", "inside"):
-            widget.entered()
+        widget.entered()
 
     def _live_client(self) -> RunClient | None:
         if self.client is None:
@@ -357,6 +333,9 @@ class LlmLearnsApp(App[int]):
 
         view = self.current_view
         self.push_screen(HelpScreen(view, self.query_one(f"#{view}", View).HELP), opened)
+
+    def action_toggle_log(self) -> None:
+        self.query_one(TrainView).action_toggle_log()
 
     def action_compare_runs(self) -> None:
         self.action_view("train")

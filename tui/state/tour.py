@@ -33,7 +33,7 @@ class Note:
     key: str  # which moment of the tour: each fires once
     title: str
     text: str  # plain text (it quotes numbers, never a corpus)
-    view: str  # the view to look at (a key of tui.app.VIEWS)
+    view: str  # the view to look at (an id in tui/views/registry.py)
     heading: str  # its glossary entry (tui/glossary.md)
 
 

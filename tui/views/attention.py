@@ -26,6 +26,7 @@ from engine import (
     Event,
     HeadRole,
     RunClient,
+    SampleConfig,
     SampleGenerated,
     StepCompleted,
     TrainingStarted,
@@ -129,6 +130,10 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         Binding("a", "toggle_auto", "Auto refresh", show=False),
         Binding("r", "refresh_map", "Refresh", show=False),
     ]
+
+    @classmethod
+    def build(cls, sample: SampleConfig | None, **kwargs) -> View:
+        return cls(probe=sample.probe if sample else "", **kwargs)
 
     def __init__(self, probe: str = "", **kwargs) -> None:
         super().__init__(**kwargs)

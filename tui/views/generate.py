@@ -82,6 +82,10 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
     class GenerationEnded(Message):
         error: str | None = None  # the one-line reason it stopped early
 
+    @classmethod
+    def build(cls, sample: SampleConfig | None, **kwargs) -> View:
+        return cls(sample=sample, **kwargs)
+
     def __init__(self, sample: SampleConfig | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.sample = sample or SampleConfig()

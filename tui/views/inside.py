@@ -23,6 +23,7 @@ from engine import (
     ForwardTrace,
     ModelPart,
     RunClient,
+    SampleConfig,
     SampleGenerated,
     StepCompleted,
     TrainingStarted,
@@ -90,6 +91,10 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         Binding("a", "attention", "Attention"),  # enter (Learn) is shown in the detail
         Binding("r", "refresh_trace", "Refresh", show=False),
     ]
+
+    @classmethod
+    def build(cls, sample: SampleConfig | None, **kwargs) -> View:
+        return cls(probe=sample.probe if sample else "", **kwargs)
 
     def __init__(self, probe: str = "", **kwargs) -> None:
         super().__init__(**kwargs)

@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.widgets import Input
 from textual.worker import get_current_worker
 
-from engine import Event, RunClient
+from engine import Event, RunClient, SampleConfig
 from tui.format import one_line
 from tui.screens.help import ViewHelp
 
@@ -48,6 +48,12 @@ class View(Vertical):
         deliver: Callable[[], None]
 
     client: RunClient | None = None
+
+    @classmethod
+    def build(cls, sample: SampleConfig | None, **kwargs: Any) -> View:
+        """The view for a run with these sample settings (a view that shows a text starts with
+        the run's prompt or probe)."""
+        return cls(**kwargs)
 
     def set_client(self, client: RunClient) -> None:
         """The run is connected: requests go to `client` from now on."""
