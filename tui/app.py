@@ -34,8 +34,9 @@ from engine import (
 )
 from tui.event_batches import event_batches
 from tui.format import one_line
-from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed
+from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed, LearnAsked
 from tui.palette import palette_commands
+from tui.screens.entry import EntryScreen
 from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
@@ -327,12 +328,8 @@ class LlmLearnsApp(App[int]):
             self._call_client(client.sample_now, "drawing a sample")
 
     def action_help(self) -> None:
-        def opened(term: str | None) -> None:
-            if term:
-                self.action_learn(term)
-
         view = self.current_view
-        self.push_screen(HelpScreen(view, self.query_one(f"#{view}", View).HELP), opened)
+        self.push_screen(HelpScreen(view, self.query_one(f"#{view}", View).HELP))
 
     def action_toggle_log(self) -> None:
         self.query_one(TrainView).action_toggle_log()
@@ -341,8 +338,16 @@ class LlmLearnsApp(App[int]):
         self.action_view("train")
         self.query_one(TrainView).action_compare()
 
+    @on(LearnAsked)
+    def _learn_asked(self, message: LearnAsked) -> None:
+        self.action_learn(message.heading)
+
     def action_learn(self, heading: str) -> None:
-        """Open the Learn view at a glossary heading (what `learn_link` text does when clicked)."""
+        """Show the glossary entry under a heading: the one place every way to Learn ends (click
+        actions made by tui.format.learn_action, and LearnAsked from code)."""
+        if isinstance(self.screen, NewRunScreen):
+            self.push_screen(EntryScreen(heading))  # a dialog: the form keeps what was typed
+            return
         if isinstance(self.screen, ModalScreen):
             self.pop_screen()
         self.action_view("learn")

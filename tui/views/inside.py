@@ -30,6 +30,7 @@ from engine import (
     visible,
 )
 from tui.format import cell_label, learn_link
+from tui.messages import LearnAsked
 from tui.screens.help import ViewHelp
 from tui.views.attention import AttentionView, probe_from_sample, shown, unknown_note
 from tui.views.view import View
@@ -236,7 +237,7 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
 
     @on(StageList.LearnAsked)
     def _learn_stage(self, message: StageList.LearnAsked) -> None:
-        self.app.action_learn(STAGE_TERMS.get(message.stage.kind, "Transformer"))
+        self.post_message(LearnAsked(STAGE_TERMS.get(message.stage.kind, "Transformer")))
 
     @on(TokenRow.Picked)
     def _token_picked(self, message: TokenRow.Picked) -> None:

@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from tui.format import cell_label, fit
+from tui.messages import LearnAsked
 from tui.widgets.drawing import bar, theme_color
 
 MAX_BARS = 8
@@ -61,7 +62,7 @@ class AttentionBars(Widget):
         out.rstrip()
         return out
 
-    async def on_click(self, event) -> None:
+    def on_click(self, event) -> None:
         at = event.get_content_offset(self)
         if self.items and at is not None and at.y == 0:  # the title: what these weights are
-            await self.run_action(f"app.learn({ENTRY!r})")
+            self.post_message(LearnAsked(ENTRY))

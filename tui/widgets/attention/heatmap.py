@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widget import Widget
 
-from tui.format import cell_label, fit, graphemes
+from tui.format import cell_label, fit, graphemes, learn_action
 from tui.widgets.drawing import ColorScale, theme_color
 from tui.widgets.kept_lines import KeptLines
 
@@ -134,7 +134,7 @@ class AttentionHeatmap(KeptLines, Widget):
             out.append(" ", Style(bgcolor=colors(i / LEGEND_STEPS)))
         # Runs start with a character, not a space: some SVG renderers (rsvg) drop a leading one.
         out.append(" ", accent)
-        link = Style(underline=True, meta={"@click": f"app.learn({LEGEND_ENTRY!r})"})
+        link = Style(underline=True, meta={"@click": learn_action(LEGEND_ENTRY)})
         out.append("1" + LEGEND[:2], muted)
         out.append(LEGEND[2:], muted + link)
         return out

@@ -18,7 +18,7 @@ from textual.color import Color
 from textual.widget import Widget
 
 from engine import EvalCompleted, Event, PassageLosses, TrainingStarted
-from tui.format import cell_label, fit
+from tui.format import cell_label, fit, learn_action
 from tui.widgets.drawing import theme_color
 
 ENTRY = "Per-token loss"
@@ -185,7 +185,7 @@ class SurprisePassage(Widget):
         out.append("\n")
 
     def _key_line(self, out: Text, muted: Style, low: Color, high: Color) -> None:
-        link = muted + Style(underline=True, meta={"@click": f"app.learn({ENTRY!r})"})
+        link = muted + Style(underline=True, meta={"@click": learn_action(ENTRY)})
         out.append("colour: per-token loss", link)
         out.append(" ")
         out.append("0 ", muted)
