@@ -314,7 +314,7 @@ async def test_the_header_shows_tokenising_progress_and_keys_still_answer():
     async with app.run_test(size=(120, 40)) as pilot:
         header = app.query_one(RunHeader)
         await settle(pilot, lambda: header.tokenizing is not None)
-        assert header.state == "starting"
+        assert header.word == "starting"
         text = {name: str(header.query_one(f"#run-{name}", Static).render()) for name in (
             "step", "percent", "rate")}  # fmt: skip
         assert text == {"step": "tokenizing", "percent": " 25%", "rate": "ETA 0:30  25.0 MB/s"}

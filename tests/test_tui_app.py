@@ -38,7 +38,7 @@ async def test_events_fill_header_chart_stats_and_samples():
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         header = app.query_one(RunHeader)
-        assert (header.step, header.max_steps, header.state) == (300, 600, "running")
+        assert (header.step, header.max_steps, header.word) == (300, 600, "running")
         # The last 10 s of training time held 100 steps: 300 remain, at 10 steps a second.
         assert header.eta_s == pytest.approx(30.0)
         chart = app.query_one(LossChart)
@@ -224,7 +224,7 @@ async def test_engine_failure_shows_reason_and_checkpoint():
         await loaded(pilot, fake)
         notice = str(app.query_one("#notice").render())
         assert "CUDA out of memory" in notice and "fake-run/model.safetensors" in notice
-        assert app.query_one(RunHeader).state == "failed"
+        assert app.query_one(RunHeader).word == "failed"
         await pilot.press("2")  # history stays browsable
         assert app.current_view == "attention"
 
@@ -241,9 +241,9 @@ async def test_a_non_finite_step_pauses_with_what_it_was_and_the_last_checkpoint
         notice = str(app.query_one("#notice").render())
         assert "gradient norm became inf at step 301" in notice  # not "the loss": it was finite
         assert "last checkpoint: /tmp/fake-run/model.safetensors" in notice  # from the history
-        assert app.query_one(RunHeader).state == "paused"
+        assert app.query_one(RunHeader).word == "paused"
         await pilot.press("space")
-        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
+        await settle(pilot, lambda: app.query_one(RunHeader).word == "running")
 
 
 async def test_connect_error_is_one_line_in_the_ui():
@@ -254,7 +254,7 @@ async def test_connect_error_is_one_line_in_the_ui():
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, lambda: app.query_one("#notice").display)
         assert "corpus /nope.txt does not exist" in str(app.query_one("#notice").render())
-        assert app.query_one(RunHeader).state == "failed"
+        assert app.query_one(RunHeader).word == "failed"
 
 
 async def test_too_small_terminal_shows_a_notice():

@@ -41,12 +41,12 @@ async def test_space_pauses_then_resumes_as_the_engine_reports():
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         header = app.query_one(RunHeader)
-        assert header.state == "running"
+        assert header.word == "running"
         await pilot.press("space")
-        await settle(pilot, lambda: header.state == "paused")  # from the engine's TrainingPaused
+        await settle(pilot, lambda: header.word == "paused")  # from the engine's TrainingPaused
         assert app.run_state is RunState.PAUSED
         await pilot.press("space")
-        await settle(pilot, lambda: header.state == "running")
+        await settle(pilot, lambda: header.word == "running")
         assert fake.calls.count("pause") == 1 and fake.calls.count("resume") == 1
 
 
@@ -55,9 +55,9 @@ async def test_space_resumes_a_run_paused_before_the_app_attached():
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
-        assert app.query_one(RunHeader).state == "paused"
+        assert app.query_one(RunHeader).word == "paused"
         await pilot.press("space")
-        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
+        await settle(pilot, lambda: app.query_one(RunHeader).word == "running")
         assert "resume" in fake.calls and "pause" not in fake.calls
 
 
@@ -188,7 +188,7 @@ async def test_quit_after_a_finished_run_does_not_ask():
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
-        assert app.query_one(RunHeader).state == "finished"
+        assert app.query_one(RunHeader).word == "finished"
         await pilot.press("q")
         await settle(pilot, lambda: "close" in fake.calls)
         assert not isinstance(app.screen, QuitScreen)
@@ -357,8 +357,8 @@ async def test_a_new_run_says_it_is_starting_not_that_the_old_one_disconnected()
         # The old run's stream closes while the new worker starts: that is no disconnection.
         await settle(pilot, lambda: "close" in old.calls)
         await pilot.pause(0.7)  # the old stream's last batch would have arrived by now
-        assert app.query_one(RunHeader).state == "starting a new run"
+        assert app.query_one(RunHeader).word == "starting a new run"
         assert not app.query_one("#notice").display
         gate.set()
-        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
+        await settle(pilot, lambda: app.query_one(RunHeader).word == "running")
         assert not app.query_one("#notice").display

@@ -97,6 +97,7 @@ class LlmLearnsApp(App[int]):
         self.run_state = RunState.STARTING
         # How the app stands with the engine, shown instead of the run's state until connected.
         self.link: str | None = "connecting" if connect else "no run"
+        self._keys_for = self.run_state  # the state the key hints were last checked against
         self.last_checkpoint: str | None = None
         self.failure: str | None = None
         self.not_finite: LossNotFinite | None = None  # the last skipped step, for the pause notice
@@ -142,11 +143,14 @@ class LlmLearnsApp(App[int]):
             return
         self.post_message(Connected(client))
 
-    def _show_state(self) -> None:
-        self.query_one(RunHeader).set_state(self.link or self.run_state.value)
-
     def _views(self) -> list[View]:
         return [self.query_one(f"#{view.id}", View) for view in VIEWS]
+
+    def _show_state(self) -> None:
+        self.query_one(RunHeader).show_state(self.run_state, self.link)
+        if self.run_state is not self._keys_for:
+            self._keys_for = self.run_state
+            self.refresh_bindings()  # the key hints name what space does now: Pause or Resume
 
     @on(Connected)
     def _connected(self, message: Connected) -> None:

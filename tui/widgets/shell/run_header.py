@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from engine import StepCompleted, TokenizeProgress, TrainingStarted, visible
+from engine import RunState, StepCompleted, TokenizeProgress, TrainingStarted, visible
 from tui.format import format_duration, format_rate, set_text
 from tui.state.rate_window import RateWindow
 
@@ -32,11 +32,14 @@ STATE_ICONS = {  # the RunState values, then how the app stands with the engine 
 
 
 class RunHeader(Horizontal):
-    """Run identity and progress; the ETA comes from the engine's elapsed_s, not a wall clock."""
+    """Run identity and progress; the ETA comes from the engine's elapsed_s, not a wall clock.
+
+    Where the run stands is the app's (`show_state`); the header keeps only what it shows."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.state = "connecting"
+        self.run_state = RunState.STARTING
+        self.link: str | None = "connecting"
         self.preset = ""
         self.device = ""
         self.step = 0
@@ -45,7 +48,6 @@ class RunHeader(Horizontal):
         self.last_tokens_per_s = 0.0  # the last step's own figure, until the window has two
         self.rate = RateWindow()
         self.tokenizing: TokenizeProgress | None = None  # the latest, until training starts
-        self._shown_state: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("llm-learns", id="app-name")
@@ -58,10 +60,16 @@ class RunHeader(Horizontal):
     def on_mount(self) -> None:
         self._render_all()
 
-    def set_state(self, state: str) -> None:
-        """Show the app's word for where the run stands (a RunState value, or "connecting"...)."""
-        self.state = state
+    def show_state(self, run_state: RunState, link: str | None) -> None:
+        """Show where the run stands: `link` (how the app stands with the engine: "connecting",
+        "disconnected"...) while there is one, else the run's state."""
+        self.run_state, self.link = run_state, link
         self._render_all()
+
+    @property
+    def word(self) -> str:
+        """What the header says of the run ("running", "connecting"...)."""
+        return self.link or self.run_state.value
 
     def ingest(self, events: list) -> None:
         for event in events:
@@ -85,27 +93,28 @@ class RunHeader(Horizontal):
     @property
     def eta_s(self) -> float | None:
         steps_per_s = self.rate.steps_per_s
-        if self.state != "running" or steps_per_s is None:
+        if self.link is not None or self.run_state is not RunState.RUNNING or steps_per_s is None:
             return None
         return max(0, self.max_steps - self.step) / steps_per_s
 
     def _render_all(self) -> None:
         if not self.is_mounted:
             return
-        icon = STATE_ICONS.get(self.state, "•")
+        icon = STATE_ICONS.get(self.word, "•")
         # The preset comes from a run's config.json, which anyone may have written.
         who = " · ".join(part for part in (self.preset, self.device) if part)
         who = visible(who, keep_newlines=False, keep_tabs=False)
         state = self.query_one("#run-state", Static)
-        shown = self._shown_state
-        text = f"{who}  {icon} {self.state}" if who else f"{icon} {self.state}"
+        word = self.word
+        text = f"{who}  {icon} {word}" if who else f"{icon} {word}"
         set_text(state, text, markup=False)
         for name in STATE_ICONS:
-            state.set_class(self.state == name, f"-{name.replace(' ', '-')}")
-        if shown is not None and shown != self.state:
-            self.app.refresh_bindings()  # the footer names what space does now: Pause or Resume
-        self._shown_state = self.state
-        if self.tokenizing is not None and self.state == "starting":
+            state.set_class(word == name, f"-{name.replace(' ', '-')}")
+        if (
+            self.tokenizing is not None
+            and self.link is None
+            and self.run_state is RunState.STARTING
+        ):
             self._render_tokenizing(self.tokenizing)
             return
         total = self.max_steps or None
