@@ -1,7 +1,9 @@
 """The llm-learns App: compose the shell, bind keys, route engine events to the views.
 
-The engine runs in another process; one thread worker reads its events and posts them in batches
-(tui/event_batches.py). Engine failure is handled in `_report_failure` only.
+The views, their keys and tabs come from one table, tui/views/registry.py. The engine runs in
+another process; two threads read its events (tui/event_batches.py): one blocks on the client's
+iterator, and a thread worker posts what it gathered in batches. Engine failure is handled in
+`_report_failure` only; the run's state is the App's, and the header only shows it.
 """
 
 from __future__ import annotations
@@ -99,7 +101,6 @@ class LlmLearnsApp(App[int]):
         self.link: str | None = "connecting" if connect else "no run"
         self._keys_for = self.run_state  # the state the key hints were last checked against
         self.last_checkpoint: str | None = None
-        self.failure: str | None = None
         self.not_finite: LossNotFinite | None = None  # the last skipped step, for the pause notice
         self.events_seen = 0
 
@@ -189,7 +190,6 @@ class LlmLearnsApp(App[int]):
             if isinstance(event, CheckpointSaved):
                 self.last_checkpoint = event.path
             elif isinstance(event, TrainingStarted):
-                self.failure = None
                 self.query_one("#notice", Static).display = False
             if isinstance(event, (EngineFailed, LossNotFinite)) or (
                 isinstance(event, TrainingPaused) and event.cause is PauseCause.NOT_FINITE
@@ -234,7 +234,6 @@ class LlmLearnsApp(App[int]):
                 "Try a lower learning rate (n), or press space to go on"
             )
         reason = visible(reason, keep_newlines=False)
-        self.failure = reason
         saved = f" · last checkpoint: {checkpoint}" if checkpoint else " · no checkpoint saved"
         self._show_notice(f"{reason}{saved}")
         self._show_state()
@@ -259,7 +258,6 @@ class LlmLearnsApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The new-run form owns the keyboard: run controls there would act on the old run.
         if isinstance(self.screen, NewRunScreen) and action in (
-            "toggle_pause",
             "pause",
             "resume",
             "save",
@@ -372,7 +370,7 @@ class LlmLearnsApp(App[int]):
         old, self.client, self.config = self.client, None, config
         if old is not None:
             self._release(old.close)
-        self.run_state, self.last_checkpoint, self.failure = RunState.STARTING, None, None
+        self.run_state, self.last_checkpoint = RunState.STARTING, None
         self.link = "starting a new run"
         await self.recompose()  # fresh views: the old run's history does not belong here
         self._show_state()
