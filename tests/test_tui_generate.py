@@ -65,7 +65,7 @@ async def test_changing_the_settings_redraws_the_pipeline_without_generating_aga
         rows = [line for line in lines(table) if "a stage cuts" not in line]  # not the legend
         assert sum(CUT in line for line in rows) == 2
         assert table.border_subtitle == "settings changed since"
-        assert [call for call in fake.calls if call.startswith("generate")] == ["generate:oh"]
+        assert [prompt for prompt, _config in fake.asked(fake.generate)] == ["oh"]
 
 
 async def test_a_field_that_does_not_parse_keeps_the_last_pipeline_and_says_why():
