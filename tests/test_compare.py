@@ -12,12 +12,12 @@ from engine import StepCompleted, TrainingStarted, preset
 from tests.test_cli import run_cli
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
-from tui.compare import PALETTE, ComparedRun, free_color, read_run
 from tui.screens.runs import RunsScreen
+from tui.state.compare import PALETTE, ComparedRun, free_color, read_run
+from tui.state.loss_history import LossHistory
 from tui.views.train import TrainView
-from tui.widgets.chart_legend import ChartLegend
-from tui.widgets.loss_chart import LossChart
-from tui.widgets.loss_history import LossHistory
+from tui.widgets.train.chart_legend import ChartLegend
+from tui.widgets.train.loss_chart import LossChart
 
 
 def write_run(root: Path, name: str, events: list) -> Path:

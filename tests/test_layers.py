@@ -16,6 +16,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # engine's layers, lowest first: a module may import its own layer and those before it.
 ENGINE_LAYERS = ("contract", "runs", "data", "model", "lens", "training", "process", "cli")
+# tui's layers, lowest first, by the name under tui/ (a module or a subpackage); tui itself sits
+# above them all. Plain helpers and the app-wide messages are at the bottom.
+TUI_LAYERS = (
+    ("format", "terms", "messages", "event_batches"),
+    ("state",),
+    ("widgets",),
+    ("screens",),
+    ("views",),
+    ("palette",),
+    ("app",),
+    ("cli",),
+)
+# What the widget groups (tui/widgets/<view>/) share; a group imports no other group.
+SHARED_WIDGETS = ("tui.widgets.drawing", "tui.widgets.kept_lines")
+UI_LIBRARIES = ("textual", "textual_plotext", "rich")
 TORCH_FREE = ("engine.contract", "engine.runs", "engine.lens.head_roles", "engine.lens.sampling")
 
 
@@ -77,6 +92,20 @@ def engine_layer(module: str) -> int:
     return ENGINE_LAYERS.index(parts[1]) if len(parts) > 1 else len(ENGINE_LAYERS)
 
 
+def tui_layer(module: str) -> int:
+    """Its layer's place in TUI_LAYERS; tui itself sits above them all."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return len(TUI_LAYERS)
+    return next(i for i, names in enumerate(TUI_LAYERS) if parts[1] in names)
+
+
+def widget_group(module: str) -> str | None:
+    """The view a widget module serves (tui.widgets.train.loss_chart -> "train"), if any."""
+    parts = module.split(".")
+    return parts[2] if parts[:2] == ["tui", "widgets"] and len(parts) > 3 else None
+
+
 def test_every_engine_module_is_in_a_layer():
     modules = import_graph("engine")
     loose = [m for m in modules if m != "engine" and m.split(".")[1] not in ENGINE_LAYERS]
@@ -95,6 +124,42 @@ def test_engine_imports_only_downward():
         if engine_layer(target) > engine_layer(module)
     ]
     assert upward == []
+
+
+def test_every_tui_module_is_in_a_layer():
+    loose = [
+        m
+        for m in import_graph("tui")
+        if m != "tui" and not any(m.split(".")[1] in names for names in TUI_LAYERS)
+    ]
+    assert loose == [], f"modules outside the layers {TUI_LAYERS}"
+
+
+def test_tui_imports_only_downward():
+    upward = [
+        f"{module} -> {target}"
+        for module, targets in import_graph("tui").items()
+        for target in targets
+        if tui_layer(target) > tui_layer(module)
+    ]
+    assert upward == []
+
+
+def test_widget_groups_share_only_the_shared_widgets():
+    crossing = [
+        f"{module} -> {target}"
+        for module, targets in import_graph("tui").items()
+        for target in targets
+        if widget_group(module) and widget_group(target) not in (None, widget_group(module))
+    ]
+    assert crossing == []
+    assert all(widget_group(m) is None for m in SHARED_WIDGETS)
+
+
+def test_tui_state_holds_no_widgets():
+    """tui/state is what the UI remembers, apart from widgets: it imports no UI library."""
+    names = {t for m, path in _paths("tui/state") for t in imported(path, m)}
+    assert not {n.split(".")[0] for n in names} & set(UI_LIBRARIES)
 
 
 def test_engine_imports_no_ui_and_tui_only_the_public_api():
@@ -133,6 +198,13 @@ def test_the_walker_sees_cycles_and_upward_imports():
     assert "engine.contract.codec" in graph["engine.contract.events"]  # a module-level import
     assert "engine.runs.files" in graph["engine.data.tokenizer"]  # one inside a method
     assert engine_layer("engine.contract.events") < engine_layer("engine.training.trainer")
+    graph = import_graph("tui")
+    assert "tui.views.registry" in graph["tui.palette"]
+    assert "tui.app" in graph["tui.cli"]  # one inside a function
+    assert tui_layer("tui.state.tour") < tui_layer("tui.widgets.shell.tour_note")
+    assert tui_layer("tui.views.train") < tui_layer("tui.app") < tui_layer("tui")
+    assert widget_group("tui.widgets.train.loss_chart") == "train"
+    assert widget_group("tui.widgets.drawing") is None
 
 
 def _paths(package: str) -> list[tuple[str, Path]]:

@@ -1,6 +1,6 @@
 """Every Learn entry is one key or click from some view, and every link names a real entry.
 
-The walk is generic: it visits each view of the app's VIEWS, and the New-run form, and collects
+The walk is generic: it visits each view of the registry's VIEWS, and the New-run form, and collects
 the view's help terms (View.HELP, listed by `?`) and every learn link drawn on screen (text made
 by tui.format.learn_link, or the form's labels: a click action named `learn`).
 """
@@ -16,7 +16,6 @@ from textual.screen import Screen
 from textual.widgets import MarkdownViewer, Static
 from textual.widgets._markdown import MarkdownH2
 
-import tui.app
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.format import learn_link
@@ -24,6 +23,7 @@ from tui.screens.entry import EntryScreen
 from tui.screens.new_run import NewRunScreen
 from tui.terms import FIELD_TERMS, GLOSSARY, entry, headings
 from tui.views.learn import slug
+from tui.views.registry import VIEWS
 from tui.views.view import View
 
 # Keys that bring a view's on-demand parts on screen (a generation, a query's bars).
@@ -55,7 +55,7 @@ async def walk_every_view() -> dict[str, set[str]]:
     reach: dict[str, set[str]] = {}
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot, fake)
-        for view in tui.app.VIEWS:
+        for view in [v.id for v in VIEWS]:
             app.action_view(view)
             await pilot.pause()
             for key in FILL.get(view, []):

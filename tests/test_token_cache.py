@@ -306,7 +306,7 @@ async def test_the_header_shows_tokenising_progress_and_keys_still_answer():
 
     from tests.tui_fakes import FakeEngine
     from tests.tui_helpers import make_app, settle
-    from tui.widgets.run_header import RunHeader
+    from tui.widgets.shell.run_header import RunHeader
 
     megabyte = 1_000_000
     progress = TokenizeProgress(TokenizeStage.ENCODE, 250 * megabyte, 1000 * megabyte, 10.0)
@@ -314,10 +314,12 @@ async def test_the_header_shows_tokenising_progress_and_keys_still_answer():
     async with app.run_test(size=(120, 40)) as pilot:
         header = app.query_one(RunHeader)
         await settle(pilot, lambda: header.tokenizing is not None)
-        assert header.state == "starting"
+        assert header.word == "starting"
         text = {name: str(header.query_one(f"#run-{name}", Static).render()) for name in (
             "step", "percent", "rate")}  # fmt: skip
-        assert text == {"step": "tokenizing", "percent": " 25%", "rate": "ETA 0:30  25.0 MB/s"}
+        # The stage's words are the engine's (TokenizeStage.label), as the CLI prints them.
+        step = "tokenizing the corpus"
+        assert text == {"step": step, "percent": " 25%", "rate": "ETA 0:30  25.0 MB/s"}
         bar = header.query_one(ProgressBar)
         assert (bar.total, bar.progress) == (1000 * megabyte, 250 * megabyte)
         await pilot.press("2")

@@ -19,9 +19,9 @@ from engine.cli.commands import check_args, parse_args
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.cli import main as tui_main
+from tui.state.tour import WELCOME, Tour
 from tui.terms import headings
-from tui.tour import WELCOME, Tour
-from tui.widgets.tour_note import TourNote
+from tui.widgets.shell.tour_note import TourNote
 
 
 def started(vocab_size: int = 50, start_step: int = 0, train_tokens: int = 1000):
@@ -68,8 +68,9 @@ def test_a_resumed_run_skips_the_step_zero_note():
 
 def test_the_first_sample_after_training_began_points_at_the_samples():
     tour = Tour()
-    tour.feed([started(), SampleGenerated(0, "oh", "oh noise")])
-    assert tour.latest is None or tour.latest.key != "samples"  # step 0's is the untrained one
+    # A sample before any training step is the untrained model's: no note for it.
+    assert tour.feed([started(), SampleGenerated(0, "oh", "oh noise")]) is None
+    assert tour.fired == set()
     note = tour.feed([step(100), evaluation(100, 2.0, 2.1), SampleGenerated(100, "oh", "oh my")])
     assert note.key == "samples" and "100" in note.title
 
@@ -142,7 +143,8 @@ async def test_tour_shows_the_first_note_and_keys_still_work():
         await pilot.press("2")
         assert app.current_view == "attention" and note.display  # the note stays
         await pilot.press("space")
-        await settle(pilot, lambda: "pause" in fake.calls)
+        await settle(pilot, lambda: fake.asked(fake.pause))
+        assert fake.asked(fake.pause) == [()]  # space reached the run, not the note
         await pilot.click(note, offset=(3, note.size.height - 1))  # its "1 Train view" link
         await pilot.pause()
         assert app.current_view == "train" and note.display

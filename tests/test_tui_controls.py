@@ -20,10 +20,10 @@ from tui.app import LlmLearnsApp
 from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
-from tui.widgets.heatmap import AttentionHeatmap
-from tui.widgets.key_hints import KeyHints
-from tui.widgets.run_header import RunHeader
-from tui.widgets.view_tabs import ViewTabs
+from tui.widgets.attention.heatmap import AttentionHeatmap
+from tui.widgets.shell.key_hints import KeyHints
+from tui.widgets.shell.run_header import RunHeader
+from tui.widgets.shell.view_tabs import ViewTabs
 
 
 async def test_pause_save_and_sample_call_the_client():
@@ -31,9 +31,9 @@ async def test_pause_save_and_sample_call_the_client():
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await pilot.press("space", "s", "g")
-        wanted = {"pause", "save", "sample_now"}
-        await settle(pilot, lambda: wanted <= set(fake.calls))  # other calls may come between
-        assert wanted <= set(fake.calls)
+        wanted = (fake.pause, fake.save, fake.sample_now)
+        await settle(pilot, lambda: all(fake.asked(m) for m in wanted))  # others may come between
+        assert [len(fake.asked(m)) for m in wanted] == [1, 1, 1]
 
 
 async def test_space_pauses_then_resumes_as_the_engine_reports():
@@ -41,13 +41,13 @@ async def test_space_pauses_then_resumes_as_the_engine_reports():
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         header = app.query_one(RunHeader)
-        assert header.state == "running"
+        assert header.word == "running"
         await pilot.press("space")
-        await settle(pilot, lambda: header.state == "paused")  # from the engine's TrainingPaused
+        await settle(pilot, lambda: header.word == "paused")  # from the engine's TrainingPaused
         assert app.run_state is RunState.PAUSED
         await pilot.press("space")
-        await settle(pilot, lambda: header.state == "running")
-        assert fake.calls.count("pause") == 1 and fake.calls.count("resume") == 1
+        await settle(pilot, lambda: header.word == "running")
+        assert len(fake.asked(fake.pause)) == 1 and len(fake.asked(fake.resume)) == 1
 
 
 async def test_space_resumes_a_run_paused_before_the_app_attached():
@@ -55,10 +55,10 @@ async def test_space_resumes_a_run_paused_before_the_app_attached():
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
-        assert app.query_one(RunHeader).state == "paused"
+        assert app.query_one(RunHeader).word == "paused"
         await pilot.press("space")
-        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
-        assert "resume" in fake.calls and "pause" not in fake.calls
+        await settle(pilot, lambda: app.query_one(RunHeader).word == "running")
+        assert fake.asked(fake.resume) == [()] and fake.asked(fake.pause) == []
 
 
 async def test_number_keys_switch_views():
@@ -148,7 +148,7 @@ async def test_ctrl_c_asks_on_a_live_run_even_from_a_text_field():
         assert len(app.screen_stack) == 2
         await pilot.press("escape")
         assert not isinstance(app.screen, QuitScreen)
-        assert not {"shutdown", "detach", "close"} & set(fake.calls)  # the run goes on
+        assert not any(fake.asked(m) for m in (fake.shutdown, fake.detach, fake.close))  # goes on
 
 
 async def test_ctrl_c_quits_at_once_when_no_run_is_live():
@@ -157,8 +157,8 @@ async def test_ctrl_c_quits_at_once_when_no_run_is_live():
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await pilot.press("ctrl+c")
-        await settle(pilot, lambda: "close" in fake.calls)
-        assert "close" in fake.calls and not isinstance(app.screen, QuitScreen)
+        await settle(pilot, lambda: fake.asked(fake.close))
+        assert fake.asked(fake.close) and not isinstance(app.screen, QuitScreen)
 
 
 async def test_quit_while_live_asks_and_detach_keeps_the_run():
@@ -170,8 +170,8 @@ async def test_quit_while_live_asks_and_detach_keeps_the_run():
         await pilot.press("escape")
         assert not isinstance(app.screen, QuitScreen)
         await pilot.press("q", "d")
-        await settle(pilot, lambda: "detach" in fake.calls)
-    assert "detach" in fake.calls and "shutdown" not in fake.calls
+        await settle(pilot, lambda: fake.asked(fake.detach))
+    assert fake.asked(fake.detach) and not fake.asked(fake.shutdown)
 
 
 async def test_quit_stop_shuts_the_worker_down():
@@ -179,8 +179,8 @@ async def test_quit_stop_shuts_the_worker_down():
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await pilot.press("q", "s")
-        await settle(pilot, lambda: "shutdown" in fake.calls)
-    assert "shutdown" in fake.calls
+        await settle(pilot, lambda: fake.asked(fake.shutdown))
+    assert fake.asked(fake.shutdown) and not fake.asked(fake.detach)
 
 
 async def test_quit_after_a_finished_run_does_not_ask():
@@ -188,10 +188,10 @@ async def test_quit_after_a_finished_run_does_not_ask():
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
-        assert app.query_one(RunHeader).state == "finished"
+        assert app.query_one(RunHeader).word == "finished"
         await pilot.press("q")
-        await settle(pilot, lambda: "close" in fake.calls)
-        assert not isinstance(app.screen, QuitScreen)
+        await settle(pilot, lambda: fake.asked(fake.close))
+        assert fake.asked(fake.close) and not isinstance(app.screen, QuitScreen)
 
 
 async def test_help_links_to_the_learn_view():
@@ -355,10 +355,10 @@ async def test_a_new_run_says_it_is_starting_not_that_the_old_one_disconnected()
         await pilot.pause()
         await pilot.press("ctrl+s")
         # The old run's stream closes while the new worker starts: that is no disconnection.
-        await settle(pilot, lambda: "close" in old.calls)
+        await settle(pilot, lambda: old.asked(old.close))
         await pilot.pause(0.7)  # the old stream's last batch would have arrived by now
-        assert app.query_one(RunHeader).state == "starting a new run"
+        assert app.query_one(RunHeader).word == "starting a new run"
         assert not app.query_one("#notice").display
         gate.set()
-        await settle(pilot, lambda: app.query_one(RunHeader).state == "running")
+        await settle(pilot, lambda: app.query_one(RunHeader).word == "running")
         assert not app.query_one("#notice").display

@@ -13,11 +13,11 @@ from tests.conftest import tiny_config
 from tests.tui_helpers import settle
 from tui.app import LlmLearnsApp
 from tui.views.attention import AttentionView
-from tui.widgets.generation_output import GenerationOutput
-from tui.widgets.heatmap import AttentionHeatmap
-from tui.widgets.loss_chart import LossChart
-from tui.widgets.pipeline_table import PipelineTable
-from tui.widgets.run_header import RunHeader
+from tui.widgets.attention.heatmap import AttentionHeatmap
+from tui.widgets.generate.generation_output import GenerationOutput
+from tui.widgets.generate.pipeline_table import PipelineTable
+from tui.widgets.shell.run_header import RunHeader
+from tui.widgets.train.loss_chart import LossChart
 
 
 def _gone(pid: int) -> bool:

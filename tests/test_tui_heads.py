@@ -9,9 +9,9 @@ from engine import head_roles
 from tests.tui_fakes import PREVIOUS_TOKEN_FROM, FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.views.attention import AttentionView, role_history_line
-from tui.widgets.attention_bars import AttentionBars
-from tui.widgets.head_grid import HeadGrid, role_label
-from tui.widgets.heatmap import AttentionHeatmap
+from tui.widgets.attention.attention_bars import AttentionBars
+from tui.widgets.attention.head_grid import HeadGrid, role_label
+from tui.widgets.attention.heatmap import AttentionHeatmap
 
 
 def six_heads():

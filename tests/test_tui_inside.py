@@ -16,9 +16,9 @@ from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.views.attention import AttentionView
 from tui.views.inside import InsideView, part_totals
-from tui.widgets.stage_detail import STAGE_TERMS, StageDetail
-from tui.widgets.stage_list import StageList
-from tui.widgets.token_row import TokenRow
+from tui.widgets.inside.stage_detail import STAGE_TERMS, StageDetail
+from tui.widgets.inside.stage_list import StageList
+from tui.widgets.inside.token_row import TokenRow
 
 PROBE = "oh my love you are"
 
@@ -31,8 +31,9 @@ async def open_inside(pilot, fake) -> InsideView:
     return view
 
 
-def traces(fake: FakeEngine) -> list[str]:
-    return [call for call in fake.calls if call.startswith("trace:")]
+def traces(fake: FakeEngine) -> list[tuple[str, int]]:
+    """(text, position) of each trace the view asked for."""
+    return fake.asked(fake.trace)
 
 
 def rendered(widget) -> str:
@@ -46,7 +47,7 @@ async def test_key_5_traces_the_probe_at_its_last_token():
         await loaded(pilot, fake)
         assert traces(fake) == []  # nothing is asked of the engine until the view is shown
         view = await open_inside(pilot, fake)
-        assert app.current_view == "inside" and traces(fake) == [f"trace:{PROBE}:-1"]
+        assert app.current_view == "inside" and traces(fake) == [(PROBE, -1)]
         assert view.trace.position == 4 and app.focused is app.query_one(StageList)
         assert "position 5/5: are" in str(app.query_one("#inside-info").render())
         parts = str(app.query_one("#inside-parts").render())
@@ -68,7 +69,7 @@ async def test_arrows_move_through_stages_and_positions():
         assert len(traces(fake)) == 1
         await pilot.press("left", "left")
         await settle(pilot, lambda: view.trace.position == 2)
-        assert traces(fake)[-1] == f"trace:{PROBE}:2"
+        assert traces(fake)[-1] == (PROBE, 2)
         assert app.query_one(TokenRow).position == 2 and stages.index == 1  # the stage stays
         assert "vector at position 3" in rendered(stages)
         await pilot.press("end")
@@ -126,7 +127,7 @@ async def test_typing_a_text_traces_it_and_gives_the_keyboard_back():
         await pilot.press(*"you are the one")
         await pilot.press("enter")
         await settle(pilot, lambda: view.trace.tokens[0] == "you")
-        assert traces(fake)[-1] == "trace:you are the one:-1"
+        assert traces(fake)[-1] == ("you are the one", -1)
         assert app.focused is app.query_one(StageList) and view.trace.position == 3
         await pilot.press("5")  # a view key works again at once
         await pilot.press("slash", "escape")
@@ -249,7 +250,7 @@ def test_inside_layout(snap_compare, size, keys, n_head):
 
 
 def test_small_probabilities_keep_a_digit():
-    from tui.widgets.stage_detail import percent
+    from tui.widgets.inside.stage_detail import percent
 
     assert [percent(p) for p in (0.5, 0.094, 0.002, 0.00001)] == ["50%", "9.4%", "0.2%", "<0.1%"]
 

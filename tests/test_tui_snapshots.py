@@ -13,7 +13,7 @@ from textual.widgets import Input
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.views.attention import AttentionView
-from tui.widgets.generation_output import GenerationOutput
+from tui.widgets.generate.generation_output import GenerationOutput
 
 
 def open_view(keys: list[str]):

@@ -9,12 +9,12 @@ from dataclasses import replace
 from engine import EvalCompleted, StepCompleted, TrainingStarted
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
+from tui.state.loss_history import LossHistory
 from tui.views.train import TrainView
-from tui.widgets.chart_legend import ChartLegend
-from tui.widgets.loss_chart import LossChart
-from tui.widgets.loss_history import LossHistory
-from tui.widgets.lr_schedule import LrSchedule, marker_line, schedule_bars
-from tui.widgets.stats_panel import ROWS, StatsPanel
+from tui.widgets.train.chart_legend import ChartLegend
+from tui.widgets.train.loss_chart import LossChart
+from tui.widgets.train.lr_schedule import LrSchedule, marker_line, schedule_bars
+from tui.widgets.train.stats_panel import ROWS, StatsPanel
 
 
 def chart_text(chart: LossChart) -> list[str]:

@@ -14,13 +14,14 @@ from rich.cells import cell_len
 from engine import Candidate, GeneratedToken, token_label
 from tests.tui_helpers import Holder
 from tui.format import cell_label, fit, format_duration, format_rate
+from tui.state.loss_history import MAX_EVALS, MAX_POINTS, RECENT, LossHistory
 from tui.views.attention import probe_from_sample
-from tui.widgets.attention_bars import MAX_BARS, AttentionBars, bar
-from tui.widgets.candidate_bars import CandidateBars
-from tui.widgets.head_grid import pool
-from tui.widgets.heatmap import LABEL_WIDTH, AttentionHeatmap
-from tui.widgets.loss_chart import log_ticks, nice_ticks
-from tui.widgets.loss_history import MAX_EVALS, MAX_POINTS, RECENT, LossHistory
+from tui.widgets.attention.attention_bars import MAX_BARS, AttentionBars
+from tui.widgets.attention.head_grid import pool
+from tui.widgets.attention.heatmap import LABEL_WIDTH, AttentionHeatmap
+from tui.widgets.drawing import bar
+from tui.widgets.generate.candidate_bars import CandidateBars
+from tui.widgets.train.loss_chart import log_ticks, nice_ticks
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,9 +10,9 @@ from engine import EngineError, EvalCompleted, PassageLosses, StepCompleted
 from tests.test_tui_heads import words_run_together
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
-from tui.widgets.key_hints import KeyHints
-from tui.widgets.sample_log import SampleLog
-from tui.widgets.surprise_passage import SurprisePassage, piece
+from tui.widgets.shell.key_hints import KeyHints
+from tui.widgets.train.sample_log import SampleLog
+from tui.widgets.train.surprise_passage import SurprisePassage, piece
 
 
 async def show_passage(pilot, fake) -> SurprisePassage:
@@ -38,10 +38,10 @@ async def test_w_swaps_the_samples_for_the_passage_and_back():
     async with app.run_test(size=(100, 30)) as pilot:
         await loaded(pilot, fake)
         assert "Where wrong" in app.query_one(KeyHints).render().plain
-        assert "token_losses" not in fake.calls  # nothing is measured until it is shown
+        assert fake.asked(fake.token_losses) == []  # nothing is measured until it is shown
         passage = await show_passage(pilot, fake)
         assert passage.display and not app.query_one(SampleLog).display
-        assert app.focused is passage and "token_losses" in fake.calls
+        assert app.focused is passage and fake.asked(fake.token_losses) == [()]
         await pilot.press("w")
         assert not passage.display and app.query_one(SampleLog).display
 
@@ -54,11 +54,15 @@ async def test_tokens_are_coloured_by_their_loss():
         backgrounds = token_backgrounds(passage)
         losses = dict(zip(passage.passage.tokens[1:], passage.passage.losses, strict=True))
         assert set(backgrounds) == set(losses)  # every predicted token; "oh" is context only
+
         # The further a background is from the plain surface, the higher that token's loss.
-        by_colour = sorted(backgrounds, key=lambda t: sum(abs(a - b) for a, b in zip(
-            backgrounds[t].rgb, surface.rgb, strict=True)))  # fmt: skip
+        def tint(token: str) -> int:
+            return sum(abs(a - b) for a, b in zip(backgrounds[token].rgb, surface.rgb, strict=True))
+
+        by_colour = sorted(backgrounds, key=tint)
         assert [losses[t] for t in by_colour] == sorted(losses[t] for t in by_colour)
-        assert losses["love"] > losses["you"] or losses["you"] > losses["love"]
+        # The fake's losses: my 0.5, love 1.5, you 2.5, so three distinct tints, in that order.
+        assert tint("my") < tint("love") < tint("you")
         shown = passage.render().plain
         assert "mean 1.50" in shown and "3.91 (ln V, guessing)" in shown  # ln 50, the fake's V
 
@@ -94,11 +98,11 @@ async def test_the_passage_is_measured_again_at_each_eval_while_shown():
         await settle(pilot, lambda: passage.passage.step == 600)
         assert passage.passage.mean == pytest.approx(before / 2)  # the fake's losses halve
         assert "step 600" in passage.border_title
-        calls = fake.calls.count("token_losses")
+        calls = len(fake.asked(fake.token_losses))
         await pilot.press("w")  # hidden: an eval only marks it stale
         fake.emit(EvalCompleted(step=700, train_loss=1.0, val_loss=1.2))
         await settle(pilot, lambda: passage.stale)
-        assert fake.calls.count("token_losses") == calls
+        assert len(fake.asked(fake.token_losses)) == calls
         await pilot.press("w")
         await settle(pilot, lambda: passage.passage.step == 700)
 

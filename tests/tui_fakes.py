@@ -3,6 +3,8 @@
 It satisfies engine.RunClient (tests/test_contract.py checks it against EngineClient). No torch and
 no threads of its own. events() yields its canned history, then (when `live`) the events its
 requests cause (pause() announces TrainingPaused, as a worker would) until close() or shutdown().
+Each request is recorded as the method served and its arguments: a test asks
+`fake.asked(fake.trace)`, so renaming a client method breaks the test, not a string compare.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import queue
 import threading
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import cycle
 from pathlib import Path
 
@@ -126,6 +128,11 @@ def make_events(
     return events
 
 
+def _function(method: Callable) -> Callable:
+    # A test may swap a method for a plain function on the instance: that function is the method.
+    return getattr(method, "__func__", method)
+
+
 class FakeGeneration:
     """Iterator of GeneratedToken with the `.unknown` words of the prompt."""
 
@@ -158,7 +165,7 @@ class FakeEngine:
         self.live = live
         self.n_layer, self.n_head = n_layer, n_head
         self.fail_generate = fail_generate
-        self.calls: list[str] = []
+        self.calls: list[tuple[Callable, tuple]] = []  # (method served, its arguments), in order
         self.closed = threading.Event()
         self._live: queue.Queue = queue.Queue()  # events the fake's own requests cause
         self._state = RunState.STARTING
@@ -180,6 +187,13 @@ class FakeEngine:
     @classmethod
     def attach(cls, run_dir) -> FakeEngine:
         return cls()
+
+    def _record(self, method: Callable, *args: object) -> None:
+        self.calls.append((_function(method), args))
+
+    def asked(self, method: Callable) -> list[tuple]:
+        """The arguments of each call of `method` (a bound method of this fake: fake.trace)."""
+        return [args for func, args in self.calls if func is _function(method)]
 
     def events(self, history_bytes: int | None = None) -> Iterator[Event]:
         yield from self._events
@@ -204,30 +218,30 @@ class FakeEngine:
         return max(canned, self._live_step)
 
     def pause(self) -> None:
-        self.calls.append("pause")
+        self._record(self.pause)
         if self._state is RunState.RUNNING:
             self._happen(TrainingPaused(self._step(), PauseCause.USER))
 
     def resume(self) -> None:
-        self.calls.append("resume")
+        self._record(self.resume)
         if self._state is RunState.PAUSED:
             self._happen(TrainingResumed(self._step()))
 
     def stop(self) -> None:
-        self.calls.append("stop")
+        self._record(self.stop)
         if self._state.live:
             self._happen(TrainingFinished(FinishReason.STOPPED, self._step()))
 
     def save(self) -> None:
-        self.calls.append("save")
+        self._record(self.save)
 
     def sample_now(self) -> None:
-        self.calls.append("sample_now")
+        self._record(self.sample_now)
 
     def generate(
         self, prompt: str, config: SampleConfig | None = None, at_step: int | None = None
     ) -> FakeGeneration:
-        self.calls.append(f"generate:{prompt}")
+        self._record(self.generate, prompt, config)
         if self.fail_generate:
             raise EngineError(self.fail_generate)
         config = config or SampleConfig()
@@ -278,7 +292,7 @@ class FakeEngine:
         )
 
     def attention(self, text: str, at_step: int | None = None) -> AttentionMap:
-        self.calls.append(f"attention:{text}")
+        self._record(self.attention, text)
         return self._map(text, 300 if at_step is None else self._at(at_step))
 
     def kept_steps(self) -> list[int]:
@@ -294,12 +308,12 @@ class FakeEngine:
         return [100, 200, 300]
 
     def attention_at(self, step: int) -> AttentionMap:
-        self.calls.append(f"attention_at:{step}")
+        self._record(self.attention_at, step)
         return self._map("oh my love you are the one", step)
 
     def trace(self, text: str, position: int = -1, at_step: int | None = None) -> ForwardTrace:
         """The real stage layout for the fake's model shape, with made-up smooth vectors."""
-        self.calls.append(f"trace:{text}:{position}")
+        self._record(self.trace, text, position)
         words = text.split()[:6] or ["\n"]
         T, V = len(words), len(VOCAB)
         if not -T <= position < T:
@@ -338,7 +352,7 @@ class FakeEngine:
     def token_losses(self) -> PassageLosses:
         """Losses 0.5, 1.5, 2.5, 0.5, ... scaled by 300 / step: they fall as the run goes on.
         Where the loss is lowest the model expected the actual token first, elsewhere "oh"."""
-        self.calls.append("token_losses")
+        self._record(self.token_losses)
         words = ["oh", "my", "love", "you", "are", "the", "one"]
         ids = tuple(VOCAB.index(w) for w in words)
         step = self._step()
@@ -371,13 +385,13 @@ class FakeEngine:
         )
 
     def close(self) -> None:
-        self.calls.append("close")
+        self._record(self.close)
         self.closed.set()
 
     def detach(self) -> None:
-        self.calls.append("detach")
+        self._record(self.detach)
         self.closed.set()
 
     def shutdown(self) -> None:
-        self.calls.append("shutdown")
+        self._record(self.shutdown)
         self.closed.set()

@@ -1,7 +1,9 @@
 """The llm-learns App: compose the shell, bind keys, route engine events to the views.
 
-The engine runs in another process; one thread worker reads its events and posts them in batches
-(tui/event_batches.py). Engine failure is handled in `_report_failure` only.
+The views, their keys and tabs come from one table, tui/views/registry.py. The engine runs in
+another process; two threads read its events (tui/event_batches.py): one blocks on the client's
+iterator, and a thread worker posts what it gathered in batches. Engine failure is handled in
+`_report_failure` only; the run's state is the App's, and the header only shows it.
 """
 
 from __future__ import annotations
@@ -34,29 +36,20 @@ from engine import (
 )
 from tui.event_batches import event_batches
 from tui.format import one_line
-from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed
+from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed, LearnAsked
 from tui.palette import palette_commands
+from tui.screens.entry import EntryScreen
 from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
-from tui.views.attention import AttentionView
-from tui.views.generate import GenerateView
-from tui.views.inside import InsideView
 from tui.views.learn import LearnView, slug
+from tui.views.registry import FIRST, VIEWS
 from tui.views.train import TrainView
 from tui.views.view import View
-from tui.widgets.key_hints import KeyHints
-from tui.widgets.run_header import RunHeader
-from tui.widgets.tour_note import TourNote
-from tui.widgets.view_tabs import ViewTabs
-
-VIEWS = {
-    "train": "Train",
-    "attention": "Attention",
-    "generate": "Generate",
-    "learn": "Learn",
-    "inside": "Inside",
-}
+from tui.widgets.shell.key_hints import KeyHints
+from tui.widgets.shell.run_header import RunHeader
+from tui.widgets.shell.tour_note import TourNote
+from tui.widgets.shell.view_tabs import ViewTabs
 
 
 class LlmLearnsApp(App[int]):
@@ -71,11 +64,7 @@ class LlmLearnsApp(App[int]):
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (20, "-short"), (36, "-tall")]
     BINDINGS = [
         # The tab labels show 1-5, so the footer keeps its room for the actions.
-        Binding("1", "view('train')", "Train", show=False),
-        Binding("2", "view('attention')", "Attention", show=False),
-        Binding("3", "view('generate')", "Generate", show=False),
-        Binding("4", "view('learn')", "Learn", show=False),
-        Binding("5", "view('inside')", "Inside", show=False),
+        *(Binding(view.key, f"view({view.id!r})", view.label, show=False) for view in VIEWS),
         # One key, two bindings: check_action shows the one that applies, so the footer says
         # Resume while the run is paused.
         Binding("space", "pause", "Pause"),
@@ -110,24 +99,20 @@ class LlmLearnsApp(App[int]):
         self.run_state = RunState.STARTING
         # How the app stands with the engine, shown instead of the run's state until connected.
         self.link: str | None = "connecting" if connect else "no run"
+        self._keys_for = self.run_state  # the state the key hints were last checked against
         self.last_checkpoint: str | None = None
-        self.failure: str | None = None
         self.not_finite: LossNotFinite | None = None  # the last skipped step, for the pause notice
         self.events_seen = 0
 
     def compose(self) -> ComposeResult:
         sample = self.config.sample if self.config else None
-        probe = sample.probe if sample else ""
         with Vertical(id="main"):
             yield RunHeader(id="header")
             yield Static(id="notice")
-            yield ViewTabs(VIEWS, active="train")
-            with ContentSwitcher(id="views", initial="train"):
-                yield TrainView(id="train")
-                yield AttentionView(probe=probe, id="attention")
-                yield GenerateView(sample=sample, id="generate")
-                yield LearnView(id="learn")
-                yield InsideView(probe=probe, id="inside")
+            yield ViewTabs(VIEWS, active=FIRST)
+            with ContentSwitcher(id="views", initial=FIRST):
+                for view in VIEWS:
+                    yield view.make(sample)
             yield TourNote(VIEWS, active=self.tour_on, id="tour")
             yield KeyHints()
         yield Static(
@@ -159,15 +144,21 @@ class LlmLearnsApp(App[int]):
             return
         self.post_message(Connected(client))
 
+    def _views(self) -> list[View]:
+        return [self.query_one(f"#{view.id}", View) for view in VIEWS]
+
     def _show_state(self) -> None:
-        self.query_one(RunHeader).set_state(self.link or self.run_state.value)
+        self.query_one(RunHeader).show_state(self.run_state, self.link)
+        if self.run_state is not self._keys_for:
+            self._keys_for = self.run_state
+            self.refresh_bindings()  # the key hints name what space does now: Pause or Resume
 
     @on(Connected)
     def _connected(self, message: Connected) -> None:
         self.client = message.client
         self.run_state, self.link = RunState.STARTING, None
-        for view in (TrainView, AttentionView, GenerateView, InsideView):
-            self.query_one(view).set_client(self.client)
+        for view in self._views():
+            view.set_client(self.client)
         self._read_events(self.client)
 
     @on(ConnectFailed)
@@ -199,7 +190,6 @@ class LlmLearnsApp(App[int]):
             if isinstance(event, CheckpointSaved):
                 self.last_checkpoint = event.path
             elif isinstance(event, TrainingStarted):
-                self.failure = None
                 self.query_one("#notice", Static).display = False
             if isinstance(event, (EngineFailed, LossNotFinite)) or (
                 isinstance(event, TrainingPaused) and event.cause is PauseCause.NOT_FINITE
@@ -207,9 +197,8 @@ class LlmLearnsApp(App[int]):
                 self._report_failure(event)
         self._show_state()
         self.query_one(RunHeader).ingest(events)
-        self.query_one(TrainView).ingest(events)
-        self.query_one(AttentionView).ingest(events)
-        self.query_one(InsideView).ingest(events)
+        for view in self._views():
+            view.ingest(events)
         self.query_one(TourNote).ingest(events)
 
     @on(EventStreamClosed)
@@ -245,7 +234,6 @@ class LlmLearnsApp(App[int]):
                 "Try a lower learning rate (n), or press space to go on"
             )
         reason = visible(reason, keep_newlines=False)
-        self.failure = reason
         saved = f" · last checkpoint: {checkpoint}" if checkpoint else " · no checkpoint saved"
         self._show_notice(f"{reason}{saved}")
         self._show_state()
@@ -270,7 +258,6 @@ class LlmLearnsApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The new-run form owns the keyboard: run controls there would act on the old run.
         if isinstance(self.screen, NewRunScreen) and action in (
-            "toggle_pause",
             "pause",
             "resume",
             "save",
@@ -298,17 +285,9 @@ class LlmLearnsApp(App[int]):
         self.action_view(event.view)
 
     def _focus_view(self, view: str) -> None:
-        kind = {
-            "train": TrainView,
-            "attention": AttentionView,
-            "generate": GenerateView,
-            "learn": LearnView,
-            "inside": InsideView,
-        }[view]
-        widget = self.query_one(kind)
+        widget = self.query_one(f"#{view}", View)
         self.call_later(widget.focus_main)
-        if view in ("attention", "inside"):
-            widget.entered()
+        widget.entered()
 
     def _live_client(self) -> RunClient | None:
         if self.client is None:
@@ -351,19 +330,26 @@ class LlmLearnsApp(App[int]):
             self._call_client(client.sample_now, "drawing a sample")
 
     def action_help(self) -> None:
-        def opened(term: str | None) -> None:
-            if term:
-                self.action_learn(term)
-
         view = self.current_view
-        self.push_screen(HelpScreen(view, self.query_one(f"#{view}", View).HELP), opened)
+        self.push_screen(HelpScreen(view, self.query_one(f"#{view}", View).HELP))
+
+    def action_toggle_log(self) -> None:
+        self.query_one(TrainView).action_toggle_log()
 
     def action_compare_runs(self) -> None:
         self.action_view("train")
         self.query_one(TrainView).action_compare()
 
+    @on(LearnAsked)
+    def _learn_asked(self, message: LearnAsked) -> None:
+        self.action_learn(message.heading)
+
     def action_learn(self, heading: str) -> None:
-        """Open the Learn view at a glossary heading (what `learn_link` text does when clicked)."""
+        """Show the glossary entry under a heading: the one place every way to Learn ends (click
+        actions made by tui.format.learn_action, and LearnAsked from code)."""
+        if isinstance(self.screen, NewRunScreen):
+            self.push_screen(EntryScreen(heading))  # a dialog: the form keeps what was typed
+            return
         if isinstance(self.screen, ModalScreen):
             self.pop_screen()
         self.action_view("learn")
@@ -384,7 +370,7 @@ class LlmLearnsApp(App[int]):
         old, self.client, self.config = self.client, None, config
         if old is not None:
             self._release(old.close)
-        self.run_state, self.last_checkpoint, self.failure = RunState.STARTING, None, None
+        self.run_state, self.last_checkpoint = RunState.STARTING, None
         self.link = "starting a new run"
         await self.recompose()  # fresh views: the old run's history does not belong here
         self._show_state()

@@ -83,11 +83,17 @@ def cell_label(token: str) -> str:
     return "".join(out)
 
 
+def learn_action(heading: str) -> str:
+    """The click action that shows a glossary heading's entry (App.action_learn): for text a
+    widget draws itself; code posts messages.LearnAsked instead."""
+    return f"app.learn({heading!r})"
+
+
 def learn_link(text: str, heading: str, style: str = "underline") -> Content:
     """`text` that opens the Learn view at a glossary heading when clicked.
 
     The heading must be one of tui/glossary.md's (a test checks every link)."""
-    action = f"app.learn({heading!r})"
+    action = learn_action(heading)
     return Content(text).stylize(f"{style} @click={action}" if style else f"@click={action}")
 
 

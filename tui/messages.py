@@ -1,4 +1,5 @@
-"""App-wide messages: what the event-reader worker and request workers post to the UI."""
+"""App-wide messages: what the event-reader worker posts to the UI, and what any widget may ask
+of the app."""
 
 from __future__ import annotations
 
@@ -37,3 +38,11 @@ class ConnectFailed(Message):
     """connect() or start_new() raised an EngineError; `message` is its one line."""
 
     message: str
+
+
+@dataclass
+class LearnAsked(Message):
+    """Show the glossary entry under `heading` (a tui/glossary.md heading): what a widget, view or
+    screen posts; the app decides where (the Learn view, or a dialog over the New-run form)."""
+
+    heading: str

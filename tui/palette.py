@@ -1,35 +1,49 @@
-"""The app's own commands in the command palette (ctrl+p), each with its key."""
+"""The app's own commands in the command palette (ctrl+p), each with its key.
+
+Typed against `PaletteHost`, the few things of the app the commands call, so this module never
+imports the app (which imports it).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from textual.app import SystemCommand
 
-from tui.views.train import TrainView
-
-if TYPE_CHECKING:
-    from tui.app import LlmLearnsApp
+from tui.views.registry import VIEWS
 
 
-def palette_commands(app: LlmLearnsApp) -> Iterator[SystemCommand]:
-    from tui.app import VIEWS
+class PaletteHost(Protocol):
+    """What the palette's commands need of the app."""
 
-    for number, (view, label) in enumerate(VIEWS.items(), start=1):
+    tour_on: bool
+
+    def action_view(self, view: str) -> None: ...
+    def action_toggle_pause(self) -> None: ...
+    def action_save(self) -> None: ...
+    def action_sample(self) -> None: ...
+    def action_toggle_log(self) -> None: ...
+    def action_new_run(self) -> None: ...
+    def action_compare_runs(self) -> None: ...
+    def action_toggle_tour(self) -> None: ...
+    def action_help(self) -> None: ...
+    def action_save_screenshot(self) -> None: ...
+    def action_quit_app(self) -> None: ...
+    def set_timer(self, delay: float, callback: Callable[[], Any]) -> Any: ...
+
+
+def palette_commands(app: PaletteHost) -> Iterator[SystemCommand]:
+    for view in VIEWS:
         yield SystemCommand(
-            f"View: {label}",
-            f"{number}: switch to the {label} view",
-            lambda v=view: app.action_view(v),
+            f"View: {view.label}",
+            f"{view.key}: switch to the {view.label} view",
+            lambda v=view.id: app.action_view(v),
         )
     yield SystemCommand("Pause or resume training", "space", app.action_toggle_pause)
     yield SystemCommand("Save a checkpoint", "s", app.action_save)
     yield SystemCommand("Sample now", "g: draw a sample from the current model", app.action_sample)
-    yield SystemCommand(
-        "Toggle log-scale loss",
-        "l (Train view)",
-        lambda: app.query_one(TrainView).action_toggle_log(),
-    )
+    yield SystemCommand("Toggle log-scale loss", "l (Train view)", app.action_toggle_log)
     yield SystemCommand("New run", "n: choose a preset and settings", app.action_new_run)
     yield SystemCommand(
         "Compare runs",

@@ -41,7 +41,7 @@ LlmLearnsApp(connect=Idle).run(headless=True, size=(120, 40), auto_pilot=first_f
 
 async def chart_redraw_ms() -> dict:
     from tui.app import LlmLearnsApp
-    from tui.widgets.loss_chart import LossChart
+    from tui.widgets.train.loss_chart import LossChart
 
     app = LlmLearnsApp()
     async with app.run_test(size=(120, 40)) as pilot:

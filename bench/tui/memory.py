@@ -58,8 +58,8 @@ def events(steps: int):
 async def measure(steps: int) -> dict:
     from tui.app import LlmLearnsApp
     from tui.messages import EventsReceived
-    from tui.widgets.loss_chart import LossChart
-    from tui.widgets.sample_log import SampleLog
+    from tui.widgets.train.loss_chart import LossChart
+    from tui.widgets.train.sample_log import SampleLog
 
     app = LlmLearnsApp()
     report: dict = {"steps": steps}

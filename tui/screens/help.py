@@ -1,12 +1,14 @@
 """Help for the current view (? or F1): what it shows, its keys, and links into the glossary.
 
-Each view keeps its own help (`View.HELP`, in tui/views/).
-
-Picking a term dismisses with that term's heading, and the app opens the Learn view there.
+Each view keeps its own help (`View.HELP`, a ViewHelp, in tui/views/). Picking a term asks the app
+for that term's glossary entry (LearnAsked), which closes this screen and opens the Learn view.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -14,7 +16,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.views.view import ViewHelp
+from tui.messages import LearnAsked
+
+
+@dataclass(frozen=True)
+class ViewHelp:
+    """What the help screen says of a view, kept beside the view it describes."""
+
+    title: str
+    prose: str  # Markdown: what the view shows and its keys
+    terms: list[str]  # glossary headings (tui/glossary.md) for everything the view shows
+
 
 GLOBAL_KEYS = (
     "`1`–`5` views · `space` pause/resume · `s` save · `g` sample · `n` new run · "
@@ -22,8 +34,8 @@ GLOBAL_KEYS = (
 )
 
 
-class HelpScreen(ModalScreen[str | None]):
-    """Dismisses with a glossary heading to open, or None."""
+class HelpScreen(ModalScreen[None]):
+    """One view's help; escape (or the key that opened it) closes it."""
 
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss_help", "Close")]
 
@@ -45,8 +57,9 @@ class HelpScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+    @on(OptionList.OptionSelected)
+    def _term_picked(self, event: OptionList.OptionSelected) -> None:
+        self.post_message(LearnAsked(event.option.id))
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

@@ -23,9 +23,10 @@ from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from engine import DEFAULT_PRESET, PRESETS, ConfigError, RunConfig, describe, visible
-from tui.screens.entry import EntryScreen
+from tui.format import learn_action
+from tui.messages import LearnAsked
 from tui.terms import field_term
-from tui.widgets.key_hints import KeyHints
+from tui.widgets.shell.key_hints import KeyHints
 
 SECTIONS = ("data", "model", "train")
 CHOICES = {"tokenizer": ("word", "char", "bpe"), "device": ("auto", "cpu", "cuda", "mps")}
@@ -92,7 +93,7 @@ class NewRunScreen(Screen[RunConfig | None]):
         heading = field_term(section, name)
         text = Content(name)
         if heading:
-            text = text.stylize(f"@click=screen.learn({heading!r})")
+            text = text.stylize(f"@click={learn_action(heading)}")
         label = Label(text, classes="field-label")
         label.tooltip = f"click: learn about {heading}" if heading else None
         return label
@@ -151,7 +152,7 @@ class NewRunScreen(Screen[RunConfig | None]):
         hint = Content((field_hint(*field) if field else "") or HINT)
         if field and (heading := field_term(*field)):
             hint += Content.from_markup(" · [b]F1[/b]: ") + Content(heading).stylize(
-                f"underline @click=screen.learn({heading!r})"
+                f"underline @click={learn_action(heading)}"
             )
         self.query_one("#newrun-hint", Static).update(hint)
 
@@ -162,10 +163,7 @@ class NewRunScreen(Screen[RunConfig | None]):
         if heading is None:
             self.notify("Tab to a field first: F1 explains the focused one.", timeout=3)
             return
-        self.action_learn(heading)
-
-    def action_learn(self, heading: str) -> None:
-        self.app.push_screen(EntryScreen(heading))
+        self.post_message(LearnAsked(heading))
 
     def _matches(self, config: RunConfig) -> bool:
         """Whether every field of the form holds `config`'s value."""

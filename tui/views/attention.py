@@ -4,26 +4,29 @@ Maps come from the engine in thread workers. "Live" shows the current model on t
 input; ←/→ scrub through the snapshots the engine stored at each eval, which are all of one text,
 the run's probe: while scrubbing, the input shows that probe and the info line says so. Each
 head is labelled with its role (engine.lens.head_roles, plain Python, run in the request's thread),
-and the roles of every stored snapshot are gathered in the background to show how a head's role
-grew.
+and the roles of every stored snapshot are gathered one snapshot at a time, to show how a head's
+role grew.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.markup import escape
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.content import Content
-from textual.message import Message
 from textual.widgets import Input, Label, Select, Static, Switch
-from textual.worker import get_current_worker
 
 from engine import (
     AttentionMap,
     EvalCompleted,
+    Event,
     HeadRole,
+    RunClient,
+    SampleConfig,
     SampleGenerated,
     StepCompleted,
     TrainingStarted,
@@ -31,15 +34,17 @@ from engine import (
     token_label,
     visible,
 )
-from tui.format import learn_link, one_line
-from tui.views.view import View, ViewHelp
-from tui.widgets.attention_bars import AttentionBars
-from tui.widgets.head_grid import SHORT_ROLES, HeadGrid, role_label
-from tui.widgets.heatmap import AttentionHeatmap
+from tui.format import learn_link
+from tui.screens.help import ViewHelp
+from tui.views.view import View
+from tui.widgets.attention.attention_bars import AttentionBars
+from tui.widgets.attention.head_grid import SHORT_ROLES, HeadGrid, role_label
+from tui.widgets.attention.heatmap import AttentionHeatmap
 
 AUTO_REFRESH_S = 5.0
 # The time-lapse has no glossary entry of its own: its snapshots are attention maps.
 SNAPSHOTS = "Attention and self-attention"
+MapReply = tuple[AttentionMap, list[int], tuple[HeadRole, ...]]  # a map, the stored steps, roles
 
 
 def probe_from_sample(text: str, limit: int = 60) -> str:
@@ -126,34 +131,16 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         Binding("r", "refresh_map", "Refresh", show=False),
     ]
 
-    class MapLoaded(Message):
-        def __init__(
-            self, amap: AttentionMap, snapshots: list[int] | None, roles: tuple[HeadRole, ...]
-        ) -> None:
-            super().__init__()
-            self.amap = amap
-            self.snapshots = snapshots
-            self.roles = roles
-
-    class RolesLoaded(Message):
-        """The head roles of one stored snapshot (of the probe), for the roles' history."""
-
-        def __init__(self, step: int, roles: tuple[HeadRole, ...]) -> None:
-            super().__init__()
-            self.step = step
-            self.roles = roles
-
-    class MapFailed(Message):
-        def __init__(self, reason: str) -> None:
-            super().__init__()
-            self.reason = reason
+    @classmethod
+    def build(cls, sample: SampleConfig | None, **kwargs) -> View:
+        return cls(probe=sample.probe if sample else "", **kwargs)
 
     def __init__(self, probe: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
-        self.client = None
         self.amap: AttentionMap | None = None
         self.roles: tuple[HeadRole, ...] = ()  # of self.amap
         self.role_history: dict[int, tuple[HeadRole, ...]] = {}  # snapshot step -> its roles
+        self._history_wanted: list[int] = []  # snapshots whose roles are still to be asked for
         self.layer_index = 0
         self.head_index = 0
         self.snapshots: list[int] = []
@@ -191,8 +178,8 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
     def focus_main(self) -> None:
         self.query_one(AttentionHeatmap).focus()
 
-    def set_client(self, client) -> None:
-        self.client = client
+    def set_client(self, client: RunClient) -> None:
+        super().set_client(client)
         if self.probe:
             self.fetch()
 
@@ -200,7 +187,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
     def auto(self) -> bool:
         return self.query_one("#attn-auto", Switch).value
 
-    def ingest(self, events: list) -> None:
+    def ingest(self, events: list[Event]) -> None:
         refresh = False
         for event in events:
             if isinstance(event, StepCompleted):
@@ -239,76 +226,65 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             and self.client is not None
             and self.probe
             and self.step != self._fetched_step
-            and self._showing()
+            and self.showing
         ):
             self.fetch()
 
-    def _showing(self) -> bool:
-        # A hidden tab keeps its own `display`; it is an ancestor pane that is switched off.
-        return all(node.display for node in self.ancestors_with_self if hasattr(node, "display"))
-
     def fetch(self, step: int | None = None) -> None:
-        if self.client is not None and (self.probe or step is not None):
-            self._fetched_step = self.step
-            self._load(self.client, self.probe, step)
+        """Ask for the live map of the probe, or for the snapshot stored at `step`."""
+        if not self.probe and step is None:
+            return
+        text = self.probe
 
-    @work(thread=True, exclusive=True, group="attention", exit_on_error=False)
-    def _load(self, client, text: str, step: int | None) -> None:
-        try:
+        def request(client: RunClient) -> MapReply:
             snapshots = client.attention_steps()
             amap = client.attention(text) if step is None else client.attention_at(step)
-            roles = head_roles(amap)
-        except Exception as error:  # a dead worker must not take the view down
-            self.post_message(self.MapFailed(one_line(error)))
-            return
-        if not get_current_worker().is_cancelled:  # a newer request superseded this one
-            self.post_message(self.MapLoaded(amap, snapshots, roles))
+            return amap, snapshots, head_roles(amap)
 
-    @work(thread=True, exclusive=True, group="head-history", exit_on_error=False)
-    def _load_history(self, client, steps: list[int]) -> None:
-        # One snapshot at a time, keeping only its roles: the weights of every snapshot at once
-        # could be large (layers × heads × T² floats each).
-        for step in steps:
-            if get_current_worker().is_cancelled:
-                return
-            try:
-                roles = head_roles(client.attention_at(step))
-            except Exception:  # noqa: BLE001 - a missing snapshot leaves a gap in the history
-                continue
-            self.post_message(self.RolesLoaded(step, roles))
+        if self.ask(request, self._show_map, self._map_failed, group="attention"):
+            self._fetched_step = self.step
 
-    @on(MapLoaded)
-    def _show_map(self, message: MapLoaded) -> None:
-        amap = message.amap
-        if message.snapshots is not None:
-            self.snapshots = list(message.snapshots)
+    def _show_map(self, reply: MapReply) -> None:
+        amap, snapshots, roles = reply
+        self.snapshots = list(snapshots)
         n_layer, n_head = amap.shape[0], amap.shape[1]
         if self.amap is None or self.amap.shape[:2] != amap.shape[:2]:
             self.layer_index = min(self.layer_index, n_layer - 1)
             self.head_index = min(self.head_index, n_head - 1)
             self._set_options(n_layer, n_head)
-        self.amap, self.roles = amap, message.roles
+        self.amap, self.roles = amap, roles
         if self.snapshot_index is not None:
-            self.role_history[amap.step] = message.roles
+            self.role_history[amap.step] = roles
         self._redraw()
-        if self._showing():
+        if self.showing:
             self._gather_history()
 
     def _gather_history(self) -> None:
-        """Fetch the roles of the stored snapshots not seen yet (one more after each eval)."""
-        missing = [step for step in self.snapshots if step not in self.role_history]
-        if missing and self.client is not None:
-            self._load_history(self.client, missing)
+        """Ask for the roles of the stored snapshots not seen yet (one more after each eval)."""
+        self._history_wanted = [step for step in self.snapshots if step not in self.role_history]
+        self._next_roles()
 
-    @on(RolesLoaded)
-    def _roles_loaded(self, message: RolesLoaded) -> None:
-        self.role_history[message.step] = message.roles
+    def _next_roles(self) -> None:
+        # One snapshot at a time, keeping only its roles: the weights of every snapshot at once
+        # could be large (layers × heads × T² floats each).
+        if not self._history_wanted:
+            return
+        step = self._history_wanted.pop(0)
+        self.ask(
+            lambda client: head_roles(client.attention_at(step)),
+            partial(self._roles_loaded, step),
+            lambda _reason: self._next_roles(),  # a missing snapshot leaves a gap in the history
+            group="head-history",
+        )
+
+    def _roles_loaded(self, step: int, roles: tuple[HeadRole, ...]) -> None:
+        self.role_history[step] = roles
         self._show_history()
+        self._next_roles()
 
-    @on(MapFailed)
-    def _map_failed(self, message: MapFailed) -> None:
+    def _map_failed(self, reason: str) -> None:
         self.query_one("#attn-info", Static).update(
-            f"[$error]attention unavailable:[/] {escape(visible(message.reason))}"
+            f"[$error]attention unavailable:[/] {escape(visible(reason))}"
         )
 
     def _set_options(self, n_layer: int, n_head: int) -> None:

@@ -8,7 +8,7 @@ the keyboard only on enter, / or a click (see View), and gives it back once it i
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from rich.markup import escape
 from textual import on, work
@@ -19,12 +19,13 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
-from engine import ConfigError, GeneratedToken, SampleConfig, token_label, visible
+from engine import ConfigError, GeneratedToken, RunClient, SampleConfig, token_label, visible
 from tui.format import learn_link, one_line
-from tui.views.view import View, ViewHelp
-from tui.widgets.candidate_bars import CandidateBars, caption
-from tui.widgets.generation_output import GenerationOutput
-from tui.widgets.pipeline_table import PipelineTable
+from tui.screens.help import ViewHelp
+from tui.views.view import View
+from tui.widgets.generate.candidate_bars import CandidateBars, caption
+from tui.widgets.generate.generation_output import GenerationOutput
+from tui.widgets.generate.pipeline_table import PipelineTable
 
 SAMPLING = "Temperature, top-k and top-p"
 # (field, label, input type, what the field's "off" value is): the settings, in the order shown.
@@ -69,25 +70,25 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
         Binding("ctrl+g", "generate", "Generate"),
     ]
 
-    class TokenArrived(Message):
-        def __init__(self, token: GeneratedToken) -> None:
-            super().__init__()
-            self.token = token
-
+    @dataclass
     class GenerationStarted(Message):
-        def __init__(self, unknown: list[str]) -> None:
-            super().__init__()
-            self.unknown = unknown
+        unknown: list[str]  # the prompt's words the vocabulary lacks
 
+    @dataclass
+    class TokenArrived(Message):
+        token: GeneratedToken
+
+    @dataclass
     class GenerationEnded(Message):
-        def __init__(self, error: str | None = None) -> None:
-            super().__init__()
-            self.error = error
+        error: str | None = None  # the one-line reason it stopped early
+
+    @classmethod
+    def build(cls, sample: SampleConfig | None, **kwargs) -> View:
+        return cls(sample=sample, **kwargs)
 
     def __init__(self, sample: SampleConfig | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.sample = sample or SampleConfig()
-        self.client = None
         self.generating = False
         self.drawn_with: SampleConfig | None = None  # the settings of the generation shown
 
@@ -134,9 +135,6 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
     def focus_main(self) -> None:
         self.query_one(GenerationOutput).focus()
 
-    def set_client(self, client) -> None:
-        self.client = client
-
     def read_config(self) -> SampleConfig:
         """The settings as a SampleConfig; raises ConfigError naming every bad field."""
         values, problems = {}, []
@@ -172,7 +170,8 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
         self._stream(self.client, prompt, config)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _stream(self, client, prompt: str, config: SampleConfig) -> None:
+    def _stream(self, client: RunClient, prompt: str, config: SampleConfig) -> None:
+        # A stream, so not View.ask: a message per token, as the engine makes them.
         worker = get_current_worker()
         try:
             generation = client.generate(prompt, config)

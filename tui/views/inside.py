@@ -1,41 +1,42 @@
 """The Inside view: one forward pass of the live model on a text, stage by stage, at one position.
 
 The engine traces the current weights between training steps (client.trace, one request); the
-view asks in a thread worker, so the UI never waits on it, and only while the view is on screen:
+view asks in a thread (View.ask), so the UI never waits on it, and only while the view is on screen:
 when entered, on r, when the position or text changes, and after each eval. Everything shown
 comes from the reply (a ForwardTrace), so the screen is always one consistent pass.
 """
 
 from __future__ import annotations
 
-import time
-
 from rich.cells import cell_len
 from rich.markup import escape
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.message import Message
 from textual.widgets import Input, Static
-from textual.worker import get_current_worker
 
 from engine import (
     EvalCompleted,
+    Event,
     ForwardTrace,
     ModelPart,
+    RunClient,
+    SampleConfig,
     SampleGenerated,
     StepCompleted,
     TrainingStarted,
     visible,
 )
-from tui.format import cell_label, learn_link, one_line
+from tui.format import cell_label, learn_link
+from tui.messages import LearnAsked
+from tui.screens.help import ViewHelp
 from tui.views.attention import AttentionView, probe_from_sample, shown, unknown_note
-from tui.views.view import View, ViewHelp
-from tui.widgets.stage_detail import STAGE_TERMS, StageDetail
-from tui.widgets.stage_list import StageList, count
-from tui.widgets.token_row import TokenRow
+from tui.views.view import View
+from tui.widgets.inside.stage_detail import STAGE_TERMS, StageDetail
+from tui.widgets.inside.stage_list import StageList, count
+from tui.widgets.inside.token_row import TokenRow
 
 # Short names for the header's parameter count per part; blocks are summed over.
 PART_NAMES = {
@@ -92,26 +93,17 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         Binding("r", "refresh_trace", "Refresh", show=False),
     ]
 
-    class TraceLoaded(Message):
-        def __init__(self, trace: ForwardTrace, asked: float) -> None:
-            super().__init__()
-            self.trace = trace
-            self.asked = asked  # time.perf_counter() when the request went out
-
-    class TraceFailed(Message):
-        def __init__(self, reason: str) -> None:
-            super().__init__()
-            self.reason = reason
+    @classmethod
+    def build(cls, sample: SampleConfig | None, **kwargs) -> View:
+        return cls(probe=sample.probe if sample else "", **kwargs)
 
     def __init__(self, probe: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
-        self.client = None
         self.trace: ForwardTrace | None = None
         self.text = probe
         self.text_edited = False
         self.position = -1  # asked for; -1: the last token, whose output is the next guess
         self.step = 0
-        self.last_ms: float | None = None  # request to screen, of the last trace shown
         self.error: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -134,12 +126,12 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
     def focus_main(self) -> None:
         self.query_one(StageList).focus()
 
-    def set_client(self, client) -> None:
-        self.client = client
-        if self._showing():
+    def set_client(self, client: RunClient) -> None:
+        super().set_client(client)
+        if self.showing:
             self.fetch()
 
-    def ingest(self, events: list) -> None:
+    def ingest(self, events: list[Event]) -> None:
         refresh = False
         for event in events:
             if isinstance(event, StepCompleted):
@@ -154,7 +146,7 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
                 self.text = probe_from_sample(event.text)
                 self._show_input()
                 refresh = True
-        if refresh and self._showing():
+        if refresh and self.showing:
             self.fetch()
 
     def entered(self) -> None:
@@ -162,30 +154,22 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         if self.trace is None or self.trace.step != self.step:
             self.fetch()
 
-    def _showing(self) -> bool:
-        return all(node.display for node in self.ancestors_with_self if hasattr(node, "display"))
-
     def _show_input(self) -> None:
         self.query_one("#inside-input", Input).value = shown(self.text)
 
     def fetch(self) -> None:
-        if self.client is not None and self.text:
-            self._load(self.client, self.text, self.position)
+        """Ask for a trace of the text at the position asked for."""
+        if self.text:
+            text, position = self.text, self.position
+            self.ask(
+                lambda client: client.trace(text, position),
+                self._show_trace,
+                self._trace_failed,
+                group="inside",
+            )
 
-    @work(thread=True, exclusive=True, group="inside", exit_on_error=False)
-    def _load(self, client, text: str, position: int) -> None:
-        asked = time.perf_counter()
-        try:
-            trace = client.trace(text, position)
-        except Exception as error:  # a dead worker or a bad position must not take the view down
-            self.post_message(self.TraceFailed(one_line(error)))
-            return
-        if not get_current_worker().is_cancelled:  # a newer request superseded this one
-            self.post_message(self.TraceLoaded(trace, asked))
-
-    @on(TraceLoaded)
-    def _show_trace(self, message: TraceLoaded) -> None:
-        trace = self.trace = message.trace
+    def _show_trace(self, trace: ForwardTrace) -> None:
+        self.trace = trace
         self.error = None
         self.position = trace.position
         stages = self.query_one(StageList)
@@ -194,14 +178,9 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         self.query_one(TokenRow).show(trace.tokens, trace.position)
         self._render_info()
         self._render_parts()
-        self.call_after_refresh(self._drawn, message.asked)
 
-    def _drawn(self, asked: float) -> None:
-        self.last_ms = (time.perf_counter() - asked) * 1000
-
-    @on(TraceFailed)
-    def _trace_failed(self, message: TraceFailed) -> None:
-        self.error = message.reason
+    def _trace_failed(self, reason: str) -> None:  # a dead engine, or a bad position
+        self.error = reason
         self._render_info()
 
     def _render_info(self) -> None:
@@ -258,7 +237,7 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
 
     @on(StageList.LearnAsked)
     def _learn_stage(self, message: StageList.LearnAsked) -> None:
-        self.app.action_learn(STAGE_TERMS.get(message.stage.kind, "Transformer"))
+        self.post_message(LearnAsked(STAGE_TERMS.get(message.stage.kind, "Transformer")))
 
     @on(TokenRow.Picked)
     def _token_picked(self, message: TokenRow.Picked) -> None:

@@ -8,7 +8,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import MarkdownViewer, Tree
 
-from tui.views.view import View, ViewHelp
+from tui.screens.help import ViewHelp
+from tui.views.view import View
 
 GLOSSARY = Path(__file__).resolve().parent.parent / "glossary.md"
 

@@ -9,16 +9,25 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 
-from engine import EngineError, EvalCompleted, StepCompleted, TrainingStarted, visible
-from tui.compare import free_color, mismatch, read_run
+from engine import (
+    EngineError,
+    EvalCompleted,
+    Event,
+    RunClient,
+    StepCompleted,
+    TrainingStarted,
+    visible,
+)
 from tui.format import one_line
+from tui.screens.help import ViewHelp
 from tui.screens.runs import RunsScreen
-from tui.views.view import View, ViewHelp
-from tui.widgets.chart_legend import ChartLegend
-from tui.widgets.loss_chart import LossChart
-from tui.widgets.sample_log import SampleLog
-from tui.widgets.stats_panel import StatsPanel
-from tui.widgets.surprise_passage import SurprisePassage
+from tui.state.compare import free_color, mismatch, read_run
+from tui.views.view import View
+from tui.widgets.train.chart_legend import ChartLegend
+from tui.widgets.train.loss_chart import LossChart
+from tui.widgets.train.sample_log import SampleLog
+from tui.widgets.train.stats_panel import StatsPanel
+from tui.widgets.train.surprise_passage import SurprisePassage
 
 
 class TrainView(View):
@@ -110,7 +119,7 @@ or a click pick a token, to see its loss and what the model expected there inste
     def focus_main(self) -> None:
         self.query_one(LossChart).focus()
 
-    def ingest(self, events: list) -> None:
+    def ingest(self, events: list[Event]) -> None:
         chart = self.query_one(LossChart)
         for event in events:
             if isinstance(event, StepCompleted):
@@ -128,9 +137,25 @@ or a click pick a token, to see its loss and what the model expected there inste
         self.query_one(StatsPanel).ingest(events)
         self.query_one(SampleLog).ingest(events)
         self.query_one(SurprisePassage).ingest(events)
+        self._measure_if_shown()
 
-    def set_client(self, client) -> None:
-        self.query_one(SurprisePassage).set_client(client)
+    def set_client(self, client: RunClient) -> None:
+        super().set_client(client)
+        self.query_one(SurprisePassage).stale = True
+        self._measure_if_shown()
+
+    def _measure_if_shown(self) -> None:
+        passage = self.query_one(SurprisePassage)
+        if passage.stale and passage.display and self.showing:
+            self.measure()
+
+    def measure(self) -> None:
+        """Ask the engine for the passage's per-token losses (again after each eval)."""
+        passage = self.query_one(SurprisePassage)
+        if self.ask(
+            lambda client: client.token_losses(), passage.show, passage.show_error, group="surprise"
+        ):
+            passage.stale = False
 
     def action_toggle_wrong(self) -> None:
         """Show where the model is wrong in place of the samples, or the samples again."""
@@ -139,7 +164,7 @@ or a click pick a token, to see its loss and what the model expected there inste
         if passage.display:
             passage.focus()
             if passage.stale or passage.passage is None:
-                passage.fetch()
+                self.measure()
         else:
             self.focus_main()
 

@@ -1,27 +1,33 @@
-"""The one keyboard rule every view follows, so that no view can trap the view keys.
+"""The base of the views: the keyboard rule every view follows, and how a view asks the engine.
 
 Entering a view gives the keyboard to a widget that types nothing (`focus_main`): 1-5, q, ? and
 the view's own keys work at once. A view with a text field (`INPUT`) hands the keyboard to it on
 enter or /, or when the field is clicked; there every printable key types, and escape gives the
 keyboard back to the view.
+
+A view asks the engine with `ask(request, answered, failed)`: the request runs in a thread, so the
+UI never waits on it, and the answer (or the failure's one line) comes back on the UI's thread.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
+from textual import on
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Input
+from textual.worker import get_current_worker
 
+from engine import Event, RunClient, SampleConfig
+from tui.format import one_line
+from tui.screens.help import ViewHelp
 
-@dataclass(frozen=True)
-class ViewHelp:
-    """What the help screen (? or F1) says of a view, kept beside the view it describes."""
-
-    title: str
-    prose: str  # Markdown: what the view shows and its keys
-    terms: list[str]  # glossary headings (tui/glossary.md) for everything the view shows
+T = TypeVar("T")
 
 
 class View(Vertical):
@@ -35,9 +41,71 @@ class View(Vertical):
         Binding("escape", "leave_input", "Leave input"),
     ]
 
+    @dataclass
+    class Replied(Message, bubble=False):
+        """What a request's thread hands back: the answer's (or failure's) handler, bound."""
+
+        deliver: Callable[[], None]
+
+    client: RunClient | None = None
+
+    @classmethod
+    def build(cls, sample: SampleConfig | None, **kwargs: Any) -> View:
+        """The view for a run with these sample settings (a view that shows a text starts with
+        the run's prompt or probe)."""
+        return cls(**kwargs)
+
+    def set_client(self, client: RunClient) -> None:
+        """The run is connected: requests go to `client` from now on."""
+        self.client = client
+
+    def ingest(self, events: list[Event]) -> None:
+        """A batch of engine events, in order (every view gets every batch)."""
+
+    def entered(self) -> None:
+        """The view was switched to: a view showing a request's answer may ask again here."""
+
     def focus_main(self) -> None:
         """Give the keyboard to the view's main widget, never a text field."""
         raise NotImplementedError
+
+    @property
+    def showing(self) -> bool:
+        """Whether the view is on screen (a view not switched to is in a pane that is off)."""
+        return all(node.display for node in self.ancestors_with_self if hasattr(node, "display"))
+
+    def ask(
+        self,
+        request: Callable[[RunClient], T],
+        answered: Callable[[T], Any],
+        failed: Callable[[str], Any],
+        *,
+        group: str,
+    ) -> bool:
+        """Run `request(client)` in a thread; then `answered(its result)` or `failed(one line)`.
+
+        A newer ask of the same group supersedes this one: its answer is dropped. Returns False,
+        asking nothing, while no run is connected."""
+        client = self.client
+        if client is None:
+            return False
+
+        def run() -> None:
+            try:
+                reply = request(client)
+            except Exception as error:  # noqa: BLE001 - a dead engine is shown, never raised
+                deliver = partial(failed, one_line(error))
+            else:
+                deliver = partial(answered, reply)
+            if not get_current_worker().is_cancelled:
+                self.post_message(self.Replied(deliver))
+
+        self.run_worker(run, group=group, exclusive=True, thread=True, exit_on_error=False)
+        return True
+
+    @on(Replied)
+    def _replied(self, message: Replied) -> None:
+        message.deliver()
 
     @property
     def typing(self) -> bool:

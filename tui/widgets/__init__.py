@@ -1,1 +1,2 @@
-"""Widgets of the llm-learns TUI, one per module."""
+"""Widgets, grouped by the view they serve (shell: the frame around every view). drawing and
+kept_lines are what several groups share; a group imports from neither another group nor a view."""

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from engine import GeneratedToken, visible
-from tui.widgets.heatmap import theme_color
+from tui.widgets.drawing import theme_color
 
 
 class GenerationOutput(Widget):

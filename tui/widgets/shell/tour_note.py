@@ -2,29 +2,29 @@
 
 It never takes the keyboard (it cannot be focused), so every key keeps working while a note is
 shown; a note stays until the next one replaces it or its ✕ is clicked. Its links go to the view
-the note is about and to the note's glossary entry. The tour's logic is in tui/tour.py.
+the note is about and to the note's glossary entry. The tour's logic is in tui/state/tour.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from textual.content import Content
 from textual.widgets import Static
 
 from tui.format import learn_link
-from tui.tour import WELCOME, Note, Tour
+from tui.state.tour import WELCOME, Note, Tour
+from tui.widgets.shell.view_tabs import Tab
 
 
 class TourNote(Static, can_focus=False):
     """Feeds every event to a Tour (also while off, so a tour started late knows the run) and,
     while on, shows its latest note."""
 
-    def __init__(self, views: dict[str, str], *, active: bool = False, **kwargs) -> None:
-        """`views` maps each view's id to its name, in order: the number key is its place."""
+    def __init__(self, views: Sequence[Tab], *, active: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.views = views
-        self.tour = Tour(views)
+        self.views = {view.id: view for view in views}
+        self.tour = Tour(self.views)
         self.active = active
         self.note: Note | None = None
 
@@ -61,9 +61,8 @@ class TourNote(Static, can_focus=False):
 
     def _render_note(self, note: Note) -> Content:
         links = []
-        if note.view in self.views:
-            number = list(self.views).index(note.view) + 1
-            label = f"{number} {self.views[note.view]} view"
+        if view := self.views.get(note.view):
+            label = f"{view.key} {view.label} view"
             links.append(Content(label).stylize(f"underline @click=app.view({note.view!r})"))
         links.append(learn_link(f"Learn: {note.heading}", note.heading))
         links.append(Content("✕ close").stylize("@click=close"))

@@ -7,18 +7,11 @@ from rich.text import Text
 from textual.widget import Widget
 
 from tui.format import cell_label, fit
-from tui.widgets.heatmap import theme_color
+from tui.messages import LearnAsked
+from tui.widgets.drawing import bar, theme_color
 
 MAX_BARS = 8
 ENTRY = "Attention and self-attention"  # what a click on the title ("where … looks:") opens
-EIGHTHS = " ▏▎▍▌▋▊▉█"
-
-
-def bar(fraction: float, width: int) -> str:
-    """A bar `width` cells long at full scale, with eighth-cell resolution."""
-    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
-    full, part = divmod(eighths, 8)
-    return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
 
 
 class AttentionBars(Widget):
@@ -69,7 +62,7 @@ class AttentionBars(Widget):
         out.rstrip()
         return out
 
-    async def on_click(self, event) -> None:
+    def on_click(self, event) -> None:
         at = event.get_content_offset(self)
         if self.items and at is not None and at.y == 0:  # the title: what these weights are
-            await self.run_action(f"app.learn({ENTRY!r})")
+            self.post_message(LearnAsked(ENTRY))

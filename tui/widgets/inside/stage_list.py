@@ -20,9 +20,10 @@ from textual.widget import Widget
 
 from engine import ForwardTrace, TraceStage
 from tui.format import fit
-from tui.widgets.heatmap import theme_color
+from tui.messages import LearnAsked
+from tui.widgets.drawing import theme_color
+from tui.widgets.inside.vector_strip import StripColours, strip_segments
 from tui.widgets.kept_lines import KeptLines
-from tui.widgets.vector_strip import StripColours, strip_segments
 
 NAME_W, SHAPE_W, PARAMS_W, NORM_W = 18, 10, 7, 7
 SELECTED = Style(reverse=True, bold=True)
@@ -155,7 +156,7 @@ class StageList(KeptLines, Widget):
         if event.y == 0:
             for start, end, heading in TITLE_LINKS:
                 if start <= event.x < end:
-                    self.app.action_learn(heading)
+                    self.post_message(LearnAsked(heading))
             return
         row = self._top + event.y - 1
         if 0 <= row < len(self._rows) and self._rows[row] >= 0:

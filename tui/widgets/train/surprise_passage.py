@@ -1,8 +1,9 @@
 """Where the model is wrong: a passage of validation text coloured by each token's loss.
 
 The engine measures the same passage (the start of the validation split) at every eval
-(client.token_losses()), so a learner watches the red tokens fade as the model learns. ←/→ or a
-click pick a token: the line under the passage gives its loss and what the model expected there.
+(client.token_losses(), which the Train view asks for), so a learner watches the red tokens fade
+as the model learns. ←/→ or a click pick a token: the line under the passage gives its loss and
+what the model expected there.
 """
 
 from __future__ import annotations
@@ -12,16 +13,13 @@ import math
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
-from textual import work
 from textual.binding import Binding
 from textual.color import Color
-from textual.message import Message
 from textual.widget import Widget
-from textual.worker import get_current_worker
 
-from engine import EvalCompleted, PassageLosses, TrainingStarted
-from tui.format import cell_label, fit, one_line
-from tui.widgets.heatmap import theme_color
+from engine import EvalCompleted, Event, PassageLosses, TrainingStarted
+from tui.format import cell_label, fit, learn_action
+from tui.widgets.drawing import theme_color
 
 ENTRY = "Per-token loss"
 LEGEND_STEPS = 10
@@ -50,19 +48,8 @@ class SurprisePassage(Widget):
         Binding("end", "select(100000)", "Last token", show=False),
     ]
 
-    class Loaded(Message):
-        def __init__(self, passage: PassageLosses) -> None:
-            super().__init__()
-            self.passage = passage
-
-    class Failed(Message):
-        def __init__(self, reason: str) -> None:
-            super().__init__()
-            self.reason = reason
-
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.client = None
         self.passage: PassageLosses | None = None
         self.selected = 0  # index into passage.losses: the token at passage.tokens[selected + 1]
         self.vocab_size = 0
@@ -74,51 +61,24 @@ class SurprisePassage(Widget):
     def on_mount(self) -> None:
         self.border_title = "Where the model is wrong (validation text)"
 
-    def set_client(self, client) -> None:
-        self.client = client
-        self.stale = True
-        if self.showing:
-            self.fetch()
-
-    @property
-    def showing(self) -> bool:
-        return all(node.display for node in self.ancestors_with_self if hasattr(node, "display"))
-
-    def ingest(self, events: list) -> None:
+    def ingest(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, TrainingStarted):
                 self.vocab_size = event.vocab_size
                 self.words = event.tokenizer == "word"
             elif isinstance(event, EvalCompleted):
                 self.stale = True
-        if self.stale and self.showing:
-            self.fetch()
 
-    def fetch(self) -> None:
-        if self.client is not None:
-            self.stale = False
-            self._load(self.client)
-
-    @work(thread=True, exclusive=True, group="surprise", exit_on_error=False)
-    def _load(self, client) -> None:
-        try:
-            passage = client.token_losses()
-        except Exception as error:  # noqa: BLE001 - a dead worker is shown, not raised
-            self.post_message(self.Failed(one_line(error)))
-            return
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.Loaded(passage))
-
-    def on_surprise_passage_loaded(self, message: Loaded) -> None:
-        self.passage, self.error = message.passage, None
+    def show(self, passage: PassageLosses) -> None:
+        self.passage, self.error = passage, None
         self.selected = min(self.selected, max(0, len(self.passage.losses) - 1))
         self.border_title = (
             f"Where the model is wrong (validation text) · step {self.passage.step:,}"
         )
         self.refresh()
 
-    def on_surprise_passage_failed(self, message: Failed) -> None:
-        self.error = message.reason
+    def show_error(self, reason: str) -> None:
+        self.error = reason
         self.refresh()
 
     def action_select(self, delta: int) -> None:
@@ -225,7 +185,7 @@ class SurprisePassage(Widget):
         out.append("\n")
 
     def _key_line(self, out: Text, muted: Style, low: Color, high: Color) -> None:
-        link = muted + Style(underline=True, meta={"@click": f"app.learn({ENTRY!r})"})
+        link = muted + Style(underline=True, meta={"@click": learn_action(ENTRY)})
         out.append("colour: per-token loss", link)
         out.append(" ")
         out.append("0 ", muted)

@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from tui.format import cell_label
-from tui.widgets.heatmap import theme_color
+from tui.widgets.drawing import theme_color
 from tui.widgets.kept_lines import KeptLines
 
 GAP = " "

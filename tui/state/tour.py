@@ -1,8 +1,8 @@
 """The guided tour: short notes that react to training events and say what to look at.
 
 A pure state machine: `Tour.feed(events)` returns the note those events trigger, each note at most
-once. Showing a note is the widget's job (tui/widgets/tour_note.py); nothing here imports Textual,
-so tests drive the tour with made-up events.
+once. Showing a note is the widget's job (tui/widgets/shell/tour_note.py); nothing here imports
+Textual, so tests drive the tour with made-up events.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Note:
     key: str  # which moment of the tour: each fires once
     title: str
     text: str  # plain text (it quotes numbers, never a corpus)
-    view: str  # the view to look at (a key of tui.app.VIEWS)
+    view: str  # the view to look at (an id in tui/views/registry.py)
     heading: str  # its glossary entry (tui/glossary.md)
 
 

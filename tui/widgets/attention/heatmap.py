@@ -8,15 +8,13 @@ flag fills one 2-cell column, so wide tokens keep every row and column in line.
 
 from __future__ import annotations
 
-import math
-
 from rich.style import Style
 from rich.text import Text
-from textual.color import Color
 from textual.message import Message
 from textual.widget import Widget
 
-from tui.format import cell_label, fit, graphemes
+from tui.format import cell_label, fit, graphemes, learn_action
+from tui.widgets.drawing import ColorScale, theme_color
 from tui.widgets.kept_lines import KeptLines
 
 LABEL_WIDTH = 8
@@ -38,35 +36,6 @@ def column_cells(label: str) -> list[str]:
         else:
             cells.append("? ")
     return cells
-
-
-def scale(weight: float) -> float:
-    """Square-root scale, so the small weights of long contexts still show."""
-    return math.sqrt(min(1.0, max(0.0, weight)))
-
-
-def theme_color(variables: dict[str, str], name: str, fallback: str = "foreground") -> str:
-    """A theme variable as an opaque hex colour (Rich cannot draw Textual's alpha colours)."""
-    color = Color.parse(variables.get(name) or variables[fallback])
-    return (Color.parse(variables["surface"]) + color).hex if color.a < 1 else color.hex
-
-
-class ColorScale:
-    """Maps a weight in [0, 1] to a colour between the theme's surface and its primary."""
-
-    def __init__(self, low: Color, high: Color) -> None:
-        self.low, self.high = low, high
-        self._cache: dict[int, str] = {}
-
-    @classmethod
-    def from_theme(cls, variables: dict[str, str], high: str = "primary") -> ColorScale:
-        return cls(Color.parse(theme_color(variables, "surface")), Color.parse(variables[high]))
-
-    def __call__(self, weight: float) -> str:
-        level = round(scale(weight) * 32)
-        if level not in self._cache:
-            self._cache[level] = self.low.blend(self.high, level / 32).hex
-        return self._cache[level]
 
 
 class AttentionHeatmap(KeptLines, Widget):
@@ -165,7 +134,7 @@ class AttentionHeatmap(KeptLines, Widget):
             out.append(" ", Style(bgcolor=colors(i / LEGEND_STEPS)))
         # Runs start with a character, not a space: some SVG renderers (rsvg) drop a leading one.
         out.append(" ", accent)
-        link = Style(underline=True, meta={"@click": f"app.learn({LEGEND_ENTRY!r})"})
+        link = Style(underline=True, meta={"@click": learn_action(LEGEND_ENTRY)})
         out.append("1" + LEGEND[:2], muted)
         out.append(LEGEND[2:], muted + link)
         return out

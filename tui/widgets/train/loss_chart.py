@@ -15,12 +15,12 @@ import math
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
-from tui.compare import ComparedRun
 from tui.format import cell_label, fit
-from tui.widgets.chart_legend import LegendEntry
+from tui.state.compare import ComparedRun
+from tui.state.loss_history import LossHistory
 from tui.widgets.kept_lines import KeptLines
-from tui.widgets.loss_history import LossHistory
-from tui.widgets.plotext_lines import build_matrix, matrix_lines, shade_spans
+from tui.widgets.train.chart_legend import LegendEntry
+from tui.widgets.train.plotext_lines import build_matrix, matrix_lines, shade_spans
 
 REDRAWS_PER_S = 2  # each draw costs milliseconds of a core that training would rather have
 # What the x axis can measure (`x` cycles): runs compared by tokens or by training time, not

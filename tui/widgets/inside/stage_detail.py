@@ -14,9 +14,9 @@ from textual.widget import Widget
 
 from engine import ForwardTrace, HeadRole, TraceStage
 from tui.format import cell_label, fit, learn_link
+from tui.widgets.inside.stage_list import count, norm_text, shape_text
+from tui.widgets.inside.vector_strip import StripColours, largest, strip
 from tui.widgets.kept_lines import KeptLines
-from tui.widgets.stage_list import count, norm_text, shape_text
-from tui.widgets.vector_strip import StripColours, largest, strip
 
 # Each stage kind's Learn entry (an exact tui/glossary.md heading).
 STAGE_TERMS = {

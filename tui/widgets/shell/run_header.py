@@ -1,7 +1,7 @@
 """The top bar: which run, its state, step/total with its percent and a bar, ETA and tokens/s.
 
-ETA and tokens/s come from a moving window over the last WINDOW_S seconds of training time (the
-engine's elapsed_s), not from the last step, so one slow step (an eval, a busy CPU) does not
+ETA and tokens/s come from a moving window over the last seconds of training time (the
+engine's elapsed_s, tui/state/rate_window.py), not from the last step, so one slow step does not
 swing them. The percent has a fixed place right after the step count: on a narrow terminal the
 bar shrinks and the rate is cut before it. While a big corpus is tokenised, before the first step,
 the same places show that pass instead: its bytes done, an ETA and MB/s.
@@ -9,17 +9,13 @@ the same places show that pass instead: its bytes done, an ETA and MB/s.
 
 from __future__ import annotations
 
-from collections import deque
-
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from engine import StepCompleted, TokenizeProgress, TrainingStarted, visible
+from engine import RunState, StepCompleted, TokenizeProgress, TrainingStarted, visible
 from tui.format import format_duration, format_rate, set_text
-
-WINDOW_S = 10.0
-RESOLUTION_S = 0.05  # points closer than this in training time are not kept: the window stays small
+from tui.state.rate_window import RateWindow
 
 STATE_ICONS = {  # the RunState values, then how the app stands with the engine before it knows
     "starting": "◌",
@@ -35,51 +31,15 @@ STATE_ICONS = {  # the RunState values, then how the app stands with the engine 
 }
 
 
-class RateWindow:
-    """Steps and tokens per second of training time over the last `span` seconds of it."""
-
-    def __init__(self, span: float = WINDOW_S) -> None:
-        self.span = span
-        self.points: deque[tuple[float, int, int]] = deque()  # (elapsed_s, step, tokens_seen)
-        self.latest: tuple[float, int, int] | None = None
-
-    def add(self, elapsed_s: float, step: int, tokens_seen: int) -> None:
-        latest = self.latest
-        if latest is not None and (step < latest[1] or elapsed_s < latest[0]):
-            self.points.clear()  # a run resumed from an earlier checkpoint
-        self.latest = (elapsed_s, step, tokens_seen)
-        if not self.points or elapsed_s - self.points[-1][0] >= RESOLUTION_S:
-            self.points.append(self.latest)
-        # Keep one point at or before the window's start, so the window spans all of `span`.
-        while len(self.points) >= 2 and self.points[1][0] <= elapsed_s - self.span:
-            self.points.popleft()
-
-    def _rates(self) -> tuple[float, float] | None:
-        if self.latest is None or not self.points:
-            return None
-        seconds = self.latest[0] - self.points[0][0]
-        if seconds <= 0:
-            return None
-        steps = self.latest[1] - self.points[0][1]
-        return steps / seconds, (self.latest[2] - self.points[0][2]) / seconds
-
-    @property
-    def steps_per_s(self) -> float | None:
-        rates = self._rates()
-        return rates[0] if rates and rates[0] > 0 else None
-
-    @property
-    def tokens_per_s(self) -> float | None:
-        rates = self._rates()
-        return rates[1] if rates and rates[1] > 0 else None
-
-
 class RunHeader(Horizontal):
-    """Run identity and progress; the ETA comes from the engine's elapsed_s, not a wall clock."""
+    """Run identity and progress; the ETA comes from the engine's elapsed_s, not a wall clock.
+
+    Where the run stands is the app's (`show_state`); the header keeps only what it shows."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.state = "connecting"
+        self.run_state = RunState.STARTING
+        self.link: str | None = "connecting"
         self.preset = ""
         self.device = ""
         self.step = 0
@@ -88,7 +48,6 @@ class RunHeader(Horizontal):
         self.last_tokens_per_s = 0.0  # the last step's own figure, until the window has two
         self.rate = RateWindow()
         self.tokenizing: TokenizeProgress | None = None  # the latest, until training starts
-        self._shown_state: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("llm-learns", id="app-name")
@@ -101,10 +60,16 @@ class RunHeader(Horizontal):
     def on_mount(self) -> None:
         self._render_all()
 
-    def set_state(self, state: str) -> None:
-        """Show the app's word for where the run stands (a RunState value, or "connecting"...)."""
-        self.state = state
+    def show_state(self, run_state: RunState, link: str | None) -> None:
+        """Show where the run stands: `link` (how the app stands with the engine: "connecting",
+        "disconnected"...) while there is one, else the run's state."""
+        self.run_state, self.link = run_state, link
         self._render_all()
+
+    @property
+    def word(self) -> str:
+        """What the header says of the run ("running", "connecting"...)."""
+        return self.link or self.run_state.value
 
     def ingest(self, events: list) -> None:
         for event in events:
@@ -128,27 +93,28 @@ class RunHeader(Horizontal):
     @property
     def eta_s(self) -> float | None:
         steps_per_s = self.rate.steps_per_s
-        if self.state != "running" or steps_per_s is None:
+        if self.link is not None or self.run_state is not RunState.RUNNING or steps_per_s is None:
             return None
         return max(0, self.max_steps - self.step) / steps_per_s
 
     def _render_all(self) -> None:
         if not self.is_mounted:
             return
-        icon = STATE_ICONS.get(self.state, "•")
+        icon = STATE_ICONS.get(self.word, "•")
         # The preset comes from a run's config.json, which anyone may have written.
         who = " · ".join(part for part in (self.preset, self.device) if part)
         who = visible(who, keep_newlines=False, keep_tabs=False)
         state = self.query_one("#run-state", Static)
-        shown = self._shown_state
-        text = f"{who}  {icon} {self.state}" if who else f"{icon} {self.state}"
+        word = self.word
+        text = f"{who}  {icon} {word}" if who else f"{icon} {word}"
         set_text(state, text, markup=False)
         for name in STATE_ICONS:
-            state.set_class(self.state == name, f"-{name.replace(' ', '-')}")
-        if shown is not None and shown != self.state:
-            self.app.refresh_bindings()  # the footer names what space does now: Pause or Resume
-        self._shown_state = self.state
-        if self.tokenizing is not None and self.state == "starting":
+            state.set_class(word == name, f"-{name.replace(' ', '-')}")
+        if (
+            self.tokenizing is not None
+            and self.link is None
+            and self.run_state is RunState.STARTING
+        ):
             self._render_tokenizing(self.tokenizing)
             return
         total = self.max_steps or None

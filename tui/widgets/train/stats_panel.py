@@ -18,8 +18,8 @@ from textual.widgets import Sparkline, Static
 
 from engine import EvalCompleted, StepCompleted, TrainingStarted
 from tui.format import format_rate, learn_link
-from tui.widgets.lr_schedule import LrSchedule
-from tui.widgets.run_header import RateWindow
+from tui.state.rate_window import RateWindow
+from tui.widgets.train.lr_schedule import LrSchedule
 
 SPARK_POINTS = 60
 LABEL_WIDTH = 10

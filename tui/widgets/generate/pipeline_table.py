@@ -14,7 +14,7 @@ from textual.widget import Widget
 
 from engine import GeneratedToken, SampleConfig, SamplingPipeline, sampling_pipeline
 from tui.format import cell_label, fit, learn_link, spaced
-from tui.widgets.attention_bars import bar
+from tui.widgets.drawing import bar
 
 SAMPLING = "Temperature, top-k and top-p"
 PIPELINE = "Sampling pipeline"

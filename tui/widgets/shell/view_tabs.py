@@ -8,6 +8,10 @@ click on a name into a Picked message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
 from textual import events
 from textual.content import Content
 from textual.message import Message
@@ -16,20 +20,31 @@ from textual.widget import Widget
 from tui.widgets.kept_lines import KeptLines
 
 
+class Tab(Protocol):
+    """What the bar (and the tour's note) shows of a view: tui/views/registry.py's entries."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+
 class ViewTabs(KeptLines, Widget):
     DEFAULT_CSS = "ViewTabs { height: 1; padding: 0 1; background: $panel; }"
 
+    @dataclass
     class Picked(Message):
         """The user clicked a view's name."""
 
-        def __init__(self, view: str) -> None:
-            super().__init__()
-            self.view = view
+        view: str
 
-    def __init__(self, labels: dict[str, str], active: str, **kwargs) -> None:
-        """`labels` maps each view's id to its name, in order; the number key is its place."""
+    def __init__(self, tabs: Sequence[Tab], active: str, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.labels = labels
+        self.tabs = tabs
         self._active = active
         self._spans: list[tuple[int, int, str]] = []  # (start x, end x, view) of each name
 
@@ -50,12 +65,12 @@ class ViewTabs(KeptLines, Widget):
         parts: list[Content] = []
         self._spans = []
         x = 0
-        for number, (view, label) in enumerate(self.labels.items(), start=1):
-            name_style = "bold reverse $primary" if view == self._active else "$foreground-muted"
-            tab = Content.assemble((f" {number}", "bold $accent"), (f" {label} ", name_style))
-            self._spans.append((x, x + tab.cell_length, view))
-            parts.append(tab)
-            x += tab.cell_length + 1
+        for tab in self.tabs:
+            name_style = "bold reverse $primary" if tab.id == self._active else "$foreground-muted"
+            text = Content.assemble((f" {tab.key}", "bold $accent"), (f" {tab.label} ", name_style))
+            self._spans.append((x, x + text.cell_length, tab.id))
+            parts.append(text)
+            x += text.cell_length + 1
         return Content(" ").join(parts)
 
     def on_click(self, event: events.Click) -> None:

@@ -15,7 +15,7 @@ from engine import (
     read_events,
     visible,
 )
-from tui.widgets.loss_history import LossHistory
+from tui.state.loss_history import LossHistory
 
 # Fixed colours, not theme ones: a run keeps its colour whatever the theme, and none of them is
 # the live run's primary or accent in the default themes.

@@ -13,7 +13,8 @@ from textual.message import Message
 from textual.widget import Widget
 
 from engine import HeadRole
-from tui.widgets.heatmap import ColorScale, theme_color
+from tui.format import learn_action
+from tui.widgets.drawing import ColorScale, theme_color
 
 MAX_SIDE = 16  # longer inputs are average-pooled down to at most this many rows and columns
 SHORT_ROLES = {
@@ -132,7 +133,7 @@ class HeadGrid(Widget):
         colors = ColorScale.from_theme(variables)
         muted = Style(color=theme_color(variables, "foreground-muted"))
         accent = Style(color=theme_color(variables, "accent"), bold=True, reverse=True)
-        link = muted + Style(underline=True, meta={"@click": f"app.learn({ROLES_ENTRY!r})"})
+        link = muted + Style(underline=True, meta={"@click": learn_action(ROLES_ENTRY)})
         surface = theme_color(variables, "surface")
         title_cells = self.title_width()
         side, per_row = self.layout_now()

@@ -17,7 +17,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.color import Color
 
-from tui.widgets.heatmap import ColorScale, theme_color
+from tui.widgets.drawing import ColorScale, theme_color
 
 MASKED = None  # a cell whose values are all -inf
 

@@ -10,6 +10,8 @@ from textual.content import Content
 from textual.events import Click, Resize
 from textual.widgets import Static
 
+from tui.messages import LearnAsked
+
 BARS = "▁▂▃▄▅▆▇█"
 HEADING = "Warmup and cosine schedule"
 
@@ -55,8 +57,8 @@ class LrSchedule(Static):
     def on_resize(self, event: Resize) -> None:
         self._render_text()
 
-    async def on_click(self, event: Click) -> None:
-        await self.app.run_action(f"app.learn({HEADING!r})")
+    def on_click(self, event: Click) -> None:
+        self.post_message(LearnAsked(HEADING))
 
     def here_column(self, width: int) -> int:
         if self.max_steps <= 0:

@@ -1,0 +1,1 @@
+"""The Generate view's widgets: the streamed output, its candidates and the sampling pipeline."""
