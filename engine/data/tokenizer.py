@@ -59,6 +59,10 @@ class Tokenizer(ABC):
     def encode_corpus(self, chunks: Iterable[str]) -> torch.Tensor:
         """Encode a stream of text chunks into one int32 tensor of token ids."""
 
+    @abstractmethod
+    def hugging_face(self) -> str:
+        """This tokenizer as a Hugging Face tokenizer.json (for `export --hf`)."""
+
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind, **self._state()}, ensure_ascii=False)
 
@@ -117,6 +121,19 @@ class WordTokenizer(Tokenizer):
     def _state(self) -> dict:
         return {"vocab": self.vocab}
 
+    def hugging_face(self) -> str:
+        """The same vocabulary and splitting for Hugging Face's tokenizers (its decoder joins
+        words with spaces, where ours keeps punctuation against the word before it)."""
+        from tokenizers import Regex, normalizers, pre_tokenizers
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers.models import WordLevel
+
+        hf = HFTokenizer(WordLevel(self.index, unk_token=UNK))
+        hf.normalizer = normalizers.Lowercase()
+        # The words themselves are what the pattern matches: the spaces between go.
+        hf.pre_tokenizer = pre_tokenizers.Split(Regex(_WORD_RE.pattern), "removed", invert=True)
+        return hf.to_str()
+
 
 class CharTokenizer(Tokenizer):
     kind = "char"
@@ -163,6 +180,17 @@ class CharTokenizer(Tokenizer):
 
     def _state(self) -> dict:
         return {"vocab": self.vocab}
+
+    def hugging_face(self) -> str:
+        """The same characters for Hugging Face's tokenizers: one token each, joined back as is."""
+        from tokenizers import Regex, decoders, pre_tokenizers
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers.models import WordLevel
+
+        hf = HFTokenizer(WordLevel(self.index, unk_token=UNK))
+        hf.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+        hf.decoder = decoders.Fuse()
+        return hf.to_str()
 
 
 class BPETokenizer(Tokenizer):
@@ -212,6 +240,9 @@ class BPETokenizer(Tokenizer):
 
     def _state(self) -> dict:
         return {"tokenizer": json.loads(self.hf.to_str())}
+
+    def hugging_face(self) -> str:
+        return self.hf.to_str()
 
 
 class GPT2Tokenizer(BPETokenizer):

@@ -1,4 +1,5 @@
-"""GPT-2 from the user's own Hugging Face files: its size, its weights and its tokenizer.
+"""GPT-2 from the user's own Hugging Face files (its size, its weights and its tokenizer), and a
+run written back in the same layout (`export --hf`), with the one key map for both.
 
     DIR/config.json        n_layer, n_head, n_embd, n_positions, vocab_size, layer_norm_epsilon
     DIR/model.safetensors  GPT-2's tensors, named with or without "transformer."; the four
@@ -17,8 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.contract.config import PRETRAINED_PRESETS, RunConfig
+from engine.contract.config import MODERN, PRETRAINED_PRESETS, ModelConfig, RunConfig
 from engine.contract.errors import ConfigError
+from engine.runs.files import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:
     import torch
@@ -158,6 +160,64 @@ def gpt2_tensors(model: GPT) -> dict[str, torch.Tensor]:
             value.contiguous().clone()
         )
     return out
+
+
+def refused_for_gpt2(model: ModelConfig) -> list[str]:
+    """The options of `model` that GPT-2 cannot express, as flags; [] if it can be GPT-2."""
+    refused = [f"--{name.replace('_', '-')}" for name in MODERN if getattr(model, name)]
+    # Zero-initialised projections are only where training started: the weights it ends with
+    # are ordinary weights, so a model trained with them exports as any other.
+    refused = [flag for flag in refused if flag != "--zero-init"]
+    return refused + ([] if model.tie_head else ["--no-tie-head"])
+
+
+def save_gpt2(model: GPT, tokenizer_json: str | None, folder: Path) -> list[str]:
+    """Write `model` as a Hugging Face GPT-2 folder (config.json, model.safetensors, and
+    tokenizer.json when one is given); returns the names of the files written.
+
+    A model without biases gets zero ones (the same function); GELU stays exact or tanh as it
+    trained. Raises ConfigError naming the options GPT-2 cannot express."""
+    import torch
+    from safetensors.torch import save_file
+
+    config = model.config
+    if refused := refused_for_gpt2(config):
+        raise ConfigError(
+            f"GPT-2 has no {', '.join(refused)}: this run cannot be exported as GPT-2"
+        )
+    tensors = gpt2_tensors(model)
+    C = config.n_embd
+    for layer in range(config.n_layer):
+        prefix = f"transformer.h.{layer}."
+        for name, size in (("ln_1", C), ("ln_2", C), ("attn.c_attn", 3 * C),
+                           ("attn.c_proj", C), ("mlp.c_fc", 4 * C), ("mlp.c_proj", C)):  # fmt: skip
+            tensors.setdefault(f"{prefix}{name}.bias", torch.zeros(size))
+    tensors.setdefault("transformer.ln_f.bias", torch.zeros(C))
+    settings = {
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "vocab_size": config.vocab_size,
+        "n_positions": config.block_size,
+        "n_embd": C,
+        "n_layer": config.n_layer,
+        "n_head": config.n_head,
+        "activation_function": "gelu_new" if config.gelu_tanh else "gelu",
+        "layer_norm_epsilon": config.layer_norm_eps,
+        "resid_pdrop": config.dropout,
+        "embd_pdrop": config.dropout,
+        "attn_pdrop": config.dropout,
+        "tie_word_embeddings": True,
+        "bos_token_id": None,
+        "eos_token_id": None,
+    }
+    written = [CONFIG, WEIGHTS]
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / WEIGHTS, lambda temp: save_file(tensors, temp, {"format": "pt"}))
+    atomic_write_text(folder / CONFIG, json.dumps(settings, indent=2))
+    if tokenizer_json is not None:
+        atomic_write_text(folder / "tokenizer.json", tokenizer_json)
+        written.append("tokenizer.json")
+    return written
 
 
 def _first(error: BaseException) -> str:
