@@ -27,11 +27,14 @@ from engine.contract.errors import (
     WriteError,
 )
 from engine.contract.events import (
+    WIRE_ONLY,
     CheckpointSaved,
     EngineFailed,
     EvalCompleted,
     Event,
     FinishReason,
+    HistoryProgress,
+    HistoryReplayed,
     LossNotFinite,
     PauseCause,
     SampleGenerated,
@@ -105,6 +108,7 @@ __all__ = [
     "PauseCause",
     "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
     "TrainingStarted", "TokenizeProgress", "TokenizeStage", "event_from_json",
+    "HistoryProgress", "HistoryReplayed", "WIRE_ONLY",
     "token_label", "visible",
     "AttentionMap", "Candidate", "GeneratedToken", "RunStatus", "TopLogits",
     "ForwardTrace", "TraceStage", "ModelPart", "Neighbour", "PassageLosses", "STAGE_KINDS",

@@ -133,7 +133,7 @@ def printed_steps(text: str) -> list[int]:
         (["--corpus", "short.txt"], "has 3 word tokens; with block_size 6 it needs at least"),
         (["--n-embd", "30", "--n-head", "4"], "n_embd 30 is not divisible by n_head 4"),
         (["--lr", "fast"], "argument --lr: invalid float value: 'fast'"),
-        (["--steps", "0", "--dropout", "2"], "max_steps 0 must be at least 1"),
+        (["--steps", "-1", "--dropout", "2"], "max_steps -1 must not be negative"),
         (["--tokenizer", "morse"], "tokenizer 'morse' is not one of word, char, bpe"),
         (["--resume", "nowhere"], "nowhere/config.json is missing"),
         (["--resume", "nowhere", "--preset", "char-small"], "--preset cannot apply to --resume"),
