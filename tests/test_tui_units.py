@@ -34,6 +34,21 @@ def test_ema_is_debiased_from_the_first_step():
     assert 2.0 < history.ema[1] < 4.0
 
 
+def test_a_merged_point_weighs_as_the_steps_it_stands_for():
+    """A history replayed in brief sends one StepCompleted for `merged` steps: the chart's mean
+    and EMA match those of the steps one by one (with a constant loss per run)."""
+    one_by_one, merged = LossHistory(smoothing=0.9), LossHistory(smoothing=0.9)
+    for step in range(1, 101):
+        one_by_one.add_step(step, 3.0 if step <= 50 else 1.0, step)
+    merged.add_step(50, 3.0, 50, weight=50)
+    merged.add_step(100, 1.0, 100, weight=50)
+    assert merged.weight == [50, 50]
+    assert merged.ema[-1] == pytest.approx(one_by_one.ema[-1])
+    assert merged.downsampled(1)[2] == pytest.approx(one_by_one.downsampled(1)[2])
+    merged.set_smoothing(0.9)
+    assert merged.ema[-1] == pytest.approx(one_by_one.ema[-1])
+
+
 def test_changing_smoothing_recomputes_the_ema():
     history = LossHistory(smoothing=0.9)
     for step in range(1, 101):

@@ -123,7 +123,9 @@ or a click pick a token, to see its loss and what the model expected there inste
         chart = self.query_one(LossChart)
         for event in events:
             if isinstance(event, StepCompleted):
-                chart.history.add_step(event.step, event.loss, event.tokens_seen, event.elapsed_s)
+                chart.history.add_step(
+                    event.step, event.loss, event.tokens_seen, event.elapsed_s, event.merged
+                )
             elif isinstance(event, EvalCompleted):
                 chart.history.add_eval(event.step, event.val_loss, event.train_loss)
             elif isinstance(event, TrainingStarted):
