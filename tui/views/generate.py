@@ -153,7 +153,9 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
     def action_generate(self) -> None:
         status = self.query_one("#gen-status", Static)
         if self.client is None:
-            status.update("[$warning]No engine yet: wait for the run to connect.[/]")
+            status.update(
+                "[$warning]No engine yet: wait for the run to connect and load its history.[/]"
+            )
             return
         try:
             config = self.read_config()
