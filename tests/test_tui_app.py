@@ -433,3 +433,56 @@ async def test_sample_log_keeps_the_last_samples_only():
         shown = log.query(".sample")
         assert len(shown) == SAMPLES_KEPT and len(log.samples) == SAMPLES_KEPT
         assert str(shown.last().render()).endswith(f"sample {log.samples[-1].step}")
+
+
+def last_sample_on_screen(log: SampleLog) -> bool:
+    """Whether the newest sample's line lies inside the panel's visible region."""
+    last = log.query(".sample").last()
+    return log.scroll_y >= log.max_scroll_y - 1 and log.region.contains_region(last.region)
+
+
+async def test_samples_keep_following_after_another_view_was_shown():
+    """#24: after a visit to another view the panel stayed on old samples, scrolled near the
+    top, while the run went on. It follows the newest unless the user scrolled up."""
+    fake = FakeEngine(make_events(steps=300, max_steps=6000))
+    app, _ = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        log = app.query_one(SampleLog)
+        step = 300
+        for view in ("2", "1", "3", "1"):
+            await pilot.press(view)
+            for _ in range(6):  # samples arrive while that view is shown
+                step += 100
+                fake.emit(SampleGenerated(step=step, prompt="oh", text=f"oh sample {step}"))
+            await settle(pilot, lambda s=step: log.samples[-1].step == s)
+        await pilot.pause(0.2)
+        assert str(log.query(".sample").last().render()).endswith("oh sample 2700")
+        assert last_sample_on_screen(log)
+        assert "follow" in str(log.border_subtitle or "")
+
+
+async def test_the_samples_panel_says_it_stopped_following_and_how_to_go_on():
+    fake = FakeEngine(make_events(steps=300, max_steps=6000))
+    app, _ = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        log = app.query_one(SampleLog)
+        for step in range(400, 2000, 100):
+            fake.emit(SampleGenerated(step=step, prompt="oh", text=f"oh sample {step}"))
+        await settle(pilot, lambda: log.samples[-1].step == 1900)
+        await pilot.pause(0.2)
+        log.focus()
+        await pilot.press("home")
+        await pilot.pause()
+        assert not log.follow and "end" in str(log.border_subtitle)
+        await pilot.press("2", "1")
+        fake.emit(SampleGenerated(step=2000, prompt="oh", text="oh sample 2000"))
+        await settle(pilot, lambda: log.samples[-1].step == 2000)
+        await pilot.pause(0.2)
+        assert log.scroll_y == 0  # the user scrolled up: a view switch does not move them
+        assert "1 new" in str(log.border_subtitle)
+        log.focus()
+        await pilot.press("end")
+        await pilot.pause(0.2)
+        assert log.follow and last_sample_on_screen(log)
