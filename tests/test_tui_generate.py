@@ -168,7 +168,7 @@ async def test_labels_keep_the_space_between_their_words():
     async with Holder(candidates).run_test(size=(60, 20)):
         token = GeneratedToken(6, " are", 0.5, ())
         candidates.show(token, 29)
-        assert lines(candidates)[0] == "step 30: ␣are ◀ drawn, p 0.50"
+        assert lines(candidates)[0] == "step 30: ␣are ◀ drawn, p 50%"
         assert not [run for run in runs(candidates) if SPACE_OPENS_WORDS.match(run)]
 
 

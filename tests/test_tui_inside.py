@@ -249,12 +249,6 @@ def test_inside_layout(snap_compare, size, keys, n_head):
     assert snap_compare(app, terminal_size=size, run_before=_inside_at(keys))
 
 
-def test_small_probabilities_keep_a_digit():
-    from tui.widgets.inside.stage_detail import percent
-
-    assert [percent(p) for p in (0.5, 0.094, 0.002, 0.00001)] == ["50%", "9.4%", "0.2%", "<0.1%"]
-
-
 async def test_the_parts_line_wraps_between_items_at_80_columns():
     app, fake = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from engine import Candidate, GeneratedToken, token_label
+from engine import Candidate, GeneratedToken, PassageLosses, SampleConfig, TopLogits, token_label
 from tests.tui_helpers import Holder
-from tui.format import cell_label, fit, format_duration, format_rate
+from tui.format import cell_label, fit, format_duration, format_rate, probability
 from tui.state.loss_history import MAX_EVALS, MAX_POINTS, RECENT, LossHistory
 from tui.views.attention import probe_from_sample
 from tui.widgets.attention.attention_bars import MAX_BARS, AttentionBars
@@ -21,7 +21,9 @@ from tui.widgets.attention.head_grid import pool
 from tui.widgets.attention.heatmap import LABEL_WIDTH, AttentionHeatmap
 from tui.widgets.drawing import bar
 from tui.widgets.generate.candidate_bars import CandidateBars
+from tui.widgets.generate.pipeline_table import PipelineTable
 from tui.widgets.train.loss_chart import log_ticks, nice_ticks
+from tui.widgets.train.surprise_passage import SurprisePassage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,6 +99,43 @@ def test_pool_and_bars():
 def test_probe_from_sample_takes_a_line():
     assert probe_from_sample("\n\noh my love\nbaby") == "oh my love"
     assert len(probe_from_sample("word " * 40)) <= 60
+
+
+def test_a_probability_reads_one_way_and_never_0_for_a_non_zero_value():
+    cases = {
+        1.0: "100%", 0.9996: ">99%", 0.5: "50%", 0.1: "10%", 0.094: "9.4%", 0.01: "1.0%",
+        0.0036: "0.36%", 0.001: "0.10%", 0.00099: "<0.1%", 1e-9: "<0.1%", 0.0: "0%",
+    }  # fmt: skip
+    assert {p: probability(p) for p in cases} == cases
+    assert max(len(probability(p / 10_000)) for p in range(10_001)) == 5
+
+
+P = 0.0036  # #24: "p 0%" in where-wrong, "0%" among the candidates, "<1%" beside them, "p 0.00"
+
+
+async def test_the_same_probability_reads_the_same_in_every_widget():
+    other = 1 - P
+    guesses = (Candidate(1, "oh", other), Candidate(2, "my", P))
+    passage = PassageLosses(("oh", "my"), (1, 2), (-math.log(P),), (guesses,), -math.log(P))
+    wrong = SurprisePassage()
+    async with Holder(wrong).run_test(size=(80, 12)):
+        wrong.show(passage)
+        text = wrong.render().plain
+        assert "(p 0.36%)" in text and "my✓ 0.36%" in text
+    logits = TopLogits((1, 2), ("oh", "my"), (0.0, math.log(P / other)), 0.0, 2)
+    token = GeneratedToken(2, "my", P, guesses, logits)
+    candidates = CandidateBars()
+    async with Holder(candidates).run_test(size=(60, 12)):
+        candidates.show(token, 0, SampleConfig())
+        lines = candidates.render().plain.splitlines()
+        assert lines[0].endswith("drawn, p 0.36%")
+        assert lines[2].split()[-2:] == ["0.36%", "◀"]
+    table = PipelineTable()
+    async with Holder(table).run_test(size=(44, 12)):
+        table.show(token, 0, SampleConfig())
+        table.set_settings(SampleConfig())
+        row = next(line for line in table.render().plain.splitlines() if line.startswith("my"))
+        assert row.split()[1:5] == ["0.36%"] * 4
 
 
 def test_formatting():

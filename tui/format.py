@@ -49,6 +49,24 @@ def format_rate(tokens_per_s: float) -> str:
     return f"{tokens_per_s:.0f}"
 
 
+def probability(p: float) -> str:
+    """A probability as every view shows it, in at most 5 cells: 100%, >99%, 36%, 3.6%, 0.36%,
+    <0.1%, 0%. A non-zero value never reads 0%, nor one below 1 as 100%."""
+    if p <= 0:
+        return "0%"
+    if p >= 1:
+        return "100%"
+    if p >= 0.995:
+        return ">99%"
+    if p >= 0.0995:
+        return f"{p:.0%}"
+    if p >= 0.00995:
+        return f"{p:.1%}"
+    if p >= 0.001:
+        return f"{p:.2%}"
+    return "<0.1%"
+
+
 def graphemes(text: str) -> list[tuple[str, int]]:
     """(grapheme, width in cells) for each grapheme of `text`: 👩‍👩‍👧 or 🇫🇷 is one, 2 cells wide."""
     spans, _ = split_graphemes(text)
