@@ -486,3 +486,24 @@ async def test_the_samples_panel_says_it_stopped_following_and_how_to_go_on():
         await pilot.press("end")
         await pilot.pause(0.2)
         assert log.follow and last_sample_on_screen(log)
+
+
+async def test_the_attention_line_keeps_the_cut_and_lists_each_unknown_word_once():
+    """#24: "… · cut to the" at 80 columns, and the unknown words repeated."""
+    fake = FakeEngine()
+
+    def attention(text, at_step=None):
+        amap = FakeEngine.attention(fake, text, at_step)
+        words = ["zebra", "xylophone", "zebra"] * 5 + [f"word{i}" for i in range(20)]
+        return replace(amap, unknown=words, truncated=True)
+
+    fake.attention = attention
+    app, _ = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("2")
+        view = app.query_one(AttentionView)
+        await settle(pilot, lambda: view.amap is not None)
+        line = str(app.query_one("#attn-info").render())
+        assert "cut to 5 tokens" in line
+        assert line.count("zebra") <= 1 and "22 unknown" in line and len(line) <= 78

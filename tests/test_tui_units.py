@@ -13,7 +13,14 @@ from rich.cells import cell_len
 
 from engine import Candidate, GeneratedToken, PassageLosses, SampleConfig, TopLogits, token_label
 from tests.tui_helpers import Holder
-from tui.format import cell_label, fit, format_duration, format_rate, probability
+from tui.format import (
+    cell_label,
+    fit,
+    format_duration,
+    format_rate,
+    probability,
+    unknown_words,
+)
 from tui.state.loss_history import MAX_EVALS, MAX_POINTS, RECENT, LossHistory
 from tui.views.attention import probe_from_sample
 from tui.widgets.attention.attention_bars import MAX_BARS, AttentionBars
@@ -136,6 +143,15 @@ async def test_the_same_probability_reads_the_same_in_every_widget():
         table.set_settings(SampleConfig())
         row = next(line for line in table.render().plain.splitlines() if line.startswith("my"))
         assert row.split()[1:5] == ["0.36%"] * 4
+
+
+def test_unknown_words_come_once_and_as_many_as_fit():
+    words = ["zebra", "xylophone", "zebra", "yak", "x\x1b[2J"]
+    assert unknown_words(words, 80) == "not in vocabulary: zebra, xylophone, yak, x␛[2J"
+    assert unknown_words(words, 43) == "not in vocabulary: zebra, xylophone +2 more"
+    assert unknown_words(words, 20) == "4 not in vocabulary"
+    assert unknown_words(words, 10) == "4 unknown"
+    assert unknown_words(words, 5) == unknown_words([], 80) == ""
 
 
 def test_formatting():

@@ -67,6 +67,22 @@ def probability(p: float) -> str:
     return "<0.1%"
 
 
+def unknown_words(words: list[str], room: int) -> str:
+    """'not in vocabulary: zebra, xylophone +2 more', each word once, in at most `room` cells:
+    as many words as fit, else only how many there are ('' for none). Plain text, every word
+    made visible (engine.token_label): a prompt may hold anything."""
+    labels = [token_label(word) for word in dict.fromkeys(words)]
+    for shown in range(len(labels), 0, -1):
+        more = f" +{len(labels) - shown} more" if shown < len(labels) else ""
+        text = "not in vocabulary: " + ", ".join(labels[:shown]) + more
+        if cell_len(text) <= room:
+            return text
+    for text in (f"{len(labels)} not in vocabulary", f"{len(labels)} unknown"):
+        if labels and cell_len(text) <= room:
+            return text
+    return ""
+
+
 def graphemes(text: str) -> list[tuple[str, int]]:
     """(grapheme, width in cells) for each grapheme of `text`: 👩‍👩‍👧 or 🇫🇷 is one, 2 cells wide."""
     spans, _ = split_graphemes(text)

@@ -31,10 +31,9 @@ from engine import (
     StepCompleted,
     TrainingStarted,
     head_roles,
-    token_label,
     visible,
 )
-from tui.format import learn_link
+from tui.format import learn_link, unknown_words
 from tui.screens.help import ViewHelp
 from tui.views.view import View
 from tui.widgets.attention.attention_bars import AttentionBars
@@ -61,9 +60,17 @@ def shown(text: str) -> str:
     return visible(text, keep_newlines=False, keep_tabs=False)
 
 
-def unknown_note(words: list[str]) -> str:
-    """Markup naming the words the vocabulary lacks, each one made safe to show."""
-    return f"[$error]not in vocabulary: {escape(', '.join(token_label(w) for w in words))}[/]"
+CONTEXT = "Block size (context window)"
+
+
+def cut_note(tokens: int) -> Content:
+    """That a text was cut to the context window: a link to what that is."""
+    return learn_link(f"cut to {tokens} tokens", CONTEXT, "$warning underline")
+
+
+def unknown_note(words: list[str], room: int) -> Content:
+    """The words the vocabulary lacks, each once, in at most `room` cells (tui.format)."""
+    return Content.styled(unknown_words(words, room), "$error")
 
 
 def role_history_line(
@@ -340,11 +347,18 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
                 Content.styled(" ", "bold"),
                 f"of the probe · step {amap.step:,} · → later, live at the end",
             ]
-        if amap is not None and amap.unknown:
-            parts += [" · ", Content.from_markup(unknown_note(amap.unknown))]
+        # The cut first: a long list of unknown words must not push it out of sight.
         if amap is not None and amap.truncated:
-            parts += [" · ", Content.from_markup("[$warning]cut to the context window[/]")]
-        self.query_one("#attn-info", Static).update(Content.assemble(*parts))
+            parts += [" · ", cut_note(len(amap.tokens))]
+        info = self.query_one("#attn-info", Static)
+        if amap is not None and amap.unknown:
+            room = (info.size.width or 200) - Content.assemble(*parts).cell_length - 3
+            if note := unknown_note(amap.unknown, room):
+                parts += [" · ", note]
+        info.update(Content.assemble(*parts))
+
+    def on_resize(self) -> None:
+        self._render_info()
 
     @on(Input.Submitted, "#attn-input")
     def _probe_submitted(self, event: Input.Submitted) -> None:

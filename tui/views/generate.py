@@ -15,12 +15,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
-from engine import ConfigError, GeneratedToken, RunClient, SampleConfig, token_label, visible
-from tui.format import learn_link, one_line
+from engine import ConfigError, GeneratedToken, RunClient, SampleConfig, visible
+from tui.format import learn_link, one_line, unknown_words
 from tui.screens.help import ViewHelp
 from tui.views.view import View
 from tui.widgets.generate.candidate_bars import CandidateBars, caption
@@ -209,16 +210,22 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
     def _ended(self, message: GenerationEnded) -> None:
         self.generating = False
         output = self.query_one(GenerationOutput)
+        status = self.query_one("#gen-status", Static)
+        parts: list[Content | str] = []
         if message.error:
-            text = f"[$error]{escape(visible(message.error))}[/]"
+            parts.append(Content.styled(visible(message.error), "$error"))
         else:
-            text = (
-                f"{len(output.tokens)} tokens · ←/→ pick a step · t: temp, top-k, top-p redraw it"
-            )
-        if output.unknown:
-            words = ", ".join(token_label(word) for word in output.unknown)
-            text += f" · [$error]not in vocabulary: {escape(words)}[/]"
-        self.query_one("#gen-status", Static).update(text)
+            parts.append(f"{len(output.tokens)} tokens")
+        room = status.size.width or 200
+        if output.unknown:  # before the keys: what went wrong with the prompt matters more
+            left = room - Content.assemble(*parts).cell_length - 3
+            if note := unknown_words(output.unknown, left):
+                parts += [" · ", Content.styled(note, "$error")]
+        if not message.error:
+            for hint in (" · ←/→ pick a step", " · t: temp, top-k, top-p redraw it"):
+                if Content.assemble(*parts).cell_length + len(hint) <= room:
+                    parts.append(hint)
+        status.update(Content.assemble(*parts))
 
     def action_settings(self) -> None:
         """Give the keyboard to the temperature field (tab goes on to top-k and top-p)."""
