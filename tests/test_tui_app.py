@@ -507,3 +507,30 @@ async def test_the_attention_line_keeps_the_cut_and_lists_each_unknown_word_once
         line = str(app.query_one("#attn-info").render())
         assert "cut to 5 tokens" in line
         assert line.count("zebra") <= 1 and "22 unknown" in line and len(line) <= 78
+
+
+async def test_a_long_texts_map_says_which_rows_show_and_follows_the_query():
+    """#24: char-small's heatmap showed 12 of 29 query rows with no sign that it scrolls."""
+    words = " ".join(f"w{i}" for i in range(29))
+    events = make_events()
+    events[0] = replace(events[0], probe=words)
+    fake = FakeEngine(events)
+    app, _ = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("2")
+        view = app.query_one(AttentionView)
+        await settle(pilot, lambda: view.amap is not None and len(view.amap.tokens) == 29)
+        await pilot.pause(0.1)
+        scroll = app.query_one("#attn-map-scroll")
+        assert str(scroll.border_subtitle).startswith("rows 1–")
+        assert "of 29 · ↑/↓ scroll" in str(scroll.border_subtitle)
+        for _ in range(28):
+            await pilot.press("down")
+        await pilot.pause(0.1)
+        heatmap = app.query_one(AttentionHeatmap)
+        assert heatmap.query_index == 28
+        rows, columns = heatmap.extent(scroll.scroll_x, scroll.scroll_y,
+                                       *scroll.scrollable_content_region.size)  # fmt: skip
+        assert 28 in rows and scroll.scroll_x == 0  # the query's row shows, and its label
+        assert str(scroll.border_subtitle).startswith(f"rows {rows.start + 1}–29")

@@ -77,6 +77,8 @@ class LlmLearnsApp(App[int]):
         Binding("s", "save", "Save"),
         Binding("g", "sample", "Sample"),
         Binding("n", "new_run", "New run", show=False),
+        # The tour's note says "o read" / "o fold" itself: the footer has no room at 80 columns.
+        Binding("o", "fold_note", "Tour note", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit_app", "Quit"),
         Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
@@ -306,6 +308,8 @@ class LlmLearnsApp(App[int]):
             return serving and self.run_state is RunState.PAUSED
         if action in ("save", "sample"):
             return serving
+        if action == "fold_note":
+            return self.query_one(TourNote).display
         return True
 
     def action_view(self, view: str) -> None:
@@ -420,6 +424,9 @@ class LlmLearnsApp(App[int]):
 
     def action_toggle_tour(self) -> None:
         self.tour_on = self.query_one(TourNote).toggle()
+
+    def action_fold_note(self) -> None:
+        self.query_one(TourNote).toggle_fold()
 
     def action_quit_app(self) -> None:
         if isinstance(self.screen, QuitScreen):

@@ -33,7 +33,7 @@ from engine import (
     head_roles,
     visible,
 )
-from tui.format import learn_link, unknown_words
+from tui.format import fit, learn_link, unknown_words
 from tui.screens.help import ViewHelp
 from tui.views.view import View
 from tui.widgets.attention.attention_bars import AttentionBars
@@ -90,6 +90,11 @@ def role_history_line(
     text = " → ".join(f"{role} at {step:,}" for step, role in changes[1:][-keep:])
     start = "…" if len(changes) - 1 > keep else changes[0][1]
     return f"h{head + 1}: {start} → {text}"
+
+
+class MapFrame(ScrollableContainer, can_focus=False, inherit_bindings=False):
+    """The heatmap's scrolling frame. The mouse scrolls it; the keys stay the view's (↑/↓ move
+    the query, and the frame follows it; ←/→ scrub), or a long text's map would take them."""
 
 
 class AttentionView(View):
@@ -172,7 +177,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             yield Switch(value=True, id="attn-auto")
         yield Static(id="attn-info")
         with Horizontal(id="attn-body"):
-            with ScrollableContainer(id="attn-map-scroll"):
+            with MapFrame(id="attn-map-scroll"):
                 yield AttentionHeatmap(id="attn-map")
             with Vertical(id="attn-side"):
                 yield AttentionBars(id="attn-bars")
@@ -181,6 +186,10 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
     def on_mount(self) -> None:
         self.set_interval(AUTO_REFRESH_S, self._auto_refresh)
         self._render_info()
+        scroll = self.query_one("#attn-map-scroll")
+        self.watch(scroll, "scroll_y", self._show_extent, init=False)
+        self.watch(scroll, "scroll_x", self._show_extent, init=False)
+        self.watch(scroll, "virtual_size", self._show_extent, init=False)  # a new map's size
 
     def focus_main(self) -> None:
         self.query_one(AttentionHeatmap).focus()
@@ -315,6 +324,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         self.query_one(HeadGrid).show(maps, self.head_index, labels)
         self._show_history()
         self._render_info()
+        self.call_after_refresh(self._show_extent)  # once the map has its new size
 
     def _show_history(self) -> None:
         self.query_one(HeadGrid).border_subtitle = role_history_line(
@@ -359,6 +369,46 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
 
     def on_resize(self) -> None:
         self._render_info()
+        self.call_after_refresh(self._show_extent)
+
+    def _show_extent(self) -> None:
+        """Say on the map's border which rows and columns show, when it is cut, and how to see
+        the rest: a long text's map is taller and wider than an 80×24 terminal's."""
+        scroll = self.query_one(MapFrame)
+        heatmap = self.query_one(AttentionHeatmap)
+        T = len(heatmap.tokens)
+        width, height = scroll.scrollable_content_region.size
+        rows, columns = heatmap.extent(scroll.scroll_x, scroll.scroll_y, width, height)
+        if not T or (len(rows) == T and len(columns) == T):
+            scroll.border_subtitle = ""
+            return
+        span = {"rows": rows, "cols": columns}
+        cut = [name for name, shown in span.items() if len(shown) < T]
+        if len(cut) == 1:
+            name, shown = ("columns" if cut == ["cols"] else "rows"), span[cut[0]]
+            text = f"{name} {shown.start + 1}–{shown.stop} of {T}"
+        else:
+            text = (
+                f"rows {rows.start + 1}–{rows.stop}, cols {columns.start + 1}–{columns.stop} of {T}"
+            )
+        room = scroll.size.width - 4
+        for keys in (" · ↑/↓ scroll", ""):
+            if len(text) + len(keys) <= room:
+                scroll.border_subtitle = text + keys
+                return
+        scroll.border_subtitle = fit(text, room)
+
+    def _follow_query(self) -> None:
+        """Scroll the map up or down so that the query's row is in view; not sideways, which
+        would take the row labels out of sight (the bars list where the query looks)."""
+        heatmap = self.query_one(AttentionHeatmap)
+        _, y = heatmap.cell_at(heatmap.query_index)
+        scroll = self.query_one(MapFrame)
+        height = scroll.scrollable_content_region.height
+        if y < scroll.scroll_y or y >= scroll.scroll_y + height:
+            top = y if y < scroll.scroll_y else y - height + 1
+            scroll.scroll_to(y=top, animate=False, immediate=True)
+        self._show_extent()
 
     @on(Input.Submitted, "#attn-input")
     def _probe_submitted(self, event: Input.Submitted) -> None:
@@ -393,6 +443,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
     def action_query(self, delta: int) -> None:
         self.query_one(AttentionHeatmap).move_query(delta)
         self._show_bars()
+        self._follow_query()
 
     def action_head(self, delta: int) -> None:
         if self.amap is not None:

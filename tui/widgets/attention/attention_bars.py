@@ -46,7 +46,7 @@ class AttentionBars(Widget):
         out.append(cell_label(self.query_token), accent)
         out.append(" ")
         out.append("looks:\n", muted)
-        width = max(4, self.size.width - 17)
+        width = max(4, self.size.width - 18)  # label 7, spaces, share 6, "#12"
         plain = Style(color=theme_color(variables, "foreground"))
         for k, token, weight in self.items:
             label = fit(cell_label(token), 7, "right")
