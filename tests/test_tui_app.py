@@ -473,6 +473,7 @@ async def test_the_samples_panel_says_it_stopped_following_and_how_to_go_on():
         await settle(pilot, lambda: log.samples[-1].step == 1900)
         await pilot.pause(0.2)
         log.focus()
+        await pilot.pause()
         await pilot.press("home")
         await pilot.pause()
         assert not log.follow and "end" in str(log.border_subtitle)
@@ -482,7 +483,8 @@ async def test_the_samples_panel_says_it_stopped_following_and_how_to_go_on():
         await pilot.pause(0.2)
         assert log.scroll_y == 0  # the user scrolled up: a view switch does not move them
         assert "1 new" in str(log.border_subtitle)
-        log.focus()
+        log.focus()  # the view switch gave the chart the keyboard
+        await pilot.pause()
         await pilot.press("end")
         await pilot.pause(0.2)
         assert log.follow and last_sample_on_screen(log)
