@@ -299,3 +299,13 @@ async def test_an_empty_text_says_so_and_one_of_spaces_says_why_it_traces_a_line
         await pilot.press("enter")
         await settle(pilot, lambda: view.trace.tokens == ("\n",))
         assert info_line(app).startswith("no tokens in this text: traced a line break (⏎)")
+
+
+async def test_the_stage_list_says_which_stage_of_how_many_when_they_do_not_all_fit():
+    app, fake = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = await open_inside(pilot, fake)
+        stages = app.query_one(StageList)
+        title = rendered(stages).splitlines()[0]
+        assert f"stage 1 of {len(view.trace.stages)} · ↑/↓" in title
+        assert title.index("shape") == 26 and title.index("params") == 33  # where they always are
