@@ -58,7 +58,7 @@ Compare by tokens seen or training seconds (`x`) when the runs' steps differ in 
 
 Keys: `l` log-scale y · `x` steps, tokens seen or training seconds on the x axis · `c` compare
 runs · `space` pause/resume · `s` save a checkpoint · `g` draw a sample now. Samples appear
-below, one per eval.
+below, one per eval; the panel follows the newest unless you scroll up (`end` follows again).
 
 `w` swaps the samples for **where the model is wrong**: a passage of validation text coloured by
 each token's loss (red: the model did not see it coming), measured again at every eval. `←`/`→`
