@@ -459,7 +459,8 @@ async def test_samples_keep_following_after_another_view_was_shown():
         await pilot.pause(0.2)
         assert str(log.query(".sample").last().render()).endswith("oh sample 2700")
         assert last_sample_on_screen(log)
-        assert "follow" in str(log.border_subtitle or "")
+        assert str(log.border_subtitle).startswith("↓ follows the newest · ")
+        assert "older above: tab, ↑" in str(log.border_subtitle)
 
 
 async def test_the_samples_panel_says_it_stopped_following_and_how_to_go_on():
@@ -482,7 +483,7 @@ async def test_the_samples_panel_says_it_stopped_following_and_how_to_go_on():
         await settle(pilot, lambda: log.samples[-1].step == 2000)
         await pilot.pause(0.2)
         assert log.scroll_y == 0  # the user scrolled up: a view switch does not move them
-        assert "1 new" in str(log.border_subtitle)
+        assert "newer below · end follows again" in str(log.border_subtitle)
         log.focus()  # the view switch gave the chart the keyboard
         await pilot.pause()
         await pilot.press("end")

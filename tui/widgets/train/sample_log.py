@@ -2,9 +2,10 @@
 
 It follows the newest sample unless the user scrolled up; then it stays where they are, and its
 border says so and how many newer samples wait below, until they scroll back to the bottom (or
-press end). Whether it follows is a flag of its own, changed only by a scroll the user sees: its
-scroll position says nothing while the Train view is hidden, and the log still grows then. Only
-the last KEEP samples are kept: a long run must not grow the app by a widget per eval forever.
+press end); while it follows, the border says how many older samples are above and how to scroll.
+Whether it follows is a flag of its own, changed only by a scroll the user sees: its scroll
+position says nothing while the Train view is hidden, and the log still grows then. Only the last
+KEEP samples are kept: a long run must not grow the app by a widget per eval forever.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ class SampleLog(VerticalScroll):
         super().__init__(**kwargs)
         self.samples: deque[SampleGenerated] = deque(maxlen=KEEP)
         self.follow = True  # scroll to each new sample; False once the user scrolled up
-        self.unseen = 0  # samples that arrived since the user scrolled up
 
     def on_mount(self) -> None:
         self.border_title = "Samples by step (one per eval)"
@@ -46,11 +46,10 @@ class SampleLog(VerticalScroll):
             return  # hidden: nobody scrolled it
         at_end = new >= self.max_scroll_y - 1
         if at_end and not self.follow:
-            self.follow, self.unseen = True, 0
-            self._show_following()
+            self.follow = True
         elif new < old and not at_end and self.follow:  # only a user scrolls a log up
             self.follow = False
-            self._show_following()
+        self._show_following()
 
     def on_show(self) -> None:
         self._catch_up()
@@ -64,19 +63,22 @@ class SampleLog(VerticalScroll):
         self._show_following()
 
     def _show_following(self) -> None:
+        top, bottom = self.scroll_y, self.scroll_y + self.scrollable_content_region.height
+        above = below = 0
+        for sample in self.query(".sample"):  # the samples wholly out of sight, either side
+            region = sample.virtual_region
+            above += region.bottom <= top
+            below += region.y >= bottom
         if self.follow:
-            text = "↓ follows the newest · tab, ↑ scrolls back" if self.max_scroll_y else ""
+            text = f"↓ follows the newest · {above} older above: tab, ↑" if above else ""
         else:
-            newer = f"{self.unseen} newer below" if self.unseen else "nothing newer yet"
-            text = f"↑ scrolled up: {newer} · end follows again"
+            text = f"↑ scrolled up: {below} newer below · end follows again"
         self.border_subtitle = text
 
     def ingest(self, events: list) -> None:
         new = [event for event in events if isinstance(event, SampleGenerated)][-KEEP:]
         if not new:
             return
-        if not self.follow:
-            self.unseen += len(new)
         if not self.samples:
             self.query(".placeholder").remove()
         self.query(".latest").remove_class("latest")
