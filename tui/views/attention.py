@@ -343,6 +343,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         # drop a run's leading space, and screenshots read "live· step".
         amap = self.amap
         parts: list[Content | str] = []
+        keys = ""  # how to go on: last, and only where it fits whole
         if amap is None:
             parts.append("Press / and type a text, then enter, to see where each token looks.")
         elif self.snapshot_index is None:
@@ -355,16 +356,19 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             parts += [
                 learn_link(counter, SNAPSHOTS, "bold underline"),
                 Content.styled(" ", "bold"),
-                f"of the probe · step {amap.step:,} · → later, live at the end",
+                f"of the probe · step {amap.step:,}",
             ]
+            keys = " · → later, live at the end"
         # The cut first: a long list of unknown words must not push it out of sight.
         if amap is not None and amap.truncated:
             parts += [" · ", cut_note(len(amap.tokens))]
         info = self.query_one("#attn-info", Static)
         if amap is not None and amap.unknown:
             room = (info.size.width or 200) - Content.assemble(*parts).cell_length - 3
-            if note := unknown_note(amap.unknown, room):
+            if note := unknown_note(amap.unknown, room - len(keys)):
                 parts += [" · ", note]
+        if Content.assemble(*parts).cell_length + len(keys) <= (info.size.width or 200):
+            parts.append(keys)
         info.update(Content.assemble(*parts))
 
     def on_resize(self) -> None:
