@@ -4,8 +4,9 @@ Prints JSON: char-small training tokens/s with the TUI open against --headless (
 same steps), and key-press-to-screen latency while training: keys are pressed through a tmux
 control-mode client and timed to the app's write that put the change on screen. The keys: view
 switches (1/2), and moving the attention view's query cursor (Down/Up), which changes part of a
-view. `--only inside` times the Inside view instead (bench/inside.py); a run without --only
-does every part. Needs tmux on PATH.
+view. `--only inside` times the Inside view instead (bench/inside.py), `--only history` view keys
+while a 1,000,000-step history loads (bench/history_keys.py); a run without --only does every
+part. Needs tmux on PATH.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import ROOT, corpus_for, inside, latency_figures, step_rates, steps_done
+from bench import ROOT, corpus_for, history_keys, inside, latency_figures, step_rates, steps_done
 from bench.tmux import Session, TmuxControl
 
 STEPS = 300
@@ -86,7 +87,8 @@ def tui_run(run_dir: Path, latencies: tuple[list, list] | None) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.live", description=__doc__)
-    parser.add_argument("--only", choices=["throughput", "keys", "inside"], help="run one part")
+    parts = ["throughput", "keys", "inside", "history"]
+    parser.add_argument("--only", choices=parts, help="run one part")
     args = parser.parse_args()
     if not shutil.which("tmux"):
         sys.exit("bench.live needs tmux")
@@ -112,6 +114,8 @@ def main() -> None:
             figures["key_presses"] = len(switches) + len(cursor)
         if args.only in (None, "inside"):
             figures |= inside.figures(Path(tmp), ROUNDS)
+        if args.only in (None, "history"):
+            figures |= history_keys.figures(Path(tmp))
     print(json.dumps(figures, indent=2))
 
 

@@ -68,7 +68,7 @@ from engine.contract.run_state import RunState, advance
 from engine.lens.head_roles import head_roles
 from engine.lens.sampling import SamplingPipeline, SamplingStage, sampling_pipeline
 from engine.process.client import EngineClient, Generation
-from engine.runs.files import read_events
+from engine.runs.files import read_events, read_events_after
 from engine.runs.listing import RunSummary, comparable_run, list_runs, summarize_run
 from engine.runs.liveness import worker_alive
 
@@ -105,7 +105,7 @@ __all__ = [
     "EngineClient", "Generation", "RunClient", "TokenStream", "RunState", "advance",
     "CheckpointError", "ConfigError", "CorpusError", "EngineError", "WriteError",
     "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "FinishReason", "LossNotFinite",
-    "PauseCause",
+    "PauseCause", "HistoryProgress", "HistoryReplayed",
     "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
     "TrainingStarted", "TokenizeProgress", "TokenizeStage", "event_from_json",
     "HistoryProgress", "HistoryReplayed", "WIRE_ONLY",
@@ -115,6 +115,6 @@ __all__ = [
     "HeadRole", "head_roles", "SamplingPipeline", "SamplingStage", "sampling_pipeline",
     "trace", "passage_losses",
     "Trainer", "Control", "train", "capture_attention", "stream_tokens", "generate_text",
-    "load_tokenizer", "read_events", "comparable_run", "list_runs", "RunSummary",
-    "summarize_run", "worker_alive",
+    "load_tokenizer", "read_events", "read_events_after", "comparable_run", "list_runs",
+    "RunSummary", "summarize_run", "worker_alive",
 ]  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import StepCompleted, TrainingStarted, preset
+from engine import StepCompleted, TrainingFinished, TrainingStarted, preset
 from tests.test_cli import run_cli
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
@@ -200,3 +200,36 @@ def test_compare_refuses_a_missing_or_unrelated_run_before_any_ui(tmp_path, args
 def test_a_run_folders_name_reaches_the_screen_without_control_characters(tmp_path):
     run = ComparedRun(path=tmp_path / "run\x1b[2Jcleared", history=LossHistory())
     assert "\x1b" not in run.name and "cleared" in run.name
+
+
+async def test_a_compared_run_that_is_still_training_keeps_growing(tmp_path, monkeypatch):
+    """#24: --compare read a run that was still training once, so its curve stopped growing."""
+    monkeypatch.setattr(TrainView, "follow_s", 0.1)
+    events = make_events(steps=500, max_steps=500, finished=True)
+    first = [
+        e for e in events if getattr(e, "step", 0) <= 200 and not isinstance(e, TrainingFinished)
+    ]
+    other = write_run(tmp_path, "training", first)
+    log = other / "events.jsonl"
+    fake = FakeEngine()
+    app, _ = make_app(fake, compare=[other])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        chart = app.query_one(LossChart)
+        await settle(pilot, lambda: len(chart.compared) == 1)
+        run = chart.compared[0]
+        assert run.history.steps[-1] == 200 and not run.state.ended
+        drawn = run.key
+        more = [e for e in events[len(first) :] if getattr(e, "step", 0) <= 400]
+        torn = events[len(first) + len(more)].to_json()[:20]  # a write still under way
+        with log.open("a", encoding="utf-8") as file:
+            file.write("".join(e.to_json() + "\n" for e in more) + torn)
+        await settle(pilot, lambda: run.history.steps[-1] == 400)
+        assert run.key != drawn and len(run.history.val) == 4
+        with log.open("a", encoding="utf-8") as file:  # the torn line completed, then the end
+            rest = events[len(first) + len(more) :]
+            file.write(
+                rest[0].to_json()[20:] + "\n" + "".join(e.to_json() + "\n" for e in rest[1:])
+            )
+        await settle(pilot, lambda: run.state.ended)
+        assert run.history.steps[-1] == 500 and len(run.history.val) == 5

@@ -99,6 +99,13 @@ def test_attention_capture_shape_and_unknown_words(tiny):
     assert attention.row(0, 1, 0)[1:] == [0.0, 0.0, 0.0]
 
 
+def test_attention_lists_no_unknown_word_past_the_context_cut(tiny):
+    trainer = Trainer.create(tiny)
+    block_size = tiny.model.block_size
+    attention = trainer.attention("oh zebra " + "my " * block_size + "xylophone")
+    assert attention.truncated and attention.unknown == ["zebra"]
+
+
 @pytest.mark.parametrize("bias", [False, True])
 def test_the_decoder_gives_next_logits_own_logits(bias):
     from engine.model.gpt import Decoder, KVCache

@@ -53,6 +53,14 @@ def test_unknown_words_are_reported_not_fatal():
     assert encoding.ids[2] == 0 and tokenizer.token_text(0) == "<unk>"
 
 
+def test_a_text_cut_short_lacks_the_unknown_words_cut_off():
+    tokenizer = WordTokenizer.train(["oh my love\n"])
+    encoding = tokenizer.encode("oh zebra my zebra love xylophone")
+    assert encoding.unknown_in(2) == ["zebra"]
+    assert encoding.unknown_in(5) == ["zebra", "zebra"]
+    assert encoding.unknown_in(99) == encoding.unknown
+
+
 def test_unknown_chars_are_reported():
     tokenizer = CharTokenizer.train(["abc\n"])
     encoding = tokenizer.encode("abz")

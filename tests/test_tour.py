@@ -145,9 +145,29 @@ async def test_tour_shows_the_first_note_and_keys_still_work():
         await pilot.press("space")
         await settle(pilot, lambda: fake.asked(fake.pause))
         assert fake.asked(fake.pause) == [()]  # space reached the run, not the note
+        assert note.folded and note.size.height == 1  # 30 rows: the view keeps its room
+        await pilot.press("o")
+        await pilot.pause()
+        assert not note.folded and "ln V = ln" in str(note.render())
         await pilot.click(note, offset=(3, note.size.height - 1))  # its "1 Train view" link
         await pilot.pause()
         assert app.current_view == "train" and note.display
+
+
+async def test_a_note_comes_folded_on_a_short_terminal_and_open_on_a_tall_one():
+    for rows, folded in ((24, True), (40, False)):
+        app, fake = make_app(FakeEngine(make_events(), live=False), tour=True)
+        async with app.run_test(size=(80, rows)) as pilot:
+            await loaded(pilot, fake)
+            note = app.query_one(TourNote)
+            assert note.folded is folded
+            text = str(note.render())
+            assert text.startswith("Tour · 3 evals in: heads have habits")
+            assert ("o read" in text) is folded and ("o fold" in text) is not folded
+            assert note.size.height == 1 if folded else note.size.height > 1
+            await pilot.press("o")
+            await pilot.pause()
+            assert note.folded is not folded
 
 
 async def test_tour_is_off_by_default_and_the_palette_starts_it():

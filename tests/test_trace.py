@@ -11,6 +11,7 @@ import torch
 from engine import PRESETS, EngineError
 from engine.contract.config import ModelConfig
 from engine.contract.inside import STAGE_KINDS, stage_layout
+from engine.data.tokenizer import Encoding
 from engine.lens.trace import trace, trace_tensors
 from engine.model.gpt import GPT
 
@@ -24,7 +25,7 @@ class Chars:
 
     def encode(self, text):
         ids = [ord(c) - ord("a") for c in text if 0 <= ord(c) - ord("a") < VOCAB]
-        return type("Encoding", (), {"ids": ids, "unknown": []})()
+        return Encoding(ids, [])
 
     def token_text(self, i):
         return chr(ord("a") + i)

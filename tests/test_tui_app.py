@@ -57,7 +57,7 @@ async def test_replayed_history_arrives_in_few_batches():
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         await loaded(pilot, fake)
         batches = [m for m in seen if type(m).__name__ == "EventsReceived"]
-        assert sum(len(m.events) for m in batches) == len(fake._events)
+        assert sum(len(m.events) for m in batches) == len(fake._events) + 1  # and the mark
         assert len(batches) < 50  # thousands of events, a handful of messages
 
 
@@ -433,3 +433,107 @@ async def test_sample_log_keeps_the_last_samples_only():
         shown = log.query(".sample")
         assert len(shown) == SAMPLES_KEPT and len(log.samples) == SAMPLES_KEPT
         assert str(shown.last().render()).endswith(f"sample {log.samples[-1].step}")
+
+
+def last_sample_on_screen(log: SampleLog) -> bool:
+    """Whether the newest sample's line lies inside the panel's visible region."""
+    last = log.query(".sample").last()
+    return log.scroll_y >= log.max_scroll_y - 1 and log.region.contains_region(last.region)
+
+
+async def test_samples_keep_following_after_another_view_was_shown():
+    """#24: after a visit to another view the panel stayed on old samples, scrolled near the
+    top, while the run went on. It follows the newest unless the user scrolled up."""
+    fake = FakeEngine(make_events(steps=300, max_steps=6000))
+    app, _ = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        log = app.query_one(SampleLog)
+        step = 300
+        for view in ("2", "1", "3", "1"):
+            await pilot.press(view)
+            for _ in range(6):  # samples arrive while that view is shown
+                step += 100
+                fake.emit(SampleGenerated(step=step, prompt="oh", text=f"oh sample {step}"))
+            await settle(pilot, lambda s=step: log.samples[-1].step == s)
+        await pilot.pause(0.2)
+        assert str(log.query(".sample").last().render()).endswith("oh sample 2700")
+        assert last_sample_on_screen(log)
+        assert str(log.border_subtitle).startswith("↓ follows the newest · ")
+        assert "older above: tab, ↑" in str(log.border_subtitle)
+
+
+async def test_the_samples_panel_says_it_stopped_following_and_how_to_go_on():
+    fake = FakeEngine(make_events(steps=300, max_steps=6000))
+    app, _ = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        log = app.query_one(SampleLog)
+        for step in range(400, 2000, 100):
+            fake.emit(SampleGenerated(step=step, prompt="oh", text=f"oh sample {step}"))
+        await settle(pilot, lambda: log.samples[-1].step == 1900)
+        await pilot.pause(0.2)
+        log.focus()
+        await pilot.pause()
+        await pilot.press("home")
+        await pilot.pause()
+        assert not log.follow and "end" in str(log.border_subtitle)
+        await pilot.press("2", "1")
+        fake.emit(SampleGenerated(step=2000, prompt="oh", text="oh sample 2000"))
+        await settle(pilot, lambda: log.samples[-1].step == 2000)
+        await pilot.pause(0.2)
+        assert log.scroll_y == 0  # the user scrolled up: a view switch does not move them
+        assert "newer below · end follows again" in str(log.border_subtitle)
+        log.focus()  # the view switch gave the chart the keyboard
+        await pilot.pause()
+        await pilot.press("end")
+        await pilot.pause(0.2)
+        assert log.follow and last_sample_on_screen(log)
+
+
+async def test_the_attention_line_keeps_the_cut_and_lists_each_unknown_word_once():
+    """#24: "… · cut to the" at 80 columns, and the unknown words repeated."""
+    fake = FakeEngine()
+
+    def attention(text, at_step=None):
+        amap = FakeEngine.attention(fake, text, at_step)
+        words = ["zebra", "xylophone", "zebra"] * 5 + [f"word{i}" for i in range(20)]
+        return replace(amap, unknown=words, truncated=True)
+
+    fake.attention = attention
+    app, _ = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("2")
+        view = app.query_one(AttentionView)
+        await settle(pilot, lambda: view.amap is not None)
+        line = str(app.query_one("#attn-info").render())
+        assert "cut to 5 tokens" in line
+        assert line.count("zebra") <= 1 and "22 unknown" in line and len(line) <= 78
+
+
+async def test_a_long_texts_map_says_which_rows_show_and_follows_the_query():
+    """#24: char-small's heatmap showed 12 of 29 query rows with no sign that it scrolls."""
+    words = " ".join(f"w{i}" for i in range(29))
+    events = make_events()
+    events[0] = replace(events[0], probe=words)
+    fake = FakeEngine(events)
+    app, _ = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("2")
+        view = app.query_one(AttentionView)
+        await settle(pilot, lambda: view.amap is not None and len(view.amap.tokens) == 29)
+        await pilot.pause(0.1)
+        scroll = app.query_one("#attn-map-scroll")
+        assert str(scroll.border_subtitle).startswith("rows 1–")
+        assert "of 29 · ↑/↓ scroll" in str(scroll.border_subtitle)
+        for _ in range(28):
+            await pilot.press("down")
+        await pilot.pause(0.1)
+        heatmap = app.query_one(AttentionHeatmap)
+        assert heatmap.query_index == 28
+        rows, columns = heatmap.extent(scroll.scroll_x, scroll.scroll_y,
+                                       *scroll.scrollable_content_region.size)  # fmt: skip
+        assert 28 in rows and scroll.scroll_x == 0  # the query's row shows, and its label
+        assert str(scroll.border_subtitle).startswith(f"rows {rows.start + 1}–29")

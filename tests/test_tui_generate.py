@@ -168,7 +168,7 @@ async def test_labels_keep_the_space_between_their_words():
     async with Holder(candidates).run_test(size=(60, 20)):
         token = GeneratedToken(6, " are", 0.5, ())
         candidates.show(token, 29)
-        assert lines(candidates)[0] == "step 30: ␣are ◀ drawn, p 0.50"
+        assert lines(candidates)[0] == "step 30: ␣are ◀ drawn, p 50%"
         assert not [run for run in runs(candidates) if SPACE_OPENS_WORDS.match(run)]
 
 
@@ -179,3 +179,21 @@ async def test_the_pipeline_table_never_opens_a_run_with_spaces():
         assert not [run for run in runs(table) if SPACE_OPENS_WORDS.match(run)]
         assert len(lines(table)) == table.size.height  # it fits at 80×24
         assert max(len(line) for line in lines(table)) <= table.size.width
+
+
+async def test_t_reaches_the_sampling_settings_and_the_status_line_says_so():
+    """#24: nothing said how to reach temperature, top-k and top-p (tab, five times)."""
+    app, fake = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("3")
+        await pilot.pause()
+        assert "t: temp" in str(app.query_one("#gen-status").render())
+        await pilot.press("t")
+        assert app.focused is app.query_one("#gen-temperature", Input)
+        await pilot.press("tab")
+        assert app.focused is app.query_one("#gen-top_k", Input)
+        await pilot.press("escape")
+        await pilot.press("enter", "enter")  # the keyboard is back: enter types the prompt
+        await settle(pilot, lambda: len(app.query_one(GenerationOutput).tokens) == 30)
+        assert "t: temp, top-k, top-p redraw it" in str(app.query_one("#gen-status").render())

@@ -7,6 +7,7 @@ snapshots at 80×24 and 120×40.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 from textual.widgets import Input
@@ -249,12 +250,6 @@ def test_inside_layout(snap_compare, size, keys, n_head):
     assert snap_compare(app, terminal_size=size, run_before=_inside_at(keys))
 
 
-def test_small_probabilities_keep_a_digit():
-    from tui.widgets.inside.stage_detail import percent
-
-    assert [percent(p) for p in (0.5, 0.094, 0.002, 0.00001)] == ["50%", "9.4%", "0.2%", "<0.1%"]
-
-
 async def test_the_parts_line_wraps_between_items_at_80_columns():
     app, fake = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -262,3 +257,55 @@ async def test_the_parts_line_wraps_between_items_at_80_columns():
         lines = str(app.query_one("#inside-parts").render()).splitlines()
         assert len(lines) == 2 and all(len(line) <= 78 for line in lines)
         assert lines[0].endswith(" ·") and "MLP 16,384" in lines[1]
+
+
+MANY = ["zebra", "xylophone", "zebra"] * 5 + [f"word{i}" for i in range(20)]
+
+
+def info_line(app) -> str:
+    return str(app.query_one("#inside-info").render())
+
+
+async def test_the_cut_stays_in_sight_and_each_unknown_word_is_listed_once():
+    """#24: the list repeated words and pushed the "cut to N tokens" note out of sight."""
+    fake = FakeEngine()
+
+    def trace(text, position=-1, at_step=None):
+        return replace(FakeEngine.trace(fake, text, position), unknown=tuple(MANY), truncated=True)
+
+    fake.trace = trace
+    app, _ = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_inside(pilot, fake)
+        line = info_line(app)
+        assert "cut to 5 tokens" in line
+        assert line.count("zebra") <= 1 and "22 not in vocabulary" in line
+        assert len(line) <= 78  # the line's room inside its padding
+
+
+async def test_an_empty_text_says_so_and_one_of_spaces_says_why_it_traces_a_line_break():
+    """#24: an empty text was silently ignored; only spaces was traced as ⏎ with no word why."""
+    app, fake = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = await open_inside(pilot, fake)
+        field = app.query_one("#inside-input", Input)
+        await pilot.press("slash")
+        field.value = ""
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Nothing to trace: the box is empty" in info_line(app)
+        assert view.trace.tokens == tuple(PROBE.split())  # the last trace stays
+        field.value = "   "
+        await pilot.press("enter")
+        await settle(pilot, lambda: view.trace.tokens == ("\n",))
+        assert info_line(app).startswith("no tokens in this text: traced a line break (⏎)")
+
+
+async def test_the_stage_list_says_which_stage_of_how_many_when_they_do_not_all_fit():
+    app, fake = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = await open_inside(pilot, fake)
+        stages = app.query_one(StageList)
+        title = rendered(stages).splitlines()[0]
+        assert f"stage 1 of {len(view.trace.stages)} · ↑/↓" in title
+        assert title.index("shape") == 26 and title.index("params") == 33  # where they always are

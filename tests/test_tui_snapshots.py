@@ -1,4 +1,5 @@
-"""Snapshot tests: each view's layout at 80×24 and 120×40, fed by a fixed FakeEngine history.
+"""Snapshot tests: each view's layout at 80×24 (with the tour's note closed, folded and open) and
+at 120×40, fed by a fixed FakeEngine history.
 
 Nothing on screen depends on a clock: the fake's tokens/s and elapsed times are fixed, so the
 ETA is too. Update baselines with `pytest tests/test_tui_snapshots.py --snapshot-update` after
@@ -13,6 +14,7 @@ from textual.widgets import Input
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.views.attention import AttentionView
+from tui.views.inside import InsideView
 from tui.widgets.generate.generation_output import GenerationOutput
 
 
@@ -29,14 +31,16 @@ def open_view(keys: list[str]):
             await settle(pilot, lambda: view.amap is not None and len(view.role_history) == 3)
         if "enter" in keys and app.current_view == "generate":
             await settle(pilot, lambda: len(app.query_one(GenerationOutput).tokens) == 30)
+        if app.current_view == "inside":
+            await settle(pilot, lambda: app.query_one(InsideView).trace is not None)
         await settle(pilot)
         await pilot.pause(0.3)  # let the chart's redraw timer fire once
 
     return run_before
 
 
-def fake_app(fake: FakeEngine | None = None):
-    app, fake = make_app(fake or FakeEngine())
+def fake_app(fake: FakeEngine | None = None, **kwargs):
+    app, fake = make_app(fake or FakeEngine(), **kwargs)
     app._fake = fake
     return app
 
@@ -46,13 +50,26 @@ VIEWS = {
     "attention": ["2", "down", "down"],
     "generate": ["3", "enter", "enter"],  # enter gives the prompt the keyboard, enter submits
     "learn": ["4"],
+    "inside": ["5"],
 }
+# The tour's note at 80×24: none, as it comes there (folded to its title), and opened with o.
+NOTE = {"closed": None, "folded": [], "open": ["o"]}
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-@pytest.mark.parametrize("view", list(VIEWS))
+@pytest.mark.parametrize("size", [(120, 40)], ids=["120x40"])
+@pytest.mark.parametrize("view", ["train", "attention", "generate", "learn"])
 def test_view_layout(snap_compare, view, size):
     assert snap_compare(fake_app(), terminal_size=size, run_before=open_view(VIEWS[view]))
+
+
+@pytest.mark.parametrize("note", list(NOTE))
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_every_view_at_80x24(snap_compare, view, note):
+    """80×24 is a supported size: each view's main figure stays readable, the note or not."""
+    keys = NOTE[note]
+    app = fake_app(tour=keys is not None)
+    run_before = open_view([*(keys or []), *VIEWS[view]])
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 @pytest.mark.parametrize("keys", [["q"], ["question_mark"], ["n"]], ids=["quit", "help", "new"])

@@ -11,9 +11,16 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from engine import Candidate, GeneratedToken, token_label
+from engine import Candidate, GeneratedToken, PassageLosses, SampleConfig, TopLogits, token_label
 from tests.tui_helpers import Holder
-from tui.format import cell_label, fit, format_duration, format_rate
+from tui.format import (
+    cell_label,
+    fit,
+    format_duration,
+    format_rate,
+    probability,
+    unknown_words,
+)
 from tui.state.loss_history import MAX_EVALS, MAX_POINTS, RECENT, LossHistory
 from tui.views.attention import probe_from_sample
 from tui.widgets.attention.attention_bars import MAX_BARS, AttentionBars
@@ -21,7 +28,9 @@ from tui.widgets.attention.head_grid import pool
 from tui.widgets.attention.heatmap import LABEL_WIDTH, AttentionHeatmap
 from tui.widgets.drawing import bar
 from tui.widgets.generate.candidate_bars import CandidateBars
+from tui.widgets.generate.pipeline_table import PipelineTable
 from tui.widgets.train.loss_chart import log_ticks, nice_ticks
+from tui.widgets.train.surprise_passage import SurprisePassage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +41,21 @@ def test_ema_is_debiased_from_the_first_step():
     assert history.ema[0] == 4.0  # not 0.4, as a plain EMA starting at 0 would give
     history.add_step(2, 2.0, 20)
     assert 2.0 < history.ema[1] < 4.0
+
+
+def test_a_merged_point_weighs_as_the_steps_it_stands_for():
+    """A history replayed in brief sends one StepCompleted for `merged` steps: the chart's mean
+    and EMA match those of the steps one by one (with a constant loss per run)."""
+    one_by_one, merged = LossHistory(smoothing=0.9), LossHistory(smoothing=0.9)
+    for step in range(1, 101):
+        one_by_one.add_step(step, 3.0 if step <= 50 else 1.0, step)
+    merged.add_step(50, 3.0, 50, weight=50)
+    merged.add_step(100, 1.0, 100, weight=50)
+    assert merged.weight == [50, 50]
+    assert merged.ema[-1] == pytest.approx(one_by_one.ema[-1])
+    assert merged.downsampled(1)[2] == pytest.approx(one_by_one.downsampled(1)[2])
+    merged.set_smoothing(0.9)
+    assert merged.ema[-1] == pytest.approx(one_by_one.ema[-1])
 
 
 def test_changing_smoothing_recomputes_the_ema():
@@ -82,6 +106,52 @@ def test_pool_and_bars():
 def test_probe_from_sample_takes_a_line():
     assert probe_from_sample("\n\noh my love\nbaby") == "oh my love"
     assert len(probe_from_sample("word " * 40)) <= 60
+
+
+def test_a_probability_reads_one_way_and_never_0_for_a_non_zero_value():
+    cases = {
+        1.0: "100%", 0.9996: ">99%", 0.5: "50%", 0.1: "10%", 0.094: "9.4%", 0.01: "1.0%",
+        0.0036: "0.36%", 0.001: "0.10%", 0.00099: "<0.1%", 1e-9: "<0.1%", 0.0: "0%",
+    }  # fmt: skip
+    assert {p: probability(p) for p in cases} == cases
+    assert max(len(probability(p / 10_000)) for p in range(10_001)) == 5
+
+
+P = 0.0036  # #24: "p 0%" in where-wrong, "0%" among the candidates, "<1%" beside them, "p 0.00"
+
+
+async def test_the_same_probability_reads_the_same_in_every_widget():
+    other = 1 - P
+    guesses = (Candidate(1, "oh", other), Candidate(2, "my", P))
+    passage = PassageLosses(("oh", "my"), (1, 2), (-math.log(P),), (guesses,), -math.log(P))
+    wrong = SurprisePassage()
+    async with Holder(wrong).run_test(size=(80, 12)):
+        wrong.show(passage)
+        text = wrong.render().plain
+        assert "(p 0.36%)" in text and "my✓ 0.36%" in text
+    logits = TopLogits((1, 2), ("oh", "my"), (0.0, math.log(P / other)), 0.0, 2)
+    token = GeneratedToken(2, "my", P, guesses, logits)
+    candidates = CandidateBars()
+    async with Holder(candidates).run_test(size=(60, 12)):
+        candidates.show(token, 0, SampleConfig())
+        lines = candidates.render().plain.splitlines()
+        assert lines[0].endswith("drawn, p 0.36%")
+        assert lines[2].split()[-2:] == ["0.36%", "◀"]
+    table = PipelineTable()
+    async with Holder(table).run_test(size=(44, 12)):
+        table.show(token, 0, SampleConfig())
+        table.set_settings(SampleConfig())
+        row = next(line for line in table.render().plain.splitlines() if line.startswith("my"))
+        assert row.split()[1:5] == ["0.36%"] * 4
+
+
+def test_unknown_words_come_once_and_as_many_as_fit():
+    words = ["zebra", "xylophone", "zebra", "yak", "x\x1b[2J"]
+    assert unknown_words(words, 80) == "not in vocabulary: zebra, xylophone, yak, x␛[2J"
+    assert unknown_words(words, 43) == "not in vocabulary: zebra, xylophone +2 more"
+    assert unknown_words(words, 20) == "4 not in vocabulary"
+    assert unknown_words(words, 10) == "4 unknown"
+    assert unknown_words(words, 5) == unknown_words([], 80) == ""
 
 
 def test_formatting():

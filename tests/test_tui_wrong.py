@@ -76,7 +76,7 @@ async def test_selecting_a_token_shows_its_loss_and_what_the_model_expected():
         assert "my✓ 61%" in line  # the model's first guess was right
         await pilot.press("right", "right")
         line = passage.render().plain.splitlines()[-2]
-        assert line.startswith("▸ you loss 2.50 (p 8%)") and "oh 60%" in line
+        assert line.startswith("▸ you loss 2.50 (p 8.2%)") and "oh 60%" in line
         assert "✓" not in line  # the actual token was not among the model's guesses
         await pilot.press("home")
         assert passage.selected == 0

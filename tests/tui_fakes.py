@@ -1,8 +1,9 @@
 """A deterministic stand-in for engine.EngineClient: canned events, attention and generation.
 
 It satisfies engine.RunClient (tests/test_contract.py checks it against EngineClient). No torch and
-no threads of its own. events() yields its canned history, then (when `live`) the events its
-requests cause (pause() announces TrainingPaused, as a worker would) until close() or shutdown().
+no threads of its own. events() yields its canned history and, as the real client does, a
+HistoryReplayed where it ends, then (when `live`) the events its requests cause (pause() announces
+TrainingPaused, as a worker would) until close() or shutdown().
 Each request is recorded as the method served and its arguments: a test asks
 `fake.asked(fake.trace)`, so renaming a client method breaks the test, not a string compare.
 """
@@ -29,6 +30,7 @@ from engine import (
     ForwardTrace,
     GeneratedToken,
     HeadRole,
+    HistoryReplayed,
     Neighbour,
     PassageLosses,
     PauseCause,
@@ -197,6 +199,8 @@ class FakeEngine:
 
     def events(self, history_bytes: int | None = None) -> Iterator[Event]:
         yield from self._events
+        steps = sum(isinstance(event, StepCompleted) for event in self._events)
+        yield HistoryReplayed(len(self._events), steps)
         deadline = time.monotonic() + 30
         while self.live and not self.closed.is_set() and time.monotonic() < deadline:
             try:  # a live connection stays open until close(), with what requests caused

@@ -29,8 +29,9 @@ async def settle(pilot, until=lambda: True, timeout: float = 5.0) -> None:
 
 
 async def loaded(pilot, fake: FakeEngine) -> None:
-    """Wait until every canned event reached the views."""
-    await settle(pilot, lambda: pilot.app.events_seen >= len(fake._events))
+    """Wait until every canned event, and the mark where the history ends, reached the views."""
+    app = pilot.app
+    await settle(pilot, lambda: app.history_loaded and app.events_seen > len(fake._events))
 
 
 class Holder(App):

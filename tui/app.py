@@ -4,6 +4,10 @@ The views, their keys and tabs come from one table, tui/views/registry.py. The e
 another process; two threads read its events (tui/event_batches.py): one blocks on the client's
 iterator, and a thread worker posts what it gathered in batches. Engine failure is handled in
 `_report_failure` only; the run's state is the App's, and the header only shows it.
+
+A run's history comes first (in brief, engine/runs/history.py): until the client marks where it
+ends (HistoryReplayed), the header says "loading history n%" rather than a state the history has
+not reached yet, and the views get no client, so nothing asks the engine about a half-read run.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from engine import (
     CheckpointSaved,
     EngineError,
     EngineFailed,
+    HistoryReplayed,
     LossNotFinite,
     PauseCause,
     RunClient,
@@ -47,7 +52,7 @@ from tui.views.registry import FIRST, VIEWS
 from tui.views.train import TrainView
 from tui.views.view import View
 from tui.widgets.shell.key_hints import KeyHints
-from tui.widgets.shell.run_header import RunHeader
+from tui.widgets.shell.run_header import LOADING, RunHeader
 from tui.widgets.shell.tour_note import TourNote
 from tui.widgets.shell.view_tabs import ViewTabs
 
@@ -72,6 +77,8 @@ class LlmLearnsApp(App[int]):
         Binding("s", "save", "Save"),
         Binding("g", "sample", "Sample"),
         Binding("n", "new_run", "New run", show=False),
+        # The tour's note says "o read" / "o fold" itself: the footer has no room at 80 columns.
+        Binding("o", "fold_note", "Tour note", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit_app", "Quit"),
         Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
@@ -99,10 +106,11 @@ class LlmLearnsApp(App[int]):
         self.run_state = RunState.STARTING
         # How the app stands with the engine, shown instead of the run's state until connected.
         self.link: str | None = "connecting" if connect else "no run"
-        self._keys_for = self.run_state  # the state the key hints were last checked against
+        self._keys_for = self._key_state()  # what the key hints were last checked against
         self.last_checkpoint: str | None = None
         self.not_finite: LossNotFinite | None = None  # the last skipped step, for the pause notice
         self.events_seen = 0
+        self.history_loaded = False  # the client has marked where the run's history ends
 
     def compose(self) -> ComposeResult:
         sample = self.config.sample if self.config else None
@@ -147,18 +155,22 @@ class LlmLearnsApp(App[int]):
     def _views(self) -> list[View]:
         return [self.query_one(f"#{view.id}", View) for view in VIEWS]
 
+    def _key_state(self) -> tuple:
+        """What decides which run keys the footer shows (check_action)."""
+        return (self.run_state, self.link, self.client is not None)
+
     def _show_state(self) -> None:
         self.query_one(RunHeader).show_state(self.run_state, self.link)
-        if self.run_state is not self._keys_for:
-            self._keys_for = self.run_state
+        if self._key_state() != self._keys_for:
+            self._keys_for = self._key_state()
             self.refresh_bindings()  # the key hints name what space does now: Pause or Resume
 
     @on(Connected)
     def _connected(self, message: Connected) -> None:
         self.client = message.client
-        self.run_state, self.link = RunState.STARTING, None
-        for view in self._views():
-            view.set_client(self.client)
+        self.run_state, self.link = RunState.STARTING, LOADING
+        self.history_loaded = False
+        self._show_state()
         self._read_events(self.client)
 
     @on(ConnectFailed)
@@ -185,7 +197,11 @@ class LlmLearnsApp(App[int]):
             return
         events = message.events
         self.events_seen += len(events)
+        replayed = False
         for event in events:
+            if isinstance(event, HistoryReplayed):
+                replayed = True
+                continue
             self.run_state = advance(self.run_state, event)
             if isinstance(event, CheckpointSaved):
                 self.last_checkpoint = event.path
@@ -195,16 +211,29 @@ class LlmLearnsApp(App[int]):
                 isinstance(event, TrainingPaused) and event.cause is PauseCause.NOT_FINITE
             ):
                 self._report_failure(event)
+        if replayed:
+            self._history_replayed()
         self._show_state()
         self.query_one(RunHeader).ingest(events)
         for view in self._views():
             view.ingest(events)
         self.query_one(TourNote).ingest(events)
+        if replayed:
+            for view in self._views():  # after the history: their first asks see all of it
+                view.set_client(self.client)
+
+    def _history_replayed(self) -> None:
+        """The history is in: the header shows the state it left the run in."""
+        self.history_loaded = True
+        if self.link == LOADING:
+            self.link = None
 
     @on(EventStreamClosed)
     def _stream_closed(self, message: EventStreamClosed) -> None:
         if message.client is not self.client or self._exit:
             return
+        if self.link == LOADING:  # the stream ended inside the history
+            self.link = None
         if message.error:
             self._report_failure(
                 EngineFailed(reason=message.error, last_checkpoint=self.last_checkpoint)
@@ -221,6 +250,8 @@ class LlmLearnsApp(App[int]):
         checkpoint = self.last_checkpoint
         if isinstance(event, EngineFailed):
             self.run_state = RunState.FAILED
+            if self.link == LOADING:
+                self.link = None
             checkpoint = event.last_checkpoint or checkpoint
             reason = f"The engine failed: {event.reason}"
         elif isinstance(event, LossNotFinite):
@@ -267,12 +298,18 @@ class LlmLearnsApp(App[int]):
             "new_run",
         ):
             return False
-        if action == "pause":  # hidden while paused, dimmed when there is nothing to pause
-            if self.run_state is RunState.PAUSED:
-                return False
-            return True if self.run_state is RunState.RUNNING else None
+        # The footer shows no key that does nothing now: space only while there is something to
+        # pause or resume, s and g only while a worker is there to serve them (not while the
+        # history loads, nor once the connection is gone).
+        serving = self.client is not None and self.link is None
+        if action == "pause":
+            return serving and self.run_state is RunState.RUNNING
         if action == "resume":
-            return self.run_state is RunState.PAUSED
+            return serving and self.run_state is RunState.PAUSED
+        if action in ("save", "sample"):
+            return serving
+        if action == "fold_note":
+            return self.query_one(TourNote).display
         return True
 
     def action_view(self, view: str) -> None:
@@ -387,6 +424,9 @@ class LlmLearnsApp(App[int]):
 
     def action_toggle_tour(self) -> None:
         self.tour_on = self.query_one(TourNote).toggle()
+
+    def action_fold_note(self) -> None:
+        self.query_one(TourNote).toggle_fold()
 
     def action_quit_app(self) -> None:
         if isinstance(self.screen, QuitScreen):

@@ -49,6 +49,40 @@ def format_rate(tokens_per_s: float) -> str:
     return f"{tokens_per_s:.0f}"
 
 
+def probability(p: float) -> str:
+    """A probability as every view shows it, in at most 5 cells: 100%, >99%, 36%, 3.6%, 0.36%,
+    <0.1%, 0%. A non-zero value never reads 0%, nor one below 1 as 100%."""
+    if p <= 0:
+        return "0%"
+    if p >= 1:
+        return "100%"
+    if p >= 0.995:
+        return ">99%"
+    if p >= 0.0995:
+        return f"{p:.0%}"
+    if p >= 0.00995:
+        return f"{p:.1%}"
+    if p >= 0.001:
+        return f"{p:.2%}"
+    return "<0.1%"
+
+
+def unknown_words(words: list[str], room: int) -> str:
+    """'not in vocabulary: zebra, xylophone +2 more', each word once, in at most `room` cells:
+    as many words as fit, else only how many there are ('' for none). Plain text, every word
+    made visible (engine.token_label): a prompt may hold anything."""
+    labels = [token_label(word) for word in dict.fromkeys(words)]
+    for shown in range(len(labels), 0, -1):
+        more = f" +{len(labels) - shown} more" if shown < len(labels) else ""
+        text = "not in vocabulary: " + ", ".join(labels[:shown]) + more
+        if cell_len(text) <= room:
+            return text
+    for text in (f"{len(labels)} not in vocabulary", f"{len(labels)} unknown"):
+        if labels and cell_len(text) <= room:
+            return text
+    return ""
+
+
 def graphemes(text: str) -> list[tuple[str, int]]:
     """(grapheme, width in cells) for each grapheme of `text`: 👩‍👩‍👧 or 🇫🇷 is one, 2 cells wide."""
     spans, _ = split_graphemes(text)

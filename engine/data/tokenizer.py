@@ -22,6 +22,7 @@ import torch
 from engine.contract.errors import CheckpointError
 
 UNK = "<unk>"
+UNK_ID = 0  # word and char vocabularies start with UNK; BPE has none
 NEWLINE = "\n"
 # Words keep inner apostrophes ("don't"); every other non-space character is a token of its own.
 _WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|\n|[^\w\s]|_")
@@ -33,6 +34,11 @@ _NO_SPACE_AFTER = set("([{\n")
 class Encoding:
     ids: list[int]
     unknown: list[str]  # the pieces of the text that the vocabulary lacks, in order
+
+    def unknown_in(self, count: int) -> list[str]:
+        """The unknown pieces among the first `count` ids: a text cut to the context window
+        lacks what was cut off. Each unknown piece is one <unk> (id 0), in order."""
+        return self.unknown[: self.ids[:count].count(UNK_ID)]
 
 
 class Tokenizer(ABC):

@@ -42,7 +42,7 @@ def capture_attention(model: GPT, tokenizer: Tokenizer, text: str, step: int = 0
         token_ids=ids,
         shape=tuple(weights.shape),
         weights=tensor_to_array(weights),
-        unknown=encoding.unknown,
+        unknown=encoding.unknown_in(block_size),
         truncated=truncated,
         step=step,
     )

@@ -154,7 +154,7 @@ def trace(
         n_params=model.num_params(),
         neighbours=nearest_tokens(model, tokenizer, ids[position]),
         candidates=candidates,
-        unknown=tuple(encoding.unknown),
+        unknown=tuple(encoding.unknown_in(block_size)),
         truncated=truncated,
         step=step,
         roles=head_roles(attention),

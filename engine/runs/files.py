@@ -188,6 +188,32 @@ def read_events(run_dir: Path) -> Iterator[Event]:
         warn_skipped(run_dir, skipped)
 
 
+def read_events_after(run_dir: Path, offset: int = 0) -> tuple[list[Event], int]:
+    """The events written to events.jsonl past byte `offset`, and the offset after the last of
+    them: read again from there to follow a run that is still writing (a torn last line, a
+    write under way, waits for the next read). Lines that are not events are skipped."""
+    path = run_dir / EVENTS
+    events: list[Event] = []
+    skipped = 0
+    try:
+        file = path.open("rb")
+    except FileNotFoundError:
+        return events, offset
+    with file:
+        file.seek(offset)
+        for line in file:
+            if not line.endswith(b"\n"):
+                break
+            offset += len(line)
+            try:
+                events.append(EVENT_TYPES.from_json(line.decode("utf-8", errors="replace")))
+            except (ValueError, TypeError):
+                skipped += 1
+    if skipped:
+        warn_skipped(run_dir, skipped)
+    return events, offset
+
+
 def warn_skipped(run_dir: Path, count: int) -> None:
     log.warning(
         "warning: %s: skipped %d line(s) that are not whole events", run_dir / EVENTS, count

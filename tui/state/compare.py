@@ -1,5 +1,7 @@
-"""Other runs drawn on the Train chart beside the live one: their history, read once from their
-events.jsonl with the engine's reader (no torch here), and a colour each that stays theirs.
+"""Other runs drawn on the Train chart beside the live one: their history, read from their
+events.jsonl with the engine's reader (no torch here), and a colour each that stays theirs. A run
+that is still training is read again from where the last read ended (`read_more`), so its curve
+grows as it trains.
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from pathlib import Path
 
 from engine import (
     EvalCompleted,
+    Event,
+    RunState,
     StepCompleted,
     TrainingStarted,
+    advance,
     comparable_run,
-    read_events,
+    read_events_after,
     visible,
 )
 from tui.state.loss_history import LossHistory
@@ -38,6 +43,8 @@ class ComparedRun:
     vocab_size: int = 0
     preset: str = ""
     max_steps: int = 0
+    offset: int = 0  # bytes of its events.jsonl read so far
+    state: RunState = RunState.STARTING  # as its events left it: RUNNING while it trains
     key: tuple = field(default=(), compare=False)  # what the chart's drawing of it depends on
     series: dict = field(default_factory=dict, compare=False)  # the chart's cache of its curves
 
@@ -52,7 +59,20 @@ def read_run(path: Path, smoothing: float = 0.9) -> ComparedRun:
     is many megabytes). Raises CheckpointError if `path` is not a run directory."""
     comparable_run(path)
     run = ComparedRun(path, LossHistory(smoothing))
-    for event in read_events(path):
+    add_events(run, *read_events_after(path))
+    return run
+
+
+def read_more(run: ComparedRun) -> tuple[list[Event], int]:
+    """What the run has written since it was last read, and where that ends (off the event loop;
+    then `add_events` on it, where the chart is drawn)."""
+    return read_events_after(run.path, run.offset)
+
+
+def add_events(run: ComparedRun, events: list[Event], offset: int) -> None:
+    """Add events read from the run's log up to byte `offset`."""
+    for event in events:
+        run.state = advance(run.state, event)
         if isinstance(event, StepCompleted):
             run.history.add_step(event.step, event.loss, event.tokens_seen, event.elapsed_s)
         elif isinstance(event, EvalCompleted):
@@ -60,8 +80,10 @@ def read_run(path: Path, smoothing: float = 0.9) -> ComparedRun:
         elif isinstance(event, TrainingStarted):
             run.tokenizer, run.vocab_size = event.tokenizer, event.vocab_size
             run.preset, run.max_steps = event.preset, event.max_steps
-    run.key = (str(path), len(run.history), len(run.history.val))
-    return run
+    run.offset = offset
+    if events or not run.key:
+        run.key = (str(run.path), offset)
+        run.series = {}  # the chart's curves of it are out of date
 
 
 def free_color(taken: list[tuple[int, int, int]]) -> tuple[int, int, int]:

@@ -49,7 +49,11 @@ class LossHistory:
         """Points kept (one per step until the history is compacted)."""
         return len(self.steps)
 
-    def add_step(self, step: int, loss: float, tokens_seen: int, seconds: float = 0.0) -> None:
+    def add_step(
+        self, step: int, loss: float, tokens_seen: int, seconds: float = 0.0, weight: int = 1
+    ) -> None:
+        """One point; `weight` > 1 for an event that stands for that many steps (a long history
+        replayed in brief: StepCompleted.merged), `loss` being their mean."""
         if not math.isfinite(loss):
             return  # a skipped step; the failure notice reports it
         if self.steps and step <= self.steps[-1]:
@@ -58,12 +62,13 @@ class LossHistory:
         self.tokens.append(tokens_seen)
         self.seconds.append(seconds)
         self.loss.append(loss)
-        self.weight.append(1)
-        beta = self.smoothing
-        self._ema_raw = beta * self._ema_raw + (1 - beta) * loss
-        self._ema_steps += 1
+        self.weight.append(weight)
+        # As in set_smoothing: a merged point is `weight` steps of its mean loss.
+        decay = self.smoothing**weight
+        self._ema_raw = decay * self._ema_raw + (1 - decay) * loss
+        self._ema_steps += weight
         # Debias as Adam does: the EMA starts at 0, so early values are scaled up.
-        self.ema.append(self._ema_raw / (1 - beta**self._ema_steps))
+        self.ema.append(self._ema_raw / (1 - self.smoothing**self._ema_steps))
         if len(self.steps) > MAX_POINTS:
             self._compact()
 

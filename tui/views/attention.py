@@ -31,10 +31,9 @@ from engine import (
     StepCompleted,
     TrainingStarted,
     head_roles,
-    token_label,
     visible,
 )
-from tui.format import learn_link
+from tui.format import fit, learn_link, unknown_words
 from tui.screens.help import ViewHelp
 from tui.views.view import View
 from tui.widgets.attention.attention_bars import AttentionBars
@@ -61,9 +60,17 @@ def shown(text: str) -> str:
     return visible(text, keep_newlines=False, keep_tabs=False)
 
 
-def unknown_note(words: list[str]) -> str:
-    """Markup naming the words the vocabulary lacks, each one made safe to show."""
-    return f"[$error]not in vocabulary: {escape(', '.join(token_label(w) for w in words))}[/]"
+CONTEXT = "Block size (context window)"
+
+
+def cut_note(tokens: int) -> Content:
+    """That a text was cut to the context window: a link to what that is."""
+    return learn_link(f"cut to {tokens} tokens", CONTEXT, "$warning underline")
+
+
+def unknown_note(words: list[str], room: int) -> Content:
+    """The words the vocabulary lacks, each once, in at most `room` cells (tui.format)."""
+    return Content.styled(unknown_words(words, room), "$error")
 
 
 def role_history_line(
@@ -83,6 +90,11 @@ def role_history_line(
     text = " → ".join(f"{role} at {step:,}" for step, role in changes[1:][-keep:])
     start = "…" if len(changes) - 1 > keep else changes[0][1]
     return f"h{head + 1}: {start} → {text}"
+
+
+class MapFrame(ScrollableContainer, can_focus=False, inherit_bindings=False):
+    """The heatmap's scrolling frame. The mouse scrolls it; the keys stay the view's (↑/↓ move
+    the query, and the frame follows it; ←/→ scrub), or a long text's map would take them."""
 
 
 class AttentionView(View):
@@ -165,7 +177,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             yield Switch(value=True, id="attn-auto")
         yield Static(id="attn-info")
         with Horizontal(id="attn-body"):
-            with ScrollableContainer(id="attn-map-scroll"):
+            with MapFrame(id="attn-map-scroll"):
                 yield AttentionHeatmap(id="attn-map")
             with Vertical(id="attn-side"):
                 yield AttentionBars(id="attn-bars")
@@ -174,6 +186,10 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
     def on_mount(self) -> None:
         self.set_interval(AUTO_REFRESH_S, self._auto_refresh)
         self._render_info()
+        scroll = self.query_one("#attn-map-scroll")
+        self.watch(scroll, "scroll_y", self._show_extent, init=False)
+        self.watch(scroll, "scroll_x", self._show_extent, init=False)
+        self.watch(scroll, "virtual_size", self._show_extent, init=False)  # a new map's size
 
     def focus_main(self) -> None:
         self.query_one(AttentionHeatmap).focus()
@@ -308,6 +324,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         self.query_one(HeadGrid).show(maps, self.head_index, labels)
         self._show_history()
         self._render_info()
+        self.call_after_refresh(self._show_extent)  # once the map has its new size
 
     def _show_history(self) -> None:
         self.query_one(HeadGrid).border_subtitle = role_history_line(
@@ -326,6 +343,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         # drop a run's leading space, and screenshots read "live· step".
         amap = self.amap
         parts: list[Content | str] = []
+        keys = ""  # how to go on: last, and only where it fits whole
         if amap is None:
             parts.append("Press / and type a text, then enter, to see where each token looks.")
         elif self.snapshot_index is None:
@@ -338,13 +356,63 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             parts += [
                 learn_link(counter, SNAPSHOTS, "bold underline"),
                 Content.styled(" ", "bold"),
-                f"of the probe · step {amap.step:,} · → later, live at the end",
+                f"of the probe · step {amap.step:,}",
             ]
-        if amap is not None and amap.unknown:
-            parts += [" · ", Content.from_markup(unknown_note(amap.unknown))]
+            keys = " · → later, live at the end"
+        # The cut first: a long list of unknown words must not push it out of sight.
         if amap is not None and amap.truncated:
-            parts += [" · ", Content.from_markup("[$warning]cut to the context window[/]")]
-        self.query_one("#attn-info", Static).update(Content.assemble(*parts))
+            parts += [" · ", cut_note(len(amap.tokens))]
+        info = self.query_one("#attn-info", Static)
+        if amap is not None and amap.unknown:
+            room = (info.size.width or 200) - Content.assemble(*parts).cell_length - 3
+            if note := unknown_note(amap.unknown, room - len(keys)):
+                parts += [" · ", note]
+        if Content.assemble(*parts).cell_length + len(keys) <= (info.size.width or 200):
+            parts.append(keys)
+        info.update(Content.assemble(*parts))
+
+    def on_resize(self) -> None:
+        self._render_info()
+        self.call_after_refresh(self._show_extent)
+
+    def _show_extent(self) -> None:
+        """Say on the map's border which rows and columns show, when it is cut, and how to see
+        the rest: a long text's map is taller and wider than an 80×24 terminal's."""
+        scroll = self.query_one(MapFrame)
+        heatmap = self.query_one(AttentionHeatmap)
+        T = len(heatmap.tokens)
+        width, height = scroll.scrollable_content_region.size
+        rows, columns = heatmap.extent(scroll.scroll_x, scroll.scroll_y, width, height)
+        if not T or (len(rows) == T and len(columns) == T):
+            scroll.border_subtitle = ""
+            return
+        span = {"rows": rows, "cols": columns}
+        cut = [name for name, shown in span.items() if len(shown) < T]
+        if len(cut) == 1:
+            name, shown = ("columns" if cut == ["cols"] else "rows"), span[cut[0]]
+            text = f"{name} {shown.start + 1}–{shown.stop} of {T}"
+        else:
+            text = (
+                f"rows {rows.start + 1}–{rows.stop}, cols {columns.start + 1}–{columns.stop} of {T}"
+            )
+        room = scroll.size.width - 4
+        for keys in (" · ↑/↓ scroll", ""):
+            if len(text) + len(keys) <= room:
+                scroll.border_subtitle = text + keys
+                return
+        scroll.border_subtitle = fit(text, room)
+
+    def _follow_query(self) -> None:
+        """Scroll the map up or down so that the query's row is in view; not sideways, which
+        would take the row labels out of sight (the bars list where the query looks)."""
+        heatmap = self.query_one(AttentionHeatmap)
+        _, y = heatmap.cell_at(heatmap.query_index)
+        scroll = self.query_one(MapFrame)
+        height = scroll.scrollable_content_region.height
+        if y < scroll.scroll_y or y >= scroll.scroll_y + height:
+            top = y if y < scroll.scroll_y else y - height + 1
+            scroll.scroll_to(y=top, animate=False, immediate=True)
+        self._show_extent()
 
     @on(Input.Submitted, "#attn-input")
     def _probe_submitted(self, event: Input.Submitted) -> None:
@@ -379,6 +447,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
     def action_query(self, delta: int) -> None:
         self.query_one(AttentionHeatmap).move_query(delta)
         self._show_bars()
+        self._follow_query()
 
     def action_head(self, delta: int) -> None:
         if self.amap is not None:

@@ -15,12 +15,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import get_current_worker
 
-from engine import ConfigError, GeneratedToken, RunClient, SampleConfig, token_label, visible
-from tui.format import learn_link, one_line
+from engine import ConfigError, GeneratedToken, RunClient, SampleConfig, visible
+from tui.format import learn_link, one_line, unknown_words
 from tui.screens.help import ViewHelp
 from tui.views.view import View
 from tui.widgets.generate.candidate_bars import CandidateBars, caption
@@ -39,6 +40,8 @@ SETTINGS = [
     ("seed", "seed", "integer", ""),
 ]
 PIPELINE_FIELDS = {f"gen-{name}" for name, *_ in SETTINGS[:3]}
+# The keys that reach the fields (tab alone takes five presses to reach temp).
+KEYS = "/ types a prompt, enter generates · t: temp, then tab: top-k, top-p"
 
 
 class GenerateView(View):
@@ -48,7 +51,8 @@ class GenerateView(View):
         "Generate",
         """\
 Press `/` (or enter) to type a prompt, then **enter**: the model continues it one token at a
-time (the prompt is tinted, the model's text bold). `←`/`→` on the output pick a step.
+time (the prompt is tinted, the model's text bold). `←`/`→` on the output pick a step. `t` types
+in the temperature field, `tab` moves on to top-k and top-p, escape gives the keyboard back.
 
 **Candidates** are the likeliest next tokens at that step, from the distribution the token was
 drawn from (◀): after the settings, except at temp 0, which takes the top of the raw one.
@@ -68,6 +72,8 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
         Binding("left", "pick(-1)", "Prev token", show=False),
         Binding("right", "pick(1)", "Next token", show=False),
         Binding("ctrl+g", "generate", "Generate"),
+        # Shown on the status line, which has the room the footer lacks at 80 columns.
+        Binding("t", "settings", "Temp, top-k, top-p", show=False),
     ]
 
     @dataclass
@@ -127,6 +133,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
                 yield Label(off, classes="setting-off")
 
     def on_mount(self) -> None:
+        self.query_one("#gen-status", Static).update(KEYS)
         self.query_one(CandidateBars).border_title = caption(None)
         pipeline = self.query_one(PipelineTable)
         pipeline.border_title = "Sampling pipeline"
@@ -153,7 +160,9 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
     def action_generate(self) -> None:
         status = self.query_one("#gen-status", Static)
         if self.client is None:
-            status.update("[$warning]No engine yet: wait for the run to connect.[/]")
+            status.update(
+                "[$warning]No engine yet: wait for the run to connect and load its history.[/]"
+            )
             return
         try:
             config = self.read_config()
@@ -201,14 +210,28 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
     def _ended(self, message: GenerationEnded) -> None:
         self.generating = False
         output = self.query_one(GenerationOutput)
+        status = self.query_one("#gen-status", Static)
+        parts: list[Content | str] = []
         if message.error:
-            text = f"[$error]{escape(visible(message.error))}[/]"
+            parts.append(Content.styled(visible(message.error), "$error"))
         else:
-            text = f"{len(output.tokens)} tokens · ←/→ pick a step · temp, top-k, top-p redraw it"
-        if output.unknown:
-            words = ", ".join(token_label(word) for word in output.unknown)
-            text += f" · [$error]not in vocabulary: {escape(words)}[/]"
-        self.query_one("#gen-status", Static).update(text)
+            parts.append(f"{len(output.tokens)} tokens")
+        room = status.size.width or 200
+        if output.unknown:  # before the keys: what went wrong with the prompt matters more
+            left = room - Content.assemble(*parts).cell_length - 3
+            if note := unknown_words(output.unknown, left):
+                parts += [" · ", Content.styled(note, "$error")]
+        if not message.error:
+            for hint in (" · ←/→ pick a step", " · t: temp, top-k, top-p redraw it"):
+                if Content.assemble(*parts).cell_length + len(hint) <= room:
+                    parts.append(hint)
+        status.update(Content.assemble(*parts))
+
+    def action_settings(self) -> None:
+        """Give the keyboard to the temperature field (tab goes on to top-k and top-p)."""
+        field = self.query_one("#gen-temperature", Input)
+        field.focus()
+        field.cursor_position = len(field.value)
 
     def action_pick(self, delta: int) -> None:
         output = self.query_one(GenerationOutput)

@@ -8,7 +8,6 @@ comes from the reply (a ForwardTrace), so the screen is always one consistent pa
 
 from __future__ import annotations
 
-from rich.cells import cell_len
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
@@ -32,7 +31,7 @@ from engine import (
 from tui.format import cell_label, learn_link
 from tui.messages import LearnAsked
 from tui.screens.help import ViewHelp
-from tui.views.attention import AttentionView, probe_from_sample, shown, unknown_note
+from tui.views.attention import AttentionView, cut_note, probe_from_sample, shown, unknown_note
 from tui.views.view import View
 from tui.widgets.inside.stage_detail import STAGE_TERMS, StageDetail
 from tui.widgets.inside.stage_list import StageList, count
@@ -105,6 +104,7 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         self.position = -1  # asked for; -1: the last token, whose output is the next guess
         self.step = 0
         self.error: str | None = None
+        self.empty = False  # the text submitted last was empty: nothing was traced
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -170,7 +170,7 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
 
     def _show_trace(self, trace: ForwardTrace) -> None:
         self.trace = trace
-        self.error = None
+        self.error, self.empty = None, False
         self.position = trace.position
         stages = self.query_one(StageList)
         stages.show(trace)
@@ -189,23 +189,33 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         if self.error is not None:
             info.update(f"[$error]trace unavailable:[/] {escape(visible(self.error))}")
             return
+        if self.empty:
+            info.update(
+                "[$warning]Nothing to trace: the box is empty.[/] Type a text (/), then enter."
+            )
+            return
         if trace is None:
             info.update("Press / and type a text, then enter, to follow it through the model.")
             return
         p = trace.position
-        label = cell_label(trace.tokens[p])
-        text = f"step {trace.step:,} · position {p + 1}/{len(trace.tokens)}: {escape(label)}"
-        plain = len(text) - len(escape(label)) + cell_len(label)
+        parts: list[Content | str] = []
+        if trace.tokens == ("\n",) and "\n" not in self.text:
+            # The engine starts an empty token list at a line break, as generation does.
+            link = learn_link("no tokens in this text", "Tokenizer", "$warning underline")
+            parts += [link, Content.styled(": traced a line break (⏎) instead · ", "$warning")]
+        parts.append(f"step {trace.step:,} · position {p + 1}/{len(trace.tokens)}: ")
+        parts.append(cell_label(trace.tokens[p]))
+        if trace.truncated:  # before the unknown words: a long list must not hide it
+            parts += [" · ", cut_note(len(trace.tokens))]
+        room = info.size.width or 200
         if trace.unknown:
-            text += " · " + unknown_note(list(trace.unknown))
-            plain = 1000  # a note that long leaves no room for the keys
-        if trace.truncated:
-            text += f" · [$warning]cut to {len(trace.tokens)} tokens (the context window)[/]"
-            plain += 37
+            left = room - Content.assemble(*parts).cell_length - 3
+            if note := unknown_note(list(trace.unknown), left):
+                parts += [" · ", note]
         keys = " · ←/→ position · ↑/↓ stage"
-        if plain + len(keys) <= info.size.width - 2:  # the keys only where they fit whole
-            text += keys
-        info.update(text)
+        if Content.assemble(*parts).cell_length + len(keys) <= room:  # the keys only if whole
+            parts.append(keys)
+        info.update(Content.assemble(*parts))
 
     def _render_parts(self) -> None:
         trace = self.trace
@@ -246,6 +256,10 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
 
     @on(Input.Submitted, "#inside-input")
     def _text_submitted(self, event: Input.Submitted) -> None:
+        self.empty = not event.value
+        if self.empty:  # said on the info line; the last trace stays below it
+            self._render_info()
+            return
         # The box shows control characters as stand-ins: a text shown unedited keeps its own.
         self.text = event.value if event.value != shown(self.text) else self.text
         self.text_edited = True

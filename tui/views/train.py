@@ -21,7 +21,7 @@ from engine import (
 from tui.format import one_line
 from tui.screens.help import ViewHelp
 from tui.screens.runs import RunsScreen
-from tui.state.compare import free_color, mismatch, read_run
+from tui.state.compare import add_events, free_color, mismatch, read_more, read_run
 from tui.views.view import View
 from tui.widgets.train.chart_legend import ChartLegend
 from tui.widgets.train.loss_chart import LossChart
@@ -58,7 +58,7 @@ Compare by tokens seen or training seconds (`x`) when the runs' steps differ in 
 
 Keys: `l` log-scale y · `x` steps, tokens seen or training seconds on the x axis · `c` compare
 runs · `space` pause/resume · `s` save a checkpoint · `g` draw a sample now. Samples appear
-below, one per eval.
+below, one per eval; the panel follows the newest unless you scroll up (`end` follows again).
 
 `w` swaps the samples for **where the model is wrong**: a passage of validation text coloured by
 each token's loss (red: the model did not see it coming), measured again at every eval. `←`/`→`
@@ -106,6 +106,7 @@ or a click pick a token, to see its loss and what the model expected there inste
         yield SurprisePassage(id="wrong")
 
     runs_root = Path("runs")  # where the runs list looks (the `runs` command's default)
+    follow_s = 2.0  # how often a compared run that is still training is read again
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -115,6 +116,23 @@ or a click pick a token, to see its loss and what the model expected there inste
         chart = self.query_one(LossChart)
         chart.can_focus = True
         self.query_one(ChartLegend).show(chart.legend())
+        self.set_interval(self.follow_s, self._follow_compared)
+
+    def _follow_compared(self) -> None:
+        if any(not run.state.ended for run in self.query_one(LossChart).compared):
+            self.run_worker(self._read_compared(), group="compare-follow", exclusive=True)
+
+    async def _read_compared(self) -> None:
+        """Add what the compared runs still training have written since they were last read."""
+        chart = self.query_one(LossChart)
+        grown = False
+        for run in [run for run in chart.compared if not run.state.ended]:
+            events, offset = await asyncio.to_thread(read_more, run)
+            if any(shown is run for shown in chart.compared):  # not taken off meanwhile
+                add_events(run, events, offset)
+                grown = grown or bool(events)
+        if grown:
+            chart.refresh()
 
     def focus_main(self) -> None:
         self.query_one(LossChart).focus()
@@ -123,7 +141,9 @@ or a click pick a token, to see its loss and what the model expected there inste
         chart = self.query_one(LossChart)
         for event in events:
             if isinstance(event, StepCompleted):
-                chart.history.add_step(event.step, event.loss, event.tokens_seen, event.elapsed_s)
+                chart.history.add_step(
+                    event.step, event.loss, event.tokens_seen, event.elapsed_s, event.merged
+                )
             elif isinstance(event, EvalCompleted):
                 chart.history.add_eval(event.step, event.val_loss, event.train_loss)
             elif isinstance(event, TrainingStarted):

@@ -6,7 +6,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from tui.format import cell_label, fit
+from tui.format import cell_label, fit, probability
 from tui.messages import LearnAsked
 from tui.widgets.drawing import bar, theme_color
 
@@ -46,7 +46,7 @@ class AttentionBars(Widget):
         out.append(cell_label(self.query_token), accent)
         out.append(" ")
         out.append("looks:\n", muted)
-        width = max(4, self.size.width - 17)
+        width = max(4, self.size.width - 18)  # label 7, spaces, share 6, "#12"
         plain = Style(color=theme_color(variables, "foreground"))
         for k, token, weight in self.items:
             label = fit(cell_label(token), 7, "right")
@@ -54,7 +54,7 @@ class AttentionBars(Widget):
             out.append(label[: len(label) - len(body)])
             out.append(body + " ", muted)
             out.append(bar(weight, width), Style(color=theme_color(variables, "primary")))
-            share = f"{weight:.0%}"
+            share = probability(weight)
             out.append(" " * (6 - len(share)))
             out.append(share, plain)
             out.append(" ")

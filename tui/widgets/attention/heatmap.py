@@ -73,6 +73,19 @@ class AttentionHeatmap(KeptLines, Widget):
             self.query_index = (self.query_index + delta) % len(self.tokens)
             self.refresh()
 
+    def cell_at(self, index: int) -> tuple[int, int]:
+        """(x, y) in the widget of query `index`'s row and key `index`'s column: its diagonal."""
+        return LABEL_WIDTH + 2 + 2 * index, self._label_rows() + index
+
+    def extent(self, x: float, y: float, width: int, height: int) -> tuple[range, range]:
+        """The query rows and key columns wholly inside the window (x, y, width, height) of the
+        widget: what a scrolled container shows of it."""
+        T, top, left = len(self.tokens), self._label_rows(), LABEL_WIDTH + 2
+        rows = range(max(0, round(y) - top), max(0, min(T, round(y) + height - top)))
+        first = max(0, (round(x) - left + 1) // 2)
+        columns = range(first, max(first, min(T, (round(x) + width - left) // 2)))
+        return rows, columns
+
     @property
     def cell_count(self) -> int:
         return sum(len(row) for row in self.matrix)

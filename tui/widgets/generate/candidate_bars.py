@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.widget import Widget
 
 from engine import GeneratedToken, SampleConfig
-from tui.format import cell_label, fit, learn_link, spaced
+from tui.format import cell_label, fit, learn_link, probability, spaced
 from tui.widgets.drawing import bar
 
 SAMPLING = "Temperature, top-k and top-p"
@@ -63,10 +63,10 @@ class CandidateBars(Widget):
                 learn_link("◀", SAMPLING, style="$accent"),
                 (" drawn, ", muted),
                 learn_link("p", "Softmax", style=f"{muted} underline"),
-                (f" {self.token.prob:.2f}", muted),
+                (f" {probability(self.token.prob)}", muted),
             )
         ]
-        width = max(4, self.size.width - 16)
+        width = max(4, self.size.width - 17)
         for candidate in self.token.candidates:
             chosen = candidate.token_id == self.token.token_id
             lines.append(
@@ -74,7 +74,7 @@ class CandidateBars(Widget):
                     (fit(cell_label(candidate.text), 8, "right"), muted),
                     " ",
                     (bar(candidate.prob, width), "$accent" if chosen else "$primary"),
-                    (f"{candidate.prob:4.0%}".rjust(5), "$foreground"),
+                    (probability(candidate.prob).rjust(6), "$foreground"),
                     " " if chosen else "",
                     learn_link("◀", SAMPLING, style="$accent") if chosen else "",
                 )

@@ -13,24 +13,21 @@ from textual.content import Content
 from textual.widget import Widget
 
 from engine import GeneratedToken, SampleConfig, SamplingPipeline, sampling_pipeline
-from tui.format import cell_label, fit, learn_link, spaced
+from tui.format import cell_label, fit, learn_link, probability, spaced
 from tui.widgets.drawing import bar
 
 SAMPLING = "Temperature, top-k and top-p"
 PIPELINE = "Sampling pipeline"
 MAX_ROWS = 10
-NUMBER = 5  # "100%" and a space
+NUMBER = 6  # "0.36%" (tui.format.probability) and a space
 BAR_COLUMN = 10  # a stage column this wide draws a bar after its number
 DRAWN = "◀"
 CUT = "╌"
 
 
 def percent(p: float) -> str:
-    if p <= 0:
-        return "·"
-    if p < 0.005:
-        return "<1%"
-    return f"{p:.0%}"
+    """A stage's probability (tui.format.probability), or a dot where the stage dropped it."""
+    return "·" if p <= 0 else probability(p)
 
 
 def cell(text: str, width: int, style: str) -> tuple[str, str]:

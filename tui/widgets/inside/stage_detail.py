@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.widget import Widget
 
 from engine import ForwardTrace, HeadRole, TraceStage
-from tui.format import cell_label, fit, learn_link
+from tui.format import cell_label, fit, learn_link, probability
 from tui.widgets.inside.stage_list import count, norm_text, shape_text
 from tui.widgets.inside.vector_strip import StripColours, largest, strip
 from tui.widgets.kept_lines import KeptLines
@@ -83,11 +83,6 @@ STAGE_NOTES = {
 }
 
 ROLE_W = 19  # "previous-token 0.82"
-
-
-def percent(p: float) -> str:
-    """A probability in a few characters; an untrained model's 0.2% must not read as 0%."""
-    return f"{p:.0%}" if p >= 0.095 else f"{p:.1%}" if p >= 0.00095 else "<0.1%"
 
 
 class StageDetail(KeptLines, Widget):
@@ -196,7 +191,7 @@ class StageDetail(KeptLines, Widget):
         return " · ".join(shown)
 
     def _candidates(self, trace: ForwardTrace) -> Content:
-        items = [f"{cell_label(c.text)} {percent(c.prob)}" for c in trace.candidates]
+        items = [f"{cell_label(c.text)} {probability(c.prob)}" for c in trace.candidates]
         return Content("next token: " + self._fitting(items, len("next token: ")))
 
     def _range(self, stage: TraceStage) -> Content:

@@ -187,7 +187,12 @@ class StageList(KeptLines, Widget):
         width = self.size.width
         strip_w = max(4, width - FIXED_W)
         link = muted + Style(underline=True)
-        title = f"  {fit('stage', NAME_W)} {fit('shape', SHAPE_W, 'right')} "
+        # A deep model's stages do not all fit: then the title says which one of how many this
+        # is, and the keys that move through them.
+        name = "stage"
+        if len(self._rows) > max(1, self.size.height - 1):
+            name = f"stage {self.index + 1} of {len(trace.stages)} · ↑/↓"
+        title = f"  {fit(name, NAME_W + SHAPE_W - 5)} shape "
         lines = [[
             Segment(title, muted), Segment(fit("params", PARAMS_W, "right"), link),
             Segment(f"  {fit(f'vector at position {trace.position + 1}', strip_w)} ", muted),

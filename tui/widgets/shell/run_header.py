@@ -4,7 +4,8 @@ ETA and tokens/s come from a moving window over the last seconds of training tim
 engine's elapsed_s, tui/state/rate_window.py), not from the last step, so one slow step does not
 swing them. The percent has a fixed place right after the step count: on a narrow terminal the
 bar shrinks and the rate is cut before it. While a big corpus is tokenised, before the first step,
-the same places show that pass instead: its bytes done, an ETA and MB/s.
+the same places show that pass instead: its bytes done, an ETA and MB/s; while the run's history
+loads, how much of it has been read.
 """
 
 from __future__ import annotations
@@ -13,13 +14,26 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from engine import RunState, StepCompleted, TokenizeProgress, TrainingStarted, visible
+from engine import (
+    HistoryProgress,
+    HistoryReplayed,
+    RunState,
+    StepCompleted,
+    TokenizeProgress,
+    TrainingStarted,
+    visible,
+)
 from tui.format import format_duration, format_rate, set_text
 from tui.state.rate_window import RateWindow
+
+# How the app stands with the engine from connecting until the client marks the history's end: the
+# run's state is not known before (a finished run's history passes through "running").
+LOADING = "loading history"
 
 STATE_ICONS = {  # the RunState values, then how the app stands with the engine before it knows
     "starting": "◌",
     "connecting": "◌",
+    LOADING: "◌",
     "starting a new run": "◌",
     "running": "●",
     "paused": "⏸",
@@ -48,6 +62,7 @@ class RunHeader(Horizontal):
         self.last_tokens_per_s = 0.0  # the last step's own figure, until the window has two
         self.rate = RateWindow()
         self.tokenizing: TokenizeProgress | None = None  # the latest, until training starts
+        self.history: HistoryProgress | None = None  # how far the history has been read
 
     def compose(self) -> ComposeResult:
         yield Static("llm-learns", id="app-name")
@@ -75,6 +90,10 @@ class RunHeader(Horizontal):
         for event in events:
             if isinstance(event, TokenizeProgress):
                 self.tokenizing = event
+            elif isinstance(event, HistoryProgress):
+                self.history = event
+            elif isinstance(event, HistoryReplayed):
+                self.history = None
             elif isinstance(event, TrainingStarted):
                 self.tokenizing = None
                 self.preset, self.device = event.preset, event.device
@@ -110,6 +129,10 @@ class RunHeader(Horizontal):
         set_text(state, text, markup=False)
         for name in STATE_ICONS:
             state.set_class(word == name, f"-{name.replace(' ', '-')}")
+        self.query_one("#run-step", Static).set_class(word == LOADING, "-empty")
+        if word == LOADING:
+            self._render_loading(self.history)
+            return
         if (
             self.tokenizing is not None
             and self.link is None
@@ -132,6 +155,15 @@ class RunHeader(Horizontal):
             f"{format_rate(rate)} tok/s" if rate else "",
         ]
         set_text(self.query_one("#run-rate", Static), "  ".join(p for p in parts if p))
+
+    def _render_loading(self, event: HistoryProgress | None) -> None:
+        """The history's share read so far, in place of step, percent, bar and rate."""
+        set_text(self.query_one("#run-step", Static), "")
+        done, total = (event.done_bytes, max(1, event.total_bytes)) if event else (0, 0)
+        set_text(self.query_one("#run-percent", Static), f"{100 * done // total}%" if total else "")
+        self.query_one(ProgressBar).update(total=total or None, progress=done)
+        size = f"{done / 1e6:,.0f} of {total / 1e6:,.0f} MB" if event and total >= 1e6 else ""
+        set_text(self.query_one("#run-rate", Static), size)
 
     def _render_tokenizing(self, event: TokenizeProgress) -> None:
         done, total = event.done_bytes, max(1, event.total_bytes)

@@ -1,8 +1,11 @@
 """The sample time-lapse: one generated sample per eval, newest last, scrollable.
 
-It follows the newest sample while the view is at the bottom; a user who scrolled up stays where
-they are until they scroll back down. Only the last KEEP samples are kept: a long run must not
-grow the app by a widget per eval forever.
+It follows the newest sample unless the user scrolled up; then it stays where they are, and its
+border says so and how many newer samples wait below, until they scroll back to the bottom (or
+press end); while it follows, the border says how many older samples are above and how to scroll.
+Whether it follows is a flag of its own, changed only by a scroll the user sees: its scroll
+position says nothing while the Train view is hidden, and the log still grows then. Only the last
+KEEP samples are kept: a long run must not grow the app by a widget per eval forever.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class SampleLog(VerticalScroll):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.samples: deque[SampleGenerated] = deque(maxlen=KEEP)
+        self.follow = True  # scroll to each new sample; False once the user scrolled up
 
     def on_mount(self) -> None:
         self.border_title = "Samples by step (one per eval)"
@@ -36,16 +40,45 @@ class SampleLog(VerticalScroll):
             )
         )
 
-    @property
-    def following(self) -> bool:
-        """Whether the log shows its end (so new samples scroll into view)."""
-        return self.scroll_y >= self.max_scroll_y - 1
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if not self.region.area:
+            return  # hidden: nobody scrolled it
+        at_end = new >= self.max_scroll_y - 1
+        if at_end and not self.follow:
+            self.follow = True
+        elif new < old and not at_end and self.follow:  # only a user scrolls a log up
+            self.follow = False
+        self._show_following()
+
+    def on_show(self) -> None:
+        self._catch_up()
+
+    def on_resize(self) -> None:
+        self._catch_up()  # a shorter panel (a tour note opened) must still show the newest
+
+    def _catch_up(self) -> None:
+        if self.follow:
+            self.scroll_end(animate=False)
+        self._show_following()
+
+    def _show_following(self) -> None:
+        top, bottom = self.scroll_y, self.scroll_y + self.scrollable_content_region.height
+        above = below = 0
+        for sample in self.query(".sample"):  # the samples wholly out of sight, either side
+            region = sample.virtual_region
+            above += region.bottom <= top
+            below += region.y >= bottom
+        if self.follow:
+            text = f"↓ follows the newest · {above} older above: tab, ↑" if above else ""
+        else:
+            text = f"↑ scrolled up: {below} newer below · end follows again"
+        self.border_subtitle = text
 
     def ingest(self, events: list) -> None:
         new = [event for event in events if isinstance(event, SampleGenerated)][-KEEP:]
         if not new:
             return
-        follow = self.following
         if not self.samples:
             self.query(".placeholder").remove()
         self.query(".latest").remove_class("latest")
@@ -60,5 +93,4 @@ class SampleLog(VerticalScroll):
         if excess > 0:
             self.remove_children(shown[:excess])
         self.mount_all(entries)
-        if follow:
-            self.call_after_refresh(self.scroll_end, animate=False)
+        self.call_after_refresh(self._catch_up)  # once the new lines are laid out

@@ -18,7 +18,7 @@ from textual.color import Color
 from textual.widget import Widget
 
 from engine import EvalCompleted, Event, PassageLosses, TrainingStarted
-from tui.format import cell_label, fit, learn_action
+from tui.format import cell_label, fit, learn_action, probability
 from tui.widgets.drawing import theme_color
 
 ENTRY = "Per-token loss"
@@ -173,14 +173,14 @@ class SurprisePassage(Widget):
         loss = passage.losses[i]
         out.append("▸ ", accent)
         out.append(cell_label(passage.tokens[i + 1]) + " ", accent)
-        out.append(f"loss {loss:.2f} (p {math.exp(-loss):.0%}) · expected: ", muted)
+        out.append(f"loss {loss:.2f} (p {probability(math.exp(-loss))}) · expected: ", muted)
         actual = passage.token_ids[i + 1]
         # Spaces end a text run rather than start one: some SVG renderers (rsvg) drop a leading
         # space, and screenshots would read "you45%".
         for candidate in passage.expected[i]:
             mark = "✓" if candidate.token_id == actual else ""
             out.append(cell_label(candidate.text) + mark + " ", accent if mark else Style())
-            out.append(f"{candidate.prob:.0%}  ", muted)
+            out.append(f"{probability(candidate.prob)}  ", muted)
         out.rstrip()
         out.append("\n")
 
