@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from engine import DataConfig, ModelConfig, RunConfig, SampleConfig, TrainConfig
 
@@ -78,3 +79,12 @@ def workers():
     for pid in leftovers:
         os.kill(pid, signal.SIGKILL)
     assert not leftovers, f"worker processes left behind: {leftovers}"
+
+
+# Property tests (tests/test_fuzz.py): few, derandomized examples and no deadline by default, so
+# the suite is fast and stable on a loaded 2-core machine; HYPOTHESIS_PROFILE=fuzz searches wider.
+settings.register_profile(
+    "ci", max_examples=40, deadline=None, derandomize=True, database=None, print_blob=True
+)
+settings.register_profile("fuzz", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

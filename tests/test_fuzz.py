@@ -1,0 +1,135 @@
+"""Property-based tests (hypothesis): the codec, the corpus reader, the tokenizers and the command
+line's argument checks, fed arbitrary values. Each property says what any input must give.
+
+Examples are few and derandomized by default (the "ci" profile in conftest.py), so the suite stays
+fast and stable on a 2-core machine; HYPOTHESIS_PROFILE=fuzz searches wider.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import types
+import typing
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from engine.contract.codec import Family, Record
+from engine.contract.config import SampleConfig
+from engine.contract.errors import ConfigError
+from engine.contract.events import EVENT_TYPES
+from engine.contract.requests import REPLY_TYPES, REQUEST_TYPES
+
+FAMILIES = {"event": EVENT_TYPES, "request": REQUEST_TYPES, "reply": REPLY_TYPES}
+# Any code point, lone surrogates too: text from undecodable bytes (a path, argv) holds them.
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=12)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ANY_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _strategy(annotation: typing.Any) -> st.SearchStrategy:
+    """Values of a record field's type, as the engine could produce them."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return st.none() | _strategy(inner)
+    if origin is tuple and Ellipsis not in args:
+        return st.tuples(*map(_strategy, args))
+    if origin is tuple:
+        return st.lists(_strategy(args[0]), max_size=3).map(tuple)
+    if annotation is SampleConfig:  # validated on construction: vary its texts only
+        return st.builds(SampleConfig, prompt=ANY_TEXT, probe=ANY_TEXT)
+    if dataclasses.is_dataclass(annotation):
+        return _record(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return st.sampled_from(list(annotation))
+    simple = {float: st.floats(), int: st.integers(), bool: st.booleans(), str: ANY_TEXT}
+    return simple[annotation]
+
+
+def _record(cls: type) -> st.SearchStrategy:
+    hints = typing.get_type_hints(cls)
+    return st.builds(cls, **{f.name: _strategy(hints[f.name]) for f in dataclasses.fields(cls)})
+
+
+def _records(family: Family) -> st.SearchStrategy:
+    return st.one_of([_record(cls) for cls in family.types.values()])
+
+
+def _same(a, b) -> bool:
+    """Equal, with NaN equal to NaN and types kept (a float field never comes back an int)."""
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    if dataclasses.is_dataclass(a):
+        return type(a) is type(b) and all(
+            _same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)
+        )
+    if isinstance(a, tuple):
+        return isinstance(b, tuple) and len(a) == len(b) and all(map(_same, a, b))
+    return a == b and type(a) is type(b)
+
+
+def _decodes_or_refuses(family: Family, line: str | bytes) -> None:
+    try:
+        record = family.from_json(line)
+    except ValueError:
+        return
+    except ConfigError:  # a Generate's sample settings, well-formed but out of range: Refused
+        assert family is REQUEST_TYPES
+        return
+    assert isinstance(record, Record) and record.kind in family.types
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@given(data=st.data())
+def test_every_record_round_trips_as_one_utf8_line(name, data):
+    family = FAMILIES[name]
+    record = data.draw(_records(family))
+    line = record.to_json()
+    assert "\n" not in line
+    line.encode("utf-8")  # writable to events.jsonl and the socket, whatever its text holds
+    assert _same(family.from_json(line), record)
+    assert _same(family.from_json(line.encode()), record)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@given(data=st.data())
+def test_a_truncated_line_is_a_value_error(name, data):
+    family = FAMILIES[name]
+    line = data.draw(_records(family)).to_json()
+    cut = data.draw(st.integers(0, len(line) - 1))
+    with pytest.raises(ValueError):
+        family.from_json(line[:cut])
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@given(raw=st.binary(max_size=200))
+def test_arbitrary_bytes_are_a_record_or_a_value_error(name, raw):
+    _decodes_or_refuses(FAMILIES[name], raw)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@given(data=st.data())
+def test_a_record_with_any_field_replaced_is_a_record_or_a_value_error(name, data):
+    family = FAMILIES[name]
+    fields = json.loads(data.draw(_records(family)).to_json())
+    assume(len(fields) > 1)
+    key = data.draw(st.sampled_from(sorted(fields)))
+    fields[key] = data.draw(JSON_VALUES)
+    _decodes_or_refuses(family, json.dumps(fields))
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.integers(1, 100_000))
+def test_deep_nesting_is_a_value_error(depth):
+    with pytest.raises(ValueError):
+        EVENT_TYPES.from_json("[" * depth)
+    _decodes_or_refuses(EVENT_TYPES, '{"kind":"step","step":' + "[" * depth + "]" * depth + "}")
