@@ -19,7 +19,7 @@ import pytest
 
 from engine import describe
 from engine.cli.commands import parse_args
-from engine.cli.progress import ProgressPrinter, safe_json
+from engine.cli.progress import ProgressPrinter, duration, safe_json
 from engine.contract.config import SECTIONS
 from engine.contract.events import (
     EvalCompleted,
@@ -243,6 +243,12 @@ def test_history_is_one_summary_line():
     assert printer.state is RunState.RUNNING and not printer.replaying
 
 
+def test_an_eta_past_a_day_or_a_century_is_shown_in_hours():
+    assert [duration(s) for s in (59.9, 90_061, 3600 * 10**9, float("inf"), -1)] == [
+        "00:00:59", "25:01:01", f"{10**9}:00:00", "-", "-",
+    ]  # fmt: skip
+
+
 def test_what_was_not_finite_is_named_with_its_value():
     err = io.StringIO()
     printer = ProgressPrinter(err=err, out=io.StringIO())
@@ -289,16 +295,17 @@ def test_json_mode_prints_one_event_per_line(tmp_path, corpus):
 
 
 def test_escape_sequences_from_a_prompt_or_run_name_never_reach_the_terminal(tmp_path, corpus):
-    nasty = "\x1b]0;x\x07\x1b[2J"
+    nasty = b"\x1b]0;x\x07\x1b[2J\xff"  # and a byte that is not UTF-8 (a lone surrogate in str)
     result = subprocess.run(
         [sys.executable, "-m", "tui.cli", *tiny_run(corpus, 3, "--eval-every", "3"),
-         "--prompt", f"oh {nasty}", "--run-dir", f"run{nasty}"],
+         "--prompt", b"oh " + nasty, "--run-dir", b"run" + nasty],
         cwd=tmp_path, env=ENV, capture_output=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert b"\x1b" not in result.stdout + result.stderr and b"\x07" not in result.stdout
-    assert "oh ␛]0;x␇␛[2J" in result.stdout.decode()  # the prompt, made visible
-    assert "-> run␛]0;x␇␛[2J" in result.stdout.decode()
+    assert "oh ␛]0;x␇␛[2J<U+DCFF>" in result.stdout.decode()  # the prompt, made visible
+    assert "-> run␛]0;x␇␛[2J<U+DCFF>" in result.stdout.decode()
+    assert (tmp_path / os.fsdecode(b"run" + nasty) / "model.safetensors").exists()
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, corpus):

@@ -7,19 +7,23 @@ fast and stable on a 2-core machine; HYPOTHESIS_PROFILE=fuzz searches wider.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
+import io
 import json
 import math
 import types
 import typing
+import unicodedata
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from engine.cli.commands import build_parser, config_from_args
 from engine.contract.codec import Family, Record
-from engine.contract.config import SampleConfig
+from engine.contract.config import RunConfig, SampleConfig
 from engine.contract.errors import ConfigError
 from engine.contract.events import EVENT_TYPES
 from engine.contract.requests import REPLY_TYPES, REQUEST_TYPES
@@ -133,3 +137,56 @@ def test_deep_nesting_is_a_value_error(depth):
     with pytest.raises(ValueError):
         EVENT_TYPES.from_json("[" * depth)
     _decodes_or_refuses(EVENT_TYPES, '{"kind":"step","step":' + "[" * depth + "]" * depth + "}")
+
+
+# -- the command line's argument checks ----------------------------------------------------------
+
+_VALUE_FLAGS = [
+    action.option_strings[0]
+    for action in build_parser()._subparsers._group_actions[0].choices["train"]._actions  # type: ignore[union-attr]
+    if action.option_strings and action.nargs is None and action.type is not None
+]
+NUMBERISH = st.sampled_from(
+    ["0", "-1", "1", "2", "nan", "-inf", "inf", "1e309", "1e-320", "0x10", "1_000", " 7 ", "",
+     str(2**63), str(-(2**63) - 1), "9" * 30, "٣", "1.5", "-0.0", "true"]
+)  # fmt: skip
+# argv holds no NUL; anything else may come from a shell, undecodable bytes as lone surrogates.
+ARG_TEXT = st.text(st.characters(exclude_categories=(), exclude_characters="\0"), max_size=10)
+
+
+def _cli(argv: list[str]) -> tuple[int, str, RunConfig | None]:
+    """tui.cli.main on argv up to the point a worker would start: (exit code, stderr, config)."""
+    import tui.cli
+
+    checked: list[RunConfig] = []
+
+    def instead_of_training(args) -> int:
+        checked.append(config_from_args(args))
+        return 0
+
+    err = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(err):
+        patch.setattr(tui.cli, "run_headless", instead_of_training)
+        try:
+            code = tui.cli.main(argv)
+        except SystemExit as exit:  # argparse's own refusals
+            code = exit.code  # type: ignore[assignment]
+    return code, err.getvalue(), checked[0] if checked else None
+
+
+@given(
+    flags=st.lists(
+        st.tuples(st.sampled_from(_VALUE_FLAGS), NUMBERISH | ARG_TEXT), min_size=1, max_size=3
+    )
+)
+def test_any_flag_value_is_one_line_and_exit_2_or_a_valid_config(flags, tmp_path_factory):
+    argv = ["--headless", *[part for flag, value in flags for part in (flag, value)]]
+    assume("--corpus" not in argv and "--resume" not in argv and "--run-dir" not in argv)
+    code, err, config = _cli(argv)
+    if code == 0:
+        assert err == "" and config is not None
+        assert RunConfig.from_json(config.to_json()) == config  # config.json writes and reads
+    else:
+        assert code == 2, err
+        assert err.count("\n") == 1 and err.startswith("llmlearns-tui") and "Traceback" not in err
+        assert not any(unicodedata.category(char) == "Cc" for char in err[:-1])  # shown visibly

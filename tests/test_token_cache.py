@@ -317,7 +317,9 @@ async def test_the_header_shows_tokenising_progress_and_keys_still_answer():
         assert header.state == "starting"
         text = {name: str(header.query_one(f"#run-{name}", Static).render()) for name in (
             "step", "percent", "rate")}  # fmt: skip
-        assert text == {"step": "tokenizing", "percent": " 25%", "rate": "ETA 0:30  25.0 MB/s"}
+        assert text == {
+            "step": TokenizeStage.ENCODE.label, "percent": " 25%", "rate": "ETA 0:30  25.0 MB/s"
+        }  # fmt: skip
         bar = header.query_one(ProgressBar)
         assert (bar.total, bar.progress) == (1000 * megabyte, 250 * megabyte)
         await pilot.press("2")

@@ -264,3 +264,60 @@ def test_resume_through_the_worker_continues_where_the_run_stopped(corpus, tmp_p
     assert [(s.start_step, s.resumed) for s in starts] == [(0, False), (20, True)]
     assert follower.steps() == list(range(1, 31))  # replayed 1-20, then 21-30 live
     assert summarize_run(run_dir).state is RunState.FINISHED
+
+
+def test_inside_and_attention_take_any_text_and_training_goes_on(corpus, tmp_path, workers):
+    """Empty, longer than the context (16 tokens), all unknown, undecodable bytes: each is
+    answered, over the wire, while the run trains; a position outside the text is refused."""
+    with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
+        follower = Follower(client)
+        follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step >= 2)
+        texts = {"": ["\n"], "oh my love " * 10: ["oh", "my", "love"] * 5 + ["oh"]}
+        texts |= {"zebra quokka": ["<unk>", "<unk>"], "oh \udcff\x1b": ["oh", "<unk>", "<unk>"]}
+        for text, tokens in texts.items():
+            attention = client.attention(text)
+            trace = client.trace(text)
+            assert attention.tokens == tokens and list(trace.tokens) == tokens, text
+            assert attention.shape == (2, 2, len(tokens), len(tokens))
+            assert attention.truncated == trace.truncated == (len(text) > 100)
+            assert (
+                attention.unknown
+                == list(trace.unknown)
+                == [w for w in ("zebra", "quokka", "\udcff", "\x1b") if w in text]
+            )
+            assert trace.position == len(tokens) - 1 and trace.candidates
+        with pytest.raises(EngineError, match="position 16 is outside the text's 16 tokens"):
+            client.trace("oh my love " * 10, 16)
+        before = client.status().step
+        follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step > before)
+        assert client.status().state is RunState.RUNNING
+
+
+def test_a_look_that_fails_is_refused_and_the_run_trains_on(corpus, tmp_path, monkeypatch):
+    """A bug (or the GPU's memory running out) in serving a trace is that request's failure."""
+    from engine.process.worker import Worker
+    from engine.training.trainer import Trainer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the trace")
+
+    monkeypatch.setattr("engine.process.worker.trace", broken)
+    config = tiny_config(corpus, max_steps=100_000, eval_every=1000)
+    trainer = Trainer.create(config, tmp_path / "run")
+    trainer.open_run_dir()
+    worker = Worker(trainer, detached=True, idle=False)
+    serving = threading.Thread(target=worker.run, daemon=True)
+    serving.start()
+    try:
+        with EngineClient(worker.run_dir) as client:
+            follower = Follower(client)
+            with pytest.raises(EngineError, match="RuntimeError: a bug in the trace"):
+                client.trace("oh my")
+            step = client.status().step
+            follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step > step + 2)
+            assert client.status().state is RunState.RUNNING
+            assert client.attention("oh my").shape == (2, 2, 2, 2)
+    finally:
+        worker.signalled = True
+        serving.join(60)
+    assert not serving.is_alive()

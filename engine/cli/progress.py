@@ -7,6 +7,7 @@ that came from a corpus, a prompt or the model passes through `visible()` before
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 import sys
@@ -58,6 +59,14 @@ def safe_json(line: str) -> str:
 
 def one_line(text: str) -> str:
     return visible(text, keep_newlines=False, keep_tabs=False)
+
+
+def duration(seconds: float) -> str:
+    """HH:MM:SS, hours past 24 included (time.strftime wraps at a day and overflows past 2038)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "-"
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 class ProgressPrinter:
@@ -216,7 +225,7 @@ class ProgressPrinter:
         self._printed_at = time.monotonic()
         done, total = event.done_bytes, max(1, event.total_bytes)
         speed = done / event.elapsed_s if event.elapsed_s > 0 else 0.0
-        eta = time.strftime("%H:%M:%S", time.gmtime((total - done) / speed)) if speed else "-"
+        eta = duration((total - done) / speed) if speed else "-"
         self._print(
             f"{event.stage.label}: {100 * done // total}% of "
             f"{total / 1e6:,.0f} MB | {speed / 1e6:.1f} MB/s | ETA {eta}"
@@ -238,7 +247,7 @@ class ProgressPrinter:
             seconds = event.elapsed_s - mark.elapsed_s
             rate = (event.tokens_seen - mark.tokens_seen) / seconds
             remaining = max(0, self.max_steps - event.step) * seconds / (event.step - mark.step)
-            eta = time.strftime("%H:%M:%S", time.gmtime(remaining))
+            eta = duration(remaining)
         self._mark = event
         self._printed_at = time.monotonic()
         val_text = f"{self.val:.4f}" if self.val is not None else "-"
