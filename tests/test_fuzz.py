@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import enum
 import io
+import itertools
 import json
 import math
 import types
@@ -24,9 +25,12 @@ from hypothesis import strategies as st
 from engine.cli.commands import build_parser, config_from_args
 from engine.contract.codec import Family, Record
 from engine.contract.config import RunConfig, SampleConfig
-from engine.contract.errors import ConfigError
+from engine.contract.errors import ConfigError, CorpusError
 from engine.contract.events import EVENT_TYPES
 from engine.contract.requests import REPLY_TYPES, REQUEST_TYPES
+from engine.data.corpus import read_chunks
+from engine.data.token_cache import encode_stream
+from engine.data.tokenizer import BPETokenizer, CharTokenizer, WordTokenizer
 
 FAMILIES = {"event": EVENT_TYPES, "request": REQUEST_TYPES, "reply": REPLY_TYPES}
 # Any code point, lone surrogates too: text from undecodable bytes (a path, argv) holds them.
@@ -190,3 +194,57 @@ def test_any_flag_value_is_one_line_and_exit_2_or_a_valid_config(flags, tmp_path
         assert code == 2, err
         assert err.count("\n") == 1 and err.startswith("llmlearns-tui") and "Traceback" not in err
         assert not any(unicodedata.category(char) == "Cc" for char in err[:-1])  # shown visibly
+
+
+# -- the corpus reader and the tokenizers -------------------------------------------------------
+
+
+@given(raw=st.binary(max_size=64) | ANY_TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")),
+       chunk=st.integers(1, 9))  # fmt: skip
+def test_any_file_reads_as_its_text_or_a_corpus_error(raw, chunk, tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "c.txt"
+    path.write_bytes(raw)
+    try:
+        text = "".join(read_chunks(path, chunk_bytes=chunk))
+    except CorpusError as error:
+        assert "\n" not in str(error)
+        return
+    expected = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    assert text == expected and "\0" not in text and not text.isspace()
+
+
+@pytest.fixture(scope="module")
+def tokenizers() -> dict:
+    text = "oh my love, you shine like the morning sun\nÜnïcödé 日本語 🎵 don't\n" * 3
+    return {
+        "word": WordTokenizer.train([text]),
+        "char": CharTokenizer.train([text]),
+        "bpe": BPETokenizer.train([text], 300),
+    }
+
+
+@pytest.mark.parametrize("kind", ["word", "char", "bpe"])
+@given(text=ANY_TEXT | st.text(max_size=40))
+def test_any_text_encodes_and_what_is_known_decodes_back(kind, text, tokenizers):
+    tokenizer = tokenizers[kind]
+    encoding = tokenizer.encode(text)
+    assert all(0 <= i < tokenizer.vocab_size for i in encoding.ids)
+    tokenizer.decode(encoding.ids)
+    if kind == "char":
+        assert len(encoding.ids) == len(text)
+        if not encoding.unknown:
+            assert tokenizer.decode(encoding.ids) == text
+    elif kind == "bpe" and not any("\ud800" <= c <= "\udfff" for c in text):
+        assert encoding.unknown == [] and tokenizer.decode(encoding.ids) == text  # byte-level
+
+
+@pytest.mark.parametrize("kind", ["word", "char", "bpe"])
+@given(text=st.text(st.sampled_from("ab ü\n.'日"), max_size=60), cuts=st.lists(st.integers(0, 60)))
+def test_a_stream_cut_anywhere_encodes_as_the_whole_text(kind, text, cuts, tokenizers):
+    tokenizer = tokenizers[kind]
+    bounds = sorted({0, len(text), *(c for c in cuts if c < len(text))})
+    chunks = [text[a:b] for a, b in itertools.pairwise(bounds)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("engine.data.token_cache.PIECE_CHARS", 4)  # many pieces per chunk, too
+        ids = [int(i) for part in encode_stream(tokenizer, chunks) for i in part]
+    assert ids == tokenizer.encode(text).ids
