@@ -27,6 +27,7 @@ from engine.training.distributed import Group
 from engine.training.trainer import Trainer, train
 from tests.conftest import alive, tiny_config
 from tests.test_cli import (
+    ENV,
     no_orphans,  # noqa: F401 - the CLI tests' clean-up, for start_cli
     read_line,
     run_cli,
@@ -113,7 +114,11 @@ def test_a_process_count_that_cannot_work_is_refused_in_one_line(
 
 
 @pytest.mark.slow
-def test_two_ranks_train_serve_pause_and_stop_as_one_process(tmp_path, corpus, no_stray_ranks):
+def test_two_ranks_train_serve_pause_and_stop_as_one_process(
+    tmp_path, corpus, no_stray_ranks, monkeypatch
+):
+    # A cache of its own: the corpus is new to it, so rank 0 tokenises while rank 1 waits.
+    monkeypatch.setitem(ENV, "XDG_CACHE_HOME", str(tmp_path / "cache"))
     flags = ["--eval-every", "40", "--eval-batches", "2", "--log-every", "1", "--detach"]
     started = run_cli(*tiny_run(corpus, 100_000, *flags, "--nproc-per-node", "2"), cwd=tmp_path)
     assert started.returncode == 0, started.stderr
@@ -149,6 +154,9 @@ def test_two_ranks_train_serve_pause_and_stop_as_one_process(tmp_path, corpus, n
     assert stopped.returncode == 0, stopped.stderr
     assert stopped.stdout.startswith("run: stopped at step ")
     assert [pid for pid in no_stray_ranks if alive(pid)] == []  # stop waited for the agent
+
+    cached = sorted(p.suffix for p in (tmp_path / "cache" / "llm-learns" / "tokens").iterdir())
+    assert cached == [".json", ".json", ".tokens"]  # one entry and its tokenizer, no lock or temp
 
     # One events.jsonl, written by rank 0 alone: one start, every step once, in order.
     assert [p.name for p in run.rglob("*.jsonl")] == ["events.jsonl"]

@@ -3,7 +3,11 @@ cache, a changed corpus or setting misses it, a damaged entry is rebuilt, progre
 
 from __future__ import annotations
 
+import itertools
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +26,7 @@ from engine import (
     TokenizeStage,
     TrainingFinished,
     TrainingStarted,
+    WriteError,
     advance,
 )
 from engine.data.corpus import read_chunks
@@ -34,6 +39,7 @@ from engine.process.worker import Worker
 from engine.training.trainer import Trainer
 from tests.conftest import tiny_config
 
+READS = [TokenizeStage.HASH, TokenizeStage.VOCAB, TokenizeStage.ENCODE]  # the passes over bytes
 # Runs of spaces and line breaks, indentation, apostrophes, digits and multi-byte characters: the
 # places where a careless cut changes what BPE or the word splitter sees.
 TEXT = (
@@ -119,7 +125,7 @@ def test_the_cache_holds_owner_only_files_under_xdg_cache_home(tmp_path):
 def test_a_second_run_reuses_the_cache_without_tokenising(tmp_path):
     path = _corpus(tmp_path)
     first, tokens, seen = _tokenize(path)
-    assert {e.stage for e in seen} == set(TokenizeStage)
+    assert {e.stage for e in seen} == set(READS)  # char: no merges; nobody else: no wait
     [entry] = _entries()
     before = entry.stat()
     second, again, seen = _tokenize(path)
@@ -199,7 +205,7 @@ def test_progress_counts_up_to_the_corpus_size_and_keeps_the_run_starting(tmp_pa
     path = _corpus(tmp_path, TEXT * 50)
     _, _, seen = _tokenize(path)
     size = path.stat().st_size
-    for stage in TokenizeStage:
+    for stage in READS:
         done = [e.done_bytes for e in seen if e.stage is stage]
         assert done == sorted(done) and done[-1] == size
     assert all(e.total_bytes == size and e.elapsed_s >= 0 for e in seen)
@@ -359,13 +365,15 @@ def test_headless_output_says_each_pass_with_its_eta():
 
     out = io.StringIO()
     printer = ProgressPrinter(out=out)
-    for stage in TokenizeStage:
+    for stage in READS:
         for done in (250, 260):  # the second is too soon after the first to print
             printer.show(TokenizeProgress(stage, done * 1_000_000, 1_000_000_000, 10.0))
+    printer.show(TokenizeProgress(TokenizeStage.MERGE, 0, 0, 0.0))
+    printer.show(TokenizeProgress(TokenizeStage.MERGE, 0, 0, 0.3))  # too soon again
     assert out.getvalue().splitlines() == [
         f"{words}: 25% of 1,000 MB | 25.0 MB/s | ETA 00:00:30"
         for words in ("reading the corpus", "learning the vocabulary", "tokenizing the corpus")
-    ]
+    ] + ["learning the BPE merges: 00:00:00 so far"]
 
 
 def test_a_corpus_that_changes_while_it_is_tokenised_is_refused_and_not_cached(tmp_path):
@@ -411,3 +419,178 @@ def test_stopping_while_it_tokenises_ends_the_worker_and_the_tokenising(corpus, 
     assert codes == [0] and stopped.is_set()
     assert seen[-1] == TrainingFinished(FinishReason.STOPPED, 0)
     assert not (run_dir / "config.json").exists()
+
+
+# -- faults and concurrency: locks, leftovers, an unwritable folder, BPE's merges ----------------
+
+
+def test_two_runs_on_one_new_corpus_tokenise_it_once(tmp_path):
+    """The second waits for the first one's entry (and says so) instead of making its own."""
+    path = _corpus(tmp_path, TEXT * 20)
+    first_seen: list[TokenizeProgress] = []
+    second_seen: list[TokenizeProgress] = []
+    config = DataConfig(corpus=str(path), tokenizer="bpe", bpe_vocab_size=300)
+    results: dict[str, object] = {}
+
+    def first_progress(event: TokenizeProgress) -> None:
+        first_seen.append(event)
+        if event.stage is TokenizeStage.ENCODE and event.done_bytes == 0:
+            _wait(lambda: any(e.stage is TokenizeStage.WAIT for e in second_seen))
+
+    def run(name: str, progress) -> None:
+        results[name] = tokenize(config, path, progress=progress)
+
+    first = threading.Thread(target=run, args=("first", first_progress))
+    first.start()
+    _wait(lambda: any(e.stage is TokenizeStage.ENCODE for e in first_seen))
+    second = threading.Thread(target=run, args=("second", second_seen.append))
+    second.start()
+    first.join(60)
+    second.join(60)
+    (tokenizer_a, tokens_a), (tokenizer_b, tokens_b) = results["first"], results["second"]
+    assert tokenizer_a.to_json() == tokenizer_b.to_json() and torch.equal(tokens_a, tokens_b)
+    stages = {e.stage for e in second_seen}
+    assert TokenizeStage.WAIT in stages and not stages & {TokenizeStage.VOCAB, TokenizeStage.ENCODE}
+    assert (
+        sorted(p.name for p in cache_dir().iterdir() if p.suffix == ".tokens")
+        == [e.name for e in _entries()]
+        and len(_entries()) == 1
+    )
+    assert not list(cache_dir().glob("*.lock")) and not list(cache_dir().glob(".*.tmp"))
+
+
+def test_a_rank_that_does_not_build_waits_for_the_one_that_does(tmp_path):
+    path = _corpus(tmp_path)
+    config = DataConfig(corpus=str(path), tokenizer="char")
+    waiting: list[TokenizeProgress] = []
+    results: list = []
+    follower = threading.Thread(
+        target=lambda: results.append(tokenize(config, path, progress=waiting.append, build=False))
+    )
+    follower.start()
+    _wait(lambda: len([e for e in waiting if e.stage is TokenizeStage.WAIT]) >= 3)
+    assert _entries() == [] and follower.is_alive()  # it waits, and makes nothing itself
+    _, tokens = tokenize(config, path)
+    follower.join(60)
+    assert torch.equal(results[0][1], tokens)
+    assert {e.stage for e in waiting} == {TokenizeStage.HASH, TokenizeStage.WAIT}
+
+
+def test_bpe_reports_its_merges_as_a_pass_of_their_own(tmp_path):
+    _, _, seen = _tokenize(_corpus(tmp_path), "bpe", bpe_vocab_size=300)
+    order = [stage for stage, _ in itertools.groupby(e.stage for e in seen)]
+    assert order == [TokenizeStage.HASH, TokenizeStage.VOCAB, TokenizeStage.MERGE,
+                     TokenizeStage.ENCODE]  # fmt: skip
+    merges = [e for e in seen if e.stage is TokenizeStage.MERGE]
+    assert all(e.total_bytes == 0 and e.elapsed_s >= 0 for e in merges)
+    vocab = [e for e in seen if e.stage is TokenizeStage.VOCAB]
+    assert vocab[-1].done_bytes == vocab[-1].total_bytes  # reading ended before the merges
+
+
+KILL_MID_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from engine.contract.config import DataConfig
+from engine.data.token_cache import tokenize
+
+def progress(event):
+    if event.stage.value == "encode" and event.done_bytes > 0:  # tokens written, not renamed
+        os.kill(os.getpid(), signal.SIGKILL)
+
+path = Path(sys.argv[1])
+tokenize(DataConfig(corpus=str(path), tokenizer="char"), path, progress=progress)
+"""
+
+
+def test_a_build_killed_mid_write_leaves_nothing_the_next_one_keeps(tmp_path):
+    path = _corpus(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    killed = subprocess.run([sys.executable, "-c", KILL_MID_WRITE, str(path)], env=env, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    [temp] = cache_dir().glob(".*.tokens.*.tmp")  # what SIGKILL left: a temp file, no entry
+    assert temp.stat().st_size > 0 and _entries() == []
+    tokenizer, tokens, seen = _tokenize(path)
+    assert not list(cache_dir().glob(".*.tmp")) and not list(cache_dir().glob("*.lock"))
+    assert tokens.tolist() == tokenizer.encode(TEXT).ids and len(_entries()) == 1
+
+
+def test_an_unwritable_cache_folder_is_one_line_naming_it(tmp_path, corpus, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    config = DataConfig(corpus=str(corpus), tokenizer="char")
+    with pytest.raises(WriteError) as error:
+        tokenize(config, corpus)
+    assert str(error.value) == (
+        f"cannot write {blocker}/llm-learns/tokens: Not a directory "
+        "(the token cache; XDG_CACHE_HOME moves it)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "--headless", "--corpus", str(corpus), "--steps", "2"],
+        cwd=tmp_path, env={**os.environ, "XDG_CACHE_HOME": str(blocker),
+                           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == f"llmlearns-tui: error: {error.value}\n"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_corpus_edited_after_caching_is_tokenised_again_and_its_old_entry_kept(tmp_path):
+    path = _corpus(tmp_path)
+    _, before, _ = _tokenize(path)
+    os.utime(path, (1, 1))  # touched, not changed: still a hit
+    _, same, seen = _tokenize(path)
+    assert {e.stage for e in seen} == {TokenizeStage.HASH} and torch.equal(same, before)
+    path.write_text(TEXT + "a new last line\n", encoding="utf-8")
+    tokenizer, after, seen = _tokenize(path)
+    assert TokenizeStage.ENCODE in {e.stage for e in seen}
+    assert after.tolist() == tokenizer.encode(TEXT + "a new last line\n").ids
+    assert len(_entries()) == 2
+
+
+# Loaded by a worker's interpreter at start-up (sitecustomize on its PYTHONPATH): its tokenising
+# writes the first chunk's tokens, says so in a file, and hangs there, to be killed mid-write.
+HANG_MID_WRITE = """
+import os, time
+if os.environ.get("HANG_MID_WRITE"):
+    import engine.data.token_cache as token_cache
+    real = token_cache.encode_stream
+    def hanging(tokenizer, chunks):
+        for ids in real(tokenizer, chunks):
+            yield ids
+            open(os.environ["HANG_MID_WRITE"], "w").close()
+            time.sleep(3600)
+    token_cache.encode_stream = hanging
+"""
+
+
+def test_a_worker_killed_while_tokenising_fails_and_the_next_run_trains(
+    corpus, tmp_path, workers, monkeypatch
+):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(HANG_MID_WRITE)
+    signal_file = tmp_path / "hanging"
+    monkeypatch.setenv("LLM_LEARNS_SYNC_CORPUS_BYTES", "0")  # it listens, then tokenises
+    monkeypatch.setenv("PYTHONPATH", str(hooks))
+    monkeypatch.setenv("HANG_MID_WRITE", str(signal_file))
+    config = tiny_config(corpus, "char", max_steps=3, eval_every=3)
+    seen: list = []
+    with EngineClient.start(config, tmp_path / "first") as client:
+        workers.append(client.pid)
+        follower = _follow(client, seen, lambda e: isinstance(e, EngineFailed))
+        _wait(signal_file.exists, timeout=120)
+        _wait(lambda: any(isinstance(e, TokenizeProgress) for e in seen), timeout=120)
+        assert list(cache_dir().glob(".*.tokens.*.tmp"))  # killed mid-write, for real
+        os.kill(client.pid, signal.SIGKILL)
+        follower.join(60)
+    assert isinstance(seen[-1], EngineFailed) and "SIGKILL" in seen[-1].reason
+    assert not (tmp_path / "first" / "config.json").exists()  # nothing trained, nothing kept
+    monkeypatch.delenv("HANG_MID_WRITE")
+    seen.clear()
+    with EngineClient.start(config, tmp_path / "second") as client:
+        workers.append(client.pid)
+        _follow(client, seen, lambda e: isinstance(e, (TrainingFinished, EngineFailed))).join(120)
+    assert isinstance(seen[-1], TrainingFinished) and seen[-1].step == 3
+    assert not list(cache_dir().glob(".*.tmp")) and len(_entries()) == 1

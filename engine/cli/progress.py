@@ -223,6 +223,9 @@ class ProgressPrinter:
                 return
         self._tokenize_stage = event.stage
         self._printed_at = time.monotonic()
+        if event.total_bytes == 0:  # a pass with no byte count (waiting, BPE's merges)
+            self._print(f"{event.stage.label}: {duration(event.elapsed_s)} so far")
+            return
         done, total = event.done_bytes, max(1, event.total_bytes)
         speed = done / event.elapsed_s if event.elapsed_s > 0 else 0.0
         eta = duration((total - done) / speed) if speed else "-"
