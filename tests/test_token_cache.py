@@ -594,3 +594,57 @@ def test_a_worker_killed_while_tokenising_fails_and_the_next_run_trains(
         _follow(client, seen, lambda e: isinstance(e, (TrainingFinished, EngineFailed))).join(120)
     assert isinstance(seen[-1], TrainingFinished) and seen[-1].step == 3
     assert not list(cache_dir().glob(".*.tmp")) and len(_entries()) == 1
+
+
+# -- `llmlearns-tui cache`: list and clear ---------------------------------------------------------
+
+
+def _cache_command(*argv: str, capsys) -> tuple[int, list[str]]:
+    from engine.cli import parse_args, run_command
+
+    code = run_command(parse_args(["cache", *argv]))
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_the_cache_command_lists_each_entry_and_clears_them(tmp_path, capsys):
+    from engine.data.cache_store import try_lock
+
+    code, lines = _cache_command(capsys=capsys)
+    assert code == 0 and lines == [f"the token cache is empty ({cache_dir()})"]
+    path = _corpus(tmp_path, name="songs\x1b[2J.txt")  # a name that is no terminal command
+    _tokenize(path, "word")
+    (cache_dir() / ".abc-def.tokens.x1y2.tmp").write_bytes(b"\0" * 10)  # a killed build's
+    code, lines = _cache_command(capsys=capsys)
+    assert code == 0 and lines[0].split()[:4] == ["CORPUS", "HOLDS", "TOKENIZER", "TOKENS"]
+    tokens, vocabulary, unfinished = (
+        next(line for line in lines if line.split()[1:2] == [holds] and (mark in line))
+        for holds, mark in (("tokens", "song"), ("vocabulary", ""), ("tokens", "unfinished"))
+    )
+    count = len(WordTokenizer.train([TEXT]).encode(TEXT).ids)
+    assert tokens.split()[2:4] == ["word", f"{count:,}"] and vocabulary.split()[2] == "word"
+    for row in (tokens, vocabulary):  # the corpus each came from, shown visibly
+        assert row.endswith(f"{tmp_path}/songs␛[2J.txt") and "\x1b" not in row
+    assert unfinished.split()[0] == "abc" and unfinished.endswith("?")
+    assert lines[-2].startswith("3 entries, ")
+    assert lines[-1] == "remove them all: llmlearns-tui cache --clear"
+    held = try_lock("abc-def")  # as a build in another process holds it
+    try:
+        code, lines = _cache_command("--clear", capsys=capsys)
+    finally:
+        os.close(held)
+    assert code == 0 and lines[0].startswith("removed 2 entries (")
+    assert lines[1] == "kept 1 being written now: abc-def"
+    assert _cache_command("--clear", capsys=capsys)[1][0].startswith("removed 1 entry (")
+    assert list(cache_dir().iterdir()) == []
+    _, _, seen = _tokenize(path, "word")  # a run after a clear simply tokenises again
+    assert TokenizeStage.ENCODE in {e.stage for e in seen}
+
+
+def test_the_cache_command_in_a_cache_that_cannot_be_read(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    assert _cache_command(capsys=capsys) == (0, [f"the token cache is empty ({cache_dir()})"])
+    assert _cache_command("--clear", capsys=capsys)[1] == [
+        f"removed 0 entries (0 B) from {cache_dir()}"
+    ]

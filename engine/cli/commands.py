@@ -15,11 +15,13 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from engine.cli.cache import add_cache_parser, cache_command
 from engine.cli.progress import (
     EXIT_INTERRUPTED,
     PRINT_INTERVAL_S,
     PROG,
     ProgressPrinter,
+    age,
     follow,
     one_line,
 )
@@ -131,7 +133,7 @@ def _add_compare_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line: train (the default command), attach, runs, stop and export."""
+    """The whole command line: train (the default command), attach, runs, stop, export, cache."""
     parser = OneLineParser(
         prog=PROG,
         description="Train a small GPT and watch it learn. With no arguments: the TUI, training "
@@ -201,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--tensorboard", type=Path, required=True, metavar="OUT_DIR", help="where to write"
     )
+    add_cache_parser(commands)
     return parser
 
 
@@ -226,6 +229,18 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return overrides
 
 
+def run_command(args: argparse.Namespace) -> int | None:
+    """Run a command that needs no worker and no UI (runs, stop, export, cache) and return its
+    exit code; None for train and attach."""
+    command = {
+        "runs": list_runs_command,
+        "stop": stop_command,
+        "export": export_command,
+        "cache": cache_command,
+    }.get(args.command)
+    return None if command is None else command(args)
+
+
 def fail(message: str) -> int:
     print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -236,6 +251,8 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
 
     Raises EngineError with the one-line reason.
     """
+    if args.command not in ("train", "attach"):  # a caller that has not run run_command first
+        raise EngineError(f"'{args.command}' is not run this way: see engine.cli.run_command")
     if args.json and not args.headless:
         raise EngineError("--json goes with --headless")
     if args.print_every and not args.headless:
@@ -386,7 +403,7 @@ def list_runs_command(args: argparse.Namespace) -> int:
         best = f"{run.best_val:.4f}" if run.best_val is not None else "-"
         print(
             f"{one_line(str(run.path)):<36} {run.state:<9} {f'{run.step}/{run.max_steps}':>13} "
-            f"{best:>9} {_age(run.age_s):>8}"
+            f"{best:>9} {age(run.age_s):>8}"
         )
     return 0
 
@@ -422,10 +439,3 @@ def export_command(args: argparse.Namespace) -> int:
         f"{shlex.quote(one_line(str(args.tensorboard)))}"
     )
     return 0
-
-
-def _age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit} ago"
-    return f"{seconds:.0f}s ago"

@@ -61,6 +61,14 @@ def one_line(text: str) -> str:
     return visible(text, keep_newlines=False, keep_tabs=False)
 
 
+def age(seconds: float) -> str:
+    """How long ago, roughly: "12s ago", "5m ago", "3h ago", "2d ago"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{max(0.0, seconds):.0f}s ago"
+
+
 def duration(seconds: float) -> str:
     """HH:MM:SS, hours past 24 included (time.strftime wraps at a day and overflows past 2038)."""
     if not math.isfinite(seconds) or seconds < 0:
