@@ -64,6 +64,9 @@ def export_tensorboard(run_dir: Path, out_dir: Path) -> Path:
     if not history.steps and not history.evals:
         raise EngineError(f"{run_dir} has no training steps to export yet")
     target = out_dir / run_dir.resolve().name
+    for path in (out_dir, target):  # a file is never replaced by an export
+        if path.exists() and not path.is_dir():
+            raise EngineError(f"{path} is a file, not a folder: give another --tensorboard folder")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{target.name}."))

@@ -192,19 +192,25 @@ def event_batches(run_dir: Path, batch_bytes: int = 1 << 20) -> Iterator[bytes]:
 
 def read_events(run_dir: Path) -> Iterator[Event]:
     """Replay events.jsonl. A torn last line (a crash mid-write, or a write still under way) is
-    left out; a line that is not an event is skipped with a warning, never fatal."""
+    left out; a line that is not an event is skipped with a warning, never fatal. A log that
+    cannot be read (a folder, no permission, an I/O error) is a CheckpointError naming it."""
     path = run_dir / EVENTS
     if not path.exists():
         return
     skipped = 0
-    with path.open("r", encoding="utf-8", errors="replace") as file:
-        for line in file:
-            if not line.endswith("\n"):
-                break
-            try:
-                yield EVENT_TYPES.from_json(line)
-            except (ValueError, TypeError):
-                skipped += 1
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as file:
+            for line in file:
+                if not line.endswith("\n"):
+                    break
+                try:
+                    event = EVENT_TYPES.from_json(line)
+                except ValueError:
+                    skipped += 1
+                    continue
+                yield event
+    except OSError as error:
+        raise CheckpointError(f"{path} cannot be read: {error.strerror or error}") from None
     if skipped:
         _warn_skipped(run_dir, skipped)
 
