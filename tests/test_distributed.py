@@ -96,21 +96,48 @@ def one_process_losses(config, steps: int) -> dict[int, float]:
     ("flags", "message"),
     [
         (["--nproc-per-node", "0"], "argument --nproc-per-node: 0 must be at least 1"),
+        (["--nproc-per-node", "-1"], "argument --nproc-per-node: -1 must be at least 1"),
+        (["--nproc-per-node", "two"], "argument --nproc-per-node: invalid int value: 'two'"),
+        (["--nproc-per-node", ""], "argument --nproc-per-node: invalid int value: ''"),
+        (["--nproc-per-node", "1.5"], "argument --nproc-per-node: invalid int value: '1.5'"),
         (["--nproc-per-node", "3", "--batch-size", "8"], "batch_size 8 does not split over 3"),
+        (["--nproc-per-node", str(10**30)], f"batch_size 16 does not split over {10**30}"),
         (["--nproc-per-node", "2", "--device", "cuda"], "asks for one GPU each, but 1 is visible"),
+        (["--nproc-per-node", "2", "--device", "mps"], "MPS has no DDP backend"),
+        (
+            ["--nproc-per-node", "8", "--device", "cpu"],
+            "takes a core each, but this machine gives 4",
+        ),
+        (["--resume", "stored", "--nproc-per-node", "3"], "batch_size 16 does not split over 3"),
+        (["attach", "stored", "--nproc-per-node", "2"], "unrecognized arguments: --nproc-per-node"),
     ],
 )
 def test_a_process_count_that_cannot_work_is_refused_in_one_line(
-    flags, message, corpus, monkeypatch, capsys
+    flags, message, corpus, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setattr("engine.process.launch.count_gpus", lambda: 1)
+    monkeypatch.setattr("engine.process.launch.count_cores", lambda: 4)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stored").mkdir()
+    (tmp_path / "stored" / "config.json").write_text(load_config_text(corpus))
+    argv = flags if flags[0] == "attach" else ["--headless", "--corpus", str(corpus), *flags]
+    if "--resume" in flags:
+        argv = ["--headless", *flags]
     try:
-        code = tui_main(["--headless", "--corpus", str(corpus), *flags])
+        code = tui_main(argv)
     except SystemExit as exit:  # argparse's own refusal
         code = exit.code
     assert code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(os.listdir(tmp_path)) == ["corpus.txt", "stored"]  # nothing written
+
+
+def load_config_text(corpus: Path) -> str:
+    """A stored run's config.json: the seed preset (batch 16) on the test corpus."""
+    from engine import preset
+
+    return preset("seed").with_overrides({"data": {"corpus": str(corpus)}}).to_json()
 
 
 @pytest.mark.slow
