@@ -26,6 +26,15 @@ def _token_cache(tmp_path_factory) -> None:
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """Tiny models train in this process on one thread, as a worker trains them: two threads on
+    a loaded 2-core machine take many times as long (engine/process/cpu_policy.py)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     path = tmp_path / "corpus.txt"
