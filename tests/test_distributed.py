@@ -25,7 +25,7 @@ from engine.runs.files import load_config
 from engine.runs.liveness import worker_info
 from engine.training.distributed import Group
 from engine.training.trainer import Trainer, train
-from tests.conftest import alive, tiny_config
+from tests.conftest import PATIENCE_S, alive, tiny_config
 from tests.test_cli import (
     ENV,
     no_orphans,  # noqa: F401 - the CLI tests' clean-up, for start_cli
@@ -43,7 +43,6 @@ from tui.cli import main as tui_main
 # what a wrong split would give (another batch's loss differs by ~1e-2 at the first step).
 LOSS_TOLERANCE = 1e-4
 COMPARED = 60  # steps of the curves compared
-PROCESSES_GONE_S = 10  # torchrun's agent takes ~1.5 s to tear down after its workers end
 
 
 def rank_pids(agent: int) -> dict[int, int]:
@@ -57,7 +56,7 @@ def rank_pids(agent: int) -> dict[int, int]:
     return ranks
 
 
-def wait_gone(pids: list[int], timeout: float = PROCESSES_GONE_S) -> list[int]:
+def wait_gone(pids: list[int], timeout: float = PATIENCE_S) -> list[int]:
     """The pids still alive after waiting up to timeout for them to end."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(alive(pid) for pid in pids):
@@ -172,7 +171,7 @@ def test_two_ranks_train_serve_pause_and_stop_as_one_process(
     line = read_line(follower)
     assert line.startswith(f"attached to run (paused) at step {paused.step}"), line
     os.killpg(follower.pid, signal.SIGINT)
-    follower.communicate(timeout=30)
+    follower.communicate(timeout=PATIENCE_S)
     client.resume()
     assert wait_for_steps(run, max(steps + 10, COMPARED)) >= max(steps + 10, COMPARED)
     client.close()
@@ -206,18 +205,19 @@ def test_a_rank_that_dies_ends_the_run_at_once_naming_it(tmp_path, corpus, no_st
     client = EngineClient.start(config, tmp_path / "run", nproc=2)
     ranks = rank_pids(client.pid)
     no_stray_ranks.extend([client.pid, *ranks.values()])
-    killed_at = failed = None
+    killed = False
+    failed = None
     for event in client.events():
-        if isinstance(event, StepCompleted) and event.step == 50 and killed_at is None:
+        if isinstance(event, StepCompleted) and event.step == 50 and not killed:
             os.kill(ranks[1], signal.SIGKILL)
-            killed_at = time.monotonic()
+            killed = True
         if isinstance(event, EngineFailed):
             failed = event
             break
-    noticed_s = time.monotonic() - killed_at
     client.close()
-    assert failed is not None and noticed_s < 2, noticed_s
-    assert failed.reason.startswith("rank 1 of 2"), failed.reason
+    # Rank 0 itself noticed and said which rank (not torchrun tearing it down, nor a collective
+    # timing out after TIMEOUT): that is what "at once" means, whatever the machine's load.
+    assert failed is not None and failed.reason.startswith("rank 1 of 2"), failed
     assert wait_gone(no_stray_ranks) == []
     # The last checkpoint (step 40) is whole: the run resumes from it.
     assert Trainer.resume(tmp_path / "run").step == 40
@@ -235,19 +235,18 @@ def test_the_watchdog_ends_the_run_when_the_main_thread_is_stuck(no_stray_ranks)
 
     stuck: list[str] = []
     quiet: list[str] = []
-    peers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])]
-    peers.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+    peers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])]
+    peers.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]))
     no_stray_ranks.extend(peer.pid for peer in peers)
     group_watching(peers[0].pid, stuck.append, grace_s=0.3)
-    noticed = group_watching(peers[1].pid, quiet.append, grace_s=5)
+    # The grace only has to outlast this thread's explain() below, however loaded the machine.
+    noticed = group_watching(peers[1].pid, quiet.append, grace_s=PATIENCE_S)
     for peer in peers:
         peer.kill()
         peer.wait()
     assert noticed.explain(RuntimeError("gloo: connection reset"), str).startswith("rank 1 of 2")
-    deadline = time.monotonic() + 2
-    while not stuck and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    for watchdog in [t for t in threading.enumerate() if t.name == "rank-watchdog"]:
+        watchdog.join(PATIENCE_S)  # each ends: by failing the run, or seeing it taken in hand
     assert stuck == [f"rank 1 of 2 (pid {peers[0].pid}) died; training ended"] and quiet == []
 
 

@@ -36,7 +36,7 @@ from engine.process.worker import failure_reason
 from engine.runs import files as run_files
 from engine.runs.files import EVENTS, EventLog, atomic_write, event_batches
 from engine.training import memory
-from tests.conftest import tiny_config
+from tests.conftest import PATIENCE_S, tiny_config
 from tests.test_cli import run_cli, tiny_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -415,7 +415,7 @@ def test_a_listener_that_fails_to_publish_leaves_no_folder(tmp_path, socket_root
     assert list(socket_root.iterdir()) == []
 
 
-def _wait_for_steps(run: Path, count: int, timeout: float = 60) -> None:
+def _wait_for_steps(run: Path, count: int, timeout: float = PATIENCE_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (run / EVENTS).exists() and (run / EVENTS).read_text().count('"kind":"step"') >= count:
@@ -434,7 +434,7 @@ def test_sigterm_checkpoints_and_removes_the_socket_folder(corpus, tmp_path, soc
     assert folder.parent == socket_root and folder.name.startswith(f"llmlearns-{client.pid}-")
     _wait_for_steps(run, 3)
     os.kill(client.pid, signal.SIGTERM)
-    client._process.wait(timeout=60)
+    client._process.wait(timeout=PATIENCE_S)
     client.close()
     assert not folder.exists() and list(socket_root.iterdir()) == []
     assert not (run / channel.KEY_FILE).exists() and not (run / run_files.INFO_FILE).exists()
@@ -452,7 +452,7 @@ def test_a_stale_key_from_a_killed_worker_is_recovered_by_attach(
     stale = Path(channel.worker_info(run)["address"]).parent
     _wait_for_steps(run, 3)
     os.kill(client.pid, signal.SIGKILL)
-    client._process.wait(timeout=10)
+    client._process.wait(timeout=PATIENCE_S)
     client.close()
     assert (run / channel.KEY_FILE).exists() and stale.exists()  # what SIGKILL leaves behind
 

@@ -37,7 +37,7 @@ from engine.process.client import EngineClient
 from engine.process.preparation import Preparation
 from engine.process.worker import Worker
 from engine.training.trainer import Trainer
-from tests.conftest import tiny_config
+from tests.conftest import PATIENCE_S, tiny_config
 
 READS = [TokenizeStage.HASH, TokenizeStage.VOCAB, TokenizeStage.ENCODE]  # the passes over bytes
 # Runs of spaces and line breaks, indentation, apostrophes, digits and multi-byte characters: the
@@ -230,7 +230,7 @@ def _follow(client, seen: list, until) -> threading.Thread:
     return thread
 
 
-def _wait(predicate, timeout: float = 30.0) -> None:
+def _wait(predicate, timeout: float = PATIENCE_S) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
@@ -580,8 +580,8 @@ def test_a_worker_killed_while_tokenising_fails_and_the_next_run_trains(
     with EngineClient.start(config, tmp_path / "first") as client:
         workers.append(client.pid)
         follower = _follow(client, seen, lambda e: isinstance(e, EngineFailed))
-        _wait(signal_file.exists, timeout=120)
-        _wait(lambda: any(isinstance(e, TokenizeProgress) for e in seen), timeout=120)
+        _wait(signal_file.exists)
+        _wait(lambda: any(isinstance(e, TokenizeProgress) for e in seen))
         assert list(cache_dir().glob(".*.tokens.*.tmp"))  # killed mid-write, for real
         os.kill(client.pid, signal.SIGKILL)
         follower.join(60)
