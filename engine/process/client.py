@@ -79,6 +79,9 @@ from engine.runs.liveness import pid_running, worker_alive, worker_info
 
 R = TypeVar("R", bound=Request)
 POLL_S = 0.1  # how often a blocked reader checks whether its client was closed
+# How long a client whose worker went silent mid-run waits for its exit code, to say why (at once
+# for a dead one; a loaded machine can stretch the moment between its socket closing and its end).
+EXIT_WAIT_S = 5.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -265,8 +268,9 @@ class EngineClient:
             conn.close()
         if self._closed or isinstance(last, EngineFailed):
             return
-        code = self._exit_code(timeout=0.5)
-        if code in (0, None) and isinstance(last, TrainingFinished):
+        finished = isinstance(last, TrainingFinished)
+        code = self._exit_code(timeout=0.5 if finished else EXIT_WAIT_S)
+        if code in (0, None) and finished:
             return
         reason = _death_reason(code)
         if self._process is not None and launch.is_torchrun(_arguments(self._process)):
