@@ -180,7 +180,8 @@ def test_a_file_size_limit_ends_the_run_with_the_reason(corpus, tmp_path, eval_e
     args = tiny_run(corpus, 1_000_000, "--eval-every", eval_every, "--n-embd", "8")
     result = subprocess.run(
         [sys.executable, "-m", "tui.cli", *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, preexec_fn=limited,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=PATIENCE_S,
+        preexec_fn=limited,
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"engine failed: cannot write run/{failed}"]
@@ -195,7 +196,8 @@ def test_a_write_that_fails_at_start_is_one_line_and_exit_2(corpus, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "tui.cli", *tiny_run(corpus, 10)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, preexec_fn=limited,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=PATIENCE_S,
+        preexec_fn=limited,
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr == "llmlearns-tui: error: cannot write run/config.json: File too large\n"
@@ -358,7 +360,7 @@ def test_every_file_of_a_finished_run_is_owner_only(corpus, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "tui.cli", *tiny_run(corpus, 4, "--eval-every", "2")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=PATIENCE_S,
         preexec_fn=lambda: os.umask(0o022),  # a usual umask: the run must not depend on it
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

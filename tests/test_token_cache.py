@@ -505,7 +505,9 @@ tokenize(DataConfig(corpus=str(path), tokenizer="char"), path, progress=progress
 def test_a_build_killed_mid_write_leaves_nothing_the_next_one_keeps(tmp_path):
     path = _corpus(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    killed = subprocess.run([sys.executable, "-c", KILL_MID_WRITE, str(path)], env=env, timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_MID_WRITE, str(path)], env=env, timeout=PATIENCE_S
+    )
     assert killed.returncode == -signal.SIGKILL
     [temp] = cache_dir().glob(".*.tokens.*.tmp")  # what SIGKILL left: a temp file, no entry
     assert temp.stat().st_size > 0 and _entries() == []
@@ -529,7 +531,7 @@ def test_an_unwritable_cache_folder_is_one_line_naming_it(tmp_path, corpus, monk
         [sys.executable, "-m", "tui.cli", "--headless", "--corpus", str(corpus), "--steps", "2"],
         cwd=tmp_path, env={**os.environ, "XDG_CACHE_HOME": str(blocker),
                            "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=PATIENCE_S,
     )  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr == f"llmlearns-tui: error: {error.value}\n"
