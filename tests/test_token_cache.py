@@ -262,7 +262,7 @@ def test_the_worker_answers_and_shows_progress_before_its_trainer_exists(corpus,
         _wait(lambda: any(isinstance(e, TrainingFinished) for e in seen))
         assert client.status().state is RunState.FINISHED
     worker.signalled = True  # what SIGTERM does
-    serving.join(30)
+    serving.join(PATIENCE_S)
     assert not serving.is_alive()
     first = next(i for i, e in enumerate(seen) if isinstance(e, TrainingStarted))
     assert first > 0 and all(isinstance(e, TokenizeProgress) for e in seen[:first])
@@ -279,7 +279,9 @@ def test_a_big_corpus_trains_through_a_worker_that_listened_first(
     seen: list = []
     with EngineClient.start(tiny_config(corpus, "bpe", max_steps=4), tmp_path / "run") as client:
         workers.append(client.pid)
-        _follow(client, seen, lambda e: isinstance(e, (TrainingFinished, EngineFailed))).join(60)
+        _follow(client, seen, lambda e: isinstance(e, (TrainingFinished, EngineFailed))).join(
+            PATIENCE_S
+        )
     assert isinstance(seen[-1], TrainingFinished) and seen[-1].step == 4
     assert (tmp_path / "run" / "config.json").exists()
 
@@ -288,7 +290,6 @@ def test_a_bad_big_corpus_fails_through_the_event_stream(tmp_path, workers, monk
     monkeypatch.setenv("LLM_LEARNS_SYNC_CORPUS_BYTES", "0")
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine text\n" * 100 + b"\xff\xfe not text\n")
-    seen: list = []
     try:  # the worker listens first, so the error may come as it connects or as an event
         client = EngineClient.start(tiny_config(bad), tmp_path / "run")
     except EngineError as error:
@@ -296,10 +297,11 @@ def test_a_bad_big_corpus_fails_through_the_event_stream(tmp_path, workers, monk
     else:
         with client:
             workers.append(client.pid)
-            _follow(client, seen, lambda e: isinstance(e, EngineFailed)).join(60)
-            assert client._process.wait(30) == 2
-        assert isinstance(seen[-1], EngineFailed)
-        message = seen[-1].reason
+            # Even once the worker has ended, before any stream began, a stream says why.
+            assert client._process.wait(PATIENCE_S) == 2
+            seen = list(client.events())
+        assert len(seen) == 1 and isinstance(seen[0], EngineFailed) and seen[0].exit_code == 2
+        message = seen[0].reason
     assert "is not UTF-8 text (bad byte at offset 1000)" in message
     assert not (tmp_path / "run" / "config.json").exists()
 
@@ -415,7 +417,7 @@ def test_stopping_while_it_tokenises_ends_the_worker_and_the_tokenising(corpus, 
         _wait(lambda: any(isinstance(e, TokenizeProgress) for e in seen))  # subscribed
         client.stop()
         _wait(lambda: any(isinstance(e, TrainingFinished) for e in seen))
-    serving.join(10)
+    serving.join(PATIENCE_S)
     assert codes == [0] and stopped.is_set()
     assert seen[-1] == TrainingFinished(FinishReason.STOPPED, 0)
     assert not (run_dir / "config.json").exists()
@@ -445,8 +447,8 @@ def test_two_runs_on_one_new_corpus_tokenise_it_once(tmp_path):
     _wait(lambda: any(e.stage is TokenizeStage.ENCODE for e in first_seen))
     second = threading.Thread(target=run, args=("second", second_seen.append))
     second.start()
-    first.join(60)
-    second.join(60)
+    first.join(PATIENCE_S)
+    second.join(PATIENCE_S)
     (tokenizer_a, tokens_a), (tokenizer_b, tokens_b) = results["first"], results["second"]
     assert tokenizer_a.to_json() == tokenizer_b.to_json() and torch.equal(tokens_a, tokens_b)
     stages = {e.stage for e in second_seen}
@@ -471,7 +473,7 @@ def test_a_rank_that_does_not_build_waits_for_the_one_that_does(tmp_path):
     _wait(lambda: len([e for e in waiting if e.stage is TokenizeStage.WAIT]) >= 3)
     assert _entries() == [] and follower.is_alive()  # it waits, and makes nothing itself
     _, tokens = tokenize(config, path)
-    follower.join(60)
+    follower.join(PATIENCE_S)
     assert torch.equal(results[0][1], tokens)
     assert {e.stage for e in waiting} == {TokenizeStage.HASH, TokenizeStage.WAIT}
 
@@ -586,14 +588,16 @@ def test_a_worker_killed_while_tokenising_fails_and_the_next_run_trains(
         _wait(lambda: any(isinstance(e, TokenizeProgress) for e in seen))
         assert list(cache_dir().glob(".*.tokens.*.tmp"))  # killed mid-write, for real
         os.kill(client.pid, signal.SIGKILL)
-        follower.join(60)
+        follower.join(PATIENCE_S)
     assert isinstance(seen[-1], EngineFailed) and "SIGKILL" in seen[-1].reason
     assert not (tmp_path / "first" / "config.json").exists()  # nothing trained, nothing kept
     monkeypatch.delenv("HANG_MID_WRITE")
     seen.clear()
     with EngineClient.start(config, tmp_path / "second") as client:
         workers.append(client.pid)
-        _follow(client, seen, lambda e: isinstance(e, (TrainingFinished, EngineFailed))).join(120)
+        _follow(client, seen, lambda e: isinstance(e, (TrainingFinished, EngineFailed))).join(
+            PATIENCE_S
+        )
     assert isinstance(seen[-1], TrainingFinished) and seen[-1].step == 3
     assert not list(cache_dir().glob(".*.tmp")) and len(_entries()) == 1
 

@@ -318,5 +318,25 @@ def test_a_look_that_fails_is_refused_and_the_run_trains_on(corpus, tmp_path, mo
             assert client.attention("oh my").shape == (2, 2, 2, 2)
     finally:
         worker.signalled = True
-        serving.join(60)
+        serving.join(PATIENCE_S)
     assert not serving.is_alive()
+
+
+def test_a_stream_begun_after_its_worker_failed_says_why(tmp_path):
+    """A big corpus found bad as it is read ends the worker; a client that asks for the stream a
+    moment later (a loaded machine) gets the worker's reason, not "no worker is running"."""
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "worker.log").write_text(
+        "cpu policy: nice=0\nerror: corpus bad.txt is not UTF-8 text (bad byte at offset 9)\n"
+    )
+    ended = subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)"])
+    ended.wait()
+    client = EngineClient.__new__(EngineClient)  # as start() leaves it: connected, then alone
+    client.run_dir, client._process, client._closed = run_dir, ended, False
+    assert list(client.events()) == [
+        EngineFailed("corpus bad.txt is not UTF-8 text (bad byte at offset 9)", 2, None)
+    ]

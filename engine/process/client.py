@@ -74,7 +74,7 @@ from engine.process.channel import (
     receive,
     send_record,
 )
-from engine.runs.files import load_config, new_run_dir
+from engine.runs.files import last_error, load_config, new_run_dir
 from engine.runs.liveness import pid_running, worker_alive, worker_info
 
 R = TypeVar("R", bound=Request)
@@ -244,7 +244,16 @@ class EngineClient:
 
         If the worker dies without finishing, the last event is an EngineFailed.
         """
-        conn = connect(self.run_dir)
+        try:
+            conn = connect(self.run_dir)
+        except EngineError:
+            if self._process is None or self._closed:
+                raise
+            # Ours ended before this stream began (a big corpus found bad as it was read): the
+            # stream says why, as it would have had it begun a moment sooner.
+            code = self._exit_code(timeout=EXIT_WAIT_S)
+            yield EngineFailed(last_error(self.run_dir) or _death_reason(code), code, None)
+            return
         send_record(conn, Subscribe())
         last: Event | None = None
         checkpoint: str | None = None

@@ -79,7 +79,6 @@ from engine.training.distributed import Group
 from engine.training.memory import describe_out_of_memory, out_of_memory
 from engine.training.trainer import Trainer
 
-LOG_FILE = "worker.log"
 IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits after this long
 
 

@@ -23,8 +23,8 @@ from engine.contract.errors import EngineError
 from engine.data.corpus import resolve_corpus
 from engine.process.launch import under_torchrun
 from engine.process.preparation import Preparation, prepare_in_background
-from engine.process.worker import LOG_FILE, Worker, failure_reason, ready
-from engine.runs.files import load_config, write_error
+from engine.process.worker import Worker, failure_reason, ready
+from engine.runs.files import LOG_FILE, load_config, write_error
 from engine.training.distributed import Group
 from engine.training.memory import out_of_memory
 from engine.training.trainer import Trainer
