@@ -202,7 +202,7 @@ async def test_help_links_to_the_learn_view():
         await pilot.press("2", "question_mark")
         assert isinstance(app.screen, HelpScreen) and app.screen.view == "attention"
         await pilot.press("down", "enter")  # second term: keys, queries and values
-        await pilot.pause(0.2)
+        await settle(pilot, lambda: app.current_view == "learn")
         assert app.current_view == "learn"
 
 
