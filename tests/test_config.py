@@ -46,3 +46,31 @@ def test_unknown_preset_lists_the_known_ones():
 def test_min_lr_above_lr_is_rejected():
     with pytest.raises(ConfigError, match="min_lr"):
         TrainConfig(lr=1e-3, min_lr=1e-2)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"sample": {"temperature": float("nan")}}, "temperature nan must be a finite number"),
+        ({"train": {"weight_decay": float("inf")}}, "weight_decay inf must be a finite number"),
+        ({"train": {"grad_clip": float("nan")}}, "grad_clip nan must be a finite number"),
+        ({"train": {"seed": 2**64}}, f"seed {2**64} does not fit in 64 bits"),
+        ({"train": {"max_steps": 10**23}}, "max_steps 100000000000000000000000 does not fit"),
+        ({"train": {"max_steps": "10"}}, "max_steps must be a whole number"),
+        ({"train": {"lr": True}}, "lr must be a number"),
+        ({"model": {"rope": 1}}, "rope must be true or false"),
+        ({"sample": {"prompt": None}}, "prompt must be text"),
+    ],
+)
+def test_values_no_comparison_catches_are_refused_by_kind(overrides, message):
+    """NaN passes every range check and a string or a bool compares oddly: each is refused first."""
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        PRESETS["seed"].with_overrides(overrides)
+
+
+@pytest.mark.parametrize(
+    "text", ["[]", '"seed"', '{"train": [1, 2]}', '{"model": "big"}', '{"train": {"lr": "x"}}']
+)
+def test_a_config_json_of_the_wrong_shape_is_a_config_error(text):
+    with pytest.raises(ConfigError):
+        RunConfig.from_json(text)

@@ -25,8 +25,9 @@ from engine.runs.files import load_config
 from engine.runs.liveness import worker_info
 from engine.training.distributed import Group
 from engine.training.trainer import Trainer, train
-from tests.conftest import alive, tiny_config
+from tests.conftest import PATIENCE_S, alive, tiny_config
 from tests.test_cli import (
+    ENV,
     no_orphans,  # noqa: F401 - the CLI tests' clean-up, for start_cli
     read_line,
     run_cli,
@@ -42,7 +43,6 @@ from tui.cli import main as tui_main
 # what a wrong split would give (another batch's loss differs by ~1e-2 at the first step).
 LOSS_TOLERANCE = 1e-4
 COMPARED = 60  # steps of the curves compared
-PROCESSES_GONE_S = 10  # torchrun's agent takes ~1.5 s to tear down after its workers end
 
 
 def rank_pids(agent: int) -> dict[int, int]:
@@ -56,7 +56,7 @@ def rank_pids(agent: int) -> dict[int, int]:
     return ranks
 
 
-def wait_gone(pids: list[int], timeout: float = PROCESSES_GONE_S) -> list[int]:
+def wait_gone(pids: list[int], timeout: float = PATIENCE_S) -> list[int]:
     """The pids still alive after waiting up to timeout for them to end."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(alive(pid) for pid in pids):
@@ -95,25 +95,56 @@ def one_process_losses(config, steps: int) -> dict[int, float]:
     ("flags", "message"),
     [
         (["--nproc-per-node", "0"], "argument --nproc-per-node: 0 must be at least 1"),
+        (["--nproc-per-node", "-1"], "argument --nproc-per-node: -1 must be at least 1"),
+        (["--nproc-per-node", "two"], "argument --nproc-per-node: invalid int value: 'two'"),
+        (["--nproc-per-node", ""], "argument --nproc-per-node: invalid int value: ''"),
+        (["--nproc-per-node", "1.5"], "argument --nproc-per-node: invalid int value: '1.5'"),
         (["--nproc-per-node", "3", "--batch-size", "8"], "batch_size 8 does not split over 3"),
+        (["--nproc-per-node", str(10**30)], f"batch_size 16 does not split over {10**30}"),
         (["--nproc-per-node", "2", "--device", "cuda"], "asks for one GPU each, but 1 is visible"),
+        (["--nproc-per-node", "2", "--device", "mps"], "MPS has no DDP backend"),
+        (
+            ["--nproc-per-node", "8", "--device", "cpu"],
+            "takes a core each, but this machine gives 4",
+        ),
+        (["--resume", "stored", "--nproc-per-node", "3"], "batch_size 16 does not split over 3"),
+        (["attach", "stored", "--nproc-per-node", "2"], "unrecognized arguments: --nproc-per-node"),
     ],
 )
 def test_a_process_count_that_cannot_work_is_refused_in_one_line(
-    flags, message, corpus, monkeypatch, capsys
+    flags, message, corpus, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setattr("engine.process.launch.count_gpus", lambda: 1)
+    monkeypatch.setattr("engine.process.launch.count_cores", lambda: 4)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stored").mkdir()
+    (tmp_path / "stored" / "config.json").write_text(load_config_text(corpus))
+    argv = flags if flags[0] == "attach" else ["--headless", "--corpus", str(corpus), *flags]
+    if "--resume" in flags:
+        argv = ["--headless", *flags]
     try:
-        code = tui_main(["--headless", "--corpus", str(corpus), *flags])
+        code = tui_main(argv)
     except SystemExit as exit:  # argparse's own refusal
         code = exit.code
     assert code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(os.listdir(tmp_path)) == ["corpus.txt", "stored"]  # nothing written
+
+
+def load_config_text(corpus: Path) -> str:
+    """A stored run's config.json: the seed preset (batch 16) on the test corpus."""
+    from engine import preset
+
+    return preset("seed").with_overrides({"data": {"corpus": str(corpus)}}).to_json()
 
 
 @pytest.mark.slow
-def test_two_ranks_train_serve_pause_and_stop_as_one_process(tmp_path, corpus, no_stray_ranks):
+def test_two_ranks_train_serve_pause_and_stop_as_one_process(
+    tmp_path, corpus, no_stray_ranks, monkeypatch
+):
+    # A cache of its own: the corpus is new to it, so rank 0 tokenises while rank 1 waits.
+    monkeypatch.setitem(ENV, "XDG_CACHE_HOME", str(tmp_path / "cache"))
     flags = ["--eval-every", "40", "--eval-batches", "2", "--log-every", "1", "--detach"]
     started = run_cli(*tiny_run(corpus, 100_000, *flags, "--nproc-per-node", "2"), cwd=tmp_path)
     assert started.returncode == 0, started.stderr
@@ -140,7 +171,7 @@ def test_two_ranks_train_serve_pause_and_stop_as_one_process(tmp_path, corpus, n
     line = read_line(follower)
     assert line.startswith(f"attached to run (paused) at step {paused.step}"), line
     os.killpg(follower.pid, signal.SIGINT)
-    follower.communicate(timeout=30)
+    follower.communicate(timeout=PATIENCE_S)
     client.resume()
     assert wait_for_steps(run, max(steps + 10, COMPARED)) >= max(steps + 10, COMPARED)
     client.close()
@@ -149,6 +180,9 @@ def test_two_ranks_train_serve_pause_and_stop_as_one_process(tmp_path, corpus, n
     assert stopped.returncode == 0, stopped.stderr
     assert stopped.stdout.startswith("run: stopped at step ")
     assert [pid for pid in no_stray_ranks if alive(pid)] == []  # stop waited for the agent
+
+    cached = sorted(p.suffix for p in (tmp_path / "cache" / "llm-learns" / "tokens").iterdir())
+    assert cached == [".json", ".json", ".tokens"]  # one entry and its tokenizer, no lock or temp
 
     # One events.jsonl, written by rank 0 alone: one start, every step once, in order.
     assert [p.name for p in run.rglob("*.jsonl")] == ["events.jsonl"]
@@ -171,18 +205,19 @@ def test_a_rank_that_dies_ends_the_run_at_once_naming_it(tmp_path, corpus, no_st
     client = EngineClient.start(config, tmp_path / "run", nproc=2)
     ranks = rank_pids(client.pid)
     no_stray_ranks.extend([client.pid, *ranks.values()])
-    killed_at = failed = None
+    killed = False
+    failed = None
     for event in client.events():
-        if isinstance(event, StepCompleted) and event.step == 50 and killed_at is None:
+        if isinstance(event, StepCompleted) and event.step == 50 and not killed:
             os.kill(ranks[1], signal.SIGKILL)
-            killed_at = time.monotonic()
+            killed = True
         if isinstance(event, EngineFailed):
             failed = event
             break
-    noticed_s = time.monotonic() - killed_at
     client.close()
-    assert failed is not None and noticed_s < 2, noticed_s
-    assert failed.reason.startswith("rank 1 of 2"), failed.reason
+    # Rank 0 itself noticed and said which rank (not torchrun tearing it down, nor a collective
+    # timing out after TIMEOUT): that is what "at once" means, whatever the machine's load.
+    assert failed is not None and failed.reason.startswith("rank 1 of 2"), failed
     assert wait_gone(no_stray_ranks) == []
     # The last checkpoint (step 40) is whole: the run resumes from it.
     assert Trainer.resume(tmp_path / "run").step == 40
@@ -200,19 +235,18 @@ def test_the_watchdog_ends_the_run_when_the_main_thread_is_stuck(no_stray_ranks)
 
     stuck: list[str] = []
     quiet: list[str] = []
-    peers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])]
-    peers.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+    peers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])]
+    peers.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]))
     no_stray_ranks.extend(peer.pid for peer in peers)
     group_watching(peers[0].pid, stuck.append, grace_s=0.3)
-    noticed = group_watching(peers[1].pid, quiet.append, grace_s=5)
+    # The grace only has to outlast this thread's explain() below, however loaded the machine.
+    noticed = group_watching(peers[1].pid, quiet.append, grace_s=PATIENCE_S)
     for peer in peers:
         peer.kill()
         peer.wait()
     assert noticed.explain(RuntimeError("gloo: connection reset"), str).startswith("rank 1 of 2")
-    deadline = time.monotonic() + 2
-    while not stuck and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    for watchdog in [t for t in threading.enumerate() if t.name == "rank-watchdog"]:
+        watchdog.join(PATIENCE_S)  # each ends: by failing the run, or seeing it taken in hand
     assert stuck == [f"rank 1 of 2 (pid {peers[0].pid}) died; training ended"] and quiet == []
 
 

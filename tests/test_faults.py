@@ -37,7 +37,7 @@ from engine.runs import files as run_files
 from engine.runs.files import EVENTS, EventLog, atomic_write
 from engine.runs.history import Replay
 from engine.training import memory
-from tests.conftest import tiny_config
+from tests.conftest import PATIENCE_S, tiny_config
 from tests.test_cli import run_cli, tiny_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,7 +181,8 @@ def test_a_file_size_limit_ends_the_run_with_the_reason(corpus, tmp_path, eval_e
     args = tiny_run(corpus, 1_000_000, "--eval-every", eval_every, "--n-embd", "8")
     result = subprocess.run(
         [sys.executable, "-m", "tui.cli", *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, preexec_fn=limited,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=PATIENCE_S,
+        preexec_fn=limited,
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"engine failed: cannot write run/{failed}"]
@@ -196,7 +197,8 @@ def test_a_write_that_fails_at_start_is_one_line_and_exit_2(corpus, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "tui.cli", *tiny_run(corpus, 10)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, preexec_fn=limited,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=PATIENCE_S,
+        preexec_fn=limited,
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr == "llmlearns-tui: error: cannot write run/config.json: File too large\n"
@@ -359,7 +361,7 @@ def test_every_file_of_a_finished_run_is_owner_only(corpus, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "tui.cli", *tiny_run(corpus, 4, "--eval-every", "2")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=PATIENCE_S,
         preexec_fn=lambda: os.umask(0o022),  # a usual umask: the run must not depend on it
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -416,7 +418,7 @@ def test_a_listener_that_fails_to_publish_leaves_no_folder(tmp_path, socket_root
     assert list(socket_root.iterdir()) == []
 
 
-def _wait_for_steps(run: Path, count: int, timeout: float = 60) -> None:
+def _wait_for_steps(run: Path, count: int, timeout: float = PATIENCE_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (run / EVENTS).exists() and (run / EVENTS).read_text().count('"kind":"step"') >= count:
@@ -435,7 +437,7 @@ def test_sigterm_checkpoints_and_removes_the_socket_folder(corpus, tmp_path, soc
     assert folder.parent == socket_root and folder.name.startswith(f"llmlearns-{client.pid}-")
     _wait_for_steps(run, 3)
     os.kill(client.pid, signal.SIGTERM)
-    client._process.wait(timeout=60)
+    client._process.wait(timeout=PATIENCE_S)
     client.close()
     assert not folder.exists() and list(socket_root.iterdir()) == []
     assert not (run / channel.KEY_FILE).exists() and not (run / run_files.INFO_FILE).exists()
@@ -453,7 +455,7 @@ def test_a_stale_key_from_a_killed_worker_is_recovered_by_attach(
     stale = Path(channel.worker_info(run)["address"]).parent
     _wait_for_steps(run, 3)
     os.kill(client.pid, signal.SIGKILL)
-    client._process.wait(timeout=10)
+    client._process.wait(timeout=PATIENCE_S)
     client.close()
     assert (run / channel.KEY_FILE).exists() and stale.exists()  # what SIGKILL leaves behind
 

@@ -133,8 +133,9 @@ async def test_clicking_a_learn_link_opens_learn_at_its_heading():
         await pilot.pause()
         await pilot.click("#notice", offset=(3, 0))
         viewer = app.query_one(MarkdownViewer)
-        await settle(pilot, lambda: viewer.scroll_y > 0)
-        await pilot.pause(0.2)
+        await settle(
+            pilot, lambda: viewer.scroll_y > 0 and heading_at_top(viewer) == "Weight decay"
+        )
         assert app.current_view == "learn"
         assert heading_at_top(viewer) == "Weight decay"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tiny_config
+from tests.conftest import PATIENCE_S, tiny_config
 from tui.cli import EarlyConnection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +35,9 @@ def _train(config, run_dir: Path, *, with_dynamo: bool) -> dict:
         [sys.executable, "-c", script, config.to_json(), str(run_dir)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PATIENCE_S,
         cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        env={"PYTHONPATH": str(ROOT), "PATH": "", "OMP_NUM_THREADS": "1"},  # as a worker: 1 thread
         check=True,
     )
     return json.loads(out.stdout.splitlines()[-1])

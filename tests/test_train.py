@@ -18,6 +18,7 @@ from engine import (
     read_events,
 )
 from engine.training.schedule import lr_at
+from engine.training.trainer import train
 from tests.conftest import tiny_config
 
 
@@ -124,3 +125,57 @@ def test_checkpoints_are_written_atomically(tiny, tmp_path):
     trainer.close()
     assert saved and all(e.path.endswith("model.safetensors") for e in saved)
     assert not list((tmp_path / "run").glob("*.tmp"))
+
+
+RESUMABLE = {  # model options, train options
+    "adamw": ({}, {}),
+    "adamw with every option": (
+        {"dropout": 0.2, "bias": True},  # dropout: its masks' RNG must go on where it was
+        {
+            "warmup_steps": 4,
+            "lr": 3e-3,
+            "min_lr": 1e-4,
+            "weight_decay": 0.1,
+            "grad_clip": 0.0,
+            "log_every": 2,
+        },
+    ),  # fmt: skip
+    "muon with every modern option": (
+        {"rope": True, "qk_norm": True, "relu2": True, "tie_head": False, "zero_init": True},
+        {"muon": True, "warmup_steps": 3},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", RESUMABLE)
+def test_every_optimizer_and_option_resumes_on_the_exact_curve(corpus, tmp_path, name):
+    """Stopped at step 4, resumed, killed at step 8 (its last checkpoint: the eval at 5),
+    resumed again: the curve from each resume on is the uninterrupted run's, bit for bit."""
+    model, train_options = RESUMABLE[name]
+    config = tiny_config(corpus, max_steps=16, eval_every=5, **train_options)
+    config = replace(config, model=replace(config.model, **model))
+    straight = {e.step: (e.loss, e.lr) for e in train(config) if isinstance(e, StepCompleted)}
+    run_dir = tmp_path / "run"
+
+    def until(trainer: Trainer, step: int, stop: bool) -> dict[int, tuple[float, float]]:
+        curve = {}
+        for event in trainer.events():
+            if isinstance(event, StepCompleted):
+                curve[event.step] = (event.loss, event.lr)
+                if event.step == step and stop:
+                    trainer.control.stop = True  # a clean stop: checkpoint at this step
+                elif event.step == step:
+                    break  # a crash: the checkpoint on disk is the eval's at step 5
+        trainer.close()
+        return curve
+
+    until(Trainer.create(config, run_dir), 4, stop=True)
+    second = Trainer.resume(run_dir)
+    assert second.step == 4
+    after_stop = until(second, 8, stop=False)
+    third = Trainer.resume(run_dir)
+    assert third.step == 5
+    after_crash = until(third, 16, stop=False)
+    assert after_stop == {s: straight[s] for s in after_stop}
+    assert min(after_stop) == (5 if name != "adamw with every option" else 6)  # log_every 2
+    assert after_crash == {s: straight[s] for s in straight if s > 5}

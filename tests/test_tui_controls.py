@@ -14,6 +14,7 @@ from engine import (
     TrainingPaused,
     describe,
 )
+from tests.conftest import PATIENCE_S
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.app import LlmLearnsApp
@@ -201,7 +202,7 @@ async def test_help_links_to_the_learn_view():
         await pilot.press("2", "question_mark")
         assert isinstance(app.screen, HelpScreen) and app.screen.view == "attention"
         await pilot.press("down", "enter")  # second term: keys, queries and values
-        await pilot.pause(0.2)
+        await settle(pilot, lambda: app.current_view == "learn")
         assert app.current_view == "learn"
 
 
@@ -345,7 +346,7 @@ async def test_a_new_run_says_it_is_starting_not_that_the_old_one_disconnected()
     gate = threading.Event()
 
     def start_new(config):
-        gate.wait(timeout=5)  # a worker takes a moment to start
+        gate.wait(timeout=PATIENCE_S)  # a worker takes a moment to start: until the test says
         return FakeEngine()
 
     app = LlmLearnsApp(connect=lambda: old, start_new=start_new)

@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import Input
 
 from engine.process.client import EngineClient
-from tests.conftest import tiny_config
+from tests.conftest import PATIENCE_S, tiny_config
 from tests.tui_helpers import settle
 from tui.app import LlmLearnsApp
 from tui.views.attention import AttentionView
@@ -41,9 +41,9 @@ async def test_the_app_trains_generates_and_inspects_a_real_run(corpus, tmp_path
     app = LlmLearnsApp(connect=connect)
     async with app.run_test(size=(120, 40)) as pilot:
         header, chart = app.query_one(RunHeader), app.query_one(LossChart)
-        await settle(pilot, lambda: header.step > 0, timeout=60)
+        await settle(pilot, lambda: header.step > 0, timeout=PATIENCE_S)
         first_step, first_points = header.step, len(chart.history)
-        await settle(pilot, lambda: header.step > first_step + 20, timeout=30)
+        await settle(pilot, lambda: header.step > first_step + 20, timeout=PATIENCE_S)
         assert len(chart.history) > first_points  # the chart gains points
 
         await pilot.press("3")
@@ -51,7 +51,7 @@ async def test_the_app_trains_generates_and_inspects_a_real_run(corpus, tmp_path
         await pilot.press("enter", "enter")  # the prompt takes the keyboard, then submits
         output = app.query_one(GenerationOutput)
         wanted = int(app.query_one("#gen-max_new_tokens", Input).value)
-        await settle(pilot, lambda: len(output.tokens) == wanted, timeout=30)
+        await settle(pilot, lambda: len(output.tokens) == wanted, timeout=PATIENCE_S)
         assert len(output.tokens) == wanted and output.text.strip()  # streamed text came back
         table = app.query_one(PipelineTable)  # the worker's tokens carry their logits
         assert table.token is output.tokens[-1] and table.pipeline is not None
@@ -68,9 +68,9 @@ async def test_the_app_trains_generates_and_inspects_a_real_run(corpus, tmp_path
         assert app.query_one(AttentionHeatmap).cell_count == 4 * 4
 
         await pilot.press("escape", "q", "s")  # quit: stop and save
-        await settle(pilot, lambda: not app.is_running, timeout=30)
+        await settle(pilot, lambda: not app.is_running, timeout=PATIENCE_S)
     pid = started[0].pid
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE_S
     while not _gone(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _gone(pid), "the worker outlived the app"

@@ -13,6 +13,7 @@ import pytest
 from textual.widgets import Input
 
 from engine import STAGE_KINDS, EngineError, EvalCompleted
+from tests.conftest import PATIENCE_S
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.views.attention import AttentionView
@@ -177,7 +178,7 @@ async def test_a_slow_trace_never_holds_up_the_keys():
     real_trace = fake.trace
 
     def slow_trace(text, position=-1):
-        release.wait(5)
+        release.wait(PATIENCE_S)  # until the test has checked the keys answered meanwhile
         return real_trace(text, position)
 
     fake.trace = slow_trace
@@ -185,8 +186,8 @@ async def test_a_slow_trace_never_holds_up_the_keys():
         await loaded(pilot, fake)
         await pilot.press("5")
         await pilot.press("1")
-        # Switched while the engine still works on the trace (a blocking request would have
-        # waited out the 5 s and shown it by now).
+        # Switched while the engine still works on the trace (a blocking request would still be
+        # waiting for the release below, and the key with it).
         assert app.current_view == "train" and app.query_one(InsideView).trace is None
         release.set()
         await settle(pilot, lambda: app.query_one(InsideView).trace is not None)

@@ -12,6 +12,7 @@ import pytest
 from rich.cells import cell_len
 
 from engine import Candidate, GeneratedToken, PassageLosses, SampleConfig, TopLogits, token_label
+from tests.conftest import PATIENCE_S
 from tests.tui_helpers import Holder
 from tui.format import (
     cell_label,
@@ -180,7 +181,7 @@ def test_ui_has_not_imported_torch_at_the_first_frame():
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE_S,
         env={"PYTHONPATH": str(ROOT), "PATH": ""},
     )
     assert out.stdout.strip().endswith("NO-TORCH"), out.stderr[-2000:]
@@ -193,7 +194,7 @@ def test_tui_package_import_does_not_load_textual():
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=PATIENCE_S,
         env={"PYTHONPATH": str(ROOT), "PATH": ""},
     )
     assert out.stdout.strip() == "False", out.stderr

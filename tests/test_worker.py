@@ -31,7 +31,7 @@ from engine.process.client import EngineClient
 from engine.runs.files import INFO_FILE, KEY_FILE
 from engine.runs.listing import summarize_run
 from engine.runs.liveness import worker_info
-from tests.conftest import alive, tiny_config
+from tests.conftest import PATIENCE_S, alive, tiny_config
 
 
 class Follower:
@@ -46,7 +46,7 @@ class Follower:
         for event in client.events():
             self.events.append(event)
 
-    def wait_for(self, predicate, timeout: float = 30.0):
+    def wait_for(self, predicate, timeout: float = PATIENCE_S):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for event in list(self.events):
@@ -160,14 +160,13 @@ def test_detached_run_survives_its_client_and_replays_on_attach(corpus, tmp_path
     again.shutdown()
 
 
-def test_killing_the_worker_reports_engine_failed_within_a_second(corpus, tmp_path, workers):
+def test_killing_the_worker_reports_engine_failed_with_the_signal(corpus, tmp_path, workers):
     with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
         follower = Follower(client)
         follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step >= 3)
         os.kill(client.pid, signal.SIGKILL)
-        killed = time.monotonic()
-        failed = follower.wait_for(lambda e: isinstance(e, EngineFailed), timeout=5)
-        assert time.monotonic() - killed < 1.0
+        # Told by the connection closing, not by a timeout: the exit code is the kill's.
+        failed = follower.wait_for(lambda e: isinstance(e, EngineFailed))
         assert "SIGKILL" in failed.reason and failed.exit_code == -9
         assert failed.last_checkpoint and Path(failed.last_checkpoint).exists()
     assert summarize_run(tmp_path / "run").state == "failed"
@@ -264,3 +263,80 @@ def test_resume_through_the_worker_continues_where_the_run_stopped(corpus, tmp_p
     assert [(s.start_step, s.resumed) for s in starts] == [(0, False), (20, True)]
     assert follower.steps() == list(range(1, 31))  # replayed 1-20, then 21-30 live
     assert summarize_run(run_dir).state is RunState.FINISHED
+
+
+def test_inside_and_attention_take_any_text_and_training_goes_on(corpus, tmp_path, workers):
+    """Empty, longer than the context (16 tokens), all unknown, undecodable bytes: each is
+    answered, over the wire, while the run trains; a position outside the text is refused."""
+    with _start(corpus, tmp_path, workers, max_steps=100_000, eval_every=1000) as client:
+        follower = Follower(client)
+        follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step >= 2)
+        texts = {"": ["\n"], "oh my love " * 10: ["oh", "my", "love"] * 5 + ["oh"]}
+        texts |= {"zebra quokka": ["<unk>", "<unk>"], "oh \udcff\x1b": ["oh", "<unk>", "<unk>"]}
+        for text, tokens in texts.items():
+            attention = client.attention(text)
+            trace = client.trace(text)
+            assert attention.tokens == tokens and list(trace.tokens) == tokens, text
+            assert attention.shape == (2, 2, len(tokens), len(tokens))
+            assert attention.truncated == trace.truncated == (len(text) > 100)
+            assert (
+                attention.unknown
+                == list(trace.unknown)
+                == [w for w in ("zebra", "quokka", "\udcff", "\x1b") if w in text]
+            )
+            assert trace.position == len(tokens) - 1 and trace.candidates
+        with pytest.raises(EngineError, match="position 16 is outside the text's 16 tokens"):
+            client.trace("oh my love " * 10, 16)
+        before = client.status().step
+        follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step > before)
+        assert client.status().state is RunState.RUNNING
+
+
+def test_a_look_that_fails_is_refused_and_the_run_trains_on(corpus, tmp_path, monkeypatch):
+    """A bug (or the GPU's memory running out) in serving a trace is that request's failure."""
+    from engine.process.worker import Worker
+    from engine.training.trainer import Trainer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the trace")
+
+    monkeypatch.setattr("engine.process.worker.trace", broken)
+    config = tiny_config(corpus, max_steps=100_000, eval_every=1000)
+    trainer = Trainer.create(config, tmp_path / "run")
+    trainer.open_run_dir()
+    worker = Worker(trainer, detached=True, idle=False)
+    serving = threading.Thread(target=worker.run, daemon=True)
+    serving.start()
+    try:
+        with EngineClient(worker.run_dir) as client:
+            follower = Follower(client)
+            with pytest.raises(EngineError, match="RuntimeError: a bug in the trace"):
+                client.trace("oh my")
+            step = client.status().step
+            follower.wait_for(lambda e: isinstance(e, StepCompleted) and e.step > step + 2)
+            assert client.status().state is RunState.RUNNING
+            assert client.attention("oh my").shape == (2, 2, 2, 2)
+    finally:
+        worker.signalled = True
+        serving.join(PATIENCE_S)
+    assert not serving.is_alive()
+
+
+def test_a_stream_begun_after_its_worker_failed_says_why(tmp_path):
+    """A big corpus found bad as it is read ends the worker; a client that asks for the stream a
+    moment later (a loaded machine) gets the worker's reason, not "no worker is running"."""
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "worker.log").write_text(
+        "cpu policy: nice=0\nerror: corpus bad.txt is not UTF-8 text (bad byte at offset 9)\n"
+    )
+    ended = subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)"])
+    ended.wait()
+    client = EngineClient.__new__(EngineClient)  # as start() leaves it: connected, then alone
+    client.run_dir, client._process, client._closed = run_dir, ended, False
+    assert list(client.events()) == [
+        EngineFailed("corpus bad.txt is not UTF-8 text (bad byte at offset 9)", 2, None)
+    ]

@@ -51,6 +51,7 @@ from engine import (
 )
 from engine.contract.inside import model_parts, stage_layout
 from engine.lens.head_roles import MIXED, ROLES
+from tests.conftest import PATIENCE_S
 
 VOCAB = ["\n", "oh", "my", "love", "baby", "you", "are", "the", "one", "i", "need", "so", "sweet"]
 TOKENS_PER_STEP = 96
@@ -201,7 +202,7 @@ class FakeEngine:
         yield from self._events
         steps = sum(isinstance(event, StepCompleted) for event in self._events)
         yield HistoryReplayed(len(self._events), steps)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE_S
         while self.live and not self.closed.is_set() and time.monotonic() < deadline:
             try:  # a live connection stays open until close(), with what requests caused
                 yield self._live.get(timeout=0.05)

@@ -19,24 +19,18 @@ from engine import EngineError
 from engine.cli import (
     check_args,
     connect_from_args,
-    export_command,
     fail,
-    list_runs_command,
     parse_args,
     print_in_background,
+    run_command,
     run_headless,
-    stop_command,
 )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if args.command == "runs":
-        return list_runs_command(args)
-    if args.command == "stop":
-        return stop_command(args)
-    if args.command == "export":
-        return export_command(args)
+    if (code := run_command(args)) is not None:  # runs, stop, export, cache: no worker, no UI
+        return code
     try:
         initial = check_args(args)
     except EngineError as error:

@@ -11,11 +11,12 @@ from engine.cli.commands import (
     list_runs_command,
     parse_args,
     print_in_background,
+    run_command,
     run_headless,
     stop_command,
 )
 
 __all__ = [
     "check_args", "connect_from_args", "export_command", "fail", "list_runs_command",
-    "parse_args", "print_in_background", "run_headless", "stop_command",
+    "parse_args", "print_in_background", "run_command", "run_headless", "stop_command",
 ]  # fmt: skip

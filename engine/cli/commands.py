@@ -15,11 +15,13 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from engine.cli.cache import add_cache_parser, cache_command
 from engine.cli.progress import (
     EXIT_INTERRUPTED,
     PRINT_INTERVAL_S,
     PROG,
     ProgressPrinter,
+    age,
     follow,
     one_line,
 )
@@ -133,7 +135,7 @@ def _add_compare_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line: train (the default command), attach, runs, stop and export."""
+    """The whole command line: train (the default command), attach, runs, stop, export, cache."""
     parser = OneLineParser(
         prog=PROG,
         description="Train a small GPT and watch it learn. With no arguments: the TUI, training "
@@ -194,15 +196,20 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run to stop")
     export = commands.add_parser(
         "export",
-        help="write a run's history for other tools (TensorBoard)",
-        description="Write a run's losses, learning rate, gradient norm, tokens/s and samples as "
-        "TensorBoard event files in OUT_DIR/<run name>/ (needs: pip install "
-        "'llm-learns[tensorboard]'). View them with: tensorboard --logdir OUT_DIR",
+        help="write a run for other tools: its history for TensorBoard, its model as GPT-2",
+        description="--tensorboard OUT_DIR: the run's losses, learning rate, gradient norm, "
+        "tokens/s and samples as TensorBoard event files in OUT_DIR/<run name>/ (needs: pip "
+        "install 'llm-learns[tensorboard]'; view them with: tensorboard --logdir OUT_DIR). "
+        "--hf OUT_DIR: the run's model as a Hugging Face GPT-2 folder (config.json, "
+        "model.safetensors, tokenizer.json) for transformers or TransformerLens.",
     )
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run to export")
-    export.add_argument(
-        "--tensorboard", type=Path, required=True, metavar="OUT_DIR", help="where to write"
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--tensorboard", type=Path, metavar="OUT_DIR", help="the history, for TensorBoard"
     )
+    target.add_argument("--hf", type=Path, metavar="OUT_DIR", help="the model, as GPT-2")
+    add_cache_parser(commands)
     return parser
 
 
@@ -233,6 +240,18 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return overrides
 
 
+def run_command(args: argparse.Namespace) -> int | None:
+    """Run a command that needs no worker and no UI (runs, stop, export, cache) and return its
+    exit code; None for train and attach."""
+    command = {
+        "runs": list_runs_command,
+        "stop": stop_command,
+        "export": export_command,
+        "cache": cache_command,
+    }.get(args.command)
+    return None if command is None else command(args)
+
+
 def fail(message: str) -> int:
     print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -243,6 +262,8 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
 
     Raises EngineError with the one-line reason.
     """
+    if args.command not in ("train", "attach"):  # a caller that has not run run_command first
+        raise EngineError(f"'{args.command}' is not run this way: see engine.cli.run_command")
     if args.json and not args.headless:
         raise EngineError("--json goes with --headless")
     if args.print_every and not args.headless:
@@ -392,7 +413,7 @@ def list_runs_command(args: argparse.Namespace) -> int:
         best = f"{run.best_val:.4f}" if run.best_val is not None else "-"
         print(
             f"{one_line(str(run.path)):<36} {run.state:<9} {f'{run.step}/{run.max_steps}':>13} "
-            f"{best:>9} {_age(run.age_s):>8}"
+            f"{best:>9} {age(run.age_s):>8}"
         )
     return 0
 
@@ -416,7 +437,10 @@ def stop_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    """`export RUN_DIR --tensorboard OUT_DIR`: the run's history as TensorBoard event files."""
+    """`export RUN_DIR --tensorboard OUT_DIR` (the history as TensorBoard event files) or
+    `--hf OUT_DIR` (the model as a Hugging Face GPT-2 folder)."""
+    if args.hf is not None:
+        return _export_hf(args.run_dir, args.hf)
     from engine.runs.export import export_tensorboard
 
     try:
@@ -430,8 +454,14 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit} ago"
-    return f"{seconds:.0f}s ago"
+def _export_hf(run_dir: Path, out_dir: Path) -> int:
+    from engine.training.hf_export import export_hf  # torch: only for this command
+
+    try:
+        written = export_hf(run_dir, out_dir)
+    except EngineError as error:
+        return fail(str(error))
+    shown = one_line(str(out_dir))
+    print(f"wrote {shown}/ ({', '.join(written)}); load it with transformers' "
+          f"GPT2LMHeadModel.from_pretrained({shown!r})")  # fmt: skip
+    return 0

@@ -7,6 +7,7 @@ that came from a corpus, a prompt or the model passes through `visible()` before
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 import sys
@@ -60,6 +61,22 @@ def safe_json(line: str) -> str:
 
 def one_line(text: str) -> str:
     return visible(text, keep_newlines=False, keep_tabs=False)
+
+
+def age(seconds: float) -> str:
+    """How long ago, roughly: "12s ago", "5m ago", "3h ago", "2d ago"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{max(0.0, seconds):.0f}s ago"
+
+
+def duration(seconds: float) -> str:
+    """HH:MM:SS, hours past 24 included (time.strftime wraps at a day and overflows past 2038)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "-"
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 class ProgressPrinter:
@@ -220,9 +237,12 @@ class ProgressPrinter:
                 return
         self._tokenize_stage = event.stage
         self._printed_at = time.monotonic()
+        if event.total_bytes == 0:  # a pass with no byte count (waiting, BPE's merges)
+            self._print(f"{event.stage.label}: {duration(event.elapsed_s)} so far")
+            return
         done, total = event.done_bytes, max(1, event.total_bytes)
         speed = done / event.elapsed_s if event.elapsed_s > 0 else 0.0
-        eta = time.strftime("%H:%M:%S", time.gmtime((total - done) / speed)) if speed else "-"
+        eta = duration((total - done) / speed) if speed else "-"
         self._print(
             f"{event.stage.label}: {100 * done // total}% of "
             f"{total / 1e6:,.0f} MB | {speed / 1e6:.1f} MB/s | ETA {eta}"
@@ -248,7 +268,7 @@ class ProgressPrinter:
             seconds = event.elapsed_s - mark.elapsed_s
             rate = (event.tokens_seen - mark.tokens_seen) / seconds
             remaining = max(0, self.max_steps - event.step) * seconds / (event.step - mark.step)
-            eta = time.strftime("%H:%M:%S", time.gmtime(remaining))
+            eta = duration(remaining)
         self._mark = event
         self._printed_at = time.monotonic()
         val_text = f"{self.val:.4f}" if self.val is not None else "-"

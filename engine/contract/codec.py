@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -23,6 +24,8 @@ T = TypeVar("T")  # what a Family decodes to: a union of its record classes
 # pick lines by kind, or find where one record ends, without parsing them.
 LINE_START = b'{"kind":'
 Decoder = Callable[[Any], Any]
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NON_FINITE = {"nan", "inf", "-inf"}  # str() of the floats plain() turns into strings
 
 
 def line_prefix(kind: str) -> bytes:
@@ -37,7 +40,10 @@ class Record:
     def to_json(self) -> str:
         """One line of JSON: {"kind": ..., **fields}."""
         payload = {"kind": self.kind, **plain(self)}
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        line = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        if _SURROGATE.search(line):  # only inside strings, where its escape means the same
+            line = _SURROGATE.sub(lambda match: f"\\u{ord(match[0]):04x}", line)
+        return line
 
 
 def omitted_at(default: Any) -> Any:
@@ -82,15 +88,19 @@ def _decoder(annotation: Any) -> Decoder:
         and (Ellipsis not in typing.get_args(annotation))
     ):  # a fixed-length tuple such as (str, float): one decoder per place
         places = [_decoder(arg) for arg in typing.get_args(annotation)]
-        return lambda raw: tuple(decode(x) for decode, x in zip(places, raw, strict=True))
+        return lambda raw: tuple(
+            decode(x) for decode, x in zip(places, _typed(raw, list), strict=True)
+        )
     if origin in (tuple, list):
         args = [arg for arg in typing.get_args(annotation) if arg is not Ellipsis]
         item = _decoder(args[0]) if args else _identity
-        return lambda raw: origin(item(x) for x in raw)
+        return lambda raw: origin(item(x) for x in _typed(raw, list))
     if annotation is float:
-        return float  # float("nan") reads the string form back; an int becomes a float
+        return _float
+    if annotation in (int, str, bool):
+        return lambda raw: _typed(raw, annotation)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return annotation
+        return annotation  # a value it does not know is a ValueError
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return _dataclass_decoder(annotation)
     return _identity
@@ -98,6 +108,25 @@ def _decoder(annotation: Any) -> Decoder:
 
 def _identity(raw: Any) -> Any:
     return raw
+
+
+def _typed(raw: Any, kind: type) -> Any:
+    """`raw` if JSON gave it as `kind` (a bool is not an int here), else ValueError."""
+    if not isinstance(raw, kind) or (kind is not bool and isinstance(raw, bool)):
+        raise ValueError(f"expected {kind.__name__}, got {type(raw).__name__}")
+    return raw
+
+
+def _float(raw: Any) -> float:
+    """A number, or the string plain() wrote for a non-finite one; an int becomes a float."""
+    if isinstance(raw, str) and raw in _NON_FINITE:
+        return float(raw)
+    if not isinstance(raw, (int, float)) or isinstance(raw, bool):
+        raise ValueError(f"expected a number, got {type(raw).__name__}")
+    try:
+        return float(raw)
+    except OverflowError:  # an int past float's range
+        raise ValueError(f"{raw} is out of range for a float") from None
 
 
 def _dataclass_decoder(cls: type) -> Decoder:
@@ -130,16 +159,19 @@ class Family(Generic[T]):
 
     def from_json(self, line: str | bytes) -> T:
         """Parse one line written by Record.to_json; raises ValueError on anything else."""
-        raw = json.loads(line)
+        try:
+            raw = json.loads(line)
+        except RecursionError:  # nesting deeper than the parser's stack: not a record either
+            raise ValueError(f"{self.name} nests too deeply") from None
         if not isinstance(raw, dict):
             raise ValueError(f"{self.name} is not a JSON object")
         kind = raw.pop("kind", None)
-        if kind not in self.types:
+        if not isinstance(kind, str) or kind not in self.types:
             raise ValueError(f"unknown {self.name} kind {kind!r}")
         decode = self._decoders.get(kind)
         if decode is None:  # built on first use: annotations resolve once every class exists
             decode = self._decoders[kind] = _dataclass_decoder(self.types[kind])
         try:
             return cast(T, decode(raw))
-        except TypeError as error:  # a required field missing
+        except (TypeError, ValueError, RecursionError) as error:  # a field missing or mistyped
             raise ValueError(f"bad {self.name} {kind!r}: {error}") from None

@@ -8,6 +8,7 @@ that explains the field: the CLI's --help and the New-run form.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,32 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 BPE_MIN_VOCAB = 256
 
 
+# torch keeps integers in 64 bits (a seed, a size, a step count): a larger one cannot reach it.
+INT_LIMIT = 2**63
+_KINDS = {"int": int, "float": float, "str": str, "bool": bool}  # annotations are postponed
+
+
 def _check(problems: list[str]) -> None:
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+def _check_values(config: Any) -> None:
+    """Refuse fields of the wrong type (config.json or a script may hold anything), non-finite
+    floats (NaN passes every comparison) and integers past 64 bits, before any range check."""
+    problems = []
+    for item in fields(config):
+        value, kind = getattr(config, item.name), _KINDS[str(item.type)]
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if kind is float and not number or kind is int and not (number and type(value) is int):
+            problems.append(f"{item.name} must be a {'whole ' if kind is int else ''}number")
+        elif kind in (str, bool) and not isinstance(value, kind):
+            problems.append(f"{item.name} must be {'text' if kind is str else 'true or false'}")
+        elif kind is float and not math.isfinite(value):
+            problems.append(f"{item.name} {value} must be a finite number")
+        elif kind is int and not -INT_LIMIT <= value < INT_LIMIT:
+            problems.append(f"{item.name} {value} does not fit in 64 bits")
+    _check(problems)
 
 
 def described(default: Any, help: str) -> Any:
@@ -55,6 +79,7 @@ class DataConfig:
     )
 
     def __post_init__(self) -> None:
+        _check_values(self)
         problems = []
         if self.tokenizer not in TOKENIZERS:
             problems.append(f"tokenizer {self.tokenizer!r} is not one of {', '.join(TOKENIZERS)}")
@@ -129,6 +154,7 @@ class ModelConfig:
     )
 
     def __post_init__(self) -> None:
+        _check_values(self)
         problems = []
         for name in ("block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, name)
@@ -247,6 +273,7 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
+        _check_values(self)
         problems = []
         if self.max_steps < 0:
             problems.append(f"max_steps {self.max_steps} must not be negative")
@@ -312,6 +339,7 @@ class SampleConfig:
     )
 
     def __post_init__(self) -> None:
+        _check_values(self)
         problems = []
         if self.max_new_tokens < 1:
             problems.append(f"max_new_tokens {self.max_new_tokens} must be at least 1")
@@ -346,10 +374,15 @@ class RunConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
         """Build from a dict like config.json's; unknown keys are errors, missing ones default."""
+        if not isinstance(raw, dict):
+            raise ConfigError("a config is a JSON object of sections")
         parts: dict[str, Any] = {"preset": str(raw.get("preset", "custom"))}
         problems = []
         for name, section in SECTIONS.items():
-            values = dict(raw.get(name) or {})
+            values = raw.get(name) or {}
+            if not isinstance(values, dict):
+                problems.append(f"{name} must be a JSON object of settings")
+                continue
             known = {f.name for f in fields(section)}
             problems += [f"unknown {name} setting {key!r}" for key in values.keys() - known]
             try:

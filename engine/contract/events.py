@@ -26,7 +26,9 @@ class TokenizeStage(StrEnum):
     """The passes over a corpus before its first step (engine/data/token_cache.py)."""
 
     HASH = "hash"  # reading it to find its content hash, the token cache's key
+    WAIT = "wait"  # another process (a run, a rank) is putting it in the cache: no byte count
     VOCAB = "vocab"  # learning the tokenizer's vocabulary from it
+    MERGE = "merge"  # BPE merging pairs once the corpus is read: no byte count, only time
     ENCODE = "encode"  # turning it into token ids on disk
 
     @property
@@ -37,7 +39,9 @@ class TokenizeStage(StrEnum):
 
 _STAGE_LABELS = {
     TokenizeStage.HASH: "reading the corpus",
+    TokenizeStage.WAIT: "waiting for another run to tokenize it",
     TokenizeStage.VOCAB: "learning the vocabulary",
+    TokenizeStage.MERGE: "learning the BPE merges",
     TokenizeStage.ENCODE: "tokenizing the corpus",
 }
 
@@ -84,7 +88,10 @@ class TrainingStarted(Record):
 @EVENT_TYPES.register
 @dataclass(frozen=True)
 class TokenizeProgress(Record):
-    """How far the corpus has been read into the token cache; the run is still starting."""
+    """How far the corpus has been read into the token cache; the run is still starting.
+
+    total_bytes is 0 for a stage that reads nothing (waiting, BPE's merges): only its time shows.
+    """
 
     kind: ClassVar[str] = "tokenize"
     stage: TokenizeStage

@@ -54,14 +54,16 @@ def load_dataset(
     block_size: int,
     tokenizer: Tokenizer | None = None,
     progress: Progress | None = None,
+    build: bool = True,
 ) -> tuple[Tokenizer, Dataset, Path]:
     """Tokenize the corpus through the token cache and split it; trains a tokenizer unless one is
-    given. `progress` hears how the corpus is read when the cache does not have it yet.
+    given. `progress` hears how the corpus is read when the cache does not have it yet; with
+    build=False another process puts it there (see token_cache.tokenize).
 
     Raises CorpusError if the file is unusable or either split is shorter than block_size + 1.
     """
     path = resolve_corpus(config.corpus)
-    tokenizer, tokens = tokenize(config, path, tokenizer, progress)
+    tokenizer, tokens = tokenize(config, path, tokenizer, progress, build)
     n_val = int(len(tokens) * config.val_fraction)
     need = block_size + 1
     if len(tokens) - n_val < need or n_val < need:

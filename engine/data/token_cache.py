@@ -7,7 +7,10 @@ corpus's content hash and the tokenizer:
     <corpus>-<tokenizer>.tokens       its token ids, raw uint16 (uint32 past 65,536 tokens)
     <corpus>-<tokenizer>.json         their dtype, count and a fingerprint, written last: an entry
                                       without it, or that does not match it, is rebuilt, never used
-Every file is owner-only, written under a temp name and renamed into place.
+Every file is owner-only, written under a temp name and renamed into place, by the one process
+holding the entry's lock (cache_store.py): a second run on the same new corpus waits for the first
+one's tokens, and so do the other ranks of a torchrun (build=False) while one rank per machine
+makes them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import mmap
 import os
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -30,6 +34,7 @@ import torch
 from engine.contract.config import DataConfig
 from engine.contract.errors import CorpusError, EngineError, WriteError
 from engine.contract.events import TokenizeProgress, TokenizeStage
+from engine.data.cache_store import LOCK_POLL_S, cache_dir, entry_lock
 from engine.data.corpus import CHUNK_BYTES, read_chunks
 from engine.data.tokenizer import (
     BPETokenizer,
@@ -38,7 +43,7 @@ from engine.data.tokenizer import (
     WordTokenizer,
     tokenizer_from_json,
 )
-from engine.runs.files import PRIVATE_DIR, atomic_write, atomic_write_text
+from engine.runs.files import atomic_write, atomic_write_text
 
 FORMAT = 1  # bump whenever the same corpus and tokenizer would tokenise differently
 PIECE_CHARS = 1 << 18  # BPE encodes a chunk as pieces of about this size, in parallel
@@ -60,18 +65,13 @@ DTYPES = {"uint16": (np.uint16, torch.uint16), "uint32": (np.uint32, torch.uint3
 _CUT = re.compile(r"[^\W_](?=[ \n])|(?<=\S\n)(?=\S)")
 log = logging.getLogger(__name__)
 
+TICK_S = 0.25  # how often a pass that has no byte count says how long it has taken
 Progress = Callable[[TokenizeProgress], None]
 
 
-def cache_dir() -> Path:
-    """$XDG_CACHE_HOME/llm-learns/tokens, or ~/.cache/... (a relative XDG path is ignored)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
-    return root / "llm-learns" / "tokens"
-
-
 class Reporter:
-    """Turns byte counts into TokenizeProgress for one stage (or nothing, without a callback)."""
+    """Turns byte counts into TokenizeProgress for one stage (or nothing, without a callback).
+    A stage with no byte count (total 0: waiting, BPE's merges) reports only its elapsed time."""
 
     def __init__(self, progress: Progress | None, stage: TokenizeStage, total_bytes: int):
         self.progress, self.stage, self.total = progress, stage, total_bytes
@@ -90,18 +90,20 @@ def tokenize(
     path: Path,
     tokenizer: Tokenizer | None = None,
     progress: Progress | None = None,
+    build: bool = True,
 ) -> tuple[Tokenizer, torch.Tensor]:
     """The corpus's tokenizer (trained, unless given) and its tokens as a memory-mapped 1-D tensor.
 
-    Both come from the cache when it holds them; raises CorpusError for an unreadable corpus and
-    WriteError when the cache cannot be written.
+    Both come from the cache when it holds them; else they are made and cached, or, with
+    build=False, waited for until another process has cached them. Raises CorpusError for an
+    unreadable corpus and WriteError when the cache cannot be written.
     """
     stamp = _stamp(path)  # what the digest describes: tokenising checks the file still matches
     digest = corpus_digest(path, Reporter(progress, TokenizeStage.HASH, _size(path)))
     try:
         if tokenizer is None:
-            tokenizer = cached_tokenizer(config, path, digest, progress, stamp)
-        return tokenizer, cached_tokens(tokenizer, path, digest, progress, stamp)
+            tokenizer = cached_tokenizer(config, path, digest, progress, stamp, build)
+        return tokenizer, cached_tokens(tokenizer, path, digest, progress, stamp, build)
     except WriteError as error:
         raise WriteError(f"{error} (the token cache; XDG_CACHE_HOME moves it)") from None
 
@@ -124,26 +126,87 @@ def cached_tokenizer(
     digest: str,
     progress: Progress | None = None,
     stamp: tuple | None = None,
+    build: bool = True,
 ) -> Tokenizer:
     """The tokenizer a new run learns from this corpus: from the cache, else learned and cached."""
     recipe = f"bpe{config.bpe_vocab_size}" if config.tokenizer == "bpe" else config.tokenizer
-    cached = cache_dir() / f"{digest}-{recipe}-v{FORMAT}.tokenizer.json"
+    entry = f"{digest}-{recipe}-v{FORMAT}.tokenizer"
+    cached = cache_dir() / f"{entry}.json"
+
+    def learn() -> Tokenizer:
+        texts = _pieces(_counted(path, Reporter(progress, TokenizeStage.VOCAB, _size(path)), stamp))
+        if config.tokenizer == "word":
+            return WordTokenizer.train(texts)
+        if config.tokenizer == "char":
+            return CharTokenizer.train(texts)
+        # Once the corpus is read, `tokenizers` merges pairs in Rust, saying nothing until done.
+        merging = _Ticking(Reporter(progress, TokenizeStage.MERGE, 0))
+        try:
+            return BPETokenizer.train(merging.after(texts), config.bpe_vocab_size)
+        finally:
+            merging.stop()
+
+    def write(tokenizer: Tokenizer) -> None:
+        atomic_write_text(cached, tokenizer.to_json())
+
+    return _through_cache(entry, lambda: _read_tokenizer(cached), learn, write, progress, build)
+
+
+def _read_tokenizer(cached: Path) -> Tokenizer | None:
     try:
         return tokenizer_from_json(cached.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        pass
+        return None
     except Exception as error:  # a damaged file (tokenizers raises its own kind): learn again
         log.warning("warning: %s is damaged (%s); learning the vocabulary again", cached, error)
-    texts = _pieces(_counted(path, Reporter(progress, TokenizeStage.VOCAB, _size(path)), stamp))
-    if config.tokenizer == "word":
-        tokenizer: Tokenizer = WordTokenizer.train(texts)
-    elif config.tokenizer == "char":
-        tokenizer = CharTokenizer.train(texts)
-    else:
-        tokenizer = BPETokenizer.train(texts, config.bpe_vocab_size)
-    _private_dir()
-    atomic_write_text(cached, tokenizer.to_json())
-    return tokenizer
+        return None
+
+
+def _through_cache(entry, read, make, write, progress: Progress | None, build: bool):
+    """read() the entry; if it is not there, make() and write() it holding its lock, unless
+    another process does (build=False: wait for it). Waiting is reported as its own stage."""
+    found = read()
+    if found is not None:
+        return found
+    waited = Reporter(progress, TokenizeStage.WAIT, 0)
+    while True:
+        with entry_lock(entry, waiting=lambda: waited(0)):
+            found = read()  # made while we waited
+            if found is not None:
+                return found
+            if build:
+                made = make()
+                write(made)
+                return made
+        waited(0)  # another process has yet to start making it
+        time.sleep(LOCK_POLL_S)
+
+
+class _Ticking:
+    """Reports a stage's elapsed time every TICK_S from a thread, once an iterable is used up."""
+
+    def __init__(self, report: Reporter):
+        self.report = report
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name="tick", daemon=True)
+
+    def after(self, items: Iterable) -> Iterator:
+        yield from items
+        self.report.started = time.monotonic()
+        self._thread.start()
+
+    def _tick(self) -> None:
+        while not self._done.is_set():
+            try:
+                self.report(0)
+            except Exception:  # a cancelled preparation: nobody is listening any more
+                return
+            self._done.wait(TICK_S)
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def cached_tokens(
@@ -152,33 +215,44 @@ def cached_tokens(
     digest: str,
     progress: Progress | None = None,
     stamp: tuple | None = None,
+    build: bool = True,
 ) -> torch.Tensor:
     """The corpus's token ids under this tokenizer, memory-mapped from the cache (built first if
     the cache lacks them)."""
     key = hashlib.sha256(tokenizer.to_json().encode()).hexdigest()[:16]
     stem = cache_dir() / f"{digest}-{key}"
     meta = {"format": FORMAT, "corpus": digest, "tokenizer": key}
-    tokens = open_tokens(stem, meta)
-    if tokens is not None:
-        return tokens
+    tokens_path = stem.with_suffix(".tokens")
     name = "uint16" if tokenizer.vocab_size <= 1 << 16 else "uint32"
     dtype = DTYPES[name][0]
-    count = 0
 
-    def write(temp: str) -> None:
-        nonlocal count
-        with open(temp, "wb") as file:
-            report = Reporter(progress, TokenizeStage.ENCODE, _size(path))
-            for ids in encode_stream(tokenizer, _counted(path, report, stamp)):
-                ids.astype(dtype, copy=False).tofile(file)
-                count += len(ids)
+    def make() -> dict:
+        count = 0
 
-    _private_dir()
-    tokens_path = stem.with_suffix(".tokens")
-    atomic_write(tokens_path, write)
-    size = count * np.dtype(dtype).itemsize
-    meta |= {"dtype": name, "count": count, "fingerprint": _fingerprint(tokens_path, size)}
-    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta))
+        def write(temp: str) -> None:
+            nonlocal count
+            with open(temp, "wb") as file:
+                report = Reporter(progress, TokenizeStage.ENCODE, _size(path))
+                for ids in encode_stream(tokenizer, _counted(path, report, stamp)):
+                    ids.astype(dtype, copy=False).tofile(file)
+                    count += len(ids)
+
+        atomic_write(tokens_path, write)
+        size = count * np.dtype(dtype).itemsize
+        # What the entry is, for `llmlearns-tui cache`; only `meta`'s own keys decide a match.
+        about = {"kind": tokenizer.kind, "vocab_size": tokenizer.vocab_size, "source": str(path)}
+        return meta | about | {"dtype": name, "count": count, "fingerprint": _fingerprint(
+            tokens_path, size)}  # fmt: skip
+
+    def describe(described: dict) -> None:
+        atomic_write_text(stem.with_suffix(".json"), json.dumps(described))
+
+    def read() -> torch.Tensor | None:
+        return open_tokens(stem, meta)
+
+    made = _through_cache(stem.name, read, make, describe, progress, build)
+    if isinstance(made, torch.Tensor):
+        return made
     tokens = open_tokens(stem, meta)
     if tokens is None:  # changed under us between writing and reading: nothing safe to use
         raise EngineError(f"the token cache entry {tokens_path} could not be read back")
@@ -206,6 +280,8 @@ def open_tokens(stem: Path, expect: dict) -> torch.Tensor | None:
     if meta.get("fingerprint") != _fingerprint(tokens_path, size):
         log.warning("warning: token cache entry %s is damaged; rebuilding it", stem)
         return None
+    with contextlib.suppress(OSError):  # when it was last used, for `llmlearns-tui cache`
+        os.utime(meta_path)
     if count == 0:
         return torch.zeros(0, dtype=dtype[1])
     # Copy-on-write (never written): pages load as batches touch them, never the whole file.
@@ -320,15 +396,6 @@ def _fingerprint(path: Path, size: int) -> str:
                 file.seek(i * stride)
                 digest.update(file.read(SAMPLE_BLOCK))
     return digest.hexdigest()
-
-
-def _private_dir() -> None:
-    folder = cache_dir()
-    try:
-        folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-        folder.chmod(PRIVATE_DIR)
-    except OSError as error:
-        raise WriteError(f"cannot write {folder}: {error.strerror}") from None
 
 
 def _size(path: Path) -> int:

@@ -28,6 +28,9 @@ NEWLINE = "\n"
 _WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|\n|[^\w\s]|_")
 _NO_SPACE_BEFORE = set(".,!?;:)]}%'’\n")
 _NO_SPACE_AFTER = set("([{\n")
+# Lone surrogates: what undecodable bytes become in a str (a prompt from argv); `tokenizers` cannot
+# take them, and no corpus holds them (it is read as strict UTF-8).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ class BPETokenizer(Tokenizer):
         return self.hf.get_vocab_size()
 
     def encode(self, text: str) -> Encoding:
-        return Encoding(self.hf.encode(text).ids, [])
+        return Encoding(self.hf.encode(_SURROGATE.sub("\ufffd", text)).ids, [])
 
     def encode_corpus(self, chunks: Iterable[str]) -> torch.Tensor:
         ids = array("i")

@@ -75,11 +75,14 @@ from engine.process.channel import (
     receive,
     send_record,
 )
-from engine.runs.files import load_config, new_run_dir
+from engine.runs.files import last_error, load_config, new_run_dir
 from engine.runs.liveness import pid_running, worker_alive, worker_info
 
 R = TypeVar("R", bound=Request)
 POLL_S = 0.1  # how often a blocked reader checks whether its client was closed
+# How long a client whose worker went silent mid-run waits for its exit code, to say why (at once
+# for a dead one; a loaded machine can stretch the moment between its socket closing and its end).
+EXIT_WAIT_S = 5.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -244,7 +247,16 @@ class EngineClient:
         events, until the worker goes away. If it dies without finishing, the last event is an
         EngineFailed.
         """
-        conn = connect(self.run_dir)
+        try:
+            conn = connect(self.run_dir)
+        except EngineError:
+            if self._process is None or self._closed:
+                raise
+            # Ours ended before this stream began (a big corpus found bad as it was read): the
+            # stream says why, as it would have had it begun a moment sooner.
+            code = self._exit_code(timeout=EXIT_WAIT_S)
+            yield EngineFailed(last_error(self.run_dir) or _death_reason(code), code, None)
+            return
         send_record(conn, Subscribe(history_bytes=history_bytes))
         last: Event | None = None
         checkpoint: str | None = None
@@ -268,8 +280,9 @@ class EngineClient:
             conn.close()
         if self._closed or isinstance(last, EngineFailed):
             return
-        code = self._exit_code(timeout=0.5)
-        if code in (0, None) and isinstance(last, TrainingFinished):
+        finished = isinstance(last, TrainingFinished)
+        code = self._exit_code(timeout=0.5 if finished else EXIT_WAIT_S)
+        if code in (0, None) and finished:
             return
         reason = _death_reason(code)
         if self._process is not None and launch.is_torchrun(_arguments(self._process)):

@@ -60,6 +60,15 @@ def check_nproc(nproc: int, device: str, batch_size: int) -> None:
             f"--nproc-per-node {nproc} asks for one GPU each, but {gpus} "
             f"{'is' if gpus == 1 else 'are'} visible; give at most {gpus}, or --device cpu"
         )
+    cores = count_cores()
+    if (device == "cpu" or (device == "auto" and gpus == 0)) and nproc > cores:
+        # Each rank is a whole Python process with torch loaded: more of them than cores only
+        # slows every one down, and a few hundred would fill the memory (torchrun's own `cpu`
+        # choice is one per core, too).
+        raise ConfigError(
+            f"--nproc-per-node {nproc} on the CPU takes a core each, but this machine gives "
+            f"{cores}; give at most {cores}"
+        )
 
 
 def count_gpus() -> int | None:
@@ -78,6 +87,14 @@ def count_gpus() -> int | None:
             break  # CUDA ignores everything from the first invalid entry on
         listed += 1
     return min(listed, present)
+
+
+def count_cores() -> int:
+    """The cores this process may run on (its affinity, which a container or taskset narrows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def under_torchrun() -> bool:

@@ -90,7 +90,6 @@ from engine.training.kept import kept_steps
 from engine.training.memory import describe_out_of_memory, out_of_memory
 from engine.training.trainer import Trainer
 
-LOG_FILE = "worker.log"
 IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits after this long
 
 
@@ -294,6 +293,13 @@ class Worker:
                 self._answer(conn, Refused(request.id, str(error)))
             except OSError:
                 self._drop(conn)
+            except Exception as error:
+                if handler not in self.LOOKS:
+                    raise  # training itself failed: the run ends with EngineFailed
+                # A look at the model that failed (a bug, or out of memory on the GPU) is that
+                # request's failure, not the run's: training goes on.
+                traceback.print_exc()
+                self._answer(conn, Refused(request.id, failure_reason(error)))
 
     def _answer(self, conn: Connection, reply: Request) -> None:
         try:
@@ -423,6 +429,8 @@ class Worker:
         TokenLosses: _token_losses,
         Status: _status,
     }
+    # Requests that only look at the model, never at training's state.
+    LOOKS = {_generate, _attention, _attention_at, _trace, _token_losses}
     WITHOUT_TRAINER = {
         _hello, _subscribe, _status, _stop, _detach, _shutdown, _attention_steps, _kept_steps
     }  # fmt: skip

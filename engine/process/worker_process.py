@@ -23,8 +23,8 @@ from engine.contract.errors import EngineError
 from engine.data.corpus import resolve_corpus
 from engine.process.launch import under_torchrun
 from engine.process.preparation import Preparation, prepare_in_background
-from engine.process.worker import LOG_FILE, Worker, failure_reason, ready
-from engine.runs.files import load_config, write_error
+from engine.process.worker import Worker, failure_reason, ready
+from engine.runs.files import LOG_FILE, load_config, write_error
 from engine.training.distributed import Group
 from engine.training.memory import out_of_memory
 from engine.training.trainer import Trainer
@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     startup = sys.stderr  # the client reads a start-up error's one line from here
     group = Group() if under_torchrun() else None
     leader = group is None or group.rank == 0
+    # One rank per machine tokenises a new corpus into the token cache; the others wait for it.
+    build_cache = group is None or group.local_rank == 0
     try:
         if group is not None:
             group.pick_device()
@@ -61,17 +63,17 @@ def main(argv: list[str] | None = None) -> int:
             config = load_config(args.run_dir).for_resume(overrides)
 
             def build(progress=None) -> Trainer:
-                return Trainer.resume(args.run_dir, overrides, progress)
+                return Trainer.resume(args.run_dir, overrides, progress, build_cache)
         else:
             config = RunConfig.from_json(args.config)
 
             def build(progress=None) -> Trainer:
-                return Trainer.create(config, args.run_dir, progress)
+                return Trainer.create(config, args.run_dir, progress, build_cache)
 
         corpus_bytes = resolve_corpus(config.data.corpus).stat().st_size
         if group is None and prepare_in_background(corpus_bytes) and not args.idle:
             # Listen first: clients see the tokenising progress and can stop it. (Under torchrun
-            # every rank tokenises before it listens: the cache makes them agree, not share.)
+            # rank 0 tokenises before it listens, and the other ranks wait for its cache entry.)
             startup = _log_to(args.run_dir)
             worker = Worker(Preparation(args.run_dir, config, build), args.detach, args.idle)
             worker.startup = startup

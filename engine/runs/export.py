@@ -6,6 +6,7 @@ compare side by side in `tensorboard --logdir OUT_DIR`. Reads only events.jsonl 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -64,11 +65,15 @@ def export_tensorboard(run_dir: Path, out_dir: Path) -> Path:
     if not history.steps and not history.evals:
         raise EngineError(f"{run_dir} has no training steps to export yet")
     target = out_dir / run_dir.resolve().name
+    for path in (out_dir, target):  # a file is never replaced by an export
+        if path.exists() and not path.is_dir():
+            raise EngineError(f"{path} is a file, not a folder: give another --tensorboard folder")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{target.name}."))
     except OSError as error:
         raise write_error(out_dir, error) from None
+    writer = None
     try:
         # Wall times: the run's start plus its training time, so "relative" time means something.
         start = (run_dir / CONFIG).stat().st_mtime
@@ -97,6 +102,9 @@ def export_tensorboard(run_dir: Path, out_dir: Path) -> Path:
             shutil.rmtree(target)
         temp.rename(target)
     except BaseException as error:
+        if writer is not None:  # its thread would go on writing into the folder removed below
+            with contextlib.suppress(Exception):
+                writer.close()
         shutil.rmtree(temp, ignore_errors=True)
         if failure := as_write_error(target, error):
             raise failure from None

@@ -31,6 +31,7 @@ OPTIMIZER = "optimizer.safetensors"
 EVENTS = "events.jsonl"
 INFO_FILE = "worker.json"  # while a worker runs: its pid and socket address
 KEY_FILE = "worker.key"  # while a worker runs: the socket's auth key
+LOG_FILE = "worker.log"  # the worker's stderr: its warnings, and why it ended if it failed
 RUNS_ROOT = Path("runs")
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # a run's files are its owner's alone
 TAIL_BLOCK = 1 << 16
@@ -89,6 +90,18 @@ def atomic_write(path: Path, write) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+
+
+def last_error(run_dir: Path) -> str | None:
+    """The one-line reason a worker gave for failing ("error: ..." in worker.log), if any."""
+    try:
+        with (run_dir / LOG_FILE).open("rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - TAIL_BLOCK))
+            lines = file.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    return errors[-1] if errors else None
 
 
 def load_config(run_dir: Path) -> RunConfig:
@@ -171,19 +184,25 @@ def whole_event(line: bytes) -> bool:
 
 def read_events(run_dir: Path) -> Iterator[Event]:
     """Replay events.jsonl. A torn last line (a crash mid-write, or a write still under way) is
-    left out; a line that is not an event is skipped with a warning, never fatal."""
+    left out; a line that is not an event is skipped with a warning, never fatal. A log that
+    cannot be read (a folder, no permission, an I/O error) is a CheckpointError naming it."""
     path = run_dir / EVENTS
     if not path.exists():
         return
     skipped = 0
-    with path.open("r", encoding="utf-8", errors="replace") as file:
-        for line in file:
-            if not line.endswith("\n"):
-                break
-            try:
-                yield EVENT_TYPES.from_json(line)
-            except (ValueError, TypeError):
-                skipped += 1
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as file:
+            for line in file:
+                if not line.endswith("\n"):
+                    break
+                try:
+                    event = EVENT_TYPES.from_json(line)
+                except ValueError:
+                    skipped += 1
+                    continue
+                yield event
+    except OSError as error:
+        raise CheckpointError(f"{path} cannot be read: {error.strerror or error}") from None
     if skipped:
         warn_skipped(run_dir, skipped)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.contract.codec import line_prefix
+from engine.contract.display import visible
 from engine.contract.errors import CheckpointError
 from engine.contract.events import EvalCompleted, StepCompleted, TrainingFinished, TrainingStarted
 from engine.contract.run_state import RunState, settled
@@ -17,6 +19,7 @@ from engine.runs.liveness import worker_alive
 
 STARTED, EVAL = line_prefix(TrainingStarted.kind), line_prefix(EvalCompleted.kind)
 STEP_OR_END = (line_prefix(StepCompleted.kind), line_prefix(TrainingFinished.kind))
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,21 +54,37 @@ def summarize_run(run_dir: Path) -> RunSummary:
 
 
 def list_runs(root: Path = RUNS_ROOT) -> list[RunSummary]:
-    """Every run directory under root, newest first."""
+    """Every run directory under root, newest first; one whose history cannot be read is left
+    out with a warning, not allowed to hide the others."""
     if not root.is_dir():
         return []
-    runs = [summarize_run(path) for path in root.iterdir() if (path / CONFIG).exists()]
+    runs = []
+    for path in root.iterdir():
+        if (path / CONFIG).exists():
+            try:
+                runs.append(summarize_run(path))
+            except (CheckpointError, OSError) as error:
+                log.warning("warning: %s left out: %s", visible(str(path)), visible(str(error)))
     return sorted(runs, key=lambda run: run.age_s)
 
 
 def comparable_run(run_dir: Path) -> Path:
     """`run_dir`, checked to be a run with a history to draw beside another (--compare).
 
-    Raises CheckpointError, in one line, for a missing path or a folder that is not a run.
+    Raises CheckpointError, in one line, for a missing path, a folder that is not a run, or one
+    with no history yet or none that can be read.
     """
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir} is not a run directory (no such folder)")
     load_config(run_dir)  # a folder without a valid config.json is not a run
-    if not (run_dir / EVENTS).is_file():
+    events = run_dir / EVENTS
+    if not events.exists():
         raise CheckpointError(f"{run_dir} has no history to draw ({EVENTS} is missing)")
+    try:
+        with events.open("rb") as file:
+            empty = not file.read(1)
+    except OSError as error:
+        raise CheckpointError(f"{events} cannot be read: {error.strerror or error}") from None
+    if empty:
+        raise CheckpointError(f"{run_dir} has no history to draw yet ({EVENTS} is empty)")
     return run_dir

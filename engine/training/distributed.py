@@ -44,6 +44,7 @@ TIMEOUT = timedelta(minutes=30)
 # How long rank 0's watchdog gives the main thread to notice a dead rank before it ends the run
 # itself: an NCCL collective waiting for a dead peer blocks (gloo's fails at once).
 WATCH_GRACE_S = 1.0
+PEER_EXIT_S = 5.0  # how long a failed collective waits to see which peer's process ended
 _PR_SET_PDEATHSIG = 1
 
 
@@ -171,7 +172,9 @@ class Group:
         self._noticed.set()
         if isinstance(error, RankFailed):
             return str(error)
-        deadline = time.monotonic() + 0.5  # its socket closes a moment before its pid goes
+        # A dead peer's sockets close a moment before its pid goes; on a loaded machine that
+        # moment can stretch, so wait for it (at once when it did die, 5 s when nothing did).
+        deadline = time.monotonic() + PEER_EXIT_S
         while time.monotonic() < deadline:
             try:
                 self.check_peers()

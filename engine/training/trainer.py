@@ -147,10 +147,15 @@ class Trainer:
 
     @classmethod
     def create(
-        cls, config: RunConfig, run_dir: Path | None = None, progress: Progress | None = None
+        cls,
+        config: RunConfig,
+        run_dir: Path | None = None,
+        progress: Progress | None = None,
+        build_cache: bool = True,
     ) -> Trainer:
         """Check the config and corpus, tokenize and build the model; writes nothing but the token
-        cache yet. `progress` hears how tokenizing goes (see engine/data/token_cache.py)."""
+        cache yet. `progress` hears how tokenizing goes (see engine/data/token_cache.py); without
+        build_cache the tokens are waited for, as another rank makes them."""
         device = pick_device(config.train.device)
         config = with_pretrained(config)
         folder = Path(config.model.init_from) if config.model.init_from else None
@@ -161,7 +166,7 @@ class Trainer:
                 f"and config.json are for {config.model.vocab_size:,}"
             )
         tokenizer, data, path = load_dataset(
-            config.data, config.model.block_size, given, progress=progress
+            config.data, config.model.block_size, given, progress=progress, build=build_cache
         )
         config = replace(
             config,
@@ -177,7 +182,11 @@ class Trainer:
 
     @classmethod
     def resume(
-        cls, run_dir: Path, overrides: dict | None = None, progress: Progress | None = None
+        cls,
+        run_dir: Path,
+        overrides: dict | None = None,
+        progress: Progress | None = None,
+        build_cache: bool = True,
     ) -> Trainer:
         """Reopen a run directory to continue training (or to sample from it)."""
         config = load_config(run_dir).for_resume(overrides or {})
@@ -187,7 +196,9 @@ class Trainer:
                 f"{run_dir / TOKENIZER} has {tokenizer.vocab_size} tokens but "
                 f"{run_dir / CONFIG} says vocab_size {config.model.vocab_size}"
             )
-        _, data, _ = load_dataset(config.data, config.model.block_size, tokenizer, progress)
+        _, data, _ = load_dataset(
+            config.data, config.model.block_size, tokenizer, progress, build_cache
+        )
         device = pick_device(config.train.device)
         check_fits(config.model, config.train.batch_size, device)
         return cls(config, tokenizer, data, run_dir, device=device, resumed_from=run_dir)

@@ -166,8 +166,13 @@ class RunHeader(Horizontal):
         set_text(self.query_one("#run-rate", Static), size)
 
     def _render_tokenizing(self, event: TokenizeProgress) -> None:
-        done, total = event.done_bytes, max(1, event.total_bytes)
         set_text(self.query_one("#run-step", Static), event.stage.label)
+        if event.total_bytes <= 0:  # waiting, or BPE's merges: no bytes to count, only time
+            set_text(self.query_one("#run-percent", Static), "")
+            self.query_one(ProgressBar).update(total=None)  # a bar that says "under way"
+            set_text(self.query_one("#run-rate", Static), format_duration(event.elapsed_s))
+            return
+        done, total = event.done_bytes, event.total_bytes
         set_text(self.query_one("#run-percent", Static), f"{min(100, 100 * done // total):>3}%")
         self.query_one(ProgressBar).update(total=total, progress=done)
         speed = done / event.elapsed_s if event.elapsed_s > 0 else 0.0
