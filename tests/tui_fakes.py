@@ -20,6 +20,7 @@ from engine import (
     AttentionMap,
     Candidate,
     CheckpointSaved,
+    EmbeddingMap,
     EngineError,
     EvalCompleted,
     Event,
@@ -27,6 +28,7 @@ from engine import (
     ForwardTrace,
     GeneratedToken,
     HeadRole,
+    LogitLens,
     Neighbour,
     PassageLosses,
     PauseCause,
@@ -296,6 +298,57 @@ class FakeEngine:
     def attention_at(self, step: int) -> AttentionMap:
         self.calls.append(f"attention_at:{step}")
         return self._map("oh my love you are the one", step)
+
+    def logit_lens(self, text: str, at_step: int | None = None) -> LogitLens:
+        """The first half of the rows guesses "oh" everywhere, the rest the word after each
+        word in VOCAB; every row grows surer with depth and with the step."""
+        self.calls.append(f"logit_lens:{text}")
+        return self._lens(text.split()[:6] or ["\n"], self._at(at_step))
+
+    def logit_lens_at(self, step: int) -> LogitLens:
+        self.calls.append(f"logit_lens_at:{step}")
+        return self._lens("oh my love you are the one".split()[:6], step)
+
+    def _lens(self, words: list[str], step: int) -> LogitLens:
+        rows = self.n_layer + 1
+        ids = [VOCAB.index(w) if w in VOCAB else 0 for w in words]
+        top = []
+        for row in range(rows):
+            sure = (row + 1) / rows * min(1.0, step / 300)
+            guess = [
+                ids[i] % (len(VOCAB) - 1) + 1 if row >= rows // 2 else VOCAB.index("oh")
+                for i in range(len(ids))
+            ]
+            top.append(tuple(Candidate(g, VOCAB[g], round(0.1 + 0.8 * sure, 4)) for g in guess))
+        targets = tuple(
+            tuple(round(0.05 + 0.9 * (row + 1) / rows * step / 300, 4) for _ in ids[1:])
+            for row in range(rows)
+        )
+        return LogitLens(
+            tokens=tuple(words),
+            token_ids=tuple(ids),
+            layers=("embeddings", *(f"block {i}" for i in range(self.n_layer))),
+            top=tuple(top),
+            target_probs=targets,
+            step=step,
+        )
+
+    def embedding_map_at(self, step: int) -> EmbeddingMap:
+        """VOCAB on a circle that tightens as the steps go on, most frequent first."""
+        self.calls.append(f"embedding_map_at:{step}")
+        n = len(VOCAB)
+        radius = 1.0 - step / 1000
+        angles = [2 * math.pi * i / n for i in range(n)]
+        return EmbeddingMap(
+            token_ids=tuple(range(n)),
+            texts=tuple(VOCAB),
+            counts=tuple(100 - 5 * i for i in range(n)),
+            x=tuple(round(radius * math.cos(a), 4) for a in angles),
+            y=tuple(round(radius * math.sin(a), 4) for a in angles),
+            labelled=8,
+            explained=(0.4, 0.2),
+            step=step,
+        )
 
     def trace(self, text: str, position: int = -1, at_step: int | None = None) -> ForwardTrace:
         """The real stage layout for the fake's model shape, with made-up smooth vectors."""
