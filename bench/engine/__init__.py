@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "gpu": lambda: bench_gpu(args.rounds, args.compile),
         "history": lambda: bench_history(args.rounds),
-        "stats_seed": lambda: bench_stats("seed", args.rounds),
+        "stats_seed": lambda: bench_stats("seed", args.rounds, chunks_of=10),
         "stats_char_small": lambda: bench_stats("char-small", args.rounds),
     }
     for name, run in sections.items():
