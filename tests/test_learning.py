@@ -459,3 +459,24 @@ def test_mfu_divides_the_model_flops_achieved_by_the_peak():
     assert started.utilization(2048.0) == pytest.approx(2e12 / 989e12)
     unknown = replace(started, peak_flops=None)
     assert unknown.utilization(2048.0) is None and unknown.flops_per_s(2048.0) == 2e12
+
+
+def test_the_cpu_matmul_rate_is_measured_once_per_machine(tmp_path, monkeypatch):
+    from engine.training import flops
+
+    cache = tmp_path / "matmul.json"
+    rate = flops.cpu_matmul_flops(cache)
+    assert rate > 1e8 and cache.exists()  # any CPU of this century
+    monkeypatch.setattr(flops, "_measure_matmul", lambda: pytest.fail("measured again"))
+    assert flops.cpu_matmul_flops(cache) == rate
+
+
+def test_the_fakes_learning_events_are_real_events():
+    from engine import event_from_json
+    from tests.tui_fakes import INDUCTION_FROM, make_events
+
+    events = make_events(learning=True)
+    assert [event_from_json(e.to_json()) for e in events] == events
+    changes = [e for e in events if isinstance(e, PhaseChanged)]
+    assert [(c.step, c.layer, c.head) for c in changes] == [(INDUCTION_FROM, 1, 0)]
+    assert [e.step for e in events if isinstance(e, TrainingStats)] == list(range(50, 301, 50))

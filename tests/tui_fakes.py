@@ -28,10 +28,16 @@ from engine import (
     ForwardTrace,
     GeneratedToken,
     HeadRole,
+    HeadScore,
+    HeadsScored,
+    HeadStats,
+    LayerStats,
     LogitLens,
     Neighbour,
     PassageLosses,
     PauseCause,
+    PhaseChanged,
+    PhaseKind,
     RunConfig,
     RunState,
     RunStatus,
@@ -44,6 +50,8 @@ from engine import (
     TrainingPaused,
     TrainingResumed,
     TrainingStarted,
+    TrainingStats,
+    WeightStats,
     advance,
     sampling_pipeline,
 )
@@ -74,8 +82,11 @@ def make_events(
     finished: bool = False,
     n_layer: int = 2,
     n_head: int = 2,
+    learning: bool = False,
 ) -> list:
-    """A training history whose loss falls from ln(vocab_size) with a little fixed wiggle."""
+    """A training history whose loss falls from ln(vocab_size) with a little fixed wiggle; with
+    `learning`, also training statistics every 50 steps and head scores at each eval, where head
+    0 of the last layer becomes an induction head at INDUCTION_FROM (marked by a PhaseChanged)."""
     events: list = [
         TrainingStarted(
             run_dir="/tmp/fake-run",
@@ -120,11 +131,63 @@ def make_events(
                     step=step, train_loss=train_loss, val_loss=train_loss + 0.1 + step / 2000
                 )
             )
+            if learning:
+                events += fake_head_scores(step, n_layer, n_head)
             words = " ".join(VOCAB[1 + (step // eval_every + i) % 12] for i in range(8))
             events.append(SampleGenerated(step=step, prompt="oh", text=f"oh {words}"))
             events.append(CheckpointSaved(step=step, path="/tmp/fake-run/model.safetensors"))
+        if learning and step % 50 == 0:
+            events.append(fake_stats(step, n_layer, n_head))
     if finished:
         events.append(TrainingFinished(reason=FinishReason.COMPLETED, step=steps))
+    return events
+
+
+INDUCTION_FROM = 200  # the step from which make_events(learning=True) has an induction head
+
+
+def fake_stats(step: int, n_layer: int, n_head: int) -> TrainingStats:
+    """Updates that shrink from 10^-2 towards the 10^-3 guide, a layer-0 MLP whose dead share
+    grows, attention that sharpens as the steps go on."""
+    ratio = -2.0 - min(1.0, step / 600)
+    weights = [WeightStats("token_embedding", None, 1.0, 8.0 + step / 100, ratio - 0.3)]
+    weights.append(WeightStats("position_embedding", None, 0.3, 2.0, ratio - 0.5))
+    for layer in range(n_layer):
+        for n, matrix in enumerate(("qkv", "attn_out", "mlp_in", "mlp_out")):
+            weights.append(
+                WeightStats(matrix, layer, 0.1 * (n + 1), 4.0 + layer, ratio + 0.1 * (n - layer))
+            )
+    layers = tuple(
+        LayerStats(layer, 0.3 + 0.05 * layer, (0.18 if layer == 0 else 0.0) * step / 600, 5.0)
+        for layer in range(n_layer)
+    )
+    heads = tuple(
+        HeadStats(layer, head, max(0.2, 1.6 - step / 400 - 0.2 * head), 2.0 + step / 100)
+        for layer in range(n_layer)
+        for head in range(n_head)
+    )
+    return TrainingStats(step, tuple(weights), layers, heads, 1.6)
+
+
+def fake_head_scores(step: int, n_layer: int, n_head: int) -> list:
+    """HeadsScored at an eval, and a PhaseChanged where the induction head forms."""
+    formed = step >= INDUCTION_FROM
+    heads = tuple(
+        HeadScore(
+            layer,
+            head,
+            previous_token=0.8 if (layer, head) == (0, 0) else 0.1,
+            duplicate_token=0.05,
+            induction=0.7 if formed and (layer, head) == (n_layer - 1, 0) else 0.05,
+        )
+        for layer in range(n_layer)
+        for head in range(n_head)
+    )
+    icl = -0.4 if formed else -0.05
+    events: list = [HeadsScored(step, heads, icl, 2.5, 2.5 + icl)]
+    if step == INDUCTION_FROM:
+        detail = f"induction head L{n_layer - 1}H0 formed at step {step:,}: score 0.70"
+        events.append(PhaseChanged(PhaseKind.INDUCTION, step, n_layer - 1, 0, 0.7, detail))
     return events
 
 

@@ -11,7 +11,6 @@ count the causal mask's upper half, which fused attention kernels skip.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -25,9 +24,12 @@ from engine.contract.flops import gpu_peak
 from engine.data.token_cache import cache_dir
 from engine.model.gpt import GPT
 
-MATMUL_SIZE = 1024  # a square float32 matmul big enough to reach a CPU's stride
-MEASURE_S = 0.15  # how long the CPU measurement runs, after one warm-up matmul
-CACHE_FILE = "matmul.json"  # per machine: the measured rate by CPU, threads and torch version
+# A square float32 matmul big enough for full speed, small enough to repeat many times in
+# MEASURE_S: on the project's 2-core VM at load 8, 512 gave its quiet rate (~100 GFLOP/s) as the
+# best of ~50 runs, where 1024 gave half that (7 runs, each one likelier to be interrupted).
+MATMUL_SIZE = 512
+MEASURE_S = 0.2  # how long the CPU measurement runs, after one warm-up matmul
+CACHE_FILE = "matmul.json"  # per machine: one core's measured rate by CPU and torch version
 
 
 def step_flops(config: ModelConfig, batch_size: int) -> int:
@@ -62,30 +64,41 @@ def device_peak(device: torch.device) -> tuple[float | None, str]:
             return None, f"{name}: no bf16 peak known for this GPU"
         return peak, f"{name}: bf16 dense peak {peak / 1e12:,.0f} TFLOP/s (data sheet)"
     if device.type == "cpu":
-        rate = cpu_matmul_flops()
-        threads = torch.get_num_threads()
-        return rate, (
-            f"this CPU's measured float32 matmul rate, {rate / 1e9:,.1f} GFLOP/s on "
+        core, threads = cpu_matmul_flops(), torch.get_num_threads()
+        return core * threads, (
+            f"this CPU's measured float32 matmul rate, {core / 1e9:,.1f} GFLOP/s a core x "
             f"{threads} thread{'s' if threads != 1 else ''}"
         )
     return None, f"no peak known for {device.type}"
 
 
 def cpu_matmul_flops(cache: Path | None = None) -> float:
-    """This machine's float32 matmul rate at torch's thread count, in FLOP/s: measured once (about
-    a fifth of a second) and cached per CPU model, thread count and torch version."""
+    """One core's float32 matmul rate on this machine, in FLOP/s: measured once (a fifth of a
+    second) and cached per CPU model and torch version.
+
+    One core, times the threads training uses, is the peak: a measurement on every thread at once
+    needs every core free at the same moment, and on a shared machine gave anything from a tenth
+    of that to all of it.
+    """
     path = cache or cache_dir().parent / CACHE_FILE
-    key = f"{_cpu_name()}|{os.cpu_count()}|{torch.get_num_threads()}|{torch.__version__}"
+    key = f"{_cpu_name()}|{torch.__version__}|mm{MATMUL_SIZE}"  # measured another way: new entry
     try:
         known = json.loads(path.read_text())
     except (OSError, ValueError):
         known = {}
-    if isinstance(known, dict) and isinstance(known.get(key), float):
+    if not isinstance(known, dict):
+        known = {}
+    if isinstance(known.get(key), float):
         return known[key]
-    rate = _measure_matmul()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rate = _measure_matmul()
+    finally:
+        torch.set_num_threads(threads)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**(known if isinstance(known, dict) else {}), key: rate}))
+        path.write_text(json.dumps({**known, key: rate}))
     except OSError:
         pass  # measured again next time: slower, never wrong
     return rate
@@ -98,7 +111,7 @@ def _measure_matmul() -> float:
     generator = torch.Generator().manual_seed(0)
     a, b = torch.randn(n, n, generator=generator), torch.randn(n, n, generator=generator)
     out = torch.empty(n, n)
-    torch.mm(a, b, out=out)  # warm-up: threads start, pages fault in
+    torch.mm(a, b, out=out)  # warm-up: pages fault in
     best, deadline = float("inf"), time.perf_counter() + MEASURE_S
     while time.perf_counter() < deadline:
         started = time.perf_counter()
