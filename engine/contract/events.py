@@ -182,7 +182,8 @@ class HeadsScored(Record):
 @dataclass(frozen=True)
 class PhaseChanged(Record):
     """An ability appeared: a head's induction score crossed INDUCTION_THRESHOLD, or the
-    in-context-learning score jumped (engine.contract.learning). Once per head and kind."""
+    in-context-learning score fell ICL_JUMP below its lowest so far (engine.contract.learning).
+    Once per head and kind."""
 
     kind: ClassVar[str] = "phase"
     phase: PhaseKind

@@ -25,7 +25,8 @@ UPDATE_GUIDE = -3.0  # log10(update:data) of a healthy step (makemore part 3): ~
 NEAR_ZERO = 0.01  # an MLP activation with |a| below this counts as near zero
 INDUCTION_THRESHOLD = 0.4  # a head's induction score at which it is said to have formed (as
 # head_roles.THRESHOLD: the Attention view would label it induction from here)
-ICL_JUMP = 0.1  # nats: the in-context-learning score falling this much between two evals is a jump
+# Nats: the in-context-learning score falling this far below its lowest so far is a jump.
+ICL_JUMP = 0.1
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """When an ability appears: the policy that turns each eval's HeadsScored into PhaseChanged markers.
 
 A head's induction score crossing INDUCTION_THRESHOLD is announced once for that head; the
-in-context-learning score falling by ICL_JUMP or more between two evals is announced once per run.
-What was announced lives in events.jsonl, so a resumed run does not announce it again.
+in-context-learning score falling ICL_JUMP or more below its lowest so far, once per run. (Below
+the lowest, not below the eval before: the score wobbles by a few hundredths from eval to eval,
+and a gradual gain must not add up to a jump.) What was announced lives in events.jsonl, so a
+resumed run does not announce it again.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ Marker = tuple[PhaseKind, int | None, int | None]  # (kind, layer, head)
 
 
 class PhaseWatch:
-    def __init__(self, announced: set[Marker] | None = None, last_icl: float | None = None):
+    def __init__(self, announced: set[Marker] | None = None, lowest_icl: float | None = None):
         self.announced: set[Marker] = set(announced or ())
-        self.last_icl = last_icl  # the ICL score at the eval before
+        self.lowest_icl = lowest_icl  # the lowest ICL score of the evals so far
 
     @classmethod
     def from_history(cls, run_dir: Path, step: int) -> PhaseWatch:
@@ -31,7 +33,7 @@ class PhaseWatch:
             if isinstance(event, PhaseChanged) and event.step <= step:
                 watch.announced.add((event.phase, event.layer, event.head))
             elif isinstance(event, HeadsScored) and event.step <= step:
-                watch.last_icl = event.icl_score
+                watch._saw_icl(event.icl_score)
         return watch
 
     def see(self, scored: HeadsScored) -> list[PhaseChanged]:
@@ -51,7 +53,7 @@ class PhaseWatch:
                     PhaseKind.INDUCTION, scored.step, head.layer, head.head, head.induction, detail
                 )
             )
-        icl, before = scored.icl_score, self.last_icl
+        icl, before = scored.icl_score, self.lowest_icl
         marker = (PhaseKind.ICL, None, None)
         if (
             before is not None
@@ -62,9 +64,12 @@ class PhaseWatch:
             self.announced.add(marker)
             detail = (
                 f"in-context learning jumped at step {scored.step:,}: late tokens now "
-                f"{-icl:.2f} nats easier than early ones (was {-before:.2f})"
+                f"{-icl:.2f} nats easier than early ones (at best {-before:.2f} before)"
             )
             changes.append(PhaseChanged(PhaseKind.ICL, scored.step, None, None, icl, detail))
-        if math.isfinite(icl):
-            self.last_icl = icl
+        self._saw_icl(icl)
         return changes
+
+    def _saw_icl(self, icl: float) -> None:
+        if math.isfinite(icl) and (self.lowest_icl is None or icl < self.lowest_icl):
+            self.lowest_icl = icl

@@ -327,9 +327,11 @@ class Trainer:
         """Train to max_steps (or until control.stop), yielding every event as it happens.
 
         The training policy lives here, so a script gets it too: the probe's attention is stored
-        at every eval (the time-lapse), and a non-finite step is skipped and pauses the run. Each
-        turn first takes in the steps whose values have been read, then decides what comes next;
-        on a GPU it waits for them only before anything that needs the true step.
+        at every eval (the time-lapse), with the heads' scores and any phase change they mark;
+        every stats_every steps one step is measured (TrainingStats); and a non-finite step is
+        skipped and pauses the run. Each turn first takes in the steps whose values have been
+        read, then decides what comes next; on a GPU it waits for them only before anything that
+        needs the true step.
         """
         train, control = self.config.train, self.control
         yield self.record(self.started_event())
