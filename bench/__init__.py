@@ -24,9 +24,9 @@ SHAKESPEARE = next((p for p in _SHAKESPEARE if p.exists()), _SHAKESPEARE[-1])
 
 def corpus_for(preset: str) -> Path:
     """tinyshakespeare for the char presets when it is there (the published figures use it)."""
-    from engine import DataConfig
+    from engine.contract.config import DEFAULT_CORPUS  # what an empty corpus setting means
 
-    return SHAKESPEARE if preset != "seed" and SHAKESPEARE.exists() else Path(DataConfig().corpus)
+    return SHAKESPEARE if preset != "seed" and SHAKESPEARE.exists() else DEFAULT_CORPUS
 
 
 def step_rates(run_dir: Path, warmup: int = 20) -> list[float]:

@@ -33,10 +33,13 @@ from engine.contract.events import (
     EvalCompleted,
     Event,
     FinishReason,
+    HeadsScored,
     HistoryProgress,
     HistoryReplayed,
     LossNotFinite,
     PauseCause,
+    PhaseChanged,
+    PhaseKind,
     SampleGenerated,
     StepCompleted,
     TokenizeProgress,
@@ -45,8 +48,10 @@ from engine.contract.events import (
     TrainingPaused,
     TrainingResumed,
     TrainingStarted,
+    TrainingStats,
     event_from_json,
 )
+from engine.contract.flops import gpu_peak
 from engine.contract.inside import (
     STAGE_KINDS,
     ForwardTrace,
@@ -54,6 +59,17 @@ from engine.contract.inside import (
     Neighbour,
     PassageLosses,
     TraceStage,
+)
+from engine.contract.learning import (
+    ICL_JUMP,
+    INDUCTION_THRESHOLD,
+    NEAR_ZERO,
+    UPDATE_GUIDE,
+    WEIGHT_MATRICES,
+    HeadScore,
+    HeadStats,
+    LayerStats,
+    WeightStats,
 )
 from engine.contract.outputs import (
     AttentionMap,
@@ -65,6 +81,7 @@ from engine.contract.outputs import (
 )
 from engine.contract.protocol import RunClient, TokenStream
 from engine.contract.run_state import RunState, advance
+from engine.contract.snapshots import EmbeddingMap, LogitLens
 from engine.lens.head_roles import head_roles
 from engine.lens.sampling import SamplingPipeline, SamplingStage, sampling_pipeline
 from engine.process.client import EngineClient, Generation
@@ -78,6 +95,7 @@ _LAZY = {
     "train": "engine.training.trainer",
     "capture_attention": "engine.lens.attention",
     "trace": "engine.lens.trace",
+    "logit_lens": "engine.lens.logit_lens",
     "passage_losses": "engine.lens.surprise",
     "stream_tokens": "engine.model.generate",
     "generate_text": "engine.model.generate",
@@ -87,6 +105,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from engine.data.tokenizer import load_tokenizer
     from engine.lens.attention import capture_attention
+    from engine.lens.logit_lens import logit_lens
     from engine.lens.surprise import passage_losses
     from engine.lens.trace import trace
     from engine.model.generate import generate_text, stream_tokens
@@ -109,11 +128,14 @@ __all__ = [
     "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
     "TrainingStarted", "TokenizeProgress", "TokenizeStage", "event_from_json",
     "HistoryProgress", "HistoryReplayed", "WIRE_ONLY",
+    "TrainingStats", "HeadsScored", "PhaseChanged", "PhaseKind",
+    "WeightStats", "LayerStats", "HeadStats", "HeadScore", "WEIGHT_MATRICES", "UPDATE_GUIDE",
+    "NEAR_ZERO", "INDUCTION_THRESHOLD", "ICL_JUMP", "LogitLens", "EmbeddingMap", "gpu_peak",
     "token_label", "visible",
     "AttentionMap", "Candidate", "GeneratedToken", "RunStatus", "TopLogits",
     "ForwardTrace", "TraceStage", "ModelPart", "Neighbour", "PassageLosses", "STAGE_KINDS",
     "HeadRole", "head_roles", "SamplingPipeline", "SamplingStage", "sampling_pipeline",
-    "trace", "passage_losses",
+    "trace", "passage_losses", "logit_lens",
     "Trainer", "Control", "train", "capture_attention", "stream_tokens", "generate_text",
     "load_tokenizer", "read_events", "read_events_after", "comparable_run", "list_runs",
     "RunSummary", "summarize_run", "worker_alive",

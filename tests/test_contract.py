@@ -28,11 +28,14 @@ from engine import (
     advance,
 )
 from engine.contract.config import SampleConfig
-from engine.contract.events import EVENT_TYPES
+from engine.contract.events import EVENT_TYPES, PhaseKind
 from engine.contract.inside import ForwardTrace, ModelPart, Neighbour, PassageLosses, TraceStage
+from engine.contract.learning import HeadScore, HeadStats, LayerStats, WeightStats
 from engine.contract.outputs import Candidate, GeneratedToken, HeadRole, RunStatus, TopLogits
 from engine.contract.requests import REPLY_TYPES, REQUEST_TYPES
+from engine.contract.snapshots import EmbeddingMap, LogitLens
 from engine.process.worker import Worker
+from engine.runs.files import whole_event
 from tests.conftest import tiny_config
 from tests.tui_fakes import FakeEngine, make_events
 
@@ -111,6 +114,27 @@ def _example(annotation) -> object:
         "PassageLosses | None": PassageLosses(
             ("oh", "my"), (1, 2), (2.5,), ((Candidate(2, "my", 0.1),),), 2.5, 7
         ),
+        "PhaseKind": PhaseKind.ICL,
+        "tuple[WeightStats, ...]": (
+            WeightStats("qkv", 1, 0.5, 3.0, -math.inf),
+            WeightStats("token_embedding", None, math.nan, 2.0, -2.9),
+        ),
+        "tuple[LayerStats, ...]": (LayerStats(0, 0.25, 0.0, 4.5),),
+        "tuple[HeadStats, ...]": (HeadStats(1, 0, 1.5, math.nan),),
+        "tuple[HeadScore, ...]": (HeadScore(0, 1, 0.9, math.nan, 0.05),),
+        "LogitLens | None": LogitLens(
+            ("oh", "my"),
+            (1, 2),
+            ("embeddings", "block 0"),
+            ((Candidate(2, "my", 0.1), Candidate(3, "love", 0.2)),) * 2,
+            ((0.1,), (math.nan,)),
+            ("zz",),
+            True,
+            40,
+        ),
+        "EmbeddingMap | None": EmbeddingMap(
+            (1, 2), ("oh", "my"), (9, 3), (0.5, -0.5), (math.nan, 1.0), 1, (0.5, 0.25), 40
+        ),
     }
     return examples[annotation]
 
@@ -136,6 +160,8 @@ def test_every_record_survives_the_codec_with_its_types(family, kind):
     record = cls(**{f.name: _example(f.type) for f in fields(cls)})
     line = record.to_json()
     assert "\n" not in line  # one record, one line of events.jsonl or one message
+    if family is EVENT_TYPES:  # no nested field called "kind": '{"kind":' starts a line
+        assert whole_event(line.encode())
     assert _same(family.from_json(line), record)
 
 

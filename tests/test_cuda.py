@@ -18,6 +18,7 @@ from engine import (
     TrainingFinished,
     TrainingPaused,
     TrainingStarted,
+    TrainingStats,
 )
 from engine.model import decode
 from engine.model.generate import sample_ids
@@ -92,6 +93,32 @@ def test_a_training_step_never_waits_for_the_gpu(corpus, graph):
     assert (trainer.graph is not None and trainer.graph.graph is not None) == graph
     trainer._read_steps(wait=True)
     assert trainer.step >= 30 and not any(isinstance(e, LossNotFinite) for e in trainer._unsent)
+
+
+@pytest.mark.parametrize("graph", [True, False])
+def test_a_measured_step_never_waits_for_the_gpu_either(corpus, graph):
+    config = tiny_config(
+        corpus, device="cuda", max_steps=1000, log_every=10, eval_every=1000, stats_every=5
+    )
+    trainer = Trainer.create(config)
+    if not graph:
+        trainer.graph = None
+    events = trainer.events()
+    next(e for e in events if isinstance(e, StepCompleted) and e.step >= 10)  # warm, captured
+    start = trainer.step
+    torch.cuda.set_sync_debug_mode("error")  # any sync raises
+    try:
+        for _ in range(20):
+            trainer.train_step()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert (trainer.graph is not None and trainer.graph.graph is not None) == graph
+    trainer._read_steps(wait=True)
+    stats = [e for e in trainer._unsent if isinstance(e, TrainingStats) and e.step > start]
+    assert [e.step for e in stats] == [s for s in range(start + 1, start + 21) if s % 5 == 0]
+    for event in stats:
+        assert all(math.isfinite(w.update_ratio) and w.grad_norm > 0 for w in event.weights)
+        assert all(0 <= layer.mlp_dead <= 1 for layer in event.layers)
 
 
 def test_the_captured_step_trains_like_the_eager_one(corpus):

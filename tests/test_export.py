@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.contract.events import EvalCompleted, SampleGenerated, StepCompleted
+from engine.contract.events import (
+    EvalCompleted,
+    HeadsScored,
+    SampleGenerated,
+    StepCompleted,
+    TrainingStats,
+)
 from engine.training.trainer import train
 from tests.conftest import tiny_config
 from tui.cli import main as tui_main
@@ -17,7 +23,7 @@ from tui.cli import main as tui_main
 @pytest.fixture
 def run(corpus, tmp_path):
     run_dir = tmp_path / "runs" / "tiny-1"
-    events = list(train(tiny_config(corpus, max_steps=12, eval_every=5), run_dir))
+    events = list(train(tiny_config(corpus, max_steps=12, eval_every=5, stats_every=4), run_dir))
     return run_dir, events
 
 
@@ -54,6 +60,19 @@ def test_export_holds_every_step_eval_and_sample(run, tmp_path, capsys):
     texts = reader.Tensors("sample/text_summary")  # torch names text tags so
     assert [t.step for t in texts] == [e.step for e in samples]
     assert samples[-1].text in texts[-1].tensor_proto.string_val[0].decode()
+
+    stats = [e for e in events if isinstance(e, TrainingStats)]
+    assert [e.step for e in stats] == [4, 8, 12]
+    qkv = [(e.step, next(w for w in e.weights if (w.matrix, w.layer) == ("qkv", 1))) for e in stats]
+    assert close(read("update_ratio/1.qkv"), [(step, w.update_ratio) for step, w in qkv])
+    assert close(
+        read("grad_norm/token_embedding"), [(e.step, e.weights[0].grad_norm) for e in stats]
+    )
+    assert close(read("mlp_dead/0"), [(e.step, e.layers[0].mlp_dead) for e in stats])
+    assert close(read("attention_entropy/L1H1"), [(e.step, e.heads[3].entropy) for e in stats])
+    scored = [e for e in events if isinstance(e, HeadsScored)]
+    assert close(read("heads/induction/L1H0"), [(e.step, e.heads[2].induction) for e in scored])
+    assert close(read("eval/icl_score"), [(e.step, e.icl_score) for e in scored])
 
 
 def test_a_second_export_replaces_the_first(run, tmp_path):

@@ -22,8 +22,10 @@ from engine.contract.events import (
     HistoryReplayed,
     StepCompleted,
     TokenizeStage,
+    TrainingStats,
     event_from_json,
 )
+from engine.contract.learning import HeadStats, LayerStats, WeightStats
 from engine.contract.run_state import RunState
 from engine.runs.files import EVENTS, INFO_FILE
 from engine.runs.history import Replay, last_state
@@ -108,6 +110,34 @@ def test_a_long_history_replays_in_brief_with_the_same_curve(short_run, tmp_path
     assert [e for e in events if isinstance(e, EvalCompleted)] == [
         e for e in replayed(run, recent=10**9)[0] if isinstance(e, EvalCompleted)
     ]  # everything but the steps comes as it is
+
+
+def test_the_training_statistics_of_a_long_history_are_thinned_evenly(short_run, tmp_path):
+    run = with_history(short_run, tmp_path, 5_000, "completed")
+    lines = (run / EVENTS).read_text().splitlines(keepends=True)
+    with (run / EVENTS).open("w") as file:  # statistics every 10 steps: 500 of them
+        for line in lines:
+            file.write(line)
+            event = event_from_json(line)
+            if isinstance(event, StepCompleted) and event.step % 10 == 0:
+                stats = TrainingStats(
+                    event.step,
+                    (WeightStats("qkv", 0, 0.5, 3.0, -2.9),),
+                    (LayerStats(0, 0.2, 0.01, 4.0),),
+                    (HeadStats(0, 0, 1.5, 3.0),),
+                    2.0,
+                )
+                file.write(stats.to_json() + "\n")
+    events, _ = replayed(run, recent=1_000, older_points=400, recent_stats=100, older_stats=50)
+    stats = [e.step for e in events if isinstance(e, TrainingStats)]
+    assert len(stats) <= 100 + 50 and stats == sorted(stats)
+    assert stats[-100:] == list(range(4_010, 5_001, 10))  # the recent, as they are
+    older = stats[:-100]
+    gaps = {b - a for a, b in zip(older, older[1:], strict=False)}
+    assert len(older) >= 40 and len(gaps) == 1  # evenly
+    assert [e.step for e in events if isinstance(e, EvalCompleted)] == list(range(250, 5_001, 250))
+    everything, _ = replayed(run, recent=10**9)
+    assert len([e for e in everything if isinstance(e, TrainingStats)]) == 500
 
 
 def test_the_history_ends_where_the_client_says_its_past_ends(short_run, tmp_path):

@@ -340,3 +340,29 @@ def test_a_stream_begun_after_its_worker_failed_says_why(tmp_path):
     assert list(client.events()) == [
         EngineFailed("corpus bad.txt is not UTF-8 text (bad byte at offset 9)", 2, None)
     ]
+
+
+def test_the_learning_arrives_with_the_history_and_the_lens_and_map_answer(
+    corpus, tmp_path, workers
+):
+    from engine import HeadsScored, TrainingStats
+
+    with _start(corpus, tmp_path, workers, max_steps=20, eval_every=10, stats_every=5) as client:
+        Follower(client).wait_for(lambda e: isinstance(e, TrainingFinished))
+    run_dir = tmp_path / "run"
+    with EngineClient.attach(run_dir) as client:
+        workers.append(client.pid)
+        follower = Follower(client)
+        follower.wait_for(lambda e: isinstance(e, TrainingFinished))
+        stats = [e.step for e in follower.events if isinstance(e, TrainingStats)]
+        scored = [e.step for e in follower.events if isinstance(e, HeadsScored)]
+        assert stats == [5, 10, 15, 20] and scored == [0, 10, 20]
+        assert client.attention_steps() == [0, 10, 20]
+        stored = client.logit_lens_at(10)
+        assert stored.step == 10 and len(stored.layers) == 3 and stored.tokens
+        now = client.logit_lens("oh my love zebra")
+        assert now.step == 20 and now.unknown == ("zebra",) and len(now.top[0]) == 4  # <unk>
+        embedding_map = client.embedding_map_at(20)
+        assert embedding_map.step == 20 and len(embedding_map.x) == len(embedding_map.token_ids)
+        with pytest.raises(EngineError, match="no logit lens stored at step 7"):
+            client.logit_lens_at(7)

@@ -23,6 +23,7 @@ from engine import (
     AttentionMap,
     Candidate,
     CheckpointSaved,
+    EmbeddingMap,
     EngineError,
     EvalCompleted,
     Event,
@@ -30,10 +31,17 @@ from engine import (
     ForwardTrace,
     GeneratedToken,
     HeadRole,
+    HeadScore,
+    HeadsScored,
+    HeadStats,
     HistoryReplayed,
+    LayerStats,
+    LogitLens,
     Neighbour,
     PassageLosses,
     PauseCause,
+    PhaseChanged,
+    PhaseKind,
     RunConfig,
     RunState,
     RunStatus,
@@ -46,6 +54,8 @@ from engine import (
     TrainingPaused,
     TrainingResumed,
     TrainingStarted,
+    TrainingStats,
+    WeightStats,
     advance,
     sampling_pipeline,
 )
@@ -77,8 +87,11 @@ def make_events(
     finished: bool = False,
     n_layer: int = 2,
     n_head: int = 2,
+    learning: bool = False,
 ) -> list:
-    """A training history whose loss falls from ln(vocab_size) with a little fixed wiggle."""
+    """A training history whose loss falls from ln(vocab_size) with a little fixed wiggle; with
+    `learning`, also training statistics every 50 steps and head scores at each eval, where head
+    0 of the last layer becomes an induction head at INDUCTION_FROM (marked by a PhaseChanged)."""
     events: list = [
         TrainingStarted(
             run_dir="/tmp/fake-run",
@@ -123,9 +136,13 @@ def make_events(
                     step=step, train_loss=train_loss, val_loss=train_loss + 0.1 + step / 2000
                 )
             )
+            if learning:
+                events += fake_head_scores(step, n_layer, n_head)
             words = " ".join(VOCAB[1 + (step // eval_every + i) % 12] for i in range(8))
             events.append(SampleGenerated(step=step, prompt="oh", text=f"oh {words}"))
             events.append(CheckpointSaved(step=step, path="/tmp/fake-run/model.safetensors"))
+        if learning and step % 50 == 0:
+            events.append(fake_stats(step, n_layer, n_head))
     if finished:
         events.append(TrainingFinished(reason=FinishReason.COMPLETED, step=steps))
     return events
@@ -134,6 +151,54 @@ def make_events(
 def _function(method: Callable) -> Callable:
     # A test may swap a method for a plain function on the instance: that function is the method.
     return getattr(method, "__func__", method)
+
+
+INDUCTION_FROM = 200  # the step from which make_events(learning=True) has an induction head
+
+
+def fake_stats(step: int, n_layer: int, n_head: int) -> TrainingStats:
+    """Updates that shrink from 10^-2 towards the 10^-3 guide, a layer-0 MLP whose dead share
+    grows, attention that sharpens as the steps go on."""
+    ratio = -2.0 - min(1.0, step / 600)
+    weights = [WeightStats("token_embedding", None, 1.0, 8.0 + step / 100, ratio - 0.3)]
+    weights.append(WeightStats("position_embedding", None, 0.3, 2.0, ratio - 0.5))
+    for layer in range(n_layer):
+        for n, matrix in enumerate(("qkv", "attn_out", "mlp_in", "mlp_out")):
+            weights.append(
+                WeightStats(matrix, layer, 0.1 * (n + 1), 4.0 + layer, ratio + 0.1 * (n - layer))
+            )
+    layers = tuple(
+        LayerStats(layer, 0.3 + 0.05 * layer, (0.18 if layer == 0 else 0.0) * step / 600, 5.0)
+        for layer in range(n_layer)
+    )
+    heads = tuple(
+        HeadStats(layer, head, max(0.2, 1.6 - step / 400 - 0.2 * head), 2.0 + step / 100)
+        for layer in range(n_layer)
+        for head in range(n_head)
+    )
+    return TrainingStats(step, tuple(weights), layers, heads, 1.6)
+
+
+def fake_head_scores(step: int, n_layer: int, n_head: int) -> list:
+    """HeadsScored at an eval, and a PhaseChanged where the induction head forms."""
+    formed = step >= INDUCTION_FROM
+    heads = tuple(
+        HeadScore(
+            layer,
+            head,
+            previous_token=0.8 if (layer, head) == (0, 0) else 0.1,
+            duplicate_token=0.05,
+            induction=0.7 if formed and (layer, head) == (n_layer - 1, 0) else 0.05,
+        )
+        for layer in range(n_layer)
+        for head in range(n_head)
+    )
+    icl = -0.4 if formed else -0.05
+    events: list = [HeadsScored(step, heads, icl, 2.5, 2.5 + icl)]
+    if step == INDUCTION_FROM:
+        detail = f"induction head L{n_layer - 1}H0 formed at step {step:,}: score 0.70"
+        events.append(PhaseChanged(PhaseKind.INDUCTION, step, n_layer - 1, 0, 0.7, detail))
+    return events
 
 
 class FakeGeneration:
@@ -315,6 +380,57 @@ class FakeEngine:
     def attention_at(self, step: int) -> AttentionMap:
         self._record(self.attention_at, step)
         return self._map("oh my love you are the one", step)
+
+    def logit_lens(self, text: str, at_step: int | None = None) -> LogitLens:
+        """The first half of the rows guesses "oh" everywhere, the rest the word after each
+        word in VOCAB; every row grows surer with depth and with the step."""
+        self.calls.append(f"logit_lens:{text}")
+        return self._lens(text.split()[:6] or ["\n"], self._at(at_step))
+
+    def logit_lens_at(self, step: int) -> LogitLens:
+        self.calls.append(f"logit_lens_at:{step}")
+        return self._lens("oh my love you are the one".split()[:6], step)
+
+    def _lens(self, words: list[str], step: int) -> LogitLens:
+        rows = self.n_layer + 1
+        ids = [VOCAB.index(w) if w in VOCAB else 0 for w in words]
+        top = []
+        for row in range(rows):
+            sure = (row + 1) / rows * min(1.0, step / 300)
+            guess = [
+                ids[i] % (len(VOCAB) - 1) + 1 if row >= rows // 2 else VOCAB.index("oh")
+                for i in range(len(ids))
+            ]
+            top.append(tuple(Candidate(g, VOCAB[g], round(0.1 + 0.8 * sure, 4)) for g in guess))
+        targets = tuple(
+            tuple(round(0.05 + 0.9 * (row + 1) / rows * step / 300, 4) for _ in ids[1:])
+            for row in range(rows)
+        )
+        return LogitLens(
+            tokens=tuple(words),
+            token_ids=tuple(ids),
+            layers=("embeddings", *(f"block {i}" for i in range(self.n_layer))),
+            top=tuple(top),
+            target_probs=targets,
+            step=step,
+        )
+
+    def embedding_map_at(self, step: int) -> EmbeddingMap:
+        """VOCAB on a circle that tightens as the steps go on, most frequent first."""
+        self.calls.append(f"embedding_map_at:{step}")
+        n = len(VOCAB)
+        radius = 1.0 - step / 1000
+        angles = [2 * math.pi * i / n for i in range(n)]
+        return EmbeddingMap(
+            token_ids=tuple(range(n)),
+            texts=tuple(VOCAB),
+            counts=tuple(100 - 5 * i for i in range(n)),
+            x=tuple(round(radius * math.cos(a), 4) for a in angles),
+            y=tuple(round(radius * math.sin(a), 4) for a in angles),
+            labelled=8,
+            explained=(0.4, 0.2),
+            step=step,
+        )
 
     def trace(self, text: str, position: int = -1, at_step: int | None = None) -> ForwardTrace:
         """The real stage layout for the fake's model shape, with made-up smooth vectors."""

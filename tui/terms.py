@@ -49,6 +49,7 @@ FIELD_TERMS: dict[tuple[str, str], str] = {
     ("train", "eval_every"): "Train and validation loss",
     ("train", "eval_batches"): "Train and validation loss",
     ("train", "keep_checkpoints"): "Replay and kept weights",
+    ("train", "stats_every"): "Training statistics",
     ("train", "log_every"): "Smoothing (EMA)",
     ("train", "seed"): "Comparing runs",
     ("train", "device"): "Tokens per second and ETA",

@@ -296,13 +296,15 @@ def main(argv: list[str] | None = None) -> int:
             "gpu",
             "history",
             "gpt2",
+            "stats",
         ],
         help="training covers every preset's; race: char-small against char-modern to "
         "char-small's final val (val over the same 200 batches); gpu: the CUDA check (char-gpu "
         "training, graph decoding, tests/test_cuda.py); bigcorpus: a generated corpus through "
         "the token cache; history: attaching runs with a million-step history; gpt2: GPT-2 small "
-        "opened, traced and sampled on this machine; gpu, bigcorpus, history and gpt2 run only "
-        "when asked for",
+        "opened, traced and sampled on this machine; stats: training statistics on and off, "
+        "alternated (seed and char-small); gpu, bigcorpus, history, gpt2 and stats run only when "
+        "asked for",
     )
     parser.add_argument(
         "--compile", action="store_true", help="gpu: also time char-gpu with --compile (slow)"
@@ -345,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.engine.gpu import bench_gpu, summary
     from bench.engine.history import bench_history
     from bench.engine.startup import bench_startup
+    from bench.engine.stats import bench_stats
 
     results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     sections = {
@@ -367,13 +370,16 @@ def main(argv: list[str] | None = None) -> int:
         "gpu": lambda: bench_gpu(args.rounds, args.compile),
         "history": lambda: bench_history(args.rounds),
         "gpt2": lambda: bench_gpt2(args.rounds),
+        "stats_seed": lambda: bench_stats("seed", args.rounds, chunks_of=10),
+        "stats_char_small": lambda: bench_stats("char-small", args.rounds),
     }
     for name, run in sections.items():
         if args.only and not name.startswith(args.only):
             continue
         if name.startswith(("convergence", "race", "contention")) and args.quick:
             continue
-        if name in ("gpu", "bigcorpus", "history", "gpt2") and args.only != name:  # when asked
+        only_when_asked = ("gpu", "bigcorpus", "history", "gpt2", "stats")
+        if name.startswith(only_when_asked) and args.only != name.partition("_")[0]:
             continue
         results[name] = run()
         print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)

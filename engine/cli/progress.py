@@ -27,6 +27,7 @@ from engine.contract.events import (
     HistoryReplayed,
     LossNotFinite,
     PauseCause,
+    PhaseChanged,
     SampleGenerated,
     StepCompleted,
     TokenizeProgress,
@@ -223,6 +224,8 @@ class ProgressPrinter:
             self._print(f"paused at step {event.step}")
         elif isinstance(event, TrainingResumed):
             self._print(f"resumed at step {event.step}")
+        elif isinstance(event, PhaseChanged):
+            self._print(one_line(event.detail or f"{event.phase} at step {event.step}"))
         elif isinstance(event, TrainingFinished):
             self.live_finish = True
             self._print(f"training {event.reason} at step {event.step}")

@@ -46,6 +46,19 @@ class Record:
         return line
 
 
+def dump_json(value: Any) -> str:
+    """A plain dataclass (not a Record: no kind) as one line of JSON, the way records write it."""
+    return json.dumps(plain(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def load_json(cls: type[T], line: str | bytes) -> T:
+    """The dataclass `cls` back from dump_json's line; raises ValueError on anything else."""
+    try:
+        return cast(T, _dataclass_decoder(cls)(json.loads(line)))
+    except TypeError as error:  # a required field missing
+        raise ValueError(f"bad {cls.__name__}: {error}") from None
+
+
 def omitted_at(default: Any) -> Any:
     """A dataclass field left out of the JSON while it holds `default` (and read back as it): a
     field added later costs the logs nothing where it does not apply."""

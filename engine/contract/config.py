@@ -258,6 +258,11 @@ class TrainConfig:
     log_every: int = described(
         1, "steps between reported training losses (the points of the loss chart)"
     )
+    stats_every: int = described(
+        100,
+        "steps between training statistics (gradient and weight norms, update:data ratios, dead "
+        "MLP units, attention entropy), each measured on one step; 0 turns them off",
+    )
     seed: int = described(
         1337,
         "random seed for the initial weights and the order of batches; the same seed repeats a run",
@@ -289,6 +294,8 @@ class TrainConfig:
             problems.append(f"warmup_steps {self.warmup_steps} must not be negative")
         if self.keep_checkpoints < 0:
             problems.append(f"keep_checkpoints {self.keep_checkpoints} must not be negative")
+        if self.stats_every < 0:
+            problems.append(f"stats_every {self.stats_every} must not be negative")
         if self.weight_decay < 0:
             problems.append(f"weight_decay {self.weight_decay} must not be negative")
         for name in ("beta1", "beta2"):

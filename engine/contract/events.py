@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from engine.contract.codec import Family, Record, omitted_at
+from engine.contract.learning import HeadScore, HeadStats, LayerStats, WeightStats
 
 EVENT_TYPES: Family[Event] = Family("event")
 
@@ -53,6 +54,13 @@ class FinishReason(StrEnum):
     DIVERGED = "diverged"  # too many non-finite steps in a row
 
 
+class PhaseKind(StrEnum):
+    """What ability a PhaseChanged marks."""
+
+    INDUCTION = "induction"  # a head began copying what followed an earlier copy of its token
+    ICL = "icl"  # the in-context-learning score jumped: later tokens now gain from the context
+
+
 @EVENT_TYPES.register
 @dataclass(frozen=True)
 class TrainingStarted(Record):
@@ -83,6 +91,26 @@ class TrainingStarted(Record):
     lr_schedule: tuple[float, ...] = ()
     # The folder of GPT-2's files the weights started from (--init-from); "" for a fresh model.
     pretrained: str = omitted_at("")
+    # The model FLOPs of one training step (forward and backward, the whole batch): 6N + 12·L·T·C
+    # per token, the causal mask's saving not taken (a test checks it against FlopCounterMode).
+    step_flops: int | None = None
+    # What the devices can do, in FLOP/s: a GPU's bf16 dense peak from a table, or on a CPU the
+    # matmul throughput measured on this machine; None when unknown, and peak_source says why.
+    peak_flops: float | None = None
+    peak_source: str = ""
+
+    def flops_per_s(self, tokens_per_s: float) -> float | None:
+        """The model FLOP/s that training at `tokens_per_s` achieves."""
+        if not self.step_flops:
+            return None
+        return tokens_per_s / (self.batch_size * self.block_size) * self.step_flops
+
+    def utilization(self, tokens_per_s: float) -> float | None:
+        """MFU: achieved model FLOP/s over the peak (on a CPU: over its measured matmul rate)."""
+        achieved = self.flops_per_s(tokens_per_s)
+        if achieved is None or not self.peak_flops:
+            return None
+        return achieved / self.peak_flops
 
 
 @EVENT_TYPES.register
@@ -124,6 +152,55 @@ class EvalCompleted(Record):
     step: int
     train_loss: float
     val_loss: float
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class TrainingStats(Record):
+    """How the learning itself went at one step (every train.stats_every): per weight matrix, its
+    gradient, size and update; per block, its MLP units and residual stream; per head, how spread
+    its attention is. Measured on that step's batch and the update the optimizer really applied."""
+
+    kind: ClassVar[str] = "stats"
+    step: int
+    weights: tuple[WeightStats, ...]  # in model order (engine.contract.learning.WEIGHT_MATRICES)
+    layers: tuple[LayerStats, ...]
+    heads: tuple[HeadStats, ...]  # layer by layer
+    # The mean entropy of a head that attends evenly to every token it may see (over the same
+    # queries): the ceiling of HeadStats.entropy.
+    uniform_entropy: float = 0.0
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class HeadsScored(Record):
+    """At each eval: every head's habits on a repeated random-token probe, and how much the model
+    gains from its context on val (engine/lens/circuits.py)."""
+
+    kind: ClassVar[str] = "heads_scored"
+    step: int
+    heads: tuple[HeadScore, ...]  # layer by layer
+    # Mean val loss late in the context minus early in it (nats): below 0 once the model uses
+    # what it has read; Olsson et al.'s in-context-learning score.
+    icl_score: float
+    early_loss: float  # the mean val loss at the early positions
+    late_loss: float  # at the late ones
+
+
+@EVENT_TYPES.register
+@dataclass(frozen=True)
+class PhaseChanged(Record):
+    """An ability appeared: a head's induction score crossed INDUCTION_THRESHOLD, or the
+    in-context-learning score fell ICL_JUMP below its lowest so far (engine.contract.learning).
+    Once per head and kind."""
+
+    kind: ClassVar[str] = "phase"
+    phase: PhaseKind
+    step: int
+    layer: int | None  # the head's block and index; None for the ICL score
+    head: int | None
+    score: float  # the score that crossed (induction) or the ICL score after the jump
+    detail: str = ""  # for people: "induction head L1H0 formed: score 0.62 (threshold 0.40)"
 
 
 @EVENT_TYPES.register
@@ -220,6 +297,9 @@ Event = (
     | TrainingStarted
     | StepCompleted
     | EvalCompleted
+    | TrainingStats
+    | HeadsScored
+    | PhaseChanged
     | SampleGenerated
     | LossNotFinite
     | CheckpointSaved

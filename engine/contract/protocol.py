@@ -14,6 +14,7 @@ from engine.contract.config import RunConfig, SampleConfig
 from engine.contract.events import Event
 from engine.contract.inside import ForwardTrace, PassageLosses
 from engine.contract.outputs import AttentionMap, GeneratedToken, RunStatus
+from engine.contract.snapshots import EmbeddingMap, LogitLens
 
 
 class TokenStream(Protocol):
@@ -74,6 +75,18 @@ class RunClient(Protocol):
     def attention_steps(self) -> list[int]: ...
 
     def attention_at(self, step: int) -> AttentionMap: ...
+
+    def logit_lens(self, text: str, at_step: int | None = None) -> LogitLens:
+        """Each block's next-token guess on `text`, of the model as it was at `at_step`."""
+        ...
+
+    def logit_lens_at(self, step: int) -> LogitLens:
+        """The logit lens on the probe as stored at an eval (a step of attention_steps())."""
+        ...
+
+    def embedding_map_at(self, step: int) -> EmbeddingMap:
+        """The token embeddings' 2-D map as stored at an eval (a step of attention_steps())."""
+        ...
 
     def trace(self, text: str, position: int = -1, at_step: int | None = None) -> ForwardTrace:
         """One forward pass on `text`, seen at one position, of the weights of `at_step`."""

@@ -14,6 +14,7 @@ from engine.contract.codec import Family, Record
 from engine.contract.config import SampleConfig
 from engine.contract.inside import ForwardTrace, PassageLosses
 from engine.contract.outputs import GeneratedToken, RunStatus
+from engine.contract.snapshots import EmbeddingMap, LogitLens
 
 REQUEST_TYPES: Family[Request] = Family("request")
 REPLY_TYPES: Family[Request] = Family("reply")
@@ -150,6 +151,35 @@ class Trace(Request):
 
 @REQUEST_TYPES.register
 @dataclass(frozen=True)
+class Lens(Request):
+    """The logit lens on `text`: each block's next-token guess at each position."""
+
+    kind: ClassVar[str] = "lens"
+    text: str = ""
+    # The model as it was at this step (the nearest kept one: engine/training/kept.py); None: now.
+    at_step: int | None = None
+
+
+@REQUEST_TYPES.register
+@dataclass(frozen=True)
+class LensAt(Request):
+    """The logit lens on the probe text as stored at an eval (a step of AttentionSteps)."""
+
+    kind: ClassVar[str] = "lens_at"
+    step: int = 0
+
+
+@REQUEST_TYPES.register
+@dataclass(frozen=True)
+class EmbeddingsAt(Request):
+    """The embedding map as stored at an eval (a step of AttentionSteps)."""
+
+    kind: ClassVar[str] = "embeddings_at"
+    step: int = 0
+
+
+@REQUEST_TYPES.register
+@dataclass(frozen=True)
 class TokenLosses(Request):
     """Each token's loss on the fixed validation passage, with the model's guesses."""
 
@@ -223,6 +253,20 @@ class AttentionReply(Request):
 class TraceReply(Request):
     kind: ClassVar[str] = "trace_reply"
     trace: ForwardTrace | None = None
+
+
+@REPLY_TYPES.register
+@dataclass(frozen=True)
+class LensReply(Request):
+    kind: ClassVar[str] = "lens_reply"
+    lens: LogitLens | None = None
+
+
+@REPLY_TYPES.register
+@dataclass(frozen=True)
+class EmbeddingMapReply(Request):
+    kind: ClassVar[str] = "embedding_map_reply"
+    embedding_map: EmbeddingMap | None = None
 
 
 @REPLY_TYPES.register

@@ -1,2 +1,4 @@
 """Looking inside a model: attention capture, the forward trace, per-token surprise, head roles,
-the sampling pipeline and the attention time-lapse. Read-only: nothing here changes weights."""
+the sampling pipeline, the attention time-lapse, and the learning's own lenses (activation
+statistics, the logit lens, the embedding map, head scores). Read-only: nothing here changes
+weights."""

@@ -41,11 +41,16 @@ from engine.contract.requests import (
     AttentionSteps,
     Detach,
     Done,
+    EmbeddingMapReply,
+    EmbeddingsAt,
     Generate,
     GenerationEnded,
     GenerationStarted,
     Hello,
     KeptSteps,
+    Lens,
+    LensAt,
+    LensReply,
     Pause,
     Refused,
     Request,
@@ -64,6 +69,7 @@ from engine.contract.requests import (
     Trace,
     TraceReply,
 )
+from engine.contract.snapshots import EmbeddingMap, LogitLens
 from engine.data.corpus import resolve_corpus
 from engine.process import cpu_policy, launch
 from engine.process.channel import (
@@ -356,6 +362,30 @@ class EngineClient:
 
     def attention_at(self, step: int) -> AttentionMap:
         return self._call_attention(AttentionAt(step=step))
+
+    def logit_lens(self, text: str, at_step: int | None = None) -> LogitLens:
+        """The logit lens on `text`, of the model as it was at `at_step` (the nearest kept step;
+        the lens says which) or now."""
+        return self._lens(Lens(text=text, at_step=at_step))
+
+    def logit_lens_at(self, step: int) -> LogitLens:
+        """The logit lens on the probe text as stored at an eval (one of attention_steps());
+        raises EngineError for a step with none (a run from before the lens was stored)."""
+        return self._lens(LensAt(step=step))
+
+    def _lens(self, request: Lens | LensAt) -> LogitLens:
+        lens = self._call(request, LensReply).lens
+        if lens is None:
+            raise EngineError("the worker sent an empty logit lens")
+        return lens
+
+    def embedding_map_at(self, step: int) -> EmbeddingMap:
+        """The embedding map as stored at an eval (one of attention_steps()); raises EngineError
+        for a step with none."""
+        embedding_map = self._call(EmbeddingsAt(step=step), EmbeddingMapReply).embedding_map
+        if embedding_map is None:
+            raise EngineError("the worker sent an empty embedding map")
+        return embedding_map
 
     def trace(self, text: str, position: int = -1, at_step: int | None = None) -> ForwardTrace:
         """One forward pass on `text`, at `position` (negative: from the end), of the weights of

@@ -43,11 +43,16 @@ from engine.contract.requests import (
     AttentionSteps,
     Detach,
     Done,
+    EmbeddingMapReply,
+    EmbeddingsAt,
     Generate,
     GenerationEnded,
     GenerationStarted,
     Hello,
     KeptSteps,
+    Lens,
+    LensAt,
+    LensReply,
     Pause,
     Refused,
     Request,
@@ -68,7 +73,7 @@ from engine.contract.requests import (
 )
 from engine.contract.run_state import RunState, advance, settled
 from engine.lens.surprise import passage_losses
-from engine.lens.timelapse import load_snapshot, snapshot_steps
+from engine.lens.timelapse import load_lens, load_map, load_snapshot, snapshot_steps
 from engine.lens.trace import trace
 from engine.model.generate import TOP_LOGITS
 from engine.process import cpu_policy
@@ -382,6 +387,17 @@ class Worker:
     def _attention_at(self, conn: Connection, request: AttentionAt) -> None:
         send_attention(conn, request.id, load_snapshot(self.run_dir, request.step))
 
+    def _lens(self, conn: Connection, request: Lens) -> None:
+        lens = self.trainer.logit_lens(request.text, request.at_step)
+        send_record(conn, LensReply(request.id, lens))
+
+    def _lens_at(self, conn: Connection, request: LensAt) -> None:
+        send_record(conn, LensReply(request.id, load_lens(self.run_dir, request.step)))
+
+    def _embeddings_at(self, conn: Connection, request: EmbeddingsAt) -> None:
+        embedding_map = load_map(self.run_dir, request.step)
+        send_record(conn, EmbeddingMapReply(request.id, embedding_map))
+
     def _trace(self, conn: Connection, request: Trace) -> None:
         t = self.trainer  # between steps: the weights stay as they are while it traces
         model, step = t.model_at(request.at_step)
@@ -424,6 +440,9 @@ class Worker:
         Attention: _attention,
         AttentionSteps: _attention_steps,
         AttentionAt: _attention_at,
+        Lens: _lens,
+        LensAt: _lens_at,
+        EmbeddingsAt: _embeddings_at,
         Trace: _trace,
         KeptSteps: _kept_steps,
         TokenLosses: _token_losses,
@@ -432,7 +451,8 @@ class Worker:
     # Requests that only look at the model, never at training's state.
     LOOKS = {_generate, _attention, _attention_at, _trace, _token_losses}
     WITHOUT_TRAINER = {
-        _hello, _subscribe, _status, _stop, _detach, _shutdown, _attention_steps, _kept_steps
+        _hello, _subscribe, _status, _stop, _detach, _shutdown, _attention_steps, _kept_steps,
+        _lens_at, _embeddings_at,
     }  # fmt: skip
 
     def _replay(self, conn: Connection, history_bytes: int | None) -> None:

@@ -7,13 +7,22 @@ compare side by side in `tensorboard --logdir OUT_DIR`. Reads only events.jsonl 
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.contract.errors import EngineError
-from engine.contract.events import EvalCompleted, LossNotFinite, SampleGenerated, StepCompleted
+from engine.contract.events import (
+    EvalCompleted,
+    HeadsScored,
+    LossNotFinite,
+    PhaseChanged,
+    SampleGenerated,
+    StepCompleted,
+    TrainingStats,
+)
 from engine.runs.files import CONFIG, as_write_error, load_config, read_events, write_error
 
 INSTALL_HINT = "pip install 'llm-learns[tensorboard]'"
@@ -28,6 +37,9 @@ class History:
     evals: dict[int, EvalCompleted] = field(default_factory=dict)
     samples: dict[int, SampleGenerated] = field(default_factory=dict)
     not_finite: dict[int, LossNotFinite] = field(default_factory=dict)
+    stats: dict[int, TrainingStats] = field(default_factory=dict)
+    heads: dict[int, HeadsScored] = field(default_factory=dict)
+    phases: list[PhaseChanged] = field(default_factory=list)
 
 
 def read_history(run_dir: Path) -> History:
@@ -41,7 +53,47 @@ def read_history(run_dir: Path) -> History:
             history.samples[event.step] = event
         elif isinstance(event, LossNotFinite):
             history.not_finite[event.step] = event
+        elif isinstance(event, TrainingStats):
+            history.stats[event.step] = event
+        elif isinstance(event, HeadsScored):
+            history.heads[event.step] = event
+        elif isinstance(event, PhaseChanged):
+            history.phases.append(event)
     return history
+
+
+def _scalars(history: History, step: int) -> list[tuple[str, float]]:
+    """The learning's (tag, value) pairs at a step: training statistics and head scores."""
+    out: list[tuple[str, float]] = []
+    if (stats := history.stats.get(step)) is not None:
+        for w in stats.weights:
+            name = w.matrix if w.layer is None else f"{w.layer}.{w.matrix}"
+            out += [
+                (f"grad_norm/{name}", w.grad_norm),
+                (f"weight_norm/{name}", w.weight_norm),
+                (f"update_ratio/{name}", w.update_ratio),
+            ]
+        for layer in stats.layers:
+            out += [
+                (f"mlp_near_zero/{layer.layer}", layer.mlp_near_zero),
+                (f"mlp_dead/{layer.layer}", layer.mlp_dead),
+                (f"residual_norm/{layer.layer}", layer.residual_norm),
+            ]
+        for head in stats.heads:
+            out += [
+                (f"attention_entropy/L{head.layer}H{head.head}", head.entropy),
+                (f"attention_max_score/L{head.layer}H{head.head}", head.max_score),
+            ]
+    if (scored := history.heads.get(step)) is not None:
+        for h in scored.heads:
+            name = f"L{h.layer}H{h.head}"
+            out += [
+                (f"heads/previous_token/{name}", h.previous_token),
+                (f"heads/duplicate_token/{name}", h.duplicate_token),
+                (f"heads/induction/{name}", h.induction),
+            ]
+        out.append(("eval/icl_score", scored.icl_score))
+    return [(tag, value) for tag, value in out if math.isfinite(value)]
 
 
 def _summary_writer():
@@ -80,7 +132,8 @@ def export_tensorboard(run_dir: Path, out_dir: Path) -> Path:
         writer = SummaryWriter(log_dir=str(temp))
         writer.add_text("config", f"```\n{config.to_json()}\n```", 0, walltime=start)
         elapsed = 0.0
-        for step in sorted(history.steps.keys() | history.evals.keys() | history.samples.keys()):
+        steps = history.steps.keys() | history.evals.keys() | history.samples.keys()
+        for step in sorted(steps | history.stats.keys() | history.heads.keys()):
             if (event := history.steps.get(step)) is not None:
                 elapsed = event.elapsed_s
                 wall = start + elapsed
@@ -95,8 +148,12 @@ def export_tensorboard(run_dir: Path, out_dir: Path) -> Path:
             if (sample := history.samples.get(step)) is not None:
                 # Markdown would eat the text's own line breaks and asterisks: show it as code.
                 writer.add_text("sample", _code_block(sample.text), step, walltime=start + elapsed)
+            for tag, value in _scalars(history, step):
+                writer.add_scalar(tag, value, step, walltime=start + elapsed)
         for step, bad in sorted(history.not_finite.items()):
             writer.add_text("not_finite", f"{bad.summary()}: step not applied", step)
+        for change in history.phases:
+            writer.add_text("phase_changed", change.detail or change.phase, change.step)
         writer.close()
         if target.exists():
             shutil.rmtree(target)

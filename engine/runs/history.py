@@ -5,6 +5,8 @@ million of them is 170 MB, and decoding every one takes a client longer than the
 `Replay` sends every event as it is except the older step events, which it merges in runs of
 consecutive steps (StepCompleted.merged): at most RECENT + OLDER_POINTS step events reach a client,
 which is still more than a chart can draw. Step lines are read without decoding them as JSON.
+Training statistics (a few kB each, every stats_every steps) are thinned alike, by keeping every
+k-th of the older ones: statistics of different steps do not average into one step's.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from pathlib import Path
 from engine.contract.codec import LINE_START, line_prefix
 from engine.contract.events import (
     EngineFailed,
+    Event,
     StepCompleted,
     TrainingFinished,
     TrainingPaused,
     TrainingResumed,
     TrainingStarted,
+    TrainingStats,
     event_from_json,
 )
 from engine.contract.run_state import RunState, advance
@@ -29,10 +33,13 @@ from engine.runs.files import EVENTS, warn_skipped, whole_event
 
 RECENT = 10_000  # the newest step events, replayed as they are
 OLDER_POINTS = 10_000  # the older ones, merged into at most this many
+RECENT_STATS = 1_000  # the newest training-statistics events, replayed as they are
+OLDER_STATS = 1_000  # the older ones, thinned to at most this many
 BATCH_BYTES = 1 << 20
 READ_BYTES = 1 << 24
 STEP = line_prefix(StepCompleted.kind)
 STARTED = line_prefix(TrainingStarted.kind)
+STATS = line_prefix(TrainingStats.kind)
 # The events that set a run's state (engine/contract/run_state.py): the last of them decides it.
 STATE_LINES = tuple(
     line_prefix(cls.kind)
@@ -55,10 +62,13 @@ class Replay:
         history_bytes: int | None = None,
         recent: int = RECENT,
         older_points: int = OLDER_POINTS,
+        recent_stats: int = RECENT_STATS,
+        older_stats: int = OLDER_STATS,
     ):
         self.path = run_dir / EVENTS
         self.history_bytes = history_bytes
         self.recent, self.older_points = recent, older_points
+        self.recent_stats, self.older_stats = recent_stats, older_stats
         self.total_bytes = self.done_bytes = 0
         self.events = self.steps = 0
         self._past = True  # the lines read so far are the history
@@ -71,12 +81,17 @@ class Replay:
             return
         with file:
             self.total_bytes = file.seek(0, 2)
-            older = max(0, _count_steps(file, self.total_bytes) - self.recent)
+            steps, stats = _count_lines(file, (STEP, STATS))
+            older = max(0, steps - self.recent)
             run = 1 if older <= self.older_points else math.ceil(older / self.older_points)
+            older_stats = max(0, stats - self.recent_stats)
+            stride = (
+                1 if older_stats <= self.older_stats else math.ceil(older_stats / self.older_stats)
+            )
             file.seek(0)
             out: list[bytes] = []
             merging = _Merge()
-            index = 0  # of the step lines read so far
+            index = stats_index = 0  # of the step and statistics lines read so far
             size = reported = skipped = 0
             for line in file:
                 if self._past and self.history_bytes is not None:
@@ -87,7 +102,7 @@ class Replay:
                             yield self._batch(out)
                             out, size, reported = [], 0, self.done_bytes
                         self._past = False
-                        older = 0  # what follows the past is sent as it is
+                        older = older_stats = 0  # what follows the past is sent as it is
                         yield None
                 self.done_bytes += len(line)
                 if not line.endswith(b"\n"):
@@ -106,6 +121,13 @@ class Replay:
                             yield self._batch(out)
                             out, size, reported = [], 0, self.done_bytes
                         continue
+                elif line.startswith(STATS):
+                    stats_index += 1
+                    if stats_index <= older_stats and stats_index % stride:
+                        if self.done_bytes - reported >= READ_BYTES and out:
+                            yield self._batch(out)
+                            out, size, reported = [], 0, self.done_bytes
+                        continue  # thinned out
                 elif line.startswith(STARTED) and (merged := merging.flush()):
                     out.append(merged)  # a resumed run's steps start again from its checkpoint
                 out.append(line)
@@ -182,17 +204,20 @@ def _number(line: bytes, key: bytes) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _count_steps(file, size: int) -> int:
-    """How many lines start a step event, read in large blocks without splitting lines."""
-    marker = b"\n" + STEP
-    count = 0
+def _count_lines(file, starts: tuple[bytes, ...]) -> list[int]:
+    """How many lines start with each of `starts`, read in large blocks without splitting lines."""
+    markers = [b"\n" + start for start in starts]
+    counts = [0] * len(markers)
+    keep = max(len(marker) for marker in markers) - 1
     file.seek(0)
     tail = b"\n"  # the file's first line starts a line too
     while block := file.read(READ_BYTES):
         chunk = tail + block
-        count += chunk.count(marker)
-        tail = chunk[-(len(marker) - 1) :]
-    return count
+        for i, marker in enumerate(markers):
+            # A marker ending in the kept tail was counted with the chunk before.
+            counts[i] += chunk.count(marker) - tail.count(marker)
+        tail = chunk[-keep:]
+    return counts
 
 
 def last_state(run_dir: Path) -> RunState:
@@ -232,6 +257,22 @@ def lines_from_end(path: Path, block: int = 1 << 16) -> Iterator[bytes]:
                     yield line
         if rest.startswith(LINE_START):
             yield rest
+
+
+def events_of_kinds(run_dir: Path, kinds: tuple[type[Event], ...]) -> Iterator[Event]:
+    """The events of these classes in events.jsonl, in order; every other line is left unread."""
+    prefixes = tuple(line_prefix(cls.kind) for cls in kinds)
+    try:
+        file = (run_dir / EVENTS).open("rb")
+    except FileNotFoundError:
+        return
+    with file:
+        for line in file:
+            if line.startswith(prefixes) and line.endswith(b"\n"):
+                try:
+                    yield event_from_json(line)
+                except (ValueError, TypeError):
+                    continue
 
 
 def read_json_lines(path: Path, prefixes: tuple[bytes, ...]) -> Iterator[dict]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.training.checkpoint import TrainerState
+from engine.training.stats import StatsReading
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class PendingStep:
     after: TrainerState
     lr: float
     values: torch.Tensor  # (2,) loss, gradient norm, float32, on the device
+    stats: StatsReading | None = None  # a step measured for its training statistics
 
 
 class StepReader:

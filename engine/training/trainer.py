@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch.nn import functional as F
 
 from engine.contract.config import RunConfig, SampleConfig
 from engine.contract.errors import CheckpointError, ConfigError, EngineError
@@ -24,6 +26,7 @@ from engine.contract.events import (
     EvalCompleted,
     Event,
     FinishReason,
+    HeadsScored,
     LossNotFinite,
     PauseCause,
     SampleGenerated,
@@ -34,13 +37,17 @@ from engine.contract.events import (
     TrainingStarted,
 )
 from engine.contract.outputs import AttentionMap, GeneratedToken
+from engine.contract.snapshots import EmbeddingMap, LogitLens
 from engine.data.baselines import Baselines, count_baselines
 from engine.data.corpus import first_line
 from engine.data.dataset import Dataset, load_dataset
 from engine.data.token_cache import Progress
 from engine.data.tokenizer import Encoding, GPT2Tokenizer, Tokenizer, load_tokenizer
 from engine.lens.attention import capture_attention
-from engine.lens.timelapse import save_snapshot
+from engine.lens.circuits import head_scores, icl_score, repeated_probe
+from engine.lens.embedding_map import embedding_map, token_counts
+from engine.lens.logit_lens import logit_lens
+from engine.lens.timelapse import latest_map, save_lens, save_map, save_snapshot
 from engine.model.generate import stream_tokens
 from engine.model.gpt import GPT
 from engine.model.pretrained import load_weights as load_pretrained
@@ -61,12 +68,15 @@ from engine.training.checkpoint import (
     save_checkpoint,
 )
 from engine.training.devices import pick_device
+from engine.training.flops import device_peak, step_flops
 from engine.training.graph_step import GraphStep, can_capture
 from engine.training.kept import keep, kept_path, nearest_kept
 from engine.training.memory import check_fits
 from engine.training.no_dynamo import avoid_dynamo_import, step_without_dynamo
 from engine.training.optim import make_optimizer, set_lr
+from engine.training.phases import PhaseWatch
 from engine.training.schedule import lr_at, lr_schedule
+from engine.training.stats import StatsRecorder
 from engine.training.step import PendingStep, StepReader, apply_unless, flag_not_finite
 
 MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
@@ -141,6 +151,11 @@ class Trainer:
             else None
         )
         self._log: EventLog | None = None
+        # Only steps that take statistics use it (every train.stats_every).
+        self.stats = StatsRecorder(self.model) if config.train.stats_every else None
+        self.phases = PhaseWatch()
+        self._position_losses: list[float] = []  # the last eval's mean val loss per position
+        self._last_map: EmbeddingMap | None = None  # the map the next one turns to agree with
         self._resumed = resumed_from is not None
         if resumed_from is not None:
             self._load(resumed_from)
@@ -212,6 +227,8 @@ class Trainer:
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
         self.last_checkpoint = run_dir / "model.safetensors"
+        self.phases = PhaseWatch.from_history(run_dir, self.step)
+        self._last_map = latest_map(run_dir, self.step)
 
     @property
     def step(self) -> int:
@@ -238,6 +255,7 @@ class Trainer:
         self._before_step = before_step
         if rank != 0:
             self.run_dir = None  # nothing of a follower's reaches the disk
+            self.stats = None  # nor any event
 
     def rewind(self, step: int) -> None:
         """Go back to `step`, as rank 0 did on reading a non-finite step: the steps after it were
@@ -281,12 +299,27 @@ class Trainer:
             self._log = None
 
     @functools.cached_property
+    def token_counts(self) -> np.ndarray:
+        """How often each token occurs in the training split (the embedding map's labels)."""
+        return token_counts(self.data.train, self.config.model.vocab_size)
+
+    @functools.cached_property
+    def probe_ids(self) -> torch.Tensor:
+        """The repeated random-token probe the heads are scored on at every eval."""
+        m = self.config.model
+        return repeated_probe(m.vocab_size, m.block_size)
+
+    @functools.cached_property
     def baselines(self) -> Baselines:
         """Unigram and bigram loss on the val text, counted once (a pass over the tokens)."""
         return count_baselines(self.data.train, self.data.val, self.config.model.vocab_size)
 
     def started_event(self) -> TrainingStarted:
         m, t = self.config.model, self.config.train
+        peak, peak_source = device_peak(self.device)
+        ranks = self.shard[1]
+        if peak is not None and ranks > 1:  # every rank's device counts
+            peak, peak_source = peak * ranks, f"{ranks} x {peak_source}"
         return TrainingStarted(
             run_dir=str(self.run_dir or ""),
             preset=self.config.preset,
@@ -310,15 +343,20 @@ class Trainer:
             bigram_loss=self.baselines.bigram,
             lr_schedule=lr_schedule(self.config),
             pretrained=self.config.model.init_from,
+            step_flops=step_flops(m, t.batch_size),
+            peak_flops=peak,
+            peak_source=peak_source,
         )
 
     def events(self) -> Iterator[Event]:
         """Train to max_steps (or until control.stop), yielding every event as it happens.
 
         The training policy lives here, so a script gets it too: the probe's attention is stored
-        at every eval (the time-lapse), and a non-finite step is skipped and pauses the run. Each
-        turn first takes in the steps whose values have been read, then decides what comes next;
-        on a GPU it waits for them only before anything that needs the true step.
+        at every eval (the time-lapse), with the heads' scores and any phase change they mark;
+        every stats_every steps one step is measured (TrainingStats); and a non-finite step is
+        skipped and pauses the run. Each turn first takes in the steps whose values have been
+        read, then decides what comes next; on a GPU it waits for them only before anything that
+        needs the true step.
         """
         train, control = self.config.train, self.control
         yield self.record(self.started_event())
@@ -417,14 +455,24 @@ class Trainer:
                         tokens_seen=after.tokens_seen,
                     )
                 )
+            if pending.stats is not None and self.stats is not None:
+                self._unsent.append(self.stats.event(step, pending.stats.values()))
 
     def _checkpoint_events(self) -> Iterator[Event]:
-        """What happens at every eval: losses, a sample, the probe's attention, a checkpoint, and
-        the weights kept for replay."""
+        """What happens at every eval: losses, the heads' scores and any phase change they mark,
+        a sample, the time-lapse (the probe's attention and logit lens, the embedding map), a
+        checkpoint, and the weights kept for replay."""
         yield self.record(self.evaluate())
+        scored = self.score_heads()
+        yield self.record(scored)
+        for change in self.phases.see(scored):
+            yield self.record(change)
         yield self.record(self.sample())
         if self.run_dir is not None:
-            save_snapshot(self.run_dir, self.attention(self.config.sample.probe))
+            probe = self.config.sample.probe
+            save_snapshot(self.run_dir, self.attention(probe))
+            save_lens(self.run_dir, self.logit_lens(probe))
+            save_map(self.run_dir, self.embedding_map())
         yield self.record(self.save())
         if self.run_dir is not None:
             keep(self.run_dir, self.model, self.step, self.config.train.keep_checkpoints)
@@ -456,12 +504,20 @@ class Trainer:
         x, y = self.data.batch(
             "train", t.batch_size, m.block_size, self.batch_rng, self.device, self.shard
         )
+        measuring = None
+        if self.stats is not None and (self.step + 1) % t.stats_every == 0:
+            measuring = self.stats.begin(x)
         values = self.graph.step(x, y, lr) if self.graph is not None else None
+        eager = values is None
         if values is None:
             if self.graph is not None and self.graph.failed:
                 self.graph = None
             set_lr(self.optimizer, t, lr)
             values = self._step_on(x, y)
+        stats = None
+        if measuring is not None and self.stats is not None:  # the gradients are still here
+            stats = self.stats.finish(measuring, values[1], t.grad_clip)
+        if eager:
             self.optimizer.zero_grad(set_to_none=True)
         before = self.state
         self.state = TrainerState(
@@ -469,7 +525,7 @@ class Trainer:
             before.tokens_seen + t.batch_size * m.block_size,
             before.elapsed_s + time.perf_counter() - started,
         )
-        self.reader.add(PendingStep(before, self.state, lr, values))
+        self.reader.add(PendingStep(before, self.state, lr, values, stats))
 
     def _step_on(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Forward, loss, backward, clip and the optimizer step (skipped on the device if not
@@ -499,21 +555,35 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> EvalCompleted:
-        """Mean loss over eval_batches batches of each split (the same batches at every eval)."""
+        """Mean loss over eval_batches batches of each split (the same batches at every eval);
+        keeps val's mean loss at each context position for the in-context-learning score."""
         m, t = self.config.model, self.config.train
         self.model.eval()
         losses = {}
         for split in ("train", "val"):
             rng = torch.Generator().manual_seed(t.seed + 1)
             total = 0.0
+            by_position = torch.zeros(m.block_size, device=self.device)
             for _ in range(t.eval_batches):
                 x, y = self.data.batch(split, t.batch_size, m.block_size, rng, self.device)
                 with self._autocast():
-                    _, loss = self.model(x, y)
-                total += loss.item()
+                    logits, _ = self.model(x)
+                    each = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+                by_position += each.view(y.shape).float().sum(0)
+                total += each.mean().item()
             losses[split] = total / t.eval_batches
+            if split == "val":
+                count = t.eval_batches * t.batch_size
+                self._position_losses = (by_position / count).tolist()
         self.model.train()
         return EvalCompleted(self.step, losses["train"], losses["val"])
+
+    def score_heads(self) -> HeadsScored:
+        """The heads' habits on the repeated random-token probe, and the in-context-learning
+        score from the last evaluate()'s val losses by position."""
+        heads = head_scores(self.model, self.probe_ids)
+        icl, early, late = icl_score(self._position_losses)
+        return HeadsScored(self.step, heads, icl, early, late)
 
     def model_at(self, step: int | None) -> tuple[GPT, int]:
         """The model as it was at `step` (None: now), and the step its weights are from: the
@@ -559,6 +629,18 @@ class Trainer:
     def attention(self, text: str, at_step: int | None = None) -> AttentionMap:
         model, step = self.model_at(at_step)
         return capture_attention(model, self.tokenizer, text, step)
+
+    def logit_lens(self, text: str, at_step: int | None = None) -> LogitLens:
+        """What each block's residual stream would predict on `text` (see model_at for at_step)."""
+        model, step = self.model_at(at_step)
+        return logit_lens(model, self.tokenizer, text, step)
+
+    def embedding_map(self) -> EmbeddingMap:
+        """The token embeddings' map now, turned to agree with the last one made."""
+        self._last_map = embedding_map(
+            self.model, self.tokenizer, self.token_counts, self.step, self._last_map
+        )
+        return self._last_map
 
     def save(self) -> CheckpointSaved:
         """Checkpoint now (a no-op on disk for a run without a directory)."""
