@@ -198,9 +198,9 @@ def test_a_flagged_step_leaves_parameters_and_optimizer_state_unchanged(name):
 
 
 def test_values_are_read_at_least_every_max_pending_steps(corpus, monkeypatch):
-    import engine.training.trainer
+    import engine.training.stepping
 
-    monkeypatch.setattr(engine.training.trainer, "MAX_PENDING", 5)
+    monkeypatch.setattr(engine.training.stepping, "MAX_PENDING", 5)
     trainer = _lazy_trainer(corpus, max_steps=30, log_every=1000, eval_every=1000)
     queued, step = [], trainer.train_step
 

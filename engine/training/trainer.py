@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
-from engine.contract.config import RunConfig, SampleConfig
+from engine.contract.config import RunConfig
 from engine.contract.errors import CheckpointError, ConfigError, EngineError
 from engine.contract.events import (
     CheckpointSaved,
@@ -30,25 +27,19 @@ from engine.contract.events import (
     LossNotFinite,
     PauseCause,
     SampleGenerated,
-    StepCompleted,
     TrainingFinished,
     TrainingPaused,
     TrainingResumed,
     TrainingStarted,
 )
-from engine.contract.outputs import AttentionMap, GeneratedToken
-from engine.contract.snapshots import EmbeddingMap, LogitLens
+from engine.contract.snapshots import EmbeddingMap
 from engine.data.baselines import Baselines, count_baselines
 from engine.data.corpus import first_line
 from engine.data.dataset import Dataset, load_dataset
 from engine.data.token_cache import Progress
-from engine.data.tokenizer import Encoding, GPT2Tokenizer, Tokenizer, load_tokenizer
-from engine.lens.attention import capture_attention
-from engine.lens.circuits import head_scores, icl_score, repeated_probe
-from engine.lens.embedding_map import embedding_map, token_counts
-from engine.lens.logit_lens import logit_lens
+from engine.data.tokenizer import GPT2Tokenizer, Tokenizer, load_tokenizer
+from engine.lens.circuits import head_scores, icl_score
 from engine.lens.timelapse import latest_map, save_lens, save_map, save_snapshot
-from engine.model.generate import stream_tokens
 from engine.model.gpt import GPT
 from engine.model.pretrained import load_weights as load_pretrained
 from engine.model.pretrained import with_pretrained
@@ -70,33 +61,19 @@ from engine.training.checkpoint import (
 from engine.training.devices import pick_device
 from engine.training.flops import device_peak, step_flops
 from engine.training.graph_step import GraphStep, can_capture
-from engine.training.kept import keep, kept_path, nearest_kept
+from engine.training.kept import keep
+from engine.training.looking import Looking
 from engine.training.memory import check_fits
 from engine.training.no_dynamo import avoid_dynamo_import, step_without_dynamo
-from engine.training.optim import make_optimizer, set_lr
+from engine.training.optim import make_optimizer
 from engine.training.phases import PhaseWatch
-from engine.training.schedule import lr_at, lr_schedule
+from engine.training.schedule import lr_schedule
 from engine.training.stats import StatsRecorder
-from engine.training.step import PendingStep, StepReader, apply_unless, flag_not_finite
-
-MAX_BAD_STEPS = 10  # consecutive non-finite losses before an unattended run gives up
-MAX_PENDING = 100  # steps queued on the device before their values are read, log_every or not
+from engine.training.step import StepReader
+from engine.training.stepping import MAX_BAD_STEPS, Control, Stepping
 
 
-@dataclass
-class Control:
-    """Flags the loop reads between steps; the owner sets them (from a signal handler, too)."""
-
-    stop: bool = False
-    stop_reason: FinishReason = FinishReason.STOPPED  # what TrainingFinished says after a stop
-    save_now: bool = False
-    sample_now: bool = False
-    # Set to pause at the next step boundary; the loop also sets it on a non-finite step. After a
-    # TrainingPaused the owner stops advancing the loop; advancing it again resumes.
-    pause: PauseCause | None = None
-
-
-class Trainer:
+class Trainer(Stepping, Looking):
     """One run: config, tokenizer, data, model, optimizer, progress and the run directory."""
 
     def __init__(
@@ -231,46 +208,6 @@ class Trainer:
         self._last_map = latest_map(run_dir, self.step)
 
     @property
-    def step(self) -> int:
-        return self.state.step
-
-    def distribute(
-        self,
-        rank: int,
-        ranks: int,
-        wrap: Callable[[torch.nn.Module], torch.nn.Module],
-        mean_over_ranks: Callable[[torch.Tensor], torch.Tensor],
-        before_step: Callable[[int], None] | None = None,
-    ) -> None:
-        """Train as rank `rank` of `ranks` processes (engine/training/distributed.py).
-
-        Each step takes this rank's share of the global batch through `wrap(model)` (DDP), logs
-        the loss averaged by `mean_over_ranks`, and first calls `before_step(step)` (rank 0 tells
-        the others which step comes). Only rank 0 writes the run's files.
-        """
-        self.shard = (rank, ranks)
-        self.graph = None  # DDP's gradient hooks run between kernels: no CUDA graph capture
-        self.step_model = wrap(self.step_model)
-        self._mean_over_ranks = mean_over_ranks
-        self._before_step = before_step
-        if rank != 0:
-            self.run_dir = None  # nothing of a follower's reaches the disk
-            self.stats = None  # nor any event
-
-    def rewind(self, step: int) -> None:
-        """Go back to `step`, as rank 0 did on reading a non-finite step: the steps after it were
-        skipped on the device (engine/training/step.py), so only the count goes back."""
-        if step > self.step:
-            raise EngineError(f"cannot rewind to step {step}: this trainer is at {self.step}")
-        self.state = replace(self.state, step=step)
-        self._bad.zero_()
-
-    def follow_step(self) -> None:
-        """A step on a rank that only follows: rank 0 reads the values, so nobody does here."""
-        self.train_step()
-        self.reader.discard()
-
-    @property
     def finished(self) -> bool:
         return self.state.step >= self.config.train.max_steps
 
@@ -297,17 +234,6 @@ class Trainer:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    @functools.cached_property
-    def token_counts(self) -> np.ndarray:
-        """How often each token occurs in the training split (the embedding map's labels)."""
-        return token_counts(self.data.train, self.config.model.vocab_size)
-
-    @functools.cached_property
-    def probe_ids(self) -> torch.Tensor:
-        """The repeated random-token probe the heads are scored on at every eval."""
-        m = self.config.model
-        return repeated_probe(m.vocab_size, m.block_size)
 
     @functools.cached_property
     def baselines(self) -> Baselines:
@@ -403,61 +329,6 @@ class Trainer:
         reason = FinishReason.COMPLETED if self.finished else control.stop_reason
         yield self.record(TrainingFinished(reason, self.step))
 
-    def _read_steps(self, wait: bool) -> None:
-        """Take in the steps whose values have arrived (all pending ones if `wait`), queueing
-        their events in _unsent: a StepCompleted for each logged step, or, at a non-finite one,
-        LossNotFinite, a rewind to the step before it, and a pause."""
-        reader, train = self.reader, self.config.train
-        due = self.step % train.log_every == 0 or len(reader.pending) >= MAX_PENDING
-        if not wait and reader.pending and due:
-            if reader.copying:  # the last log step's copy arrived long ago: take it first
-                self._take()
-            reader.request()
-        while reader.pending and (wait or reader.ready()):
-            self._take()
-
-    def _take(self) -> None:
-        train = self.config.train
-        started = time.perf_counter()
-        taken = self.reader.take()
-        # Time spent waiting for the GPU is training time: without it, a GPU that the CPU has
-        # queued steps far ahead of would seem to train at the speed the CPU queues.
-        waited = time.perf_counter() - started
-        self.state = replace(self.state, elapsed_s=self.state.elapsed_s + waited)
-        for pending, loss, norm in taken:
-            step = pending.after.step
-            if not (math.isfinite(loss) and math.isfinite(norm)):
-                # Skipped on the device, and every step queued after it: rewind to before it.
-                self.state = pending.before
-                self.reader.discard()
-                self._bad.zero_()
-                self._bad_steps += 1
-                what = "loss" if not math.isfinite(loss) else "gradient norm"
-                self._not_finite = LossNotFinite(step, loss, norm, what)
-                self._unsent.append(self._not_finite)
-                if self._bad_steps < MAX_BAD_STEPS:
-                    self.control.pause = PauseCause.NOT_FINITE
-                return
-            self._bad_steps = 0
-            if step % train.log_every == 0 or step >= train.max_steps:
-                after, logged = pending.after, self._logged
-                seconds = max(after.elapsed_s - logged.elapsed_s, 1e-9)
-                rate = (after.tokens_seen - logged.tokens_seen) / seconds
-                self._logged = after
-                self._unsent.append(
-                    StepCompleted(
-                        step=step,
-                        loss=loss,
-                        lr=pending.lr,
-                        grad_norm=norm,
-                        tokens_per_s=rate,
-                        elapsed_s=after.elapsed_s,
-                        tokens_seen=after.tokens_seen,
-                    )
-                )
-            if pending.stats is not None and self.stats is not None:
-                self._unsent.append(self.stats.event(step, pending.stats.values()))
-
     def _checkpoint_events(self) -> Iterator[Event]:
         """What happens at every eval: losses, the heads' scores and any phase change they mark,
         a sample, the time-lapse (the probe's attention and logit lens, the embedding map), a
@@ -489,69 +360,6 @@ class Trainer:
         self.control.pause = None
         if not self.control.stop:
             yield self.record(TrainingResumed(self.step))
-
-    def train_step(self) -> None:
-        """Queue one optimizer step: batch, forward, loss, backward, clip, step.
-
-        Its loss and gradient norm stay on the device until the loop reads them (_read_steps).
-        On CUDA the step after the batch is one replayed CUDA graph (engine/training/graph_step.py).
-        """
-        if self._before_step is not None:
-            self._before_step(self.step)
-        started = time.perf_counter()
-        m, t = self.config.model, self.config.train
-        lr = lr_at(self.step, self.config)
-        x, y = self.data.batch(
-            "train", t.batch_size, m.block_size, self.batch_rng, self.device, self.shard
-        )
-        measuring = None
-        if self.stats is not None and (self.step + 1) % t.stats_every == 0:
-            measuring = self.stats.begin(x)
-        values = self.graph.step(x, y, lr) if self.graph is not None else None
-        eager = values is None
-        if values is None:
-            if self.graph is not None and self.graph.failed:
-                self.graph = None
-            set_lr(self.optimizer, t, lr)
-            values = self._step_on(x, y)
-        stats = None
-        if measuring is not None and self.stats is not None:  # the gradients are still here
-            stats = self.stats.finish(measuring, values[1], t.grad_clip)
-        if eager:
-            self.optimizer.zero_grad(set_to_none=True)
-        before = self.state
-        self.state = TrainerState(
-            before.step + 1,
-            before.tokens_seen + t.batch_size * m.block_size,
-            before.elapsed_s + time.perf_counter() - started,
-        )
-        self.reader.add(PendingStep(before, self.state, lr, values, stats))
-
-    def _step_on(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Forward, loss, backward, clip and the optimizer step (skipped on the device if not
-        finite); returns (loss, grad norm) on the device. What a CUDA graph captures."""
-        capturing = self.graph is not None  # a graph's autocast must not cache weight casts
-        with self._autocast(cache=not capturing):
-            _, loss = self.step_model(x, y)
-        loss.backward()
-        if self._mean_over_ranks is not None:  # the global batch's loss, as one process logs it
-            loss = self._mean_over_ranks(loss)
-        if self.config.train.grad_clip > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.train.grad_clip)
-        else:
-            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.params])
-        values = torch.stack((loss.detach().float(), grad_norm.float()))  # (2,)
-        if self.lazy:
-            flag_not_finite(self._bad, values)
-            apply_unless(self.optimizer, self._bad)
-        elif values.sum().isfinite():  # a read, but no wait: on a CPU the values are here
-            self.optimizer.step()
-        return values
-
-    def _autocast(self, cache: bool = True):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, self.autocast_dtype, cache_enabled=cache)
 
     @torch.no_grad()
     def evaluate(self) -> EvalCompleted:
@@ -585,36 +393,6 @@ class Trainer:
         icl, early, late = icl_score(self._position_losses)
         return HeadsScored(self.step, heads, icl, early, late)
 
-    def model_at(self, step: int | None) -> tuple[GPT, int]:
-        """The model as it was at `step` (None: now), and the step its weights are from: the
-        live model, or the nearest kept past one (engine/training/kept.py)."""
-        if step is None or step >= self.step or self.run_dir is None:
-            return self.model, self.step
-        kept = nearest_kept(self.run_dir, step)
-        if kept is None or kept >= self.step:
-            return self.model, self.step
-        if self._past is None or self._past[1] != kept:
-            past = GPT(self.config.model)
-            load_weights(self.run_dir, past, kept_path(self.run_dir, kept))
-            self._past = (past.to(self.device).eval(), kept)
-        return self._past
-
-    def generate(
-        self,
-        prompt: str,
-        config: SampleConfig | None = None,
-        top_logits: int = 0,
-        at_step: int | None = None,
-    ) -> tuple[Encoding, Iterator[GeneratedToken]]:
-        """The prompt's encoding (with any unknown words) and a stream of generated tokens, each
-        with `top_logits` raw logits to redraw its sampling pipeline (see stream_tokens), from
-        the model as it was at `at_step` (see model_at)."""
-        encoding = self.tokenizer.encode(prompt)
-        config = config or self.config.sample
-        model, _ = self.model_at(at_step)
-        tokens = stream_tokens(model, self.tokenizer, encoding.ids, config, top_logits)
-        return encoding, tokens
-
     def sample(self) -> SampleGenerated:
         """The fixed prompt and seed from the run's sample config: comparable across steps."""
         self._read_steps(wait=True)
@@ -625,22 +403,6 @@ class Trainer:
         except EngineError as error:  # a diverged model: say so in the time-lapse, keep going
             text = f"{prompt} [no sample: {error}]"
         return SampleGenerated(self.step, prompt, text)
-
-    def attention(self, text: str, at_step: int | None = None) -> AttentionMap:
-        model, step = self.model_at(at_step)
-        return capture_attention(model, self.tokenizer, text, step)
-
-    def logit_lens(self, text: str, at_step: int | None = None) -> LogitLens:
-        """What each block's residual stream would predict on `text` (see model_at for at_step)."""
-        model, step = self.model_at(at_step)
-        return logit_lens(model, self.tokenizer, text, step)
-
-    def embedding_map(self) -> EmbeddingMap:
-        """The token embeddings' map now, turned to agree with the last one made."""
-        self._last_map = embedding_map(
-            self.model, self.tokenizer, self.token_counts, self.step, self._last_map
-        )
-        return self._last_map
 
     def save(self) -> CheckpointSaved:
         """Checkpoint now (a no-op on disk for a run without a directory)."""
