@@ -153,9 +153,18 @@ class LlmLearnsApp(App[int]):
             self._keys_for = self.run_state
             self.refresh_bindings()  # the key hints name what space does now: Pause or Resume
 
+    @property
+    def closing(self) -> bool:
+        """Whether the app is going: exit() was called, or Textual tears it down without it (as
+        run_test's teardown and an unhandled error do), removing the widgets while the event
+        reader still posts batches."""
+        return self._exit or not self.is_running
+
     @on(Connected)
     def _connected(self, message: Connected) -> None:
         self.client = message.client
+        if self.closing:
+            return  # too late to show it: on_unmount closes it
         self.run_state, self.link = RunState.STARTING, None
         for view in self._views():
             view.set_client(self.client)
@@ -163,6 +172,8 @@ class LlmLearnsApp(App[int]):
 
     @on(ConnectFailed)
     def _connect_failed(self, message: ConnectFailed) -> None:
+        if self.closing:
+            return
         if self.client is None:
             self.run_state, self.link = RunState.FAILED, None
         self._show_state()
@@ -179,9 +190,9 @@ class LlmLearnsApp(App[int]):
 
     @on(EventsReceived)
     def _route(self, message: EventsReceived) -> None:
-        if message.client is not self.client or self._exit:
+        if message.client is not self.client or self.closing:
             # The tail of a run this app has let go of (a new run replaced it), or a batch that
-            # arrived while the app is closing and its views are already gone.
+            # arrived while the app is closing and its views are already going.
             return
         events = message.events
         self.events_seen += len(events)
@@ -203,7 +214,7 @@ class LlmLearnsApp(App[int]):
 
     @on(EventStreamClosed)
     def _stream_closed(self, message: EventStreamClosed) -> None:
-        if message.client is not self.client or self._exit:
+        if message.client is not self.client or self.closing:
             return
         if message.error:
             self._report_failure(
