@@ -35,7 +35,7 @@ from engine import (
     visible,
 )
 from tui.event_batches import event_batches
-from tui.format import one_line
+from tui.format import one_line, shown
 from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed, LearnAsked
 from tui.palette import palette_commands
 from tui.screens.entry import EntryScreen
@@ -46,6 +46,7 @@ from tui.views.learn import LearnView, slug
 from tui.views.registry import FIRST, VIEWS
 from tui.views.train import TrainView
 from tui.views.view import View
+from tui.widgets.safe_text import SafeStatic
 from tui.widgets.shell.key_hints import KeyHints
 from tui.widgets.shell.run_header import RunHeader
 from tui.widgets.shell.tour_note import TourNote
@@ -108,14 +109,14 @@ class LlmLearnsApp(App[int]):
         sample = self.config.sample if self.config else None
         with Vertical(id="main"):
             yield RunHeader(id="header")
-            yield Static(id="notice")
+            yield SafeStatic(id="notice")
             yield ViewTabs(VIEWS, active=FIRST)
             with ContentSwitcher(id="views", initial=FIRST):
                 for view in VIEWS:
                     yield view.make(sample)
             yield TourNote(VIEWS, active=self.tour_on, id="tour")
             yield KeyHints()
-        yield Static(
+        yield SafeStatic(
             "Terminal too small: llm-learns needs at least 60×20.\n"
             "Enlarge the window, or press q to quit.",
             id="too-small",
@@ -255,10 +256,11 @@ class LlmLearnsApp(App[int]):
         notice.update(Content(f"⚠ {visible(text)}"))  # a reason may quote a path or a text
         notice.display = True
 
-    def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
-        """Textual's notify, but plain text with control characters made visible by default:
-        a notice may quote an engine's reason, a path or a prompt."""
-        super().notify(visible(message), markup=markup, **kwargs)
+    def notify(self, message: str, *, title: str = "", markup: bool = False, **kwargs) -> None:
+        """Textual's notify (every widget's notify comes here), but plain text with control
+        characters made visible by default: a notice may quote an engine's reason, a path or a
+        prompt."""
+        super().notify(shown(message), title=shown(title), markup=markup, **kwargs)
 
     # --- actions -----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from textual.widgets import ProgressBar, Static
 from engine import RunState, StepCompleted, TokenizeProgress, TrainingStarted, visible
 from tui.format import format_duration, format_rate, set_text
 from tui.state.rate_window import RateWindow
+from tui.widgets.safe_text import SafeStatic
 
 STATE_ICONS = {  # the RunState values, then how the app stands with the engine before it knows
     "starting": "◌",
@@ -50,12 +51,12 @@ class RunHeader(Horizontal):
         self.tokenizing: TokenizeProgress | None = None  # the latest, until training starts
 
     def compose(self) -> ComposeResult:
-        yield Static("llm-learns", id="app-name")
-        yield Static(id="run-state")
-        yield Static(id="run-step")
-        yield Static(id="run-percent")
+        yield SafeStatic("llm-learns", id="app-name")
+        yield SafeStatic(id="run-state")
+        yield SafeStatic(id="run-step")
+        yield SafeStatic(id="run-percent")
         yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="run-progress")
-        yield Static(id="run-rate")
+        yield SafeStatic(id="run-rate")
 
     def on_mount(self) -> None:
         self._render_all()
