@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from textual.command import CommandPalette
 from textual.widgets import Input, Select, Tree
 
 from engine import (
@@ -320,6 +321,38 @@ async def test_footer_says_pause_while_running():
         await pilot.pause()
         hints = app.query_one(KeyHints).render().plain
         assert "space Pause" in hints and "Resume" not in hints
+
+
+async def test_the_footer_keeps_the_palette_key_at_80_columns():
+    """The palette lists every action, so its key stays and a hint that does not fit goes (from
+    the right, before Help and Quit); paused, Resume is one cell longer than Pause."""
+    app, fake = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        hints = app.query_one(KeyHints)
+        for key in "12345":
+            await pilot.press(key)
+            await pilot.pause()
+            line = hints.render().plain
+            assert line.endswith("^p palette") and "? Help" in line and "q Quit" in line, key
+            assert len(line) < 80
+        fake.pause()
+        await settle(pilot, lambda: app.run_state is RunState.PAUSED)
+        await pilot.press("1")
+        line = hints.render().plain
+        assert "space Resume" in line and line.endswith("^p palette") and len(line) < 80
+        await pilot.click(KeyHints, offset=(line.index("palette"), 0))
+        await settle(pilot, lambda: isinstance(app.screen, CommandPalette))
+        assert isinstance(app.screen, CommandPalette)
+
+
+async def test_the_palette_hint_keeps_its_space_in_a_picture_of_the_screen():
+    """rsvg (SVG to PNG) drops the space that opens a text run: " palette" drew "^ppalette"."""
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        svg = app.export_screenshot()
+        assert "palette" in svg and "&#160;palette" not in svg
 
 
 async def test_learn_contents_key_focuses_the_list():
