@@ -55,7 +55,7 @@ class KeyHints(KeptLines, Widget):
         # way to a hint left out. Its word is a run of its own: a run that opens with a space
         # loses it in rsvg's pictures of the screen ("^ppalette"; see format.spaced).
         right = Content.assemble(("^p", "bold $accent"), " ", ("palette", "$foreground"))
-        room = self.size.width - 1  # a blank last column, as on the left
+        room = self.size.width - 1  # the last column stays blank
         if palette is not None:
             room -= right.cell_length + 2
         pieces = [
@@ -77,7 +77,8 @@ class KeyHints(KeptLines, Widget):
             return next((gap for gap in (3, 2) if words + gap * gaps <= room), None)
 
         while (gap := fitting_gap()) is None and pieces:
-            # Leave one out, from the right but before the last two (the app's Help and Quit).
+            # Leave one out, from the right but before the last two (on the main screen, the
+            # app's Help and Quit).
             del pieces[-3 if len(pieces) > 2 else -1]
         gap = gap or 2
         spans: list[tuple[int, int, str]] = []
