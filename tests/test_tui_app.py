@@ -344,16 +344,20 @@ async def test_hostile_text_is_never_drawn_raw():
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
+        await pilot.press("2")
+        probe = app.query_one("#attn-input", Input)
+        assert probe.value == HOSTILE  # the text as it came; only what is drawn changes
         shown = [
             str(app.query_one("#run-state").render()),
             str(app.query_one("#notice").render()),
-            app.query_one("#attn-input", Input).value,
+            probe.render_line(0).text,
         ]
         await pilot.press("3")
         app.query_one("#gen-prompt", Input).value = HOSTILE
         await pilot.press("enter", "enter")
         output = app.query_one(GenerationOutput)
         await settle(pilot, lambda: len(output.tokens) == 30)
+        assert fake.asked(fake.generate)[-1][0] == HOSTILE
         shown += [output.render().plain, str(app.query_one("#gen-status").render())]
         for text in shown:
             assert "\x1b" not in text and "\x07" not in text

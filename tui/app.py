@@ -40,7 +40,7 @@ from engine import (
     visible,
 )
 from tui.event_batches import event_batches
-from tui.format import one_line
+from tui.format import one_line, shown
 from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed, LearnAsked
 from tui.palette import palette_commands
 from tui.screens.entry import EntryScreen
@@ -51,6 +51,7 @@ from tui.views.learn import LearnView, slug
 from tui.views.registry import FIRST, VIEWS
 from tui.views.train import TrainView
 from tui.views.view import View
+from tui.widgets.safe_text import SafeStatic
 from tui.widgets.shell.key_hints import KeyHints
 from tui.widgets.shell.run_header import LOADING, RunHeader
 from tui.widgets.shell.tour_note import TourNote
@@ -116,14 +117,14 @@ class LlmLearnsApp(App[int]):
         sample = self.config.sample if self.config else None
         with Vertical(id="main"):
             yield RunHeader(id="header")
-            yield Static(id="notice")
+            yield SafeStatic(id="notice")
             yield ViewTabs(VIEWS, active=FIRST)
             with ContentSwitcher(id="views", initial=FIRST):
                 for view in VIEWS:
                     yield view.make(sample)
             yield TourNote(VIEWS, active=self.tour_on, id="tour")
             yield KeyHints()
-        yield Static(
+        yield SafeStatic(
             "Terminal too small: llm-learns needs at least 60×20.\n"
             "Enlarge the window, or press q to quit.",
             id="too-small",
@@ -165,9 +166,18 @@ class LlmLearnsApp(App[int]):
             self._keys_for = self._key_state()
             self.refresh_bindings()  # the key hints name what space does now: Pause or Resume
 
+    @property
+    def closing(self) -> bool:
+        """Whether the app is going: exit() was called, or Textual tears it down without it (as
+        run_test's teardown and an unhandled error do), removing the widgets while the event
+        reader still posts batches."""
+        return self._exit or not self.is_running
+
     @on(Connected)
     def _connected(self, message: Connected) -> None:
         self.client = message.client
+        if self.closing:
+            return  # too late to show it: on_unmount closes it
         self.run_state, self.link = RunState.STARTING, LOADING
         self.history_loaded = False
         self._show_state()
@@ -175,6 +185,8 @@ class LlmLearnsApp(App[int]):
 
     @on(ConnectFailed)
     def _connect_failed(self, message: ConnectFailed) -> None:
+        if self.closing:
+            return
         if self.client is None:
             self.run_state, self.link = RunState.FAILED, None
         self._show_state()
@@ -191,9 +203,9 @@ class LlmLearnsApp(App[int]):
 
     @on(EventsReceived)
     def _route(self, message: EventsReceived) -> None:
-        if message.client is not self.client or self._exit:
+        if message.client is not self.client or self.closing:
             # The tail of a run this app has let go of (a new run replaced it), or a batch that
-            # arrived while the app is closing and its views are already gone.
+            # arrived while the app is closing and its views are already going.
             return
         events = message.events
         self.events_seen += len(events)
@@ -230,7 +242,7 @@ class LlmLearnsApp(App[int]):
 
     @on(EventStreamClosed)
     def _stream_closed(self, message: EventStreamClosed) -> None:
-        if message.client is not self.client or self._exit:
+        if message.client is not self.client or self.closing:
             return
         if self.link == LOADING:  # the stream ended inside the history
             self.link = None
@@ -275,10 +287,11 @@ class LlmLearnsApp(App[int]):
         notice.update(Content(f"⚠ {visible(text)}"))  # a reason may quote a path or a text
         notice.display = True
 
-    def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
-        """Textual's notify, but plain text with control characters made visible by default:
-        a notice may quote an engine's reason, a path or a prompt."""
-        super().notify(visible(message), markup=markup, **kwargs)
+    def notify(self, message: str, *, title: str = "", markup: bool = False, **kwargs) -> None:
+        """Textual's notify (every widget's notify comes here), but plain text with control
+        characters made visible by default: a notice may quote an engine's reason, a path or a
+        prompt."""
+        super().notify(shown(message), title=shown(title), markup=markup, **kwargs)
 
     # --- actions -----------------------------------------------------------------------------
 

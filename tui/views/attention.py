@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.content import Content
-from textual.widgets import Input, Label, Select, Static, Switch
+from textual.widgets import Input, Select, Static, Switch
 
 from engine import (
     AttentionMap,
@@ -39,6 +39,7 @@ from tui.views.view import View
 from tui.widgets.attention.attention_bars import AttentionBars
 from tui.widgets.attention.head_grid import SHORT_ROLES, HeadGrid, role_label
 from tui.widgets.attention.heatmap import AttentionHeatmap
+from tui.widgets.safe_text import SafeInput, SafeLabel, SafeStatic
 
 AUTO_REFRESH_S = 5.0
 # The time-lapse has no glossary entry of its own: its snapshots are attention maps.
@@ -53,11 +54,6 @@ def probe_from_sample(text: str, limit: int = 60) -> str:
         return line
     cut = line[:limit]
     return cut.rsplit(" ", 1)[0] if " " in cut else cut
-
-
-def shown(text: str) -> str:
-    """A text as the one-line input shows it: every control character visible."""
-    return visible(text, keep_newlines=False, keep_tabs=False)
 
 
 CONTEXT = "Block size (context window)"
@@ -165,17 +161,17 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="attn-controls"):
-            yield Input(
-                shown(self.probe),
+            yield SafeInput(
+                self.probe,
                 placeholder="text to look at (/ to type, enter to show)",
                 id="attn-input",
                 compact=True,
             )
             yield Select([], prompt="layer", id="attn-layer", compact=True, allow_blank=True)
             yield Select([], prompt="head", id="attn-head", compact=True, allow_blank=True)
-            yield Label("auto", id="attn-auto-label")
+            yield SafeLabel("auto", id="attn-auto-label")
             yield Switch(value=True, id="attn-auto")
-        yield Static(id="attn-info")
+        yield SafeStatic(id="attn-info")
         with Horizontal(id="attn-body"):
             with MapFrame(id="attn-map-scroll"):
                 yield AttentionHeatmap(id="attn-map")
@@ -225,7 +221,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             self.fetch()
 
     def _show_input(self, text: str) -> None:
-        self.query_one("#attn-input", Input).value = shown(text)
+        self.query_one("#attn-input", Input).value = text
 
     def entered(self) -> None:
         """The view was switched to: a live map older than the run's step is fetched anew."""
@@ -416,9 +412,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
 
     @on(Input.Submitted, "#attn-input")
     def _probe_submitted(self, event: Input.Submitted) -> None:
-        # The input shows control characters as stand-ins: a text shown unedited keeps its own.
-        known = {shown(text): text for text in (self.engine_probe, self.probe)}
-        self.probe = known.get(event.value, event.value)
+        self.probe = event.value
         self.probe_edited = True
         self.snapshot_index = None
         self.fetch()

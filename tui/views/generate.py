@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 from textual.worker import get_current_worker
 
 from engine import ConfigError, GeneratedToken, RunClient, SampleConfig, visible
@@ -27,6 +27,7 @@ from tui.views.view import View
 from tui.widgets.generate.candidate_bars import CandidateBars, caption
 from tui.widgets.generate.generation_output import GenerationOutput
 from tui.widgets.generate.pipeline_table import PipelineTable
+from tui.widgets.safe_text import SafeInput, SafeLabel, SafeStatic
 
 SAMPLING = "Temperature, top-k and top-p"
 # (field, label, input type, what the field's "off" value is): the settings, in the order shown.
@@ -100,7 +101,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="gen-prompt-row"):
-            yield Input(
+            yield SafeInput(
                 self.sample.prompt.strip(),
                 placeholder="prompt (/ to type, enter to generate)",
                 id="gen-prompt",
@@ -110,7 +111,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
             yield Button("Generate", id="gen-go", variant="primary", compact=True)
         with Horizontal(id="gen-settings"):
             yield from self._fields(SETTINGS[:3])
-        yield Static(id="gen-status")
+        yield SafeStatic(id="gen-status")
         with Horizontal(id="gen-body"):
             with VerticalScroll(id="gen-scroll"):
                 yield GenerationOutput(id="gen-output")
@@ -121,8 +122,10 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
     def _fields(self, settings: list[tuple[str, str, str, str]]) -> ComposeResult:
         for name, label, kind, off in settings:
             sampling = name in ("temperature", "top_k", "top_p")
-            yield Label(learn_link(label, SAMPLING) if sampling else label, classes="setting-label")
-            yield Input(
+            yield SafeLabel(
+                learn_link(label, SAMPLING) if sampling else label, classes="setting-label"
+            )
+            yield SafeInput(
                 str(getattr(self.sample, name)),
                 type=kind,
                 id=f"gen-{name}",
@@ -130,7 +133,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
                 compact=True,
             )
             if off:
-                yield Label(off, classes="setting-off")
+                yield SafeLabel(off, classes="setting-off")
 
     def on_mount(self) -> None:
         self.query_one("#gen-status", Static).update(KEYS)

@@ -31,11 +31,12 @@ from engine import (
 from tui.format import cell_label, learn_link
 from tui.messages import LearnAsked
 from tui.screens.help import ViewHelp
-from tui.views.attention import AttentionView, cut_note, probe_from_sample, shown, unknown_note
+from tui.views.attention import AttentionView, cut_note, probe_from_sample, unknown_note
 from tui.views.view import View
 from tui.widgets.inside.stage_detail import STAGE_TERMS, StageDetail
 from tui.widgets.inside.stage_list import StageList, count
 from tui.widgets.inside.token_row import TokenRow
+from tui.widgets.safe_text import SafeInput, SafeStatic
 
 # Short names for the header's parameter count per part; blocks are summed over.
 PART_NAMES = {
@@ -107,14 +108,14 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         self.empty = False  # the text submitted last was empty: nothing was traced
 
     def compose(self) -> ComposeResult:
-        yield Input(
-            shown(self.text),
+        yield SafeInput(
+            self.text,
             placeholder="text to trace (/ to type, enter to trace)",
             id="inside-input",
             compact=True,
         )
-        yield Static(id="inside-info")
-        yield Static(id="inside-parts")
+        yield SafeStatic(id="inside-info")
+        yield SafeStatic(id="inside-parts")
         yield TokenRow(id="inside-tokens")
         with Vertical(id="inside-body"):
             yield StageList(id="inside-stages")
@@ -155,7 +156,7 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
             self.fetch()
 
     def _show_input(self) -> None:
-        self.query_one("#inside-input", Input).value = shown(self.text)
+        self.query_one("#inside-input", Input).value = self.text
 
     def fetch(self) -> None:
         """Ask for a trace of the text at the position asked for."""
@@ -260,8 +261,7 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         if self.empty:  # said on the info line; the last trace stays below it
             self._render_info()
             return
-        # The box shows control characters as stand-ins: a text shown unedited keeps its own.
-        self.text = event.value if event.value != shown(self.text) else self.text
+        self.text = event.value  # the box holds the text itself (tui/widgets/safe_text.py)
         self.text_edited = True
         self.position = -1
         self.fetch()

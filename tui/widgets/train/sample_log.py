@@ -14,9 +14,9 @@ from collections import deque
 
 from rich.text import Text
 from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from engine import SampleGenerated, visible
+from tui.widgets.safe_text import SafeStatic
 
 KEEP = 200
 
@@ -34,7 +34,7 @@ class SampleLog(VerticalScroll):
     def on_mount(self) -> None:
         self.border_title = "Samples by step (one per eval)"
         self.mount(
-            Static(
+            SafeStatic(
                 "No samples yet: one is drawn at every eval (g draws one now).",
                 classes="placeholder",
             )
@@ -85,7 +85,7 @@ class SampleLog(VerticalScroll):
         entries = []
         for event in new:
             text = Text.assemble((f"{event.step:>7,} ", "bold"), visible(event.text).strip())
-            entries.append(Static(text, classes="sample"))
+            entries.append(SafeStatic(text, classes="sample"))
         entries[-1].add_class("latest")
         self.samples.extend(new)
         shown = list(self.query(".sample"))

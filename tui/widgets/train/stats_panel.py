@@ -19,6 +19,7 @@ from textual.widgets import Sparkline, Static
 from engine import EvalCompleted, StepCompleted, TrainingStarted
 from tui.format import format_rate, learn_link
 from tui.state.rate_window import RateWindow
+from tui.widgets.safe_text import SafeStatic
 from tui.widgets.train.lr_schedule import LrSchedule
 
 SPARK_POINTS = 60
@@ -67,9 +68,9 @@ class StatsPanel(Vertical):
         self._shown: tuple | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="stats-text")
+        yield SafeStatic(id="stats-text")
         yield LrSchedule(id="lr-schedule")
-        yield Static("tokens/s", classes="caption", id="rate-caption")
+        yield SafeStatic("tokens/s", classes="caption", id="rate-caption")
         yield Sparkline([], id="rate-spark")
 
     def on_mount(self) -> None:
