@@ -29,7 +29,7 @@ from engine.contract.events import (
     event_from_json,
 )
 from engine.contract.run_state import RunState, advance
-from engine.runs.files import EVENTS, warn_skipped, whole_event
+from engine.runs.files import EVENTS, unreadable, warn_skipped, whole_event
 
 RECENT = 10_000  # the newest step events, replayed as they are
 OLDER_POINTS = 10_000  # the older ones, merged into at most this many
@@ -238,6 +238,8 @@ def lines_from_end(path: Path, block: int = 1 << 16) -> Iterator[bytes]:
         file = path.open("rb")
     except FileNotFoundError:
         return
+    except OSError as error:
+        raise unreadable(path, error) from None
     with file:
         end = file.seek(0, 2)
         rest = b""
@@ -276,11 +278,14 @@ def events_of_kinds(run_dir: Path, kinds: tuple[type[Event], ...]) -> Iterator[E
 
 
 def read_json_lines(path: Path, prefixes: tuple[bytes, ...]) -> Iterator[dict]:
-    """The JSON of the whole lines that start with one of `prefixes`, in order; others unread."""
+    """The JSON of the whole lines that start with one of `prefixes`, in order; others unread.
+    A file that is there but cannot be read is a CheckpointError naming it."""
     try:
         file = path.open("rb")
     except FileNotFoundError:
         return
+    except OSError as error:
+        raise unreadable(path, error) from None
     with file:
         for line in file:
             if line.startswith(prefixes) and line.endswith(b"\n"):
