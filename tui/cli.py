@@ -43,14 +43,15 @@ def main(argv: list[str] | None = None) -> int:
 class EarlyConnection:
     """Connects in a thread from the moment it is made; calling it waits for the client.
 
-    A client the app never took (it quit first) is closed by `release`, which stops a worker
-    that belongs to this process: quitting early leaves no process behind.
+    `release` closes the client once the app has ended. By then the app has let go of every
+    client it received (closed, detached or shut down, each making a second close a no-op), so
+    this only stops one it never received: the user quit while it connected. Quitting early
+    leaves no process behind.
     """
 
     def __init__(self, connect: Callable[[], object]) -> None:
         self._client: object | None = None
         self._error: BaseException | None = None
-        self._taken = False
         self._thread = threading.Thread(target=self._run, args=(connect,), daemon=True)
         self._thread.start()
 
@@ -62,14 +63,11 @@ class EarlyConnection:
 
     def __call__(self) -> object:
         self._thread.join()
-        self._taken = True
         if self._error is not None:
             raise self._error
         return self._client
 
     def release(self) -> None:
-        if self._taken:
-            return
         self._thread.join()
         if self._client is not None:
             self._client.close()
@@ -97,6 +95,8 @@ def run_tui(args, initial) -> int:
         )
     finally:
         early.release()
+        for client in clients:  # runs the app started; those it let go of are already closed
+            client.close()
     if clients and _still_training(clients[-1].run_dir):
         print_in_background(clients[-1].run_dir, "{run_dir} keeps training in the background")
     return code
