@@ -13,7 +13,6 @@ import re
 from dataclasses import fields, replace
 from typing import Any
 
-from rich.markup import escape
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -226,8 +225,9 @@ class NewRunScreen(Screen[RunConfig | None]):
             name = (widget.id or "").split("-", 2)[-1]
             widget.set_class(bool(re.search(rf"\b{name}\b", self.problems)), "-invalid")
         errors = self.query_one("#newrun-errors", Static)
-        problems = escape(visible(self.problems))  # they quote what was typed
-        errors.update(f"[$error]✖ {problems}[/]" if self.problems else "[$success]✔ valid[/]")
+        # Content, not markup: the problems quote what was typed, a trailing backslash too.
+        problems = Content.styled(f"✖ {visible(self.problems)}", "$error")
+        errors.update(problems if self.problems else Content.styled("✔ valid", "$success"))
         self.query_one("#newrun-start", Button).disabled = config is None
         return config
 

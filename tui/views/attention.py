@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -296,7 +295,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
 
     def _map_failed(self, reason: str) -> None:
         self.query_one("#attn-info", Static).update(
-            f"[$error]attention unavailable:[/] {escape(visible(reason))}"
+            Content.assemble(("attention unavailable:", "$error"), " ", visible(reason))
         )
 
     def _set_options(self, n_layer: int, n_head: int) -> None:

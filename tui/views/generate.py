@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -170,7 +169,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
         try:
             config = self.read_config()
         except ConfigError as error:
-            status.update(f"[$error]{escape(visible(str(error)))}[/]")
+            status.update(Content.styled(visible(str(error)), "$error"))
             return
         prompt = self.query_one("#gen-prompt", Input).value
         self.focus_main()  # the keyboard comes back: ←/→ pick tokens, 1-5 switch views

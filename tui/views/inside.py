@@ -8,7 +8,6 @@ comes from the reply (a ForwardTrace), so the screen is always one consistent pa
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -188,7 +187,9 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         info = self.query_one("#inside-info", Static)
         trace = self.trace
         if self.error is not None:
-            info.update(f"[$error]trace unavailable:[/] {escape(visible(self.error))}")
+            info.update(
+                Content.assemble(("trace unavailable:", "$error"), " ", visible(self.error))
+            )
             return
         if self.empty:
             info.update(
