@@ -19,48 +19,13 @@ from tui.format import cell_label, fit
 from tui.state.compare import ComparedRun
 from tui.state.loss_history import LossHistory
 from tui.widgets.kept_lines import KeptLines
+from tui.widgets.plotext_lines import build_matrix, log_ticks, matrix_lines, nice_ticks, shade_spans
 from tui.widgets.train.chart_legend import LegendEntry
-from tui.widgets.train.plotext_lines import build_matrix, matrix_lines, shade_spans
 
 REDRAWS_PER_S = 2  # each draw costs milliseconds of a core that training would rather have
 # What the x axis can measure (`x` cycles): runs compared by tokens or by training time, not
 # only by steps, since two recipes may differ in batch size or in the cost of a step.
 X_AXES = {"step": "step →", "tokens": "tokens seen →", "seconds": "training seconds →"}
-
-
-def nice_ticks(
-    low: float, high: float, count: int = 5, min_span: float = 1.0
-) -> tuple[list[float], list[str]]:
-    """Round tick positions (1, 2 or 5 × 10^k apart) and short labels such as 1.5k."""
-    span = max(high - low, min_span)
-    raw = span / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-    ticks = [step * i for i in range(math.ceil(low / step), math.floor(high / step) + 1)]
-    return ticks, [_short(t) for t in ticks]
-
-
-def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
-    """Ticks for a log10 axis from `low` to `high` (real values): their log10 positions and
-    round labels (powers of ten, then 1, 2, 5, then 3, then finer, until at least three fit)."""
-    low, high = max(low, 1e-9), max(high, 2e-9)
-    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-    ticks: list[float] = []
-    for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 7)):
-        ticks = [m * 10**e for e in decades for m in mantissas if low <= m * 10**e <= high]
-        if len(ticks) >= 3:
-            break
-    if len(ticks) < 2:  # a narrow range, such as 1.1 to 1.3: round linear steps
-        ticks, _ = nice_ticks(low, high, min_span=0.0)
-        ticks = [t for t in ticks if t > 0]
-    return [math.log10(t) for t in ticks], [f"{t:.4g}" for t in ticks]
-
-
-def _short(value: float) -> str:
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:g}{suffix}"
-    return f"{value:g}"
 
 
 class LossChart(KeptLines, PlotextPlot):

@@ -1,4 +1,4 @@
-"""plotext's drawn cells straight to screen lines, without its ANSI text.
+"""plotext's drawn cells straight to screen lines, without its ANSI text; round axis ticks.
 
 textual-plotext asks plotext for an ANSI string, parses it back into a rich Text and lets Textual
 cut that into lines: three passes over every cell, two-thirds of a chart redraw here. plotext
@@ -8,6 +8,8 @@ grids live on `figure.monitor.matrix`.
 """
 
 from __future__ import annotations
+
+import math
 
 from plotext import _utility as plotext_utility
 from rich.color import Color
@@ -92,3 +94,38 @@ def matrix_lines(matrix, width: int, height: int, base: Style) -> list[Strip]:
         lines.append(Strip(segments).adjust_cell_length(width, base))
     blank = Strip.blank(width, base)
     return (lines + [blank] * height)[:height]
+
+
+def nice_ticks(
+    low: float, high: float, count: int = 5, min_span: float = 1.0
+) -> tuple[list[float], list[str]]:
+    """Round tick positions (1, 2 or 5 × 10^k apart) and short labels such as 1.5k."""
+    span = max(high - low, min_span)
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    ticks = [step * i for i in range(math.ceil(low / step), math.floor(high / step) + 1)]
+    return ticks, [_short(t) for t in ticks]
+
+
+def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
+    """Ticks for a log10 axis from `low` to `high` (real values): their log10 positions and
+    round labels (powers of ten, then 1, 2, 5, then 3, then finer, until at least three fit)."""
+    low, high = max(low, 1e-9), max(high, 2e-9)
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    ticks: list[float] = []
+    for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 7)):
+        ticks = [m * 10**e for e in decades for m in mantissas if low <= m * 10**e <= high]
+        if len(ticks) >= 3:
+            break
+    if len(ticks) < 2:  # a narrow range, such as 1.1 to 1.3: round linear steps
+        ticks, _ = nice_ticks(low, high, min_span=0.0)
+        ticks = [t for t in ticks if t > 0]
+    return [math.log10(t) for t in ticks], [f"{t:.4g}" for t in ticks]
+
+
+def _short(value: float) -> str:
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:g}{suffix}"
+    return f"{value:g}"
