@@ -10,6 +10,7 @@ grids live on `figure.monitor.matrix`.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from plotext import _utility as plotext_utility
 from rich.color import Color
@@ -53,24 +54,61 @@ def build_matrix(figure):
     return figure.monitor.matrix
 
 
-def shade_spans(matrix, spans: list[tuple[float, float]], x0: float, x1: float, color) -> None:
-    """Tint the background of the plot area over each x span, behind every mark: plotext's own
-    fill would draw over lines drawn before it and cost a cell insertion per shaded cell."""
+@dataclass(frozen=True)
+class PlotArea:
+    """Where plotext put the inside of its frame in the cell grids (rows count from the bottom,
+    as plotext keeps them), and how x and y values map onto its cells."""
+
+    left: int  # the frame's columns and rows: the inside lies between them
+    right: int
+    bottom: int
+    top: int
+    x0: float
+    x1: float
+    y0: float = 0.0
+    y1: float = 1.0
+
+    def column(self, x: float) -> int:
+        inner = self.right - self.left - 1
+        share = (x - self.x0) / (self.x1 - self.x0) if self.x1 > self.x0 else 0.0
+        return self.left + 1 + round(min(1.0, max(0.0, share)) * (inner - 1))
+
+    def row(self, y: float) -> int:
+        inner = self.top - self.bottom - 1
+        share = (y - self.y0) / (self.y1 - self.y0) if self.y1 > self.y0 else 0.0
+        return self.bottom + 1 + round(min(1.0, max(0.0, share)) * (inner - 1))
+
+
+def plot_area(matrix, x0: float, x1: float, y0: float = 0.0, y1: float = 1.0) -> PlotArea | None:
+    """The plot's framed area (found by its corners), for limits (x0, x1) and (y0, y1); None
+    when plotext drew no frame (no room)."""
     rows = matrix.marker  # bottom row first
     tops = [i for i, row in enumerate(rows) if "┌" in row]
     bottoms = [i for i, row in enumerate(rows) if "└" in row]
-    if not spans or not tops or not bottoms or x1 <= x0:
-        return
+    if not tops or not bottoms or "┐" not in rows[tops[-1]]:
+        return None
     top, bottom = tops[-1], bottoms[0]
     left, right = rows[top].index("┌"), rows[top].index("┐")
-    inner = right - left - 1
+    return PlotArea(left, right, bottom, top, x0, x1, y0, y1)
 
-    def column(x: float) -> int:
-        return left + 1 + round(min(1.0, max(0.0, (x - x0) / (x1 - x0))) * (inner - 1))
 
+def write_cells(matrix, row: int, col: int, cells: list[str], color) -> None:
+    """Write text into the grids, one string a cell ("" for the second cell of a wide
+    grapheme), over what is there but keeping its background."""
+    for n, cell in enumerate(cells):
+        matrix.marker[row][col + n] = cell
+        matrix.fullground[row][col + n] = color
+
+
+def shade_spans(matrix, spans: list[tuple[float, float]], x0: float, x1: float, color) -> None:
+    """Tint the background of the plot area over each x span, behind every mark: plotext's own
+    fill would draw over lines drawn before it and cost a cell insertion per shaded cell."""
+    area = plot_area(matrix, x0, x1)
+    if not spans or area is None or x1 <= x0:
+        return
     for start, end in spans:
-        first, last = column(start), column(end)
-        for row in matrix.background[bottom + 1 : top]:
+        first, last = area.column(start), area.column(end)
+        for row in matrix.background[area.bottom + 1 : area.top]:
             row[first : last + 1] = [color] * (last + 1 - first)
 
 
