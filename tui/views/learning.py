@@ -239,7 +239,7 @@ panes) · `[`/`]` more positions of a long text in the lens.""",
             keys = " · ←/→ snapshot · end latest"
             parts += self._snapshot_info(room)
             if self.pane == "lens":
-                keys += " · [/] positions"
+                keys += " · [ ] positions"
         if Content.assemble(*parts).cell_length + len(keys) <= room:
             parts.append(keys)
         info.update(Content.assemble(*parts))
@@ -254,7 +254,7 @@ panes) · `[`/`]` more positions of a long text in the lens.""",
             grid = self.query_one(LensGrid)
             columns, T = grid.columns(), len(lens.tokens)
             if len(columns) < T:
-                parts.append(f" · positions {columns.start + 1}–{columns.stop} of {T}")
+                parts.append(f" · positions {columns.start + 1}–{columns.stop} of {T} ([ ] more)")
             if lens.truncated:
                 parts += [" · ", cut_note(T)]
             if lens.unknown:
@@ -337,15 +337,20 @@ panes) · `[`/`]` more positions of a long text in the lens.""",
         if shown is not None and (lens := self.lenses.get(shown)) is not None:
             series = lens_sureness({shown: lens})
         now = {name: points[-1][1] for name, points in series.items() if points}
-        values = " ".join(f"{name} {probability(p)}" for name, p in now.items())
+        values = Content(" ").join(
+            Content.assemble((name, "#{:02x}{:02x}{:02x}".format(*color_of(name))), " ",
+                             probability(p))
+            for name, p in now.items()
+        )  # fmt: skip
         title = learn_link("right answer's probability", "Logit lens", "bold underline")
         widget = self.query_one("#lens-trend-header", Static)
         room = (widget.content_region.width or 80) - title.cell_length
-        tail = next(
-            (t for t in (f", mean over the text: {values}", f": {values}") if len(t) <= room),
-            ", per layer",
+        lead = next(
+            (t for t in (", mean over the text: ", ": ") if len(t) + values.cell_length <= room),
+            None,
         )
-        widget.update(Content.assemble(title, tail if values else ""))
+        tail = Content.assemble(lead, values) if lead and now else Content(", per layer")
+        widget.update(Content.assemble(title, tail))
 
     def _show_pane_data(self) -> None:
         shown = self._snapshot_shown()

@@ -21,15 +21,19 @@ from tui.format import cell_label, fit, learn_action, probability
 from tui.widgets.drawing import ColorScale, theme_color
 from tui.widgets.kept_lines import KeptLines
 
-LABEL_WIDTH = 14
 MAX_TOKEN = 8  # cells of a token's label at most
 PROB = 5  # tui.format.probability's widest: "0.36%"
 ENTRY = "Logit lens"
 
 
-def row_label(layer: str) -> str:
+# The rows' labels, and shorter ones for when the long ones would hide a position.
+LONG = {"reads": "reads", "next": "next in text", "embeddings": "embeddings", "after": "after "}
+SHORT = {"reads": "reads", "next": "next", "embeddings": "emb", "after": ""}
+
+
+def row_label(layer: str, words: dict[str, str] = LONG) -> str:
     """'block 0' as 'after block 0': each row is the residual stream after that part."""
-    return layer if layer == "embeddings" else f"after {layer}"
+    return words["embeddings"] if layer == "embeddings" else f"{words['after']}{layer}"
 
 
 class LensGrid(KeptLines, Widget):
@@ -61,11 +65,25 @@ class LensGrid(KeptLines, Widget):
     def cell_width(self) -> int:
         return self.token_width + 1 + 1 + PROB + 1  # room for a ✓, a space, a gap after the cell
 
+    def labels(self, width: int | None = None) -> dict[str, str]:
+        """The row labels: the long ones unless they would hide a position."""
+        if self.lens is None:
+            return LONG
+        T, layers = len(self.lens.tokens), self.lens.layers
+        needed = max(len(row_label(layer)) for layer in layers) + 1 + T * self.cell_width
+        return LONG if needed <= (width or self.size.width) else SHORT
+
+    def label_width(self, width: int | None = None) -> int:
+        words = self.labels(width)
+        layers = self.lens.layers if self.lens else ()
+        texts = [words["reads"], words["next"], *(row_label(x, words) for x in layers)]
+        return max(len(text) for text in texts) + 1
+
     def columns(self, width: int | None = None) -> range:
         """The positions shown at this width."""
         if self.lens is None:
             return range(0)
-        room = (width or self.size.width) - LABEL_WIDTH - 1
+        room = (width or self.size.width) - self.label_width(width)
         count = max(1, room // self.cell_width)
         T = len(self.lens.tokens)
         first = max(0, min(self.first, T - count))
@@ -93,19 +111,20 @@ class LensGrid(KeptLines, Widget):
         muted = Style(color=theme_color(variables, "foreground-muted"))
         accent = Style(color=theme_color(variables, "accent"), bold=True)
         shown, w = self.columns(), self.token_width
+        words, label_width = self.labels(), self.label_width()
         out = Text(no_wrap=True, overflow="crop")
 
         def label(text: str, style: Style) -> None:
-            out.append(fit(text, LABEL_WIDTH - 1, "right"), style)
+            out.append(fit(text, label_width - 1, "right"), style)
             out.append(" ", style)
 
-        label("reads", muted)
+        label(words["reads"], muted)
         for p in shown:
             out.append(fit(cell_label(lens.tokens[p]), self.cell_width), accent)
         out.append("\n")
         nexts = [lens.tokens[p + 1] if p + 1 < len(lens.tokens) else None for p in shown]
         for name, row in zip(lens.layers, lens.top, strict=True):
-            label(row_label(name), muted)
+            label(row_label(name, words), muted)
             for p, after in zip(shown, nexts, strict=True):
                 guess = row[p]
                 bg = Color.parse(colors(guess.prob))
@@ -115,12 +134,12 @@ class LensGrid(KeptLines, Widget):
                 out.append(f"{text} {probability(guess.prob):>{PROB}}", style)
                 out.append(" ", muted)
             out.append("\n")
-        label("next in text", muted)
+        label(words["next"], muted)
         for after in nexts:
             text = cell_label(after) if after is not None else "?"
             out.append(fit(text, self.cell_width), muted)
         out.append("\n")
-        out.append(" " * LABEL_WIDTH, muted)
+        out.append(" " * label_width, muted)
         link = Style(underline=True, meta={"@click": learn_action(ENTRY)})
         out.append("brighter: surer · ✓ the guess is the next token", muted + link)
         return out
