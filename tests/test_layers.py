@@ -29,7 +29,10 @@ TUI_LAYERS = (
     ("cli",),
 )
 # What the widget groups (tui/widgets/<view>/) share; a group imports no other group.
-SHARED_WIDGETS = ("tui.widgets.drawing", "tui.widgets.kept_lines", "tui.widgets.safe_text")
+SHARED_WIDGETS = (
+    "tui.widgets.drawing", "tui.widgets.kept_lines", "tui.widgets.plotext_lines",
+    "tui.widgets.safe_text",
+)  # fmt: skip
 UI_LIBRARIES = ("textual", "textual_plotext", "rich")
 TORCH_FREE = ("engine.contract", "engine.runs", "engine.lens.head_roles", "engine.lens.sampling")
 

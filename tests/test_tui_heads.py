@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from engine import head_roles
+from engine import HeadRole, head_roles
+from engine.lens.head_roles import MIXED, ROLES
 from tests.tui_fakes import PREVIOUS_TOKEN_FROM, FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.views.attention import AttentionView, role_history_line
@@ -154,3 +155,8 @@ async def test_no_text_run_on_the_attention_view_starts_with_a_lost_space():
         await pilot.press("left")  # a snapshot's counter
         await settle(pilot, lambda: app.query_one(AttentionView).snapshot_index == 2)
         assert words_run_together(app.export_screenshot(), body) == []
+
+
+def test_every_role_has_a_short_label():
+    labels = [role_label(HeadRole(0, 0, role, 0.53, ())) for role in (*ROLES, MIXED)]
+    assert "dup .53" in labels and all(len(label) <= 9 for label in labels)

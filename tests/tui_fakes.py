@@ -114,6 +114,10 @@ def make_events(
             unigram_loss=3.3,
             bigram_loss=2.6,
             lr_schedule=fake_schedule(),
+            # With the learning events, what MFU is worked out from: a CPU's measured peak.
+            step_flops=25_000_000 if learning else None,
+            peak_flops=200e9 if learning else None,
+            peak_source="this CPU's measured float32 matmul rate" if learning else "",
         )
     ]
     for step in range(1, steps + 1):
@@ -384,11 +388,11 @@ class FakeEngine:
     def logit_lens(self, text: str, at_step: int | None = None) -> LogitLens:
         """The first half of the rows guesses "oh" everywhere, the rest the word after each
         word in VOCAB; every row grows surer with depth and with the step."""
-        self.calls.append(f"logit_lens:{text}")
+        self._record(self.logit_lens, text, at_step)
         return self._lens(text.split()[:6] or ["\n"], self._at(at_step))
 
     def logit_lens_at(self, step: int) -> LogitLens:
-        self.calls.append(f"logit_lens_at:{step}")
+        self._record(self.logit_lens_at, step)
         return self._lens("oh my love you are the one".split()[:6], step)
 
     def _lens(self, words: list[str], step: int) -> LogitLens:
@@ -417,7 +421,7 @@ class FakeEngine:
 
     def embedding_map_at(self, step: int) -> EmbeddingMap:
         """VOCAB on a circle that tightens as the steps go on, most frequent first."""
-        self.calls.append(f"embedding_map_at:{step}")
+        self._record(self.embedding_map_at, step)
         n = len(VOCAB)
         radius = 1.0 - step / 1000
         angles = [2 * math.pi * i / n for i in range(n)]

@@ -69,7 +69,7 @@ class LlmLearnsApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (60, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (20, "-short"), (36, "-tall")]
     BINDINGS = [
-        # The tab labels show 1-5, so the footer keeps its room for the actions.
+        # The tab labels show 1-6, so the footer keeps its room for the actions.
         *(Binding(view.key, f"view({view.id!r})", view.label, show=False) for view in VIEWS),
         # One key, two bindings: check_action shows the one that applies, so the footer says
         # Resume while the run is paused.

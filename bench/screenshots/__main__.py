@@ -2,7 +2,8 @@
 
 Trains the `seed` preset to its end in a real worker (about 15 s on two cores), then visits each
 view at 120×40 as a person would (a generation in Generate, a moved cursor in Inside, the
-where-wrong passage in Train) and saves an SVG of each into OUT_DIR (default: this folder).
+where-wrong passage in Train, each pane of Learning) and saves an SVG of each into OUT_DIR
+(default: this folder).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ async def take(out_dir: Path) -> list[Path]:
     from tui.app import LlmLearnsApp
     from tui.views.generate import GenerateView
     from tui.views.inside import InsideView
+    from tui.views.learning import LearningView
+    from tui.widgets.learning.embedding_plot import EmbeddingPlot
+    from tui.widgets.learning.health import HealthPane
 
     run_dir = Path(tempfile.mkdtemp(prefix="llmlearns-screens-")) / "seed"
     app = LlmLearnsApp(connect=lambda: EngineClient.start(preset("seed"), run_dir))
@@ -74,6 +78,16 @@ async def take(out_dir: Path) -> list[Path]:
         await pilot.press("4")
         await pilot.pause(2)
         await shoot(pilot, "learn")
+        await pilot.press("6")
+        learning = app.query_one(LearningView)
+        await _wait(pilot, lambda: bool(learning.query_one(HealthPane).verdicts))
+        await shoot(pilot, "learning")
+        await pilot.press("l")
+        await _wait(pilot, lambda: len(learning.lenses) == len(learning.snapshots) > 0)
+        await shoot(pilot, "learning-lens")
+        await pilot.press("m")
+        await _wait(pilot, lambda: app.query_one(EmbeddingPlot).map is not None)
+        await shoot(pilot, "learning-map")
         await pilot.press("q")
     return saved
 

@@ -172,7 +172,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
             status.update(Content.styled(visible(str(error)), "$error"))
             return
         prompt = self.query_one("#gen-prompt", Input).value
-        self.focus_main()  # the keyboard comes back: ←/→ pick tokens, 1-5 switch views
+        self.focus_main()  # the keyboard comes back: ←/→ pick tokens, 1-6 switch views
         self.query_one(GenerationOutput).start(prompt)
         self.drawn_with = config
         self._show(None)

@@ -10,6 +10,7 @@ from tui.views.attention import AttentionView
 from tui.views.generate import GenerateView
 from tui.views.inside import InsideView
 from tui.views.learn import LearnView
+from tui.views.learning import LearningView
 from tui.views.train import TrainView
 from tui.views.view import View
 
@@ -34,5 +35,6 @@ VIEWS = (
     ViewEntry("3", "generate", "Generate", GenerateView),
     ViewEntry("4", "learn", "Learn", LearnView),
     ViewEntry("5", "inside", "Inside", InsideView),
+    ViewEntry("6", "learning", "Learning", LearningView),
 )
 FIRST = VIEWS[0].id  # shown at start

@@ -13,6 +13,7 @@ from engine import (
     EngineError,
     EvalCompleted,
     Event,
+    PhaseChanged,
     RunClient,
     StepCompleted,
     TrainingStarted,
@@ -22,6 +23,7 @@ from tui.format import one_line
 from tui.screens.help import ViewHelp
 from tui.screens.runs import RunsScreen
 from tui.state.compare import add_events, free_color, mismatch, read_more, read_run
+from tui.state.learning import phase_of
 from tui.views.view import View
 from tui.widgets.train.chart_legend import ChartLegend
 from tui.widgets.train.loss_chart import LossChart
@@ -46,7 +48,8 @@ falling, the model is memorising: that stretch is shaded.
 Dashed lines are landmarks. The top one is random guessing, ln(vocabulary size): a model starts
 there. The other two are what counting alone achieves on the val text, from the training text's
 token frequencies (unigram) and pair frequencies (bigram): a model that has learned anything
-beyond counting falls below them.
+beyond counting falls below them. A vertical line marks a **phase change** (an induction head
+formed, or in-context learning jumped), named at the top.
 
 Beside the chart: perplexity (e to the loss: as unsure as a choice among that many tokens),
 epochs (passes over the training text), the model's parameter count, and the learning-rate
@@ -84,6 +87,7 @@ or a click pick a token, to see its loss and what the model expected there inste
             "AdamW",
             "Backpropagation",
             "Per-token loss",
+            "Phase change",
         ],
     )
 
@@ -146,6 +150,9 @@ or a click pick a token, to see its loss and what the model expected there inste
                 )
             elif isinstance(event, EvalCompleted):
                 chart.history.add_eval(event.step, event.val_loss, event.train_loss)
+            elif isinstance(event, PhaseChanged):
+                chart.add_phase(phase_of(event))
+                self.query_one(ChartLegend).show(chart.legend())
             elif isinstance(event, TrainingStarted):
                 self.started = event
                 for run in chart.compared:

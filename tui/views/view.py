@@ -1,6 +1,6 @@
 """The base of the views: the keyboard rule every view follows, and how a view asks the engine.
 
-Entering a view gives the keyboard to a widget that types nothing (`focus_main`): 1-5, q, ? and
+Entering a view gives the keyboard to a widget that types nothing (`focus_main`): 1-6, q, ? and
 the view's own keys work at once. A view with a text field (`INPUT`) hands the keyboard to it on
 enter or /, or when the field is clicked; there every printable key types, and escape gives the
 keyboard back to the view.

@@ -22,6 +22,7 @@ SHORT_ROLES = {
     "current-token": "self",
     "first-token": "first",
     "induction": "ind",
+    "duplicate-token": "dup",
     "mixed": "mixed",
 }
 ROLES_ENTRY = "Head roles"
