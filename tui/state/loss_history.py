@@ -126,6 +126,24 @@ class LossHistory:
         self._clear_evals_from(step)
         self.set_smoothing(self.smoothing)
 
+    def up_to(self, step: int) -> LossHistory:
+        """The history as it stood at `step`, for drawing a replayed step: a copy of its points
+        and evals up to that step (the EMA of each point is already that of its step)."""
+        end = bisect_right(self.steps, step)
+        past = LossHistory(self.smoothing)
+        past.steps, past.tokens, past.seconds = (
+            self.steps[:end],
+            self.tokens[:end],
+            self.seconds[:end],
+        )
+        past.loss, past.ema, past.weight = self.loss[:end], self.ema[:end], self.weight[:end]
+        past.val = [point for point in self.val if point[0] <= step]
+        past.eval_train = [point for point in self.eval_train if point[0] <= step]
+        past._ema_steps = sum(past.weight)
+        if past.ema:  # so that it could go on: the EMA's raw sum, undebiased
+            past._ema_raw = past.ema[-1] * (1 - past.smoothing**past._ema_steps)
+        return past
+
     def set_smoothing(self, smoothing: float) -> None:
         self.smoothing = beta = min(0.999, max(0.0, smoothing))
         self.ema, raw, count = [], 0.0, 0

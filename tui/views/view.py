@@ -7,6 +7,10 @@ keyboard back to the view.
 
 A view asks the engine with `ask(request, answered, failed)`: the request runs in a thread, so the
 UI never waits on it, and the answer (or the failure's one line) comes back on the UI's thread.
+
+While the run is replayed, every view shows the step of the app's one replay clock
+(tui/state/replay.py): `at_step` is that step (None while live), and `replay_moved` says it
+changed. A view shows what it showed at that step, and asks the engine `at_step=` it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from textual.worker import get_current_worker
 from engine import Event, RunClient, SampleConfig
 from tui.format import one_line
 from tui.screens.help import ViewHelp
+from tui.state.replay import ReplayClock
 
 T = TypeVar("T")
 
@@ -48,6 +53,7 @@ class View(Vertical):
         deliver: Callable[[], None]
 
     client: RunClient | None = None
+    clock: ReplayClock | None = None  # the app's replay clock, the same for every view
 
     @classmethod
     def build(cls, sample: SampleConfig | None, **kwargs: Any) -> View:
@@ -61,6 +67,14 @@ class View(Vertical):
 
     def ingest(self, events: list[Event]) -> None:
         """A batch of engine events, in order (every view gets every batch)."""
+
+    @property
+    def at_step(self) -> int | None:
+        """The replayed step the view shows, or None while it shows the run live."""
+        return self.clock.step if self.clock is not None else None
+
+    def replay_moved(self) -> None:
+        """The replay clock moved to another step, or back to live (`at_step` None)."""
 
     def entered(self) -> None:
         """The view was switched to: a view showing a request's answer may ask again here."""

@@ -5,7 +5,8 @@ loss of random guessing, ln(V), and what counting alone achieves (unigram and bi
 The history (loss_history.py) is drawn downsampled to about twice the plot width, and a timer
 redraws at most REDRAWS_PER_S times a second whatever the step rate (mark_dirty counts new data).
 On a log axis the chart plots log10 of each loss itself and labels the ticks with real losses:
-plotext's own log scale drew nothing here.
+plotext's own log scale drew nothing here. While the run is replayed, it draws the history as it
+stood at the replayed step (`until`), as the chart then looked.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class LossChart(KeptLines, PlotextPlot):
         self.data_version = 0  # bumped by mark_dirty: new points to draw
         self.shown_version = 0  # the data version the timer last let through to the screen
         self.draws = 0
+        self.until: int | None = None  # the replayed step, drawn as the history stood then
+        self.drawn_last: tuple[int, float] | None = None  # (step, EMA) of the last point drawn
         self._shade: tuple[list[tuple[float, float]], float, float] = ([], 0.0, 1.0)
 
     def on_mount(self) -> None:
@@ -87,6 +90,18 @@ class LossChart(KeptLines, PlotextPlot):
 
     def mark_dirty(self) -> None:
         self.data_version += 1
+
+    def show_until(self, step: int | None, now: bool = False) -> None:
+        """Draw the history up to `step` (None: all of it); `now`, or at the next tick (a playing
+        replay moves on faster than the chart redraws)."""
+        self.until = step
+        self.mark_dirty()
+        if now:
+            self._tick()
+
+    def shown_history(self) -> LossHistory:
+        """What the chart draws: the history, or as it stood at the replayed step."""
+        return self.history if self.until is None else self.history.up_to(self.until)
 
     def toggle_log(self) -> None:
         self.log_y = not self.log_y
@@ -202,12 +217,14 @@ class LossChart(KeptLines, PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        history, axis = self.history, self.x_axis
+        history, axis = self.shown_history(), self.x_axis
         plt.xlabel(X_AXES[axis])
         plt.ylabel("↑ loss, nats (log scale)" if self.log_y else "↑ loss, nats")
         self._shade = ([], 0.0, 1.0)
+        self.drawn_last = (history.steps[-1], history.ema[-1]) if history else None
         if not history:
-            plt.title("waiting for the first step…")
+            replayed = self.until is not None and self.history
+            plt.title("step 0: not trained yet" if replayed else "waiting for the first step…")
             return
         columns = max(10, self.size.width)
         steps, tokens, loss, ema = history.downsampled(2 * columns)
