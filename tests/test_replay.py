@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine import EvalCompleted, StepCompleted
+from tui.state.loss_history import MAX_POINTS, RECENT, LossHistory
 from tui.state.replay import SPEEDS, ReplayClock, interpolate
 from tui.state.timeline import Timeline
 
@@ -130,3 +131,18 @@ def test_a_timeline_answers_at_or_before_and_stays_bounded():
     assert line.until(1000, 3) == [9980, 9990, 10_000]
     line.add(500, 1)  # a resumed run
     assert line.steps[-1] == 500 and line.at(999) == 1
+
+
+def test_a_long_history_keeps_points_near_every_step_for_a_replay():
+    history = LossHistory()
+    for step in range(1, 100_001):
+        history.add_step(step, 1.0 + (step % 10) / 10, step * 64)
+    assert len(history) <= MAX_POINTS and sum(history.weight) == 100_000
+    # Evenly spread: no point stands for more than 64 steps (the first quarter of the run was
+    # once one point), and the newest RECENT steps have a point each.
+    assert max(history.weight) <= 64 and history.steps[0] <= 64
+    assert history.steps[-RECENT:] == list(range(100_001 - RECENT, 100_001))
+    for step in (50, 10_007, 45_000, 99_999):
+        past = history.up_to(step)
+        assert past.steps[-1] <= step and step - past.steps[-1] < 64
+        assert past.ema[-1] == history.ema[len(past) - 1]
