@@ -111,14 +111,19 @@ class SampleLog(VerticalScroll):
     def show_until(self, step: int | None) -> None:
         """Show the samples up to a replayed step (None: all of them)."""
         self.until = step
-        lines = list(self.query(SampleLine))
+        # The children, not a query: a replay moves several times a second over 200 samples.
+        lines = [child for child in self.children if isinstance(child, SampleLine)]
         for line in lines:
-            line.display = step is None or line.step <= step
+            shown = step is None or line.step <= step
+            if line.display != shown:  # setting it, even unchanged, costs a style refresh
+                line.display = shown
         self._mark_latest(lines)
         self.call_after_refresh(self._catch_up)
 
     def _mark_latest(self, lines: list[SampleLine]) -> None:
         """Highlight the newest sample shown: the replayed step's, while replaying."""
         shown = [line for line in lines if line.display]
+        latest = shown[-1] if shown else None
         for line in lines:
-            line.set_class(bool(shown) and line is shown[-1], "latest")
+            if line.has_class("latest") != (line is latest):
+                line.set_class(line is latest, "latest")
