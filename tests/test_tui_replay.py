@@ -3,6 +3,8 @@ and Inside asking the weights kept nearest before it, and one key back to live."
 
 from __future__ import annotations
 
+import pytest
+
 from engine import EvalCompleted, SampleGenerated, StepCompleted
 from tests.test_learn_reach import links_on_screen
 from tests.tui_fakes import FakeEngine, make_events
@@ -253,3 +255,31 @@ async def test_replay_waits_for_the_history_and_the_palette_offers_it():
         await loaded(pilot, fake)
         await settle(pilot, lambda: app.replay.replaying)
         assert app.replay.playing and app.replay.step < SEED_EVAL
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("view", ["1", "2"], ids=["train", "attention"])
+def test_replay_layout(snap_compare, size, view):
+    """The replay bar over the Train and Attention views, paused at step 450 of a seed run."""
+    fake = SeedRun()
+    app, _ = make_app(fake)
+    app.replay_tick_s = 3600  # nothing moves but the keys
+
+    async def run_before(pilot) -> None:
+        await loaded(pilot, fake)
+        await replay_to(pilot, 450)
+        await pilot.press(view)
+        if view == "2":
+            attention = app.query_one(AttentionView)
+            await settle(  # the map, and the head roles of every snapshot
+                pilot,
+                lambda: (
+                    attention.amap is not None
+                    and attention.amap.step == 300
+                    and len(attention.role_history) == len(fake.attention_steps())
+                ),
+            )
+        await settle(pilot)
+        await pilot.pause(0.6)  # the chart's redraw timer, once
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
