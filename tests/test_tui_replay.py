@@ -35,6 +35,14 @@ class SeedRun(FakeEngine):
         return list(range(0, SEED_STEPS + 1, SEED_EVAL))
 
 
+def replay_app(fake: FakeEngine, **kwargs):
+    """The app on `fake`, its replay timer stopped: the tests move the clock (a loaded machine
+    would otherwise move it between a key and the check)."""
+    app, _ = make_app(fake, **kwargs)
+    app.replay_tick_s = 3600
+    return app, fake
+
+
 def step_event(fake: FakeEngine, step: int) -> StepCompleted:
     return next(e for e in fake._events if isinstance(e, StepCompleted) and e.step == step)
 
@@ -55,7 +63,7 @@ async def replay_to(pilot, step: int) -> None:
 
 
 async def test_a_finished_seed_run_replayed_to_step_300_shows_step_300_everywhere():
-    app, fake = make_app(SeedRun())
+    app, fake = replay_app(SeedRun())
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         assert not app.query_one(ReplayBar).display  # nothing says "replaying" while live
@@ -106,14 +114,14 @@ async def test_a_finished_seed_run_replayed_to_step_300_shows_step_300_everywher
 
 
 async def test_the_mark_says_replaying_and_links_its_explanation():
-    app, fake = make_app(SeedRun())
+    app, fake = replay_app(SeedRun())
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await replay_to(pilot, 300)
         assert "Replay and kept weights" in links_on_screen(app.screen)
         text = bar_text(app)
         assert "esc live" in text and "space play" in text and "f speed" in text
-    app, fake = make_app(SeedRun())
+    app, fake = replay_app(SeedRun())
     async with app.run_test(size=(80, 24)) as pilot:
         await loaded(pilot, fake)
         await replay_to(pilot, 300)
@@ -122,7 +130,7 @@ async def test_the_mark_says_replaying_and_links_its_explanation():
 
 
 async def test_esc_goes_back_to_live_in_every_view():
-    app, fake = make_app(SeedRun())
+    app, fake = replay_app(SeedRun())
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await replay_to(pilot, 300)
@@ -139,7 +147,7 @@ async def test_esc_goes_back_to_live_in_every_view():
 
 
 async def test_generate_asks_the_replayed_step_and_says_whose_weights_wrote_it():
-    app, fake = make_app(SeedRun())
+    app, fake = replay_app(SeedRun())
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await replay_to(pilot, 450)
@@ -158,7 +166,7 @@ async def test_generate_asks_the_replayed_step_and_says_whose_weights_wrote_it()
         await settle(pilot, lambda: len(fake.asked_at(fake.generate)) == 2 and not view.generating)
         text = str(status.render())
         assert "step 600's kept weights" in text and "nearest" not in text
-        await pilot.press("escape", "escape")  # leave the prompt, then back to live
+        await pilot.press("escape")  # the prompt gave the keyboard back: esc goes live
         assert not app.replay.replaying
         await pilot.press("enter", "enter")
         await settle(pilot, lambda: len(fake.asked_at(fake.generate)) == 3 and not view.generating)
@@ -167,7 +175,7 @@ async def test_generate_asks_the_replayed_step_and_says_whose_weights_wrote_it()
 
 
 async def test_inside_traces_the_kept_weights_and_asks_again_only_when_they_change():
-    app, fake = make_app(SeedRun())
+    app, fake = replay_app(SeedRun())
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await replay_to(pilot, 450)
@@ -191,8 +199,7 @@ async def test_inside_traces_the_kept_weights_and_asks_again_only_when_they_chan
 
 
 async def test_a_replay_plays_at_its_pace_and_stops_at_the_end():
-    app, fake = make_app(SeedRun())
-    app.replay_tick_s = 3600  # the test moves the clock itself
+    app, fake = replay_app(SeedRun())
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await replay_to(pilot, 0)
@@ -216,8 +223,7 @@ async def test_a_replay_plays_at_its_pace_and_stops_at_the_end():
 
 
 async def test_a_live_run_trains_on_while_its_past_is_replayed():
-    fake = SeedRun(live=True)
-    app, _ = make_app(fake)
+    app, fake = replay_app(SeedRun(live=True))
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await replay_to(pilot, 300)
@@ -234,7 +240,7 @@ async def test_a_live_run_trains_on_while_its_past_is_replayed():
 
 
 async def test_the_slider_jumps_to_the_step_clicked():
-    app, fake = make_app(SeedRun())
+    app, fake = replay_app(SeedRun())
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await replay_to(pilot, 0)
@@ -245,25 +251,36 @@ async def test_the_slider_jumps_to_the_step_clicked():
 
 
 async def test_replay_waits_for_the_history_and_the_palette_offers_it():
-    app, fake = make_app(SeedRun())
+    app, fake = replay_app(SeedRun())
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Replay the run from step 0" in titles
-    app, fake = make_app(SeedRun(), replay=True)  # `llmlearns-tui replay RUN_DIR`
+    app, fake = replay_app(SeedRun(), replay=True)  # `llmlearns-tui replay RUN_DIR`
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await settle(pilot, lambda: app.replay.replaying)
-        assert app.replay.playing and app.replay.step < SEED_EVAL
+        assert app.replay.playing and app.replay.step == 0
+
+
+async def test_a_playing_replay_moves_on_by_itself():
+    app, fake = make_app(SeedRun())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("p")
+        await settle(pilot, lambda: (app.replay.step or 0) >= SEED_EVAL, timeout=10)
+        assert app.replay.step >= SEED_EVAL  # one eval a second
+        await pilot.press("space")
+        paused = app.replay.step
+        await pilot.pause(0.6)
+        assert app.replay.step == paused and not app.replay.playing
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 @pytest.mark.parametrize("view", ["1", "2"], ids=["train", "attention"])
 def test_replay_layout(snap_compare, size, view):
     """The replay bar over the Train and Attention views, paused at step 450 of a seed run."""
-    fake = SeedRun()
-    app, _ = make_app(fake)
-    app.replay_tick_s = 3600  # nothing moves but the keys
+    app, fake = replay_app(SeedRun())
 
     async def run_before(pilot) -> None:
         await loaded(pilot, fake)
