@@ -121,6 +121,7 @@ async def test_the_mark_says_replaying_and_links_its_explanation():
         assert "Replay and kept weights" in links_on_screen(app.screen)
         text = bar_text(app)
         assert "esc live" in text and "space play" in text and "f speed" in text
+        assert "←/→ eval" in text
     app, fake = replay_app(SeedRun())
     async with app.run_test(size=(80, 24)) as pilot:
         await loaded(pilot, fake)
@@ -154,6 +155,11 @@ async def test_generate_asks_the_replayed_step_and_says_whose_weights_wrote_it()
         await pilot.press("3")
         status = app.query_one("#gen-status")
         assert "replaying step 450" in str(status.render())
+        assert "</> eval" in bar_text(app)  # ←/→ pick tokens here
+        await pilot.press("greater_than_sign", "less_than_sign")
+        assert app.replay.step == 300
+        app.replay.seek(450)
+        await pilot.pause()
         await pilot.press("enter", "enter")
         view = app.query_one(GenerateView)
         await settle(pilot, lambda: not view.generating)

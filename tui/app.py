@@ -90,8 +90,8 @@ class LlmLearnsApp(App[int]):
         Binding("space", "replay_pause", "Pause replay", show=False),
         Binding("space", "replay_play", "Play replay", show=False),
         Binding("escape", "live", "Live", show=False),
-        Binding("left", "replay_eval(-1)", "Earlier eval", show=False),
-        Binding("right", "replay_eval(1)", "Later eval", show=False),
+        Binding("left,less_than_sign", "replay_eval(-1)", "Earlier eval", show=False),
+        Binding("right,greater_than_sign", "replay_eval(1)", "Later eval", show=False),
         Binding("f", "replay_speed", "Replay speed", show=False),
         Binding("p", "replay", "Replay", show=False),  # shown by the Train view
         Binding("s", "save", "Save"),
@@ -363,6 +363,8 @@ class LlmLearnsApp(App[int]):
         self.query_one(ContentSwitcher).current = view
         self.query_one(ViewTabs).active = view
         self._focus_view(view)
+        if self.replay.replaying:
+            self._show_replay()  # which keys step by eval in this view
 
     @on(ViewTabs.Picked)
     def _tab_picked(self, event: ViewTabs.Picked) -> None:
@@ -524,8 +526,10 @@ class LlmLearnsApp(App[int]):
         self._show_state()
 
     def _show_replay(self) -> None:
-        clock = self.replay
-        self.query_one(ReplayBar).show(clock.step, clock.end, clock.playing, clock.speed.label)
+        clock, view = self.replay, self.query_one(f"#{self.current_view}", View)
+        self.query_one(ReplayBar).show(
+            clock.step, clock.end, clock.playing, clock.speed.label, view.REPLAY_ARROWS
+        )
 
     def action_toggle_tour(self) -> None:
         self.tour_on = self.query_one(TourNote).toggle()

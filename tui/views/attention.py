@@ -141,6 +141,7 @@ with the weights kept nearest before that step: the line above the map says whic
     )
 
     INPUT = "#attn-input"
+    REPLAY_ARROWS = True  # they scrub the snapshots, which replay moves by eval
 
     BINDINGS = [
         Binding("up", "query(-1)", "Query ↑", show=False),

@@ -71,7 +71,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
 While the run is **replayed** (`p` on the Train view), enter asks the model as it was: the weights
 kept nearest before the replayed step (a few evals' weights are kept), and the status line says
 which step's weights wrote the text. With the run's prompt and sample seed, the weights of an eval
-write that eval's sample again.""",
+write that eval's sample again. `<`/`>` move the replay by eval (`←`/`→` pick tokens here).""",
         [SAMPLING, "Sampling pipeline", "Logits", "Softmax", "Token", "Vocabulary", REPLAY],
     )
 

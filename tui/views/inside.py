@@ -92,7 +92,8 @@ eval while the view is open. Under the pipeline: each head's role on this text f
 stages, the nearest tokens (cosine) at the token embedding, the next-token guesses at the end.
 
 While the run is **replayed** (`p` on the Train view), the pass is of the weights kept nearest
-before the replayed step (a few evals' weights are kept): the info line says which step's.""",
+before the replayed step (a few evals' weights are kept): the info line says which step's.
+`<`/`>` move the replay by eval (`←`/`→` pick positions here).""",
         list(dict.fromkeys([*STAGE_TERMS.values(), "Parameters", "Vector norm",
                             "Cosine similarity", "Head roles", "Square-root colour scale",
                             REPLAY])),

@@ -99,6 +99,7 @@ or a click pick a token, to see its loss and what the model expected there inste
         ],
     )
 
+    REPLAY_ARROWS = True
     BINDINGS = [
         Binding("l", "toggle_log", "Log y"),
         Binding("x", "toggle_x", "Steps/tokens/seconds", show=False),

@@ -40,6 +40,9 @@ class View(Vertical):
 
     HELP: ViewHelp
     INPUT: str | None = None  # selector of the text field that enter and / focus
+    # Whether ←/→ reach the app's replay keys here (by eval); a view that takes them for itself
+    # leaves < and > to the replay.
+    REPLAY_ARROWS = False
     BINDINGS = [
         Binding("slash", "focus_input", "Type"),
         Binding("enter", "focus_input", "Type", show=False),

@@ -22,6 +22,8 @@ MIN_SLIDER = 8
 # whatever the width.
 KEYS = (("esc", "live", "escape"), ("space", "pause", "space"), ("←/→", "eval", "right"),
         ("f", "speed", "f"))  # fmt: skip
+# Where a view keeps ←/→ for itself (Generate, Inside), < and > step by eval instead.
+OTHER_EVAL_KEYS = ("</>", "eval", "greater_than_sign")
 
 
 class ReplayBar(Widget):
@@ -39,13 +41,19 @@ class ReplayBar(Widget):
         self.end = 0
         self.playing = False
         self.speed = ""
+        self.arrows = True  # ←/→ reach the replay in the view shown
         self._slider: tuple[int, int] | None = None  # (first x, width) of the slider as drawn
         self._keys: list[tuple[int, int, str]] = []  # (first x, end x, key) of each key hint
 
-    def show(self, step: int | None, end: int, playing: bool, speed: str) -> None:
+    def show(
+        self, step: int | None, end: int, playing: bool, speed: str, arrows: bool = True
+    ) -> None:
+        """Where the replay stands (hidden while `step` is None); `arrows`: whether ←/→ reach
+        the replay in the view shown, else the bar offers < and >."""
         self.display = step is not None
         if step is not None:
             self.step, self.end, self.playing, self.speed = step, end, playing, speed
+            self.arrows = arrows
             self.refresh()
 
     @property
@@ -62,7 +70,8 @@ class ReplayBar(Widget):
         )
         hints: list[tuple[Content, str]] = []
         used = mark.cell_length
-        for shown, word, key in KEYS:
+        keys = KEYS if self.arrows else [k if k[1] != "eval" else OTHER_EVAL_KEYS for k in KEYS]
+        for shown, word, key in keys:
             word = "play" if word == "pause" and not self.playing else word
             hint = spaced((shown, "bold $accent"), (f" {word}", "$foreground"))
             if used + hint.cell_length + 3 <= width:
