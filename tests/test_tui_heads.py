@@ -38,7 +38,7 @@ async def test_every_head_is_labelled_with_the_role_its_attention_implies():
         expected = [role_label(r) for r in head_roles(view.amap) if r.layer == 0]
         assert grid.labels == expected and len(expected) == 6
         shown = grid.render().plain
-        assert all(f"h{h + 1} {label}" in shown for h, label in enumerate(expected))
+        assert all(f"h{h} {label}" in shown for h, label in enumerate(expected))
         lines = shown.splitlines()
         assert len(lines) <= grid.size.height  # six labelled heads still fit at 80×24
         assert max(len(line.rstrip()) for line in lines) <= grid.size.width
@@ -64,9 +64,9 @@ async def test_the_grid_says_when_the_selected_heads_role_changed():
     async with app.run_test(size=(80, 24)) as pilot:
         await open_attention(pilot, fake)
         grid = app.query_one(HeadGrid)
-        assert grid.border_subtitle == f"h1: mixed → prev at {PREVIOUS_TOKEN_FROM}"
+        assert grid.border_subtitle == f"h0: mixed → prev at {PREVIOUS_TOKEN_FROM}"
         await pilot.press("right_square_bracket")
-        assert grid.border_subtitle == "h2: mixed since step 100"
+        assert grid.border_subtitle == "h1: mixed since step 100"
 
 
 def test_role_history_keeps_the_latest_changes():
@@ -77,9 +77,9 @@ def test_role_history_keeps_the_latest_changes():
 
     names = ["mixed", "first-token", "induction", "induction", "previous-token", "mixed"]
     history = {step: roles(name) for step, name in enumerate(names, start=1)}
-    assert role_history_line(history, 0, 0) == "h1: … → prev at 5 → mixed at 6"
+    assert role_history_line(history, 0, 0) == "h0: … → prev at 5 → mixed at 6"
     assert role_history_line(history, 0, 0, keep=4) == (
-        "h1: mixed → first at 2 → ind at 3 → prev at 5 → mixed at 6"
+        "h0: mixed → first at 2 → ind at 3 → prev at 5 → mixed at 6"
     )
     assert role_history_line({1: roles("mixed")}, 0, 0) == ""  # one snapshot tells nothing
     assert role_history_line(history, 0, 1) == ""  # no such head

@@ -92,7 +92,7 @@ def test_a_hostile_prompt_leaves_the_terminal_title_and_screen_alone(corpus, tmp
         for _ in range(2):  # the prompt takes the keyboard, then generates from the flag's text
             pane.tmux("send-keys", "-t", "t", "Enter")
             time.sleep(0.5)
-        pane.wait(lambda: any("tokens · ←/→" in line for line in pane.lines()), "the generation")
+        pane.wait(lambda: any("←/→ pick a step" in line for line in pane.lines()), "the generation")
         assert pane.show("#{pane_title}") == TITLE
         assert header().startswith(" llm-learns")
         assert any("␛[2J␛]0;PWNED␇oh" in line for line in pane.lines())  # shown, made visible

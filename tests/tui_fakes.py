@@ -5,7 +5,8 @@ no threads of its own. events() yields its canned history and, as the real clien
 HistoryReplayed where it ends, then (when `live`) the events its requests cause (pause() announces
 TrainingPaused, as a worker would) until close() or shutdown().
 Each request is recorded as the method served and its arguments: a test asks
-`fake.asked(fake.trace)`, so renaming a client method breaks the test, not a string compare.
+`fake.asked(fake.trace)`, so renaming a client method breaks the test, not a string compare;
+`fake.asked_at(fake.trace)` lists the at_step of each (None: the model now).
 """
 
 from __future__ import annotations
@@ -238,6 +239,7 @@ class FakeEngine:
         self.n_layer, self.n_head = n_layer, n_head
         self.fail_generate = fail_generate
         self.calls: list[tuple[Callable, tuple]] = []  # (method served, its arguments), in order
+        self.at_steps: list[tuple[Callable, int | None]] = []  # (method, the at_step it was asked)
         self.closed = threading.Event()
         self._live: queue.Queue = queue.Queue()  # events the fake's own requests cause
         self._state = RunState.STARTING
@@ -266,6 +268,10 @@ class FakeEngine:
     def asked(self, method: Callable) -> list[tuple]:
         """The arguments of each call of `method` (a bound method of this fake: fake.trace)."""
         return [args for func, args in self.calls if func is _function(method)]
+
+    def asked_at(self, method: Callable) -> list[int | None]:
+        """The at_step of each call of `method` (generate, attention or trace)."""
+        return [step for func, step in self.at_steps if func is _function(method)]
 
     def events(self, history_bytes: int | None = None) -> Iterator[Event]:
         yield from self._events
@@ -316,6 +322,7 @@ class FakeEngine:
         self, prompt: str, config: SampleConfig | None = None, at_step: int | None = None
     ) -> FakeGeneration:
         self._record(self.generate, prompt, config)
+        self.at_steps.append((_function(self.generate), at_step))
         if self.fail_generate:
             raise EngineError(self.fail_generate)
         config = config or SampleConfig()
@@ -367,6 +374,7 @@ class FakeEngine:
 
     def attention(self, text: str, at_step: int | None = None) -> AttentionMap:
         self._record(self.attention, text)
+        self.at_steps.append((_function(self.attention), at_step))
         return self._map(text, 300 if at_step is None else self._at(at_step))
 
     def kept_steps(self) -> list[int]:
@@ -439,6 +447,7 @@ class FakeEngine:
     def trace(self, text: str, position: int = -1, at_step: int | None = None) -> ForwardTrace:
         """The real stage layout for the fake's model shape, with made-up smooth vectors."""
         self._record(self.trace, text, position)
+        self.at_steps.append((_function(self.trace), at_step))
         words = text.split()[:6] or ["\n"]
         T, V = len(words), len(VOCAB)
         if not -T <= position < T:

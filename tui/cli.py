@@ -1,5 +1,5 @@
-"""`llmlearns-tui`: the TUI by default; `--headless`, `attach`, `runs`, `stop` and `export` work
-without one.
+"""`llmlearns-tui`: the TUI by default (and for `replay`); `--headless`, `attach`, `runs`, `stop`
+and `export` work without one.
 
 Nothing heavy is imported before it is needed: the headless path never loads Textual, and the TUI
 never imports torch. The worker is started first, so that it imports torch and builds the model
@@ -91,7 +91,12 @@ def run_tui(args, initial) -> int:
     compare = getattr(args, "compare", None) or []
     try:
         code = run_app(
-            connect, start_new=start_new, initial_config=initial, tour=args.tour, compare=compare
+            connect,
+            start_new=start_new,
+            initial_config=initial,
+            tour=args.tour,
+            compare=compare,
+            replay=args.command == "replay",
         )
     finally:
         early.release()

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from textual.app import SystemCommand
 
+from tui.state.replay import ReplayClock
 from tui.views.registry import VIEWS
 
 
@@ -18,6 +19,7 @@ class PaletteHost(Protocol):
     """What the palette's commands need of the app."""
 
     tour_on: bool
+    replay: ReplayClock
 
     def action_view(self, view: str) -> None: ...
     def action_toggle_pause(self) -> None: ...
@@ -26,6 +28,8 @@ class PaletteHost(Protocol):
     def action_toggle_log(self) -> None: ...
     def action_new_run(self) -> None: ...
     def action_compare_runs(self) -> None: ...
+    def action_replay(self) -> None: ...
+    def action_live(self) -> None: ...
     def action_toggle_tour(self) -> None: ...
     def action_help(self) -> None: ...
     def action_save_screenshot(self) -> None: ...
@@ -50,6 +54,13 @@ def palette_commands(app: PaletteHost) -> Iterator[SystemCommand]:
         "c (Train view): draw another run's curves beside this one",
         app.action_compare_runs,
     )
+    yield SystemCommand(
+        "Replay the run from step 0",
+        "p: play the history back, every view at the replayed step (the run goes on)",
+        app.action_replay,
+    )
+    if app.replay.replaying:
+        yield SystemCommand("Back to live", "esc: leave the replay", app.action_live)
     yield SystemCommand(
         f"{'End' if app.tour_on else 'Start'} the guided tour",
         "short notes on what to look at as the model trains (--tour)",

@@ -70,6 +70,8 @@ def step_after(steps: list[int], shown: int | None, delta: int) -> int | None:
 class LearningView(View):
     """Owns the learning history, the step shown, and the snapshots fetched so far."""
 
+    REPLAY_ARROWS = True  # ←/→ step the readings, which a replay moves by eval
+
     HELP = ViewHelp(
         "Learning",
         """\
@@ -389,7 +391,13 @@ panes) · `[`/`]` more positions of a long text in the lens.""",
             self._show_pane_data()
             self.fetch()
 
+    def replay_moved(self) -> None:
+        self.show_step(self.at_step, replay=True)
+
     def action_step(self, delta: int) -> None:
+        if self.clock is not None and self.at_step is not None:
+            self.clock.step_eval(delta)  # the readings follow the replay: it moves by eval
+            return
         steps = self.history.steps if self.pane == "health" else self.snapshots
         if not steps:
             self.notify("Nothing stored yet to step through.", timeout=2)
@@ -397,6 +405,8 @@ panes) · `[`/`]` more positions of a long text in the lens.""",
         self.show_step(step_after(steps, self.step_shown, delta))
 
     def action_latest(self) -> None:
+        if self.at_step is not None:
+            return  # the replay's step is shown; esc goes back to live
         self.show_step(None)
 
     def action_select(self, delta: int) -> None:

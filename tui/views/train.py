@@ -1,4 +1,8 @@
-"""The Train view: loss chart, stats panel and sample time-lapse, with the chart's key bindings."""
+"""The Train view: loss chart, stats panel and sample time-lapse, with the chart's key bindings.
+
+While the run is replayed (View.at_step), the chart, the stats and the samples show the replayed
+step; the where-wrong passage is measured on the model as it is now, and says so.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +67,13 @@ Keys: `l` log-scale y · `x` steps, tokens seen or training seconds on the x axi
 runs · `space` pause/resume · `s` save a checkpoint · `g` draw a sample now. Samples appear
 below, one per eval; the panel follows the newest unless you scroll up (`end` follows again).
 
+**Replay:** `p` plays the run's history back from step 0, even while it trains: the chart, the
+stats and the samples show each step as it was, and so do the other views (Attention the snapshot
+at or before it; Generate and Inside ask the weights kept nearest before it). The bar under the
+header says "replaying step N of M": `space` pauses, `←`/`→` go by eval, `f` changes the speed
+(one eval a second, or ×0.1 to ×1000 the run's own training time), a click on the bar's slider
+jumps, and `esc` goes back to live.
+
 `w` swaps the samples for **where the model is wrong**: a passage of validation text coloured by
 each token's loss (red: the model did not see it coming), measured again at every eval. `←`/`→`
 or a click pick a token, to see its loss and what the model expected there instead.""",
@@ -88,9 +99,11 @@ or a click pick a token, to see its loss and what the model expected there inste
             "Backpropagation",
             "Per-token loss",
             "Phase change",
+            "Replay and kept weights",
         ],
     )
 
+    REPLAY_ARROWS = True
     BINDINGS = [
         Binding("l", "toggle_log", "Log y"),
         Binding("x", "toggle_x", "Steps/tokens/seconds", show=False),
@@ -98,6 +111,7 @@ or a click pick a token, to see its loss and what the model expected there inste
         Binding("left_square_bracket", "smoothing(-1)", "Less smooth", show=False),
         Binding("right_square_bracket", "smoothing(1)", "More smooth", show=False),
         Binding("w", "toggle_wrong", "Where wrong"),
+        Binding("p", "app.replay", "Replay"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -170,6 +184,16 @@ or a click pick a token, to see its loss and what the model expected there inste
         super().set_client(client)
         self.query_one(SurprisePassage).stale = True
         self._measure_if_shown()
+
+    def replay_moved(self) -> None:
+        step = self.at_step
+        playing = self.clock is not None and self.clock.playing
+        self.query_one(LossChart).show_until(step, now=not playing)  # a key press shows at once
+        self.query_one(StatsPanel).show_step(step)
+        self.query_one(SampleLog).show_until(step)
+        # token_losses has no at_step: the passage is the model's now, whatever step replays.
+        now = "measured on the model now, not the replayed step" if step is not None else ""
+        self.query_one(SurprisePassage).border_subtitle = now
 
     def _measure_if_shown(self) -> None:
         passage = self.query_one(SurprisePassage)

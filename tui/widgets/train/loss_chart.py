@@ -6,7 +6,8 @@ changes (an induction head formed, in-context learning jumped) are vertical line
 The history (loss_history.py) is drawn downsampled to about twice the plot width, and a timer
 redraws at most REDRAWS_PER_S times a second whatever the step rate (mark_dirty counts new data).
 On a log axis the chart plots log10 of each loss itself and labels the ticks with real losses:
-plotext's own log scale drew nothing here.
+plotext's own log scale drew nothing here. While the run is replayed, it draws the history as it
+stood at the replayed step (`until`), as the chart then looked.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class LossChart(KeptLines, PlotextPlot):
         self.data_version = 0  # bumped by mark_dirty: new points to draw
         self.shown_version = 0  # the data version the timer last let through to the screen
         self.draws = 0
+        self.until: int | None = None  # the replayed step, drawn as the history stood then
+        self.drawn_last: tuple[int, float] | None = None  # (step, EMA) of the last point drawn
         self._shade: tuple[list[tuple[float, float]], float, float] = ([], 0.0, 1.0)
 
     def on_mount(self) -> None:
@@ -70,6 +73,22 @@ class LossChart(KeptLines, PlotextPlot):
             [p for p in self.phases if p.label != phase.label] + [phase], key=lambda p: p.step
         )
         self.mark_dirty()
+
+    def show_until(self, step: int | None, now: bool = False) -> None:
+        """Draw the history up to `step` (None: all of it); `now`, or at the next tick (a playing
+        replay moves on faster than the chart redraws)."""
+        self.until = step
+        self.mark_dirty()
+        if now:
+            self._tick()
+
+    def shown_history(self) -> LossHistory:
+        """What the chart draws: the history, or as it stood at the replayed step."""
+        return self.history if self.until is None else self.history.up_to(self.until)
+
+    def shown_phases(self) -> list[Phase]:
+        """The phase changes the chart marks: those of the history shown."""
+        return [p for p in self.phases if self.until is None or p.step <= self.until]
 
     def toggle_log(self) -> None:
         self.log_y = not self.log_y
@@ -122,7 +141,7 @@ class LossChart(KeptLines, PlotextPlot):
         for name, value, color in self.landmarks():
             heading = "Cross-entropy loss" if name == "ln V" else "Unigram and bigram baselines"
             entries.append(LegendEntry("──", color, f"{name} {value:.2f}", heading))
-        if self.phases:
+        if self.shown_phases():
             entries.append(LegendEntry("│", "foreground", "phase change", "Phase change"))
         for run in self.compared:
             color = "#{:02x}{:02x}{:02x}".format(*run.color)
@@ -189,12 +208,14 @@ class LossChart(KeptLines, PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        history, axis = self.history, self.x_axis
+        history, axis = self.shown_history(), self.x_axis
         plt.xlabel(X_AXES[axis])
         plt.ylabel("↑ loss, nats (log scale)" if self.log_y else "↑ loss, nats")
         self._shade = ([], 0.0, 1.0)
+        self.drawn_last = (history.steps[-1], history.ema[-1]) if history else None
         if not history:
-            plt.title("waiting for the first step…")
+            replayed = self.until is not None and self.history
+            plt.title("step 0: not trained yet" if replayed else "waiting for the first step…")
             return
         columns = max(10, self.size.width)
         steps, tokens, loss, ema = history.downsampled(2 * columns)
@@ -250,7 +271,7 @@ class LossChart(KeptLines, PlotextPlot):
 
     def _mark_phases(self, x_low: float, x_high: float) -> None:
         """A vertical line at each phase change; kept_render labels them."""
-        xs = self.history.x_at([p.step for p in self.phases], self.x_axis)
+        xs = self.shown_history().x_at([p.step for p in self.shown_phases()], self.x_axis)
         for x in xs:
             if x_low <= x <= x_high:
                 self.plt.vline(x, color=self._color("foreground", 0.35))
@@ -259,11 +280,12 @@ class LossChart(KeptLines, PlotextPlot):
         """Each phase change's label in the plot's top row, right of its line, where it fits
         and does not run into the one before (the legend and the Learning view name them all)."""
         area = plot_area(matrix, x_low, x_high)
-        if area is None or not self.phases:
+        phases = self.shown_phases()
+        if area is None or not phases:
             return
         free = 0  # the first column a label may start at
-        xs = self.history.x_at([p.step for p in self.phases], self.x_axis)
-        for phase, x in zip(self.phases, xs, strict=True):
+        xs = self.shown_history().x_at([p.step for p in phases], self.x_axis)
+        for phase, x in zip(phases, xs, strict=True):
             column = area.column(x) + 1
             cells = list(phase.label)  # plain ASCII: "L1H0 induction", "ICL jump"
             if x_low <= x <= x_high and column >= free and column + len(cells) < area.right:
