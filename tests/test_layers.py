@@ -28,7 +28,7 @@ TUI_LAYERS = (
     ("views",),
     ("palette",),
     ("app",),
-    ("cli",),
+    ("cli", "serve"),
 )
 # What the widget groups (tui/widgets/<view>/) share; a group imports no other group.
 SHARED_WIDGETS = ("tui.widgets.drawing", "tui.widgets.kept_lines")
