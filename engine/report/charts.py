@@ -143,7 +143,7 @@ def loss_chart(record: RunRecord) -> Any:
         pad = (high - low) * 0.05 or 0.1
         ax.set_ylim(low - pad, high + pad)
     _mark_events(ax, record, label_phases=True)
-    ax.set_xlim(left=0)
+    ax.set_xlim(0, max(record.last_step, 1) * 1.015)  # room for the last eval's marker
     ax.set_xlabel("step")
     ax.set_ylabel("loss, nats")
     fig.legend(loc="lower center", ncols=5, fontsize=8)
@@ -227,7 +227,7 @@ def stats_chart(record: RunRecord) -> Any:
     ticker = matplotlib().ticker  # plain numbers: the default's are TeX, and TeX is off
     grad.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
     grad.yaxis.set_minor_formatter(ticker.NullFormatter())
-    ratio.legend(fontsize=7, ncols=2)
+    ratio.legend(fontsize=7, ncols=2, loc="best")
     n_layer = len(stats[-1].layers)
     for layer in range(n_layer):
         color = f"C{layer % 10}"

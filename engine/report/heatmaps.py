@@ -61,7 +61,7 @@ def attention_figure(attention: AttentionMap) -> Any:
             tiles[layer * size : layer * size + T, head * size : head * size + T] = block
     labels = _labels(attention.tokens)
     longest = max((len(label) for label in labels), default=1)
-    cell = min(0.22, max(0.035, 1.9 / T))  # inches
+    cell = min(0.3, max(0.035, 2.6 / T))  # inches
     margin = 0.25 + min(1.1, 0.065 * longest)
     width = n_head * size * cell + margin + 0.2
     height = n_layer * size * cell + margin + 0.3
@@ -77,7 +77,7 @@ def attention_figure(attention: AttentionMap) -> Any:
     ax.imshow(tiles, cmap=_cmap(), norm=_norm(), interpolation="none", aspect="equal")
     ax.set_axis_off()
     roles = {(r.layer, r.head): r for r in head_roles(attention)}
-    font = 7 if cell >= 0.12 else 5.5
+    font = 8 if cell >= 0.15 else 6.5 if cell >= 0.09 else 5.5
     step = labels_every(T)
     for layer in range(n_layer):
         for head in range(n_head):
