@@ -98,3 +98,31 @@ async def test_a_report_that_cannot_be_written_says_why(tmp_path):
         await settle(pilot, lambda: any("Could not write" in n for n in _notices(seen)))
         (notice,) = [n for n in _notices(seen) if "Could not write" in n]
         assert "is not a run directory" in notice and "\n" not in notice
+
+
+async def test_served_to_a_browser_the_browser_gets_the_report_and_the_screenshot(
+    tmp_path, corpus, monkeypatch
+):
+    pytest.importorskip("matplotlib", reason="the report needs the report extra")
+    from tui.app import LlmLearnsApp
+
+    seen: list = []
+    fake = FakeEngine()
+    fake.run_dir = tmp_path / "run"
+    _run_on_disk(fake.run_dir, fake, corpus)
+    app, _ = make_app(fake)
+    delivered: list[tuple] = []
+    monkeypatch.setattr(LlmLearnsApp, "is_web", property(lambda self: True))
+    monkeypatch.setattr(
+        app, "deliver_text", lambda *args, **kwargs: delivered.append((args, kwargs))
+    )
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await loaded(pilot, fake)
+        await pilot.press("p", "r")
+        await settle(pilot, lambda: len(delivered) == 2, timeout=120)
+    kinds = {kwargs["mime_type"]: Path(args[0]) for args, kwargs in delivered}
+    assert kinds["text/html"] == fake.run_dir / "report.html"
+    assert kinds["image/svg+xml"].parent == fake.run_dir.resolve()
+    assert [
+        kwargs.get("open_method") for args, kwargs in delivered if "html" in kwargs["mime_type"]
+    ] == ["browser"]

@@ -91,7 +91,8 @@ def read_record(run_dir: Path) -> RunRecord:
     try:
         record.config = load_config(run_dir)
     except CheckpointError as error:
-        record.notes.append(f"{error}: the settings shown are those the history recorded.")
+        why = f"{CONFIG} is missing" if not (run_dir / CONFIG).exists() else str(error)
+        record.notes.append(f"{why}: the figures shown are those the history recorded.")
     _read_history(record)
     try:
         record.snapshots = snapshot_steps(run_dir)
