@@ -278,6 +278,22 @@ def test_the_reports_smoothing_is_the_apps(tmp_path):
     assert ema(losses, weights) == pytest.approx(app.ema)
 
 
+def test_the_reports_overfitting_is_the_apps(tmp_path):
+    from engine import EvalCompleted
+    from engine.report.charts import overfit_spans
+    from engine.report.record import RunRecord
+    from tui.state.loss_history import LossHistory
+
+    vals = [3.0, 2.5, 2.6, 2.7, 2.4, 2.5, 2.45, 2.6, 2.7]
+    trains = [3.0, 2.4, 2.3, 2.2, 2.3, 2.1, 2.2, 2.0, 1.9]
+    record = RunRecord(tmp_path)
+    app = LossHistory()
+    for i, (val, train) in enumerate(zip(vals, trains, strict=True)):
+        record.evals.append(EvalCompleted(step=100 * i, train_loss=train, val_loss=val))
+        app.add_eval(100 * i, val, train)
+    assert overfit_spans(record) == app.overfit_spans() == [(100, 300), (400, 500), (600, 800)]
+
+
 @pytest.mark.parametrize(
     ("where", "message"),
     [

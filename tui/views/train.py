@@ -259,7 +259,7 @@ or a click pick a token, to see its loss and what the model expected there inste
 
         try:
             path = write_report(run_dir)
-        except (EngineError, OSError) as error:
+        except Exception as error:  # noqa: BLE001 - a failed report is shown, never raised
             message = f"Could not write the report: {one_line(error)}"
             self.app.call_from_thread(self.notify, message, severity="error", markup=False)
             return
