@@ -98,6 +98,7 @@ class LlmLearnsApp(App[int]):
         Binding("s", "save", "Save"),
         Binding("g", "sample", "Sample"),
         Binding("n", "new_run", "New run", show=False),
+        Binding("P", "save_screenshot", "Screenshot", show=False),
         # The tour's note says "o read" / "o fold" itself: the footer has no room at 80 columns.
         Binding("o", "fold_note", "Tour note", show=False),
         Binding("question_mark,f1", "help", "Help"),
@@ -439,6 +440,9 @@ class LlmLearnsApp(App[int]):
         self.action_view("train")
         self.query_one(TrainView).action_compare()
 
+    def action_write_report(self) -> None:
+        self.query_one(TrainView).action_report()
+
     @on(LearnAsked)
     def _learn_asked(self, message: LearnAsked) -> None:
         self.action_learn(message.heading)
@@ -582,15 +586,18 @@ class LlmLearnsApp(App[int]):
                 pass
 
     def action_save_screenshot(self) -> None:
-        """Save an SVG of the screen in the run's directory (else the current one); say where."""
+        """Save an SVG of the screen in the run's directory (else the current one); say where,
+        in full. Served to a browser, the browser gets the file too."""
         run_dir = self.client.run_dir if self.client is not None else None
         folder = Path(run_dir) if run_dir and Path(run_dir).is_dir() else Path.cwd()
         try:
-            path = self.save_screenshot(path=str(folder))
+            path = self.save_screenshot(path=str(folder.resolve()))
         except OSError as error:
             self.notify(f"Could not save the screenshot: {one_line(error)}", severity="error")
             return
         self.notify(f"Screenshot saved to {path}", title="Screenshot", timeout=6)
+        if self.is_web:
+            self.deliver_text(path, mime_type="image/svg+xml")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):

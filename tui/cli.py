@@ -1,5 +1,5 @@
-"""`llmlearns-tui`: the TUI by default (and for `replay`); `--headless`, `attach`, `runs`, `stop`
-and `export` work without one.
+"""`llmlearns-tui`: the TUI by default (and for `replay`); `--headless`, `attach`, `runs`, `stop`,
+`export` and `report` work without one, and `serve` shows it in web browsers.
 
 Nothing heavy is imported before it is needed: the headless path never loads Textual, and the TUI
 never imports torch. The worker is started first, so that it imports torch and builds the model
@@ -29,7 +29,11 @@ from engine.cli import (
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if (code := run_command(args)) is not None:  # runs, stop, export, cache: no worker, no UI
+    if args.command == "serve":  # the app in browsers, each tab its own process of this
+        from tui.serve import serve
+
+        return serve(args.host, args.port)
+    if (code := run_command(args)) is not None:  # runs, stop, export, cache, report: no UI
         return code
     try:
         initial = check_args(args)

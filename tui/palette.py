@@ -30,6 +30,7 @@ class PaletteHost(Protocol):
     def action_compare_runs(self) -> None: ...
     def action_replay(self) -> None: ...
     def action_live(self) -> None: ...
+    def action_write_report(self) -> None: ...
     def action_toggle_tour(self) -> None: ...
     def action_help(self) -> None: ...
     def action_save_screenshot(self) -> None: ...
@@ -62,6 +63,11 @@ def palette_commands(app: PaletteHost) -> Iterator[SystemCommand]:
     if app.replay.replaying:
         yield SystemCommand("Back to live", "esc: leave the replay", app.action_live)
     yield SystemCommand(
+        "Write the run's report",
+        "r (Train view): one web page of the run, in its folder (opens offline)",
+        app.action_write_report,
+    )
+    yield SystemCommand(
         f"{'End' if app.tour_on else 'Start'} the guided tour",
         "short notes on what to look at as the model trains (--tour)",
         app.action_toggle_tour,
@@ -69,7 +75,7 @@ def palette_commands(app: PaletteHost) -> Iterator[SystemCommand]:
     yield SystemCommand("Help for this view", "? or F1", app.action_help)
     yield SystemCommand(
         "Screenshot",
-        "save an SVG of the screen in the run directory",
+        "P (shift+p): save an SVG of the screen in the run directory",
         lambda: app.set_timer(0.1, app.action_save_screenshot),  # once the palette is gone
     )
     yield SystemCommand("Quit llm-learns", "q: asks first while a run is live", app.action_quit_app)

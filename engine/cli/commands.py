@@ -25,6 +25,7 @@ from engine.cli.progress import (
     follow,
     one_line,
 )
+from engine.cli.sharing import add_sharing_parsers, report_command
 from engine.contract.codec import line_prefix
 from engine.contract.config import (
     DEFAULT_PRESET,
@@ -136,7 +137,7 @@ def _add_compare_flag(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: train (the default command), attach, replay, runs, stop, export,
-    cache."""
+    cache, report, serve."""
     parser = OneLineParser(
         prog=PROG,
         description="Train a small GPT and watch it learn. With no arguments: the TUI, training "
@@ -224,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     target.add_argument("--hf", type=Path, metavar="OUT_DIR", help="the model, as GPT-2")
     add_cache_parser(commands)
+    add_sharing_parsers(commands)
     return parser
 
 
@@ -255,13 +257,14 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def run_command(args: argparse.Namespace) -> int | None:
-    """Run a command that needs no worker and no UI (runs, stop, export, cache) and return its
-    exit code; None for train, attach and replay."""
+    """Run a command that needs no worker and no UI (runs, stop, export, cache, report) and
+    return its exit code; None for train, attach, replay and serve."""
     command = {
         "runs": list_runs_command,
         "stop": stop_command,
         "export": export_command,
         "cache": cache_command,
+        "report": report_command,
     }.get(args.command)
     return None if command is None else command(args)
 

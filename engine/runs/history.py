@@ -53,7 +53,7 @@ class Replay:
     One None comes where the history ends: after the line that starts before `history_bytes`
     (the end of the file if None), so a client that started or resumed the run tells its past
     from what it caused; the lines after it follow as they are. `events` and `steps` count what
-    the history sent and the step events it stands for.
+    the history sent and the step events it stands for; `skipped` the damaged lines left out.
     """
 
     def __init__(
@@ -70,7 +70,7 @@ class Replay:
         self.recent, self.older_points = recent, older_points
         self.recent_stats, self.older_stats = recent_stats, older_stats
         self.total_bytes = self.done_bytes = 0
-        self.events = self.steps = 0
+        self.events = self.steps = self.skipped = 0
         self._past = True  # the lines read so far are the history
 
     def __iter__(self) -> Iterator[bytes | None]:
@@ -141,6 +141,7 @@ class Replay:
                 out.append(merged)
             if out:
                 yield self._batch(out)
+            self.skipped = skipped
             if skipped:
                 warn_skipped(self.path.parent, skipped)
             if self._past:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -64,7 +65,8 @@ train curve beside this run, each run in a colour of its own (or start with `--c
 Compare by tokens seen or training seconds (`x`) when the runs' steps differ in size or cost.
 
 Keys: `l` log-scale y · `x` steps, tokens seen or training seconds on the x axis · `c` compare
-runs · `space` pause/resume · `s` save a checkpoint · `g` draw a sample now. Samples appear
+runs · `r` the run's report, a web page · `space` pause/resume · `s` save a checkpoint · `g`
+draw a sample now. Samples appear
 below, one per eval; the panel follows the newest unless you scroll up (`end` follows again).
 
 **Replay:** `p` plays the run's history back from step 0, even while it trains: the chart, the
@@ -112,6 +114,7 @@ or a click pick a token, to see its loss and what the model expected there inste
         Binding("right_square_bracket", "smoothing(1)", "More smooth", show=False),
         Binding("w", "toggle_wrong", "Where wrong"),
         Binding("p", "app.replay", "Replay"),
+        Binding("r", "report", "Report", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -269,6 +272,36 @@ or a click pick a token, to see its loss and what the model expected there inste
     def _warn_if_not_comparable(self, run) -> None:
         if self.started and (why := mismatch(run, self.started.tokenizer, self.started.vocab_size)):
             self.notify(visible(why), severity="warning", timeout=8, markup=False)
+
+    def action_report(self) -> None:
+        """Write the run's report (RUN_DIR/report.html) in a thread, then say where it is."""
+        run_dir = self.client.run_dir if self.client is not None else None
+        if run_dir is None and self.started and self.started.run_dir:
+            run_dir = Path(self.started.run_dir)
+        if run_dir is None:
+            self.notify("No run to report on yet.", severity="warning", timeout=2)
+            return
+        self.notify("writing the report…", timeout=2)
+        self._write_report(Path(run_dir))
+
+    @work(thread=True, group="report", exclusive=True, exit_on_error=False)
+    def _write_report(self, run_dir: Path) -> None:
+        from engine import write_report  # its module loads on first use, not with the app
+
+        try:
+            path = write_report(run_dir)
+        except Exception as error:  # noqa: BLE001 - a failed report is shown, never raised
+            message = f"Could not write the report: {one_line(error)}"
+            self.app.call_from_thread(self.notify, message, severity="error", markup=False)
+            return
+        where = visible(str(path.resolve()))
+        self.app.call_from_thread(
+            self.notify, f"Report saved to {where}: open it in a browser", timeout=8, markup=False
+        )
+        if self.app.is_web:  # served (llmlearns-tui serve): the browser opens it too
+            self.app.call_from_thread(
+                self.app.deliver_text, path, open_method="browser", mime_type="text/html"
+            )
 
     def action_smoothing(self, direction: int) -> None:
         chart = self.query_one(LossChart)
