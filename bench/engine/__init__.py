@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             "gpt2",
             "stats",
             "report",
+            "headless",
         ],
         help="training covers every preset's; race: char-small against char-modern to "
         "char-small's final val (val over the same 200 batches); gpu: the CUDA check (char-gpu "
@@ -305,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         "the token cache; history: attaching runs with a million-step history; gpt2: GPT-2 small "
         "opened, traced and sampled on this machine; stats: training statistics on and off, "
         "alternated (seed and char-small); report: the web page of a 100,000-step run, its "
-        "time and size; gpu, bigcorpus, history, gpt2, stats and report run only when asked for",
+        "time and size; headless: the real command (llmlearns-tui --headless) against the plain "
+        "loops, each a whole process, long minus short, alternated (char-small and seed); gpu, "
+        "bigcorpus, history, gpt2, stats, report and headless run only when asked for",
     )
     parser.add_argument(
         "--compile", action="store_true", help="gpu: also time char-gpu with --compile (slow)"
@@ -328,11 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--policy",
         action="append",
-        help="contention: a worker CPU policy to compare, e.g. nice=0,threads=1,spin=passive "
+        help="contention and headless: a worker CPU policy to compare, e.g. "
+        "nice=0,threads=1,spin=passive "
         "(repeat to interleave several; default: the chosen one, engine/process/cpu_policy.py)",
     )
     parser.add_argument(
-        "--preset", action="append", choices=["seed", "char-small"], help="contention: presets"
+        "--preset",
+        action="append",
+        choices=["seed", "char-small"],
+        help="contention and headless: presets",
     )
     parser.add_argument(
         "--steps", action="append", default=[], metavar="PRESET=N", help="contention: run length"
@@ -346,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.engine.contention import bench_contention  # it imports this module
     from bench.engine.gpt2 import bench_gpt2
     from bench.engine.gpu import bench_gpu, summary
+    from bench.engine.headless import bench_headless
     from bench.engine.history import bench_history
     from bench.engine.report import bench_report
     from bench.engine.startup import bench_startup
@@ -375,13 +383,18 @@ def main(argv: list[str] | None = None) -> int:
         "stats_seed": lambda: bench_stats("seed", args.rounds, chunks_of=10),
         "stats_char_small": lambda: bench_stats("char-small", args.rounds),
         "report": lambda: bench_report(args.rounds),
+        "headless": lambda: bench_headless(
+            min(args.rounds, 3),
+            tuple(args.preset or ["char-small", "seed"]),
+            tuple(args.policy or [None]),
+        ),
     }
     for name, run in sections.items():
         if args.only and not name.startswith(args.only):
             continue
         if name.startswith(("convergence", "race", "contention")) and args.quick:
             continue
-        only_when_asked = ("gpu", "bigcorpus", "history", "gpt2", "stats", "report")
+        only_when_asked = ("gpu", "bigcorpus", "history", "gpt2", "stats", "report", "headless")
         if name.startswith(only_when_asked) and args.only != name.partition("_")[0]:
             continue
         results[name] = run()
