@@ -11,6 +11,7 @@ from textual.widgets import Input
 from engine import (
     EngineError,
     EngineFailed,
+    EvalCompleted,
     GeneratedToken,
     LossNotFinite,
     PauseCause,
@@ -541,3 +542,18 @@ async def test_a_long_texts_map_says_which_rows_show_and_follows_the_query():
                                        *scroll.scrollable_content_region.size)  # fmt: skip
         assert 28 in rows and scroll.scroll_x == 0  # the query's row shows, and its label
         assert str(scroll.border_subtitle).startswith(f"rows {rows.start + 1}–29")
+
+
+async def test_a_pretrained_model_opened_to_look_says_so_with_its_val_loss():
+    """--init-from DIR --steps 0: no step is trained; the chart and stats say whose model it is."""
+    started = replace(make_events(steps=0)[0], pretrained="/models/gpt2", max_steps=0)
+    fake = FakeEngine([started, EvalCompleted(step=0, train_loss=3.41, val_loss=3.52)])
+    app, _ = make_app(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        chart = app.query_one(LossChart)
+        await settle(pilot, lambda: chart.draws > 0)
+        title = chart.empty_title(chart.shown_history())
+        assert title == "pretrained, not trained here: val 3.520 at step 0"
+        values = app.query_one(StatsPanel).values()
+        assert values["params"] == "12.3k GPT-2" and values["best val"] == "3.520 @0"

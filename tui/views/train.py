@@ -175,6 +175,7 @@ or a click pick a token, to see its loss and what the model expected there inste
                 for run in chart.compared:
                     self._warn_if_not_comparable(run)
                 chart.vocab_size = event.vocab_size
+                chart.pretrained = bool(event.pretrained)
                 chart.unigram, chart.bigram = event.unigram_loss, event.bigram_loss
                 self.query_one(ChartLegend).show(chart.legend())
         chart.mark_dirty()

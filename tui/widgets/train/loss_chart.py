@@ -47,6 +47,7 @@ class LossChart(KeptLines, PlotextPlot):
         super().__init__(**kwargs)
         self.history = LossHistory()
         self.vocab_size = 0
+        self.pretrained = False  # the weights came from a pretrained model (--init-from)
         self.unigram: float | None = None  # landmarks from TrainingStarted (engine.data.baselines)
         self.bigram: float | None = None
         self.log_y = False
@@ -214,8 +215,7 @@ class LossChart(KeptLines, PlotextPlot):
         self._shade = ([], 0.0, 1.0)
         self.drawn_last = (history.steps[-1], history.ema[-1]) if history else None
         if not history:
-            replayed = self.until is not None and self.history
-            plt.title("step 0: not trained yet" if replayed else "waiting for the first step…")
+            plt.title(self.empty_title(history))
             return
         columns = max(10, self.size.width)
         steps, tokens, loss, ema = history.downsampled(2 * columns)
@@ -268,6 +268,14 @@ class LossChart(KeptLines, PlotextPlot):
         plt.ylim(low, high)
         if self.log_y:
             plt.yticks(*log_ticks(10**low, 10**high))
+
+    def empty_title(self, history: LossHistory) -> str:
+        """What the chart says while the history it draws has no step."""
+        if self.pretrained and history.val:  # --steps 0: the loaded model, not trained here
+            return f"pretrained, not trained here: val {history.val[-1][1]:.3f} at step 0"
+        if self.until is not None and self.history:
+            return "step 0: not trained yet"
+        return "waiting for the first step…"
 
     def _mark_phases(self, x_low: float, x_high: float) -> None:
         """A vertical line at each phase change; kept_render labels them."""

@@ -154,12 +154,18 @@ class StatsPanel(Vertical):
             "best val": best,
             "val−train": f"{ev.val_loss - ev.train_loss:+.4f}" if ev else None,
             "epochs": format_epochs(epochs) if epochs is not None else None,
-            "params": short_count(started.n_params) if started else None,
+            "params": self._params(started) if started else None,
             "lr": f"{last.lr:.2e}" if last else None,
             "grad norm": f"{last.grad_norm:.3f}" if last else None,
             "tokens/s": format_rate(rate) if last else None,
             "tokens": f"{last.tokens_seen:,}" if last else None,
         }
+
+    @staticmethod
+    def _params(started: TrainingStarted) -> str:
+        """The model's size, and whose weights it started from when they were pretrained."""
+        count = short_count(started.n_params)
+        return f"{count} GPT-2" if started.pretrained else count
 
     def _render_text(self) -> None:
         values = self.values()
