@@ -28,7 +28,7 @@ async def test_p_saves_a_screenshot_of_every_view_in_the_run_and_says_where(tmp_
             before = set(tmp_path.glob("*.svg"))
             await pilot.press(view.key)
             await settle(pilot, lambda v=view: app.current_view == v.id)
-            await pilot.press("p")
+            await pilot.press("P")
             await settle(pilot, lambda b=before: len(set(tmp_path.glob("*.svg")) - b) == 1)
             (saved,) = set(tmp_path.glob("*.svg")) - before
             assert saved.read_text().startswith("<svg")
@@ -44,7 +44,7 @@ async def test_a_screenshot_of_a_run_named_relatively_names_its_whole_path(tmp_p
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         await loaded(pilot, fake)
-        await pilot.press("p")
+        await pilot.press("P")
         await settle(pilot, lambda: list((tmp_path / "runs" / "r").glob("*.svg")))
     (saved,) = (tmp_path / "runs" / "r").glob("*.svg")
     assert any(f"Screenshot saved to {saved}" in n for n in _notices(seen))
@@ -55,7 +55,7 @@ async def test_the_palette_offers_the_report_and_the_screenshot_with_their_keys(
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
-        assert commands["Screenshot"].help.startswith("p:")
+        assert commands["Screenshot"].help.startswith("P (shift+p):")
         assert commands["Write the run's report"].help.startswith("r (Train view)")
 
 
@@ -118,7 +118,7 @@ async def test_served_to_a_browser_the_browser_gets_the_report_and_the_screensho
     )
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
         await loaded(pilot, fake)
-        await pilot.press("p", "r")
+        await pilot.press("P", "r")
         await settle(pilot, lambda: len(delivered) == 2, timeout=120)
     kinds = {kwargs["mime_type"]: Path(args[0]) for args, kwargs in delivered}
     assert kinds["text/html"] == fake.run_dir / "report.html"
