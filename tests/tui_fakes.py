@@ -20,6 +20,9 @@ from itertools import cycle
 from pathlib import Path
 
 from engine import (
+    Ablation,
+    AblationMethod,
+    AblationResult,
     AttentionMap,
     Candidate,
     CheckpointSaved,
@@ -29,12 +32,16 @@ from engine import (
     Event,
     FinishReason,
     ForwardTrace,
+    GamePassage,
     GeneratedToken,
+    GuessResult,
+    HeadImportance,
     HeadRole,
     HeadScore,
     HeadsScored,
     HeadStats,
     HistoryReplayed,
+    ImportanceTable,
     LayerStats,
     LogitLens,
     Neighbour,
@@ -493,6 +500,78 @@ class FakeEngine:
             expected=tuple(expected),
             mean=sum(losses) / len(losses),
             step=step,
+        )
+
+    def ablate(self, ablation: Ablation, text: str, position: int = -2) -> AblationResult:
+        """Knocking out block L's part costs 0.3 * (L + 1) nats (a head a third of that, less
+        for later heads); the candidates' order turns round without it."""
+        self._record(self.ablate, ablation, text, position)
+        tokens = tuple(text.split()) or ("oh",)
+        position %= len(tokens)
+        cost = 0.3 * (ablation.layer + 1)
+        if ablation.head is not None:
+            cost = cost / 3 - 0.02 * ablation.head
+        candidates = tuple(Candidate(i, VOCAB[i], 0.5 / i) for i in range(1, 6))
+        actual = None
+        if position + 1 < len(tokens):
+            word = tokens[position + 1]
+            actual = Candidate(VOCAB.index(word) if word in VOCAB else 0, word, 0.4)
+        return AblationResult(
+            ablation=ablation,
+            step=self._step(),
+            val_loss=1.5,
+            ablated_val_loss=1.5 + cost,
+            probe_loss=1.2,
+            ablated_probe_loss=1.2 + 2 * cost,
+            tokens=tokens,
+            position=position,
+            candidates=candidates,
+            ablated_candidates=tuple(reversed(candidates)),
+            actual=actual,
+            ablated_actual=actual and Candidate(actual.token_id, actual.text, 0.1),
+        )
+
+    def head_importance(self, method: AblationMethod = AblationMethod.ZERO) -> ImportanceTable:
+        self._record(self.head_importance, method)
+        rows = [
+            HeadImportance(layer, head, 1.5 + cost, cost)
+            for layer in range(self.n_layer)
+            for head in range(self.n_head)
+            for cost in [0.1 * (layer + 1) - 0.03 * head]
+        ]
+        rows.sort(key=lambda row: -row.increase)
+        return ImportanceTable(method, self._step(), 1.5, tuple(rows))
+
+    GAME_WORDS = ("oh", "my", "love", "you", "are", "the", "one")
+
+    def game_passage(self, number: int) -> GamePassage:
+        """The same seven words each time, every word after the first asked."""
+        self._record(self.game_passage, number)
+        ids = tuple(VOCAB.index(word) for word in self.GAME_WORDS)
+        return GamePassage(number, self.GAME_WORDS, ids, tuple(range(1, len(ids))))
+
+    def guess(self, number: int, position: int, guess: str) -> GuessResult:
+        """The model is right at even positions (else it says "oh"); a guess of a word it
+        knows gets 0.5 if right, else 0.05; one it does not know, nothing."""
+        self._record(self.guess, number, position, guess)
+        word = self.GAME_WORDS[position]
+        actual = Candidate(VOCAB.index(word), word, 0.5)
+        top = actual if position % 2 == 0 else Candidate(1, "oh", 0.6)
+        known = guess.strip().lower() in VOCAB
+        correct = guess.strip().lower() == word
+        return GuessResult(
+            number=number,
+            position=position,
+            guess=guess,
+            guess_token=guess.strip().lower() if known else "",
+            guess_prob=0.5 if correct else 0.05 if known else 0.0,
+            guess_rank=(1 if correct else 4) if known else None,
+            actual=actual,
+            top=top,
+            correct=correct,
+            model_correct=top == actual,
+            step=self._step(),
+            note="" if known else f"{guess!r} is not in the model's vocabulary",
         )
 
     def status(self) -> RunStatus:
