@@ -208,6 +208,88 @@ def fake_head_scores(step: int, n_layer: int, n_head: int) -> list:
     return events
 
 
+MEMORISED_AT, GENERALISED_AT = 150, 450  # make_task_events("modadd")'s markers
+
+
+def make_task_events(task: str, steps: int = 600, eval_every: int = 50) -> list:
+    """A finished task run's history. modadd (p = 59): train accuracy reaches 100% by step 150
+    while val stays near 20%, then val climbs from step 350 and the weights' norm shrinks;
+    induction (64 symbols): the second half's loss drops from ln 64 to near 0 around step 200,
+    where head L1H0 becomes an induction head, while the first half's stays."""
+    vocab = 61 if task == "modadd" else 65
+    events: list = [
+        TrainingStarted(
+            run_dir="/tmp/fake-run",
+            preset="grokking" if task == "modadd" else "induction",
+            device="cpu",
+            dtype="float32",
+            tokenizer="word",
+            vocab_size=vocab,
+            n_params=54_321,
+            n_layer=2,
+            n_head=2,
+            n_embd=64,
+            block_size=3 if task == "modadd" else 32,
+            batch_size=1740 if task == "modadd" else 32,
+            start_step=0,
+            max_steps=steps,
+            train_tokens=5220 if task == "modadd" else 0,
+            val_tokens=5223 if task == "modadd" else 16896,
+            probe="20 20 = 40" if task == "modadd" else "5 9 1 5 9 1",
+            lr_schedule=fake_schedule(),
+            task=task,
+        )
+    ]
+    for step in range(0, steps + 1):
+        late = 1 / (1 + math.exp(-(step - 400) / 30))  # modadd's val climbs around step 400
+        early = 1 / (1 + math.exp(-(step - 80) / 20))  # and train around step 80
+        formed = 1 / (1 + math.exp(-(step - INDUCTION_FROM) / 15))  # induction's repeat
+        if task == "modadd":
+            loss = 4.1 * (1 - early) + 0.01
+        else:
+            loss = 4.16 - 1.9 * formed
+        if step:
+            events.append(StepCompleted(step, loss, 1e-3, 0.5, 5000.0, step * 0.2, step * 5220))
+        if step % eval_every == 0:
+            if task == "modadd":
+                val_loss = 4.1 + 1.5 * early * (1 - late) - 4.0 * late
+                events.append(
+                    EvalCompleted(
+                        step, loss, val_loss, train_accuracy=min(1.0, 0.02 + early),
+                        val_accuracy=0.02 + 0.2 * early + 0.78 * late,
+                    )
+                )  # fmt: skip
+            else:
+                second = 4.16 - 3.96 * formed
+                first = 4.16 + 1.5 * formed
+                events.append(
+                    EvalCompleted(
+                        step, loss, loss, train_accuracy=0.95 * formed, val_accuracy=0.95 * formed,
+                        first_half_loss=first, second_half_loss=second,
+                    )
+                )  # fmt: skip
+            events += fake_head_scores(step, 2, 2) if task == "induction" else []
+            if task == "modadd" and step == MEMORISED_AT:
+                events.append(PhaseChanged(PhaseKind.MEMORISED, step, None, None, 1.0,
+                                           "memorised at step 150"))  # fmt: skip
+            if task == "modadd" and step == GENERALISED_AT:
+                events.append(PhaseChanged(PhaseKind.GENERALISED, step, None, None, 0.6,
+                                           "generalised at step 450 (grokking)"))  # fmt: skip
+            text = "20 20 = 40" if task == "modadd" else "5 9 1 5 9 1"
+            events.append(SampleGenerated(step, text, text))
+        if step and step % 50 == 0:
+            stats = fake_stats(step, 2, 2)
+            scale = 1.0 if step < 200 else 1.0 - 0.5 * min(1.0, (step - 200) / 400)
+            weights = tuple(
+                WeightStats(w.matrix, w.layer, w.grad_norm, w.weight_norm * 3 * scale,
+                            w.update_ratio)
+                for w in stats.weights
+            )  # fmt: skip
+            events.append(TrainingStats(step, weights, stats.layers, stats.heads, 1.6))
+    events.append(TrainingFinished(reason=FinishReason.COMPLETED, step=steps))
+    return events
+
+
 class FakeGeneration:
     """Iterator of GeneratedToken with the `.unknown` words of the prompt."""
 

@@ -161,9 +161,9 @@ class EvalCompleted(Record):
     # A task's (engine/data/tasks.py): the share of its answers the top guess gets right.
     train_accuracy: float | None = omitted_at(None)
     val_accuracy: float | None = omitted_at(None)
-    # Where a task trains on tokens nothing predicts as well as on its answers (induction: the
-    # first half, random, then the repeat), the val loss on each apart: the lesson is the
-    # second falling far below the first once the model copies.
+    # Where a task's rows hold tokens nothing predicts before its answers (induction: the first
+    # half, random, then the repeat), the val loss on each apart; the task trains on the second
+    # alone. The lesson: the second falls far below the first once the model copies.
     first_half_loss: float | None = omitted_at(None)
     second_half_loss: float | None = omitted_at(None)
 

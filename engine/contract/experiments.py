@@ -37,11 +37,10 @@ class Ablation:
     method: AblationMethod = AblationMethod.ZERO
 
     def label(self) -> str:
-        """For people: "head L1H0", "attention of block 1", "MLP of block 0"."""
+        """For people: "head L1H0", "block 1 attention", "block 0 MLP"."""
         if self.part is AblationPart.HEAD:
             return f"head L{self.layer}H{self.head}"
-        what = "attention" if self.part is AblationPart.ATTENTION else "MLP"
-        return f"{what} of block {self.layer}"
+        return f"block {self.layer} {'attention' if self.part is AblationPart.ATTENTION else 'MLP'}"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ class EvalBatch:
     # (B, T) bools: the targets that are a task's answers (accuracy is measured on them); None
     # for a corpus, where every target is just the next token.
     answers: torch.Tensor | None = None
+    # (B, T) the targets a task does not train on but an eval measures apart (induction's first
+    # half), IGNORE elsewhere; None where there are none.
+    others: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

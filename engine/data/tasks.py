@@ -4,7 +4,11 @@ induction: rows of random tokens whose last part repeats an earlier stretch (noi
     repeat is predictable only by finding the earlier copy of the current token and copying what
     followed it (an induction head, Olsson et al. 2022). The stretch's length, and so where the
     repeat starts and how far back its copy lies, varies from row to row: with a fixed offset a
-    model could copy by position instead. Every batch is new; val is a fixed set of rows.
+    model could copy by position instead. The loss is on the repeat alone: trained on the random
+    tokens too, a model pulled towards "never a token seen before" there and "a token seen
+    before" in the repeat sat on a long plateau (no induction head in 800 steps, where the
+    repeat alone formed one in 300). Every batch is new; val is a fixed set of rows, whose first
+    half is measured apart.
 modadd: "a b = c" with c = (a + b) mod p, every pair once, split at random into train (a share
     train_fraction) and held-out val; full batch, the loss on c alone. With weight decay it
     memorises the training pairs first and generalises much later (grokking, Power et al. 2022).
@@ -27,6 +31,7 @@ TASK_SEED = 17  # fixed: a task's split and val rows depend on its settings alon
 EQUALS = "="
 INDUCTION_VAL_ROWS = 512
 COUNTED_ROWS = 256  # induction rows whose tokens stand for the training text (token counts)
+SHORTEST = 2  # induction's shortest repeat
 
 
 def number_ids(tokenizer: WordTokenizer, count: int) -> torch.Tensor:
@@ -102,10 +107,11 @@ class InductionTask(Dataset):
         self.window = block_size + 1
         self.tokenizer = WordTokenizer([UNK, *(str(n) for n in range(symbols))])
         self.numbers = number_ids(self.tokenizer, symbols)
-        # The repeat's length: at most half the row; at least a quarter of it, so every row has
-        # several predictable tokens.
+        # The repeat's length: at most half the row, at least SHORTEST. A narrow range would let
+        # a model blend the few possible distances by position (with lengths 4-8 of 17 tokens,
+        # layer-0 heads did, to a loss near ln 5) instead of copying by content.
         self.longest = self.window // 2
-        self.shortest = max(2, min(self.longest, self.window // 4))
+        self.shortest = min(SHORTEST, self.longest)
         val, val_answers = self.rows(INDUCTION_VAL_ROWS, torch.Generator().manual_seed(TASK_SEED))
         self.val_rows, self.val_answers = val, val_answers
         counted, _ = self.rows(COUNTED_ROWS, torch.Generator().manual_seed(TASK_SEED + 1))
@@ -133,15 +139,26 @@ class InductionTask(Dataset):
         return tokens, answers
 
     def batch(self, split, batch_size, block_size, generator, device, shard=(0, 1)):
-        """New random rows for training; for val, rows of the fixed val set."""
+        """New random rows for training (for val, rows of the fixed val set), the repeat's
+        predictable tokens the only targets."""
         rank, ranks = shard
         if split == "train":
-            rows, _ = self.rows(batch_size, generator)
+            rows, answers = self.rows(batch_size, generator)
         else:
             pick = torch.randint(len(self.val_rows), (batch_size,), generator=generator)
-            rows = self.val_rows[pick]
+            rows, answers = self.val_rows[pick], self.val_answers[pick]
         rows = rows.view(ranks, -1, self.window)[rank]
-        return to_device(rows[:, :-1], device), to_device(rows[:, 1:], device)
+        answers = answers.view(ranks, -1, self.window - 1)[rank]
+        x, y, _ = self._xy(rows, answers, device)
+        return x, y
+
+    @staticmethod
+    def _xy(rows: torch.Tensor, answers: torch.Tensor, device):
+        """Inputs, the answers as targets, and the other tokens as targets of their own."""
+        following = rows[:, 1:]
+        y = following.masked_fill(~answers, IGNORE)
+        others = following.masked_fill(answers, IGNORE)
+        return to_device(rows[:, :-1], device), to_device(y, device), to_device(others, device)
 
     def eval_batches(
         self, split: str, batch_size: int, block_size: int, count: int, seed: int, device
@@ -156,8 +173,8 @@ class InductionTask(Dataset):
                 start = (number * batch_size) % len(self.val_rows)
                 rows = self.val_rows[start : start + batch_size]
                 answers = self.val_answers[start : start + batch_size]
-            x, y = to_device(rows[:, :-1], device), to_device(rows[:, 1:], device)
-            yield EvalBatch(x, y, to_device(answers, device))
+            x, y, others = self._xy(rows, answers, device)
+            yield EvalBatch(x, y, to_device(answers, device), others)
 
     def passage(self, number: int, block_size: int) -> Passage:
         """Val row `number`, its repeat's predictable tokens asked."""

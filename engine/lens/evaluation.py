@@ -1,6 +1,6 @@
 """What an eval adds up over its batches: the loss (on the targets that count), each context
-position's mean loss, and for a task the accuracy on its answers and the loss on the answers and
-on the other tokens apart."""
+position's mean loss, and for a task the accuracy on its answers and the loss on the tokens it
+does not train on, apart (induction's first half)."""
 
 from __future__ import annotations
 
@@ -45,21 +45,22 @@ class EvalTally:
             return
         self.tasked = True
         answers = batch.answers & counted
-        others = counted & ~batch.answers
-        guesses = logits.argmax(-1)
-        self.correct += int(((guesses == y) & answers).sum())
+        self.correct += int(((logits.argmax(-1) == y) & answers).sum())
         self.answers += int(answers.sum())
         self.answer_loss += each[answers].sum().item()
-        self.other_loss += each[others].sum().item()
-        self.others += int(others.sum())
+        if batch.others is not None:
+            others = batch.others
+            apart = F.cross_entropy(logits.flatten(0, 1), others.flatten(), reduction="none")
+            self.other_loss += apart.sum().item()
+            self.others += int((others != IGNORE).sum())
 
     def loss(self, answers: bool | None = None) -> float | None:
         """The mean loss over every counted target; with answers=True over a task's answers
-        alone, with False over its other counted targets (None where a task has none, and for
-        a corpus)."""
+        alone, with False over the targets measured apart (both None where a task has none
+        apart, and for a corpus)."""
         if answers is None:
             return self.loss_sum / self.targets if self.targets else math.nan
-        if not self.tasked or not self.others:  # answers only: that is the loss itself
+        if not self.tasked or not self.others:
             return None
         if answers:
             return self.answer_loss / self.answers if self.answers else None

@@ -29,7 +29,7 @@ class ViewHelp:
 
 
 GLOBAL_KEYS = (
-    "`1`–`5` views · `space` pause/resume · `s` save · `g` sample · `n` new run · "
+    "`1`–`7` views · `space` pause/resume · `s` save · `g` sample · `n` new run · "
     "`ctrl+p` commands · `q` or `ctrl+c` quit · in a text field every key types: `esc` leaves it"
 )
 

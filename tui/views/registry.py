@@ -9,6 +9,7 @@ from engine import SampleConfig
 from tui.views.attention import AttentionView
 from tui.views.generate import GenerateView
 from tui.views.inside import InsideView
+from tui.views.lab import LabView
 from tui.views.learn import LearnView
 from tui.views.train import TrainView
 from tui.views.view import View
@@ -34,5 +35,6 @@ VIEWS = (
     ViewEntry("3", "generate", "Generate", GenerateView),
     ViewEntry("4", "learn", "Learn", LearnView),
     ViewEntry("5", "inside", "Inside", InsideView),
+    ViewEntry("7", "lab", "Lab", LabView),  # 6 is the Learning view's
 )
 FIRST = VIEWS[0].id  # shown at start
