@@ -113,6 +113,7 @@ _LAZY = {
     "stream_tokens": "engine.model.generate",
     "generate_text": "engine.model.generate",
     "load_tokenizer": "engine.data.tokenizer",
+    "write_report": "engine.report.page",  # matplotlib, only when a report is written
 }
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ if TYPE_CHECKING:
     from engine.lens.surprise import passage_losses
     from engine.lens.trace import trace
     from engine.model.generate import generate_text, stream_tokens
+    from engine.report.page import write_report
     from engine.training.trainer import Control, Trainer, train
 
 
@@ -153,5 +155,5 @@ __all__ = [
     "trace", "passage_losses", "logit_lens",
     "Trainer", "Control", "train", "capture_attention", "stream_tokens", "generate_text",
     "load_tokenizer", "read_events", "read_events_after", "comparable_run", "list_runs",
-    "RunSummary", "summarize_run", "worker_alive",
+    "RunSummary", "summarize_run", "worker_alive", "write_report",
 ]  # fmt: skip

@@ -410,7 +410,8 @@ def test_detach_then_follow_then_stop(tmp_path, corpus, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("tui.app.run_app", lambda connect, **_: connect() and 0)
     monkeypatch.setattr(
-        "tui.cli.connect_from_args", lambda args: SimpleNamespace(run_dir=args.run_dir)
+        "tui.cli.connect_from_args",
+        lambda args: SimpleNamespace(run_dir=args.run_dir, close=lambda: None),
     )
     capsys.readouterr()
     assert tui_main(["attach", "run"]) == 0

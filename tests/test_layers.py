@@ -15,7 +15,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # engine's layers, lowest first: a module may import its own layer and those before it.
-ENGINE_LAYERS = ("contract", "runs", "data", "model", "lens", "training", "process", "cli")
+ENGINE_LAYERS = (
+    "contract", "runs", "data", "model", "lens", "report", "training", "process", "cli"
+)  # fmt: skip
 # tui's layers, lowest first, by the name under tui/ (a module or a subpackage); tui itself sits
 # above them all. Plain helpers and the app-wide messages are at the bottom.
 TUI_LAYERS = (
@@ -26,12 +28,22 @@ TUI_LAYERS = (
     ("views",),
     ("palette",),
     ("app",),
-    ("cli",),
+    ("cli", "serve"),
 )
 # What the widget groups (tui/widgets/<view>/) share; a group imports no other group.
-SHARED_WIDGETS = ("tui.widgets.drawing", "tui.widgets.kept_lines")
+SHARED_WIDGETS = (
+    "tui.widgets.drawing", "tui.widgets.kept_lines", "tui.widgets.plotext_lines",
+    "tui.widgets.safe_text",
+)  # fmt: skip
 UI_LIBRARIES = ("textual", "textual_plotext", "rich")
-TORCH_FREE = ("engine.contract", "engine.runs", "engine.lens.head_roles", "engine.lens.sampling")
+TORCH_FREE = (
+    "engine.contract",
+    "engine.runs",
+    "engine.lens.head_roles",
+    "engine.lens.sampling",
+    "engine.lens.timelapse",
+    "engine.report",
+)
 
 
 def module_name(path: Path) -> str:
@@ -184,6 +196,19 @@ def test_torch_free_layers_load_without_torch(module):
         "for info in pkgutil.walk_packages(getattr(m, '__path__', []), m.__name__ + '.'):\n"
         "    importlib.import_module(info.name)\n"
         "print('torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_the_report_loads_matplotlib_only_to_draw():
+    """matplotlib is an optional extra, and slow to import: the report's modules and the command
+    line load without it."""
+    code = (
+        "import sys, engine, engine.cli, engine.report.page, engine.cli.sharing\n"
+        "print('matplotlib' in sys.modules)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True

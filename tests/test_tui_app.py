@@ -330,7 +330,7 @@ async def test_head_grid_shows_every_head_at_80x24(probe):
         await pilot.pause()
         lines = grid.render().plain.splitlines()
         assert len(lines) <= grid.size.height
-        assert all(f"h{head}" in grid.render().plain for head in range(1, 7))
+        assert all(f"h{head}" in grid.render().plain for head in range(6))
         assert max(len(line.rstrip()) for line in lines) <= grid.size.width
 
 
@@ -344,16 +344,20 @@ async def test_hostile_text_is_never_drawn_raw():
     app, _ = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
+        await pilot.press("2")
+        probe = app.query_one("#attn-input", Input)
+        assert probe.value == HOSTILE  # the text as it came; only what is drawn changes
         shown = [
             str(app.query_one("#run-state").render()),
             str(app.query_one("#notice").render()),
-            app.query_one("#attn-input", Input).value,
+            probe.render_line(0).text,
         ]
         await pilot.press("3")
         app.query_one("#gen-prompt", Input).value = HOSTILE
         await pilot.press("enter", "enter")
         output = app.query_one(GenerationOutput)
         await settle(pilot, lambda: len(output.tokens) == 30)
+        assert fake.asked(fake.generate)[-1][0] == HOSTILE
         shown += [output.render().plain, str(app.query_one("#gen-status").render())]
         for text in shown:
             assert "\x1b" not in text and "\x07" not in text

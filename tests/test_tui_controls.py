@@ -4,13 +4,17 @@ New-run form and help, driven by a FakeEngine."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 
+import pytest
+from textual.command import CommandPalette
 from textual.widgets import Input, Select, Tree
 
 from engine import (
     PRESETS,
     RunState,
+    StepCompleted,
     TrainingPaused,
     describe,
 )
@@ -195,6 +199,42 @@ async def test_quit_after_a_finished_run_does_not_ask():
         assert fake.asked(fake.close) and not isinstance(app.screen, QuitScreen)
 
 
+def _stream_steps(fake: FakeEngine, streaming: threading.Event) -> None:
+    """Steps into the fake's stream as fast as a small model makes them, while `streaming`."""
+    step = 300
+    while streaming.is_set() and not fake.closed.is_set():
+        step += 1
+        fake.emit(
+            StepCompleted(
+                step=step,
+                loss=1.5,
+                lr=1e-3,
+                grad_norm=0.5,
+                tokens_per_s=1e3,
+                elapsed_s=step / 10,
+                tokens_seen=step * 96,
+            )
+        )
+        time.sleep(0.0005)
+
+
+@pytest.mark.parametrize("attempt", range(3))  # a race: each attempt loses it most times
+async def test_batches_arriving_while_the_app_is_torn_down_are_dropped(attempt):
+    """The `NoMatches '#run-state'` seen while quitting. Textual can tear an app down without
+    exit() (run_test's teardown does, and so does an unhandled error): it stops running, then
+    removes the widgets while the event reader still posts batches, and routing one then reached
+    a header whose labels were gone."""
+    app, fake = make_app()
+    app.event_batch_s = 0.001
+    streaming = threading.Event()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        streaming.set()
+        threading.Thread(target=_stream_steps, args=(fake, streaming), daemon=True).start()
+        await settle(pilot, lambda: app.query_one(RunHeader).step > 310)
+    streaming.clear()  # leaving run_test raised the error, if there was one
+
+
 async def test_help_links_to_the_learn_view():
     app, fake = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -282,6 +322,38 @@ async def test_footer_says_pause_while_running():
         await pilot.pause()
         hints = app.query_one(KeyHints).render().plain
         assert "space Pause" in hints and "Resume" not in hints
+
+
+async def test_the_footer_keeps_the_palette_key_at_80_columns():
+    """The palette lists every action, so its key stays and a hint that does not fit goes (from
+    the right, before Help and Quit); paused, Resume is one cell longer than Pause."""
+    app, fake = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, fake)
+        hints = app.query_one(KeyHints)
+        for key in "12345":
+            await pilot.press(key)
+            await pilot.pause()
+            line = hints.render().plain
+            assert line.endswith("^p palette") and "? Help" in line and "q Quit" in line, key
+            assert len(line) < 80
+        fake.pause()
+        await settle(pilot, lambda: app.run_state is RunState.PAUSED)
+        await pilot.press("1")
+        line = hints.render().plain
+        assert "space Resume" in line and line.endswith("^p palette") and len(line) < 80
+        await pilot.click(KeyHints, offset=(line.index("palette"), 0))
+        await settle(pilot, lambda: isinstance(app.screen, CommandPalette))
+        assert isinstance(app.screen, CommandPalette)
+
+
+async def test_the_palette_hint_keeps_its_space_in_a_picture_of_the_screen():
+    """rsvg (SVG to PNG) drops the space that opens a text run: " palette" drew "^ppalette"."""
+    app, fake = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        svg = app.export_screenshot()
+        assert "palette" in svg and "&#160;palette" not in svg
 
 
 async def test_learn_contents_key_focuses_the_list():

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from engine import head_roles
+from engine import HeadRole, head_roles
+from engine.lens.head_roles import MIXED, ROLES
 from tests.tui_fakes import PREVIOUS_TOKEN_FROM, FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.views.attention import AttentionView, role_history_line
@@ -37,7 +38,7 @@ async def test_every_head_is_labelled_with_the_role_its_attention_implies():
         expected = [role_label(r) for r in head_roles(view.amap) if r.layer == 0]
         assert grid.labels == expected and len(expected) == 6
         shown = grid.render().plain
-        assert all(f"h{h + 1} {label}" in shown for h, label in enumerate(expected))
+        assert all(f"h{h} {label}" in shown for h, label in enumerate(expected))
         lines = shown.splitlines()
         assert len(lines) <= grid.size.height  # six labelled heads still fit at 80×24
         assert max(len(line.rstrip()) for line in lines) <= grid.size.width
@@ -63,9 +64,9 @@ async def test_the_grid_says_when_the_selected_heads_role_changed():
     async with app.run_test(size=(80, 24)) as pilot:
         await open_attention(pilot, fake)
         grid = app.query_one(HeadGrid)
-        assert grid.border_subtitle == f"h1: mixed → prev at {PREVIOUS_TOKEN_FROM}"
+        assert grid.border_subtitle == f"h0: mixed → prev at {PREVIOUS_TOKEN_FROM}"
         await pilot.press("right_square_bracket")
-        assert grid.border_subtitle == "h2: mixed since step 100"
+        assert grid.border_subtitle == "h1: mixed since step 100"
 
 
 def test_role_history_keeps_the_latest_changes():
@@ -76,9 +77,9 @@ def test_role_history_keeps_the_latest_changes():
 
     names = ["mixed", "first-token", "induction", "induction", "previous-token", "mixed"]
     history = {step: roles(name) for step, name in enumerate(names, start=1)}
-    assert role_history_line(history, 0, 0) == "h1: … → prev at 5 → mixed at 6"
+    assert role_history_line(history, 0, 0) == "h0: … → prev at 5 → mixed at 6"
     assert role_history_line(history, 0, 0, keep=4) == (
-        "h1: mixed → first at 2 → ind at 3 → prev at 5 → mixed at 6"
+        "h0: mixed → first at 2 → ind at 3 → prev at 5 → mixed at 6"
     )
     assert role_history_line({1: roles("mixed")}, 0, 0) == ""  # one snapshot tells nothing
     assert role_history_line(history, 0, 1) == ""  # no such head
@@ -154,3 +155,8 @@ async def test_no_text_run_on_the_attention_view_starts_with_a_lost_space():
         await pilot.press("left")  # a snapshot's counter
         await settle(pilot, lambda: app.query_one(AttentionView).snapshot_index == 2)
         assert words_run_together(app.export_screenshot(), body) == []
+
+
+def test_every_role_has_a_short_label():
+    labels = [role_label(HeadRole(0, 0, role, 0.53, ())) for role in (*ROLES, MIXED)]
+    assert "dup .53" in labels and all(len(label) <= 9 for label in labels)

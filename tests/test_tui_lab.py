@@ -70,7 +70,7 @@ async def test_the_game_shows_the_passage_up_to_the_guess_and_keeps_the_score():
     app, fake = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         view = await open_lab(pilot, fake)
-        await pilot.press("p")
+        await pilot.press("t")
         panel = view.query_one(GamePanel)
         await settle(pilot, lambda: panel.game.passage is not None)
         assert fake.asked(fake.game_passage) == [(0,)]
@@ -89,7 +89,7 @@ async def test_a_finished_passage_gives_way_to_the_next():
     app, fake = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         view = await open_lab(pilot, fake)
-        await pilot.press("p")
+        await pilot.press("t")
         panel = view.query_one(GamePanel)
         await settle(pilot, lambda: panel.game.passage is not None)
         await pilot.press("enter")
@@ -175,5 +175,5 @@ def test_ablation_pane_layout(snap_compare, size):
 
 @pytest.mark.parametrize("size", SIZES, ids=IDS)
 def test_game_layout(snap_compare, size):
-    keys = ["p", "enter", "m", "y", "enter", "o", "h", "enter"]
+    keys = ["t", "enter", "m", "y", "enter", "o", "h", "enter"]
     assert snap_compare(fake_app(), terminal_size=size, run_before=lab_open(keys))

@@ -16,9 +16,12 @@ from tests.tui_helpers import loaded, make_app, settle
 from tui.views.attention import AttentionView
 from tui.views.inside import InsideView
 from tui.views.lab import LabView
+from tui.views.learning import LearningView
 from tui.widgets.generate.generation_output import GenerationOutput
 from tui.widgets.lab.ablation_result import AblationView
 from tui.widgets.lab.importance_table import ImportanceView
+from tui.widgets.learning.embedding_plot import EmbeddingPlot
+from tui.widgets.learning.health import HealthPane
 
 
 def open_view(keys: list[str]):
@@ -40,10 +43,21 @@ def open_view(keys: list[str]):
             lab = app.query_one(LabView)
             await settle(pilot, lambda: lab.query_one(ImportanceView).table is not None)
             await settle(pilot, lambda: lab.query_one(AblationView).result is not None)
+        if app.current_view == "learning":
+            await settle(pilot, lambda: learning_drawn(app.query_one(LearningView)))
         await settle(pilot)
         await pilot.pause(0.3)  # let the chart's redraw timer fire once
 
     return run_before
+
+
+def learning_drawn(view: LearningView) -> bool:
+    """The pane shown has all it asks for: the verdicts, every stored lens, or the map."""
+    if view.pane == "health":
+        return bool(view.query_one(HealthPane).verdicts) or not view.history
+    if view.pane == "lens":
+        return len(view.lenses) == len(view.snapshots) == 3
+    return view.query_one(EmbeddingPlot).map is not None
 
 
 def fake_app(fake: FakeEngine | None = None, **kwargs):
@@ -58,6 +72,7 @@ VIEWS = {
     "generate": ["3", "enter", "enter"],  # enter gives the prompt the keyboard, enter submits
     "learn": ["4"],
     "inside": ["5"],
+    "learning": ["6"],
     "lab": ["7"],
 }
 # The tour's note at 80×24: none, as it comes there (folded to its title), and opened with o.
@@ -75,9 +90,22 @@ def test_view_layout(snap_compare, view, size):
 def test_every_view_at_80x24(snap_compare, view, note):
     """80×24 is a supported size: each view's main figure stays readable, the note or not."""
     keys = NOTE[note]
-    app = fake_app(tour=keys is not None)
+    # The Learning view with what it draws: training statistics, head scores, a phase change.
+    fake = FakeEngine(make_events(learning=True)) if view == "learning" else None
+    app = fake_app(fake, tour=keys is not None)
     run_before = open_view([*(keys or []), *VIEWS[view]])
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+# The Learning view's panes, and the loss chart with a phase change marked, on a run that learned.
+LEARNING = {"train": [], "health": ["6"], "lens": ["6", "l"], "map": ["6", "m"]}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("pane", list(LEARNING))
+def test_learning_layout(snap_compare, pane, size):
+    fake = FakeEngine(make_events(learning=True, finished=True), live=False)
+    assert snap_compare(fake_app(fake), terminal_size=size, run_before=open_view(LEARNING[pane]))
 
 
 @pytest.mark.parametrize("keys", [["q"], ["question_mark"], ["n"]], ids=["quit", "help", "new"])

@@ -30,7 +30,7 @@ from tui.widgets.attention.heatmap import LABEL_WIDTH, AttentionHeatmap
 from tui.widgets.drawing import bar
 from tui.widgets.generate.candidate_bars import CandidateBars
 from tui.widgets.generate.pipeline_table import PipelineTable
-from tui.widgets.train.loss_chart import log_ticks, nice_ticks
+from tui.widgets.plotext_lines import log_ticks, nice_ticks
 from tui.widgets.train.surprise_passage import SurprisePassage
 
 ROOT = Path(__file__).resolve().parent.parent

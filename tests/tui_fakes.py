@@ -5,7 +5,8 @@ no threads of its own. events() yields its canned history and, as the real clien
 HistoryReplayed where it ends, then (when `live`) the events its requests cause (pause() announces
 TrainingPaused, as a worker would) until close() or shutdown().
 Each request is recorded as the method served and its arguments: a test asks
-`fake.asked(fake.trace)`, so renaming a client method breaks the test, not a string compare.
+`fake.asked(fake.trace)`, so renaming a client method breaks the test, not a string compare;
+`fake.asked_at(fake.trace)` lists the at_step of each (None: the model now).
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ def make_events(
             unigram_loss=3.3,
             bigram_loss=2.6,
             lr_schedule=fake_schedule(),
+            # With the learning events, what MFU is worked out from: a CPU's measured peak.
+            step_flops=25_000_000 if learning else None,
+            peak_flops=200e9 if learning else None,
+            peak_source="this CPU's measured float32 matmul rate" if learning else "",
         )
     ]
     for step in range(1, steps + 1):
@@ -323,6 +328,7 @@ class FakeEngine:
         self.n_layer, self.n_head = n_layer, n_head
         self.fail_generate = fail_generate
         self.calls: list[tuple[Callable, tuple]] = []  # (method served, its arguments), in order
+        self.at_steps: list[tuple[Callable, int | None]] = []  # (method, the at_step it was asked)
         self.closed = threading.Event()
         self._live: queue.Queue = queue.Queue()  # events the fake's own requests cause
         self._state = RunState.STARTING
@@ -351,6 +357,10 @@ class FakeEngine:
     def asked(self, method: Callable) -> list[tuple]:
         """The arguments of each call of `method` (a bound method of this fake: fake.trace)."""
         return [args for func, args in self.calls if func is _function(method)]
+
+    def asked_at(self, method: Callable) -> list[int | None]:
+        """The at_step of each call of `method` (generate, attention or trace)."""
+        return [step for func, step in self.at_steps if func is _function(method)]
 
     def events(self, history_bytes: int | None = None) -> Iterator[Event]:
         yield from self._events
@@ -401,6 +411,7 @@ class FakeEngine:
         self, prompt: str, config: SampleConfig | None = None, at_step: int | None = None
     ) -> FakeGeneration:
         self._record(self.generate, prompt, config)
+        self.at_steps.append((_function(self.generate), at_step))
         if self.fail_generate:
             raise EngineError(self.fail_generate)
         config = config or SampleConfig()
@@ -452,6 +463,7 @@ class FakeEngine:
 
     def attention(self, text: str, at_step: int | None = None) -> AttentionMap:
         self._record(self.attention, text)
+        self.at_steps.append((_function(self.attention), at_step))
         return self._map(text, 300 if at_step is None else self._at(at_step))
 
     def kept_steps(self) -> list[int]:
@@ -473,11 +485,11 @@ class FakeEngine:
     def logit_lens(self, text: str, at_step: int | None = None) -> LogitLens:
         """The first half of the rows guesses "oh" everywhere, the rest the word after each
         word in VOCAB; every row grows surer with depth and with the step."""
-        self.calls.append(f"logit_lens:{text}")
+        self._record(self.logit_lens, text, at_step)
         return self._lens(text.split()[:6] or ["\n"], self._at(at_step))
 
     def logit_lens_at(self, step: int) -> LogitLens:
-        self.calls.append(f"logit_lens_at:{step}")
+        self._record(self.logit_lens_at, step)
         return self._lens("oh my love you are the one".split()[:6], step)
 
     def _lens(self, words: list[str], step: int) -> LogitLens:
@@ -506,7 +518,7 @@ class FakeEngine:
 
     def embedding_map_at(self, step: int) -> EmbeddingMap:
         """VOCAB on a circle that tightens as the steps go on, most frequent first."""
-        self.calls.append(f"embedding_map_at:{step}")
+        self._record(self.embedding_map_at, step)
         n = len(VOCAB)
         radius = 1.0 - step / 1000
         angles = [2 * math.pi * i / n for i in range(n)]
@@ -524,6 +536,7 @@ class FakeEngine:
     def trace(self, text: str, position: int = -1, at_step: int | None = None) -> ForwardTrace:
         """The real stage layout for the fake's model shape, with made-up smooth vectors."""
         self._record(self.trace, text, position)
+        self.at_steps.append((_function(self.trace), at_step))
         words = text.split()[:6] or ["\n"]
         T, V = len(words), len(VOCAB)
         if not -T <= position < T:

@@ -8,10 +8,14 @@ iterator, and a thread worker posts what it gathered in batches. Engine failure 
 A run's history comes first (in brief, engine/runs/history.py): until the client marks where it
 ends (HistoryReplayed), the header says "loading history n%" rather than a state the history has
 not reached yet, and the views get no client, so nothing asks the engine about a half-read run.
+
+The app owns the replay clock (tui/state/replay.py): `p` plays the history back from step 0, and
+every view follows the clock's step through the View base; a timer moves it while it plays.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -40,21 +44,27 @@ from engine import (
     visible,
 )
 from tui.event_batches import event_batches
-from tui.format import one_line
+from tui.format import one_line, shown
 from tui.messages import Connected, ConnectFailed, EventsReceived, EventStreamClosed, LearnAsked
 from tui.palette import palette_commands
 from tui.screens.entry import EntryScreen
 from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
+from tui.state.replay import ReplayClock
 from tui.views.learn import LearnView, slug
 from tui.views.registry import FIRST, VIEWS
 from tui.views.train import TrainView
 from tui.views.view import View
+from tui.widgets.safe_text import SafeStatic
 from tui.widgets.shell.key_hints import KeyHints
+from tui.widgets.shell.replay_bar import ReplayBar
 from tui.widgets.shell.run_header import LOADING, RunHeader
 from tui.widgets.shell.tour_note import TourNote
 from tui.widgets.shell.view_tabs import ViewTabs
+
+# The replay's own keys: none of them while the New-run form is open.
+REPLAY_ACTIONS = ("replay", "live", "replay_pause", "replay_play", "replay_eval", "replay_speed")
 
 
 class LlmLearnsApp(App[int]):
@@ -64,19 +74,31 @@ class LlmLearnsApp(App[int]):
     # Events reach the views in batches this often: twice a second is enough to watch, and leaves
     # the cores to training (tests shorten it: they wait for the first batch).
     event_batch_s = 0.5
+    replay_tick_s = 0.25  # how often a playing replay moves on
     TITLE = "llm-learns"
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (60, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (20, "-short"), (36, "-tall")]
     BINDINGS = [
-        # The tab labels show 1-5, so the footer keeps its room for the actions.
+        # The tab labels show 1-6, so the footer keeps its room for the actions.
         *(Binding(view.key, f"view({view.id!r})", view.label, show=False) for view in VIEWS),
         # One key, two bindings: check_action shows the one that applies, so the footer says
         # Resume while the run is paused.
         Binding("space", "pause", "Pause"),
         Binding("space", "resume", "Resume"),
+        # While the run is replayed, space and ←/→ belong to the replay (a view's own ←/→ come
+        # first: Attention's step through the replay too); esc is the one key back to live. The
+        # replay bar shows these keys, so the footer keeps its room for the view's own.
+        Binding("space", "replay_pause", "Pause replay", show=False),
+        Binding("space", "replay_play", "Play replay", show=False),
+        Binding("escape", "live", "Live", show=False),
+        Binding("left,less_than_sign", "replay_eval(-1)", "Earlier eval", show=False),
+        Binding("right,greater_than_sign", "replay_eval(1)", "Later eval", show=False),
+        Binding("f", "replay_speed", "Replay speed", show=False),
+        Binding("p", "replay", "Replay", show=False),  # shown by the Train view
         Binding("s", "save", "Save"),
         Binding("g", "sample", "Sample"),
         Binding("n", "new_run", "New run", show=False),
+        Binding("P", "save_screenshot", "Screenshot", show=False),
         # The tour's note says "o read" / "o fold" itself: the footer has no room at 80 columns.
         Binding("o", "fold_note", "Tour note", show=False),
         Binding("question_mark,f1", "help", "Help"),
@@ -95,8 +117,10 @@ class LlmLearnsApp(App[int]):
         initial_config: RunConfig | None = None,
         tour: bool = False,
         compare: Iterable[Path] = (),
+        replay: bool = False,
     ) -> None:
         super().__init__()
+        self.replay_when_loaded = replay  # `llmlearns-tui replay RUN_DIR`: replay once loaded
         self.tour_on = tour  # the guided tour (--tour, or the palette); kept across new runs
         self.compare = list(compare)  # runs drawn beside this one on the Train chart (--compare)
         self.connect = connect
@@ -106,6 +130,10 @@ class LlmLearnsApp(App[int]):
         self.run_state = RunState.STARTING
         # How the app stands with the engine, shown instead of the run's state until connected.
         self.link: str | None = "connecting" if connect else "no run"
+        self.replay = ReplayClock(self._replay_changed)
+        self._replay_shown: int | None = None  # the step the views were last told of
+        self._ticked = 0.0  # when the replay last moved on (time.monotonic)
+        self._ticking = False  # the replay's timer runs
         self._keys_for = self._key_state()  # what the key hints were last checked against
         self.last_checkpoint: str | None = None
         self.not_finite: LossNotFinite | None = None  # the last skipped step, for the pause notice
@@ -116,14 +144,17 @@ class LlmLearnsApp(App[int]):
         sample = self.config.sample if self.config else None
         with Vertical(id="main"):
             yield RunHeader(id="header")
-            yield Static(id="notice")
+            yield ReplayBar(id="replay")
+            yield SafeStatic(id="notice")
             yield ViewTabs(VIEWS, active=FIRST)
             with ContentSwitcher(id="views", initial=FIRST):
-                for view in VIEWS:
-                    yield view.make(sample)
+                for entry in VIEWS:
+                    view = entry.make(sample)
+                    view.clock = self.replay
+                    yield view
             yield TourNote(VIEWS, active=self.tour_on, id="tour")
             yield KeyHints()
-        yield Static(
+        yield SafeStatic(
             "Terminal too small: llm-learns needs at least 60×20.\n"
             "Enlarge the window, or press q to quit.",
             id="too-small",
@@ -135,6 +166,7 @@ class LlmLearnsApp(App[int]):
         if self.compare:
             train.run_worker(train.compare_all(self.compare), group="compare")
         self._show_state()
+        self._replay_timer = self.set_interval(self.replay_tick_s, self._replay_tick, pause=True)
         if self.connect is not None:
             self.call_after_refresh(self._open, self.connect)  # connect after the first frame
 
@@ -157,7 +189,8 @@ class LlmLearnsApp(App[int]):
 
     def _key_state(self) -> tuple:
         """What decides which run keys the footer shows (check_action)."""
-        return (self.run_state, self.link, self.client is not None)
+        return (self.run_state, self.link, self.client is not None, self.replay.replaying,
+                self.replay.playing)  # fmt: skip
 
     def _show_state(self) -> None:
         self.query_one(RunHeader).show_state(self.run_state, self.link)
@@ -165,9 +198,18 @@ class LlmLearnsApp(App[int]):
             self._keys_for = self._key_state()
             self.refresh_bindings()  # the key hints name what space does now: Pause or Resume
 
+    @property
+    def closing(self) -> bool:
+        """Whether the app is going: exit() was called, or Textual tears it down without it (as
+        run_test's teardown and an unhandled error do), removing the widgets while the event
+        reader still posts batches."""
+        return self._exit or not self.is_running
+
     @on(Connected)
     def _connected(self, message: Connected) -> None:
         self.client = message.client
+        if self.closing:
+            return  # too late to show it: on_unmount closes it
         self.run_state, self.link = RunState.STARTING, LOADING
         self.history_loaded = False
         self._show_state()
@@ -175,6 +217,8 @@ class LlmLearnsApp(App[int]):
 
     @on(ConnectFailed)
     def _connect_failed(self, message: ConnectFailed) -> None:
+        if self.closing:
+            return
         if self.client is None:
             self.run_state, self.link = RunState.FAILED, None
         self._show_state()
@@ -191,9 +235,9 @@ class LlmLearnsApp(App[int]):
 
     @on(EventsReceived)
     def _route(self, message: EventsReceived) -> None:
-        if message.client is not self.client or self._exit:
+        if message.client is not self.client or self.closing:
             # The tail of a run this app has let go of (a new run replaced it), or a batch that
-            # arrived while the app is closing and its views are already gone.
+            # arrived while the app is closing and its views are already going.
             return
         events = message.events
         self.events_seen += len(events)
@@ -215,9 +259,15 @@ class LlmLearnsApp(App[int]):
             self._history_replayed()
         self._show_state()
         self.query_one(RunHeader).ingest(events)
+        self.replay.ingest(events)
         for view in self._views():
             view.ingest(events)
         self.query_one(TourNote).ingest(events)
+        if self.replay.replaying:
+            self._show_replay()  # the run goes on: "of M" grows
+        if replayed and self.replay_when_loaded:
+            self.replay_when_loaded = False
+            self.action_replay()
         if replayed:
             for view in self._views():  # after the history: their first asks see all of it
                 view.set_client(self.client)
@@ -230,7 +280,7 @@ class LlmLearnsApp(App[int]):
 
     @on(EventStreamClosed)
     def _stream_closed(self, message: EventStreamClosed) -> None:
-        if message.client is not self.client or self._exit:
+        if message.client is not self.client or self.closing:
             return
         if self.link == LOADING:  # the stream ended inside the history
             self.link = None
@@ -275,10 +325,11 @@ class LlmLearnsApp(App[int]):
         notice.update(Content(f"⚠ {visible(text)}"))  # a reason may quote a path or a text
         notice.display = True
 
-    def notify(self, message: str, *, markup: bool = False, **kwargs) -> None:
-        """Textual's notify, but plain text with control characters made visible by default:
-        a notice may quote an engine's reason, a path or a prompt."""
-        super().notify(visible(message), markup=markup, **kwargs)
+    def notify(self, message: str, *, title: str = "", markup: bool = False, **kwargs) -> None:
+        """Textual's notify (every widget's notify comes here), but plain text with control
+        characters made visible by default: a notice may quote an engine's reason, a path or a
+        prompt."""
+        super().notify(shown(message), title=shown(title), markup=markup, **kwargs)
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -296,16 +347,26 @@ class LlmLearnsApp(App[int]):
             "view",
             "help",
             "new_run",
+            *REPLAY_ACTIONS,
         ):
             return False
+        replaying = self.replay.replaying
+        if action in ("live", "replay_eval", "replay_speed"):
+            return replaying
+        if action == "replay_pause":
+            return replaying and self.replay.playing
+        if action == "replay_play":
+            return replaying and not self.replay.playing
+        if action == "replay":
+            return self.history_loaded
         # The footer shows no key that does nothing now: space only while there is something to
         # pause or resume, s and g only while a worker is there to serve them (not while the
         # history loads, nor once the connection is gone).
         serving = self.client is not None and self.link is None
         if action == "pause":
-            return serving and self.run_state is RunState.RUNNING
+            return serving and self.run_state is RunState.RUNNING and not replaying
         if action == "resume":
-            return serving and self.run_state is RunState.PAUSED
+            return serving and self.run_state is RunState.PAUSED and not replaying
         if action in ("save", "sample"):
             return serving
         if action == "fold_note":
@@ -316,6 +377,8 @@ class LlmLearnsApp(App[int]):
         self.query_one(ContentSwitcher).current = view
         self.query_one(ViewTabs).active = view
         self._focus_view(view)
+        if self.replay.replaying:
+            self._show_replay()  # which keys step by eval in this view
 
     @on(ViewTabs.Picked)
     def _tab_picked(self, event: ViewTabs.Picked) -> None:
@@ -377,6 +440,9 @@ class LlmLearnsApp(App[int]):
         self.action_view("train")
         self.query_one(TrainView).action_compare()
 
+    def action_write_report(self) -> None:
+        self.query_one(TrainView).action_report()
+
     @on(LearnAsked)
     def _learn_asked(self, message: LearnAsked) -> None:
         self.action_learn(message.heading)
@@ -405,6 +471,9 @@ class LlmLearnsApp(App[int]):
 
     async def _switch_run(self, config: RunConfig) -> None:
         old, self.client, self.config = self.client, None, config
+        self.replay.live()
+        self.replay = ReplayClock(self._replay_changed)  # the new run's: the views get it anew
+        self._replay_shown = None
         if old is not None:
             self._release(old.close)
         self.run_state, self.last_checkpoint = RunState.STARTING, None
@@ -421,6 +490,63 @@ class LlmLearnsApp(App[int]):
             let_go()
         except Exception:  # noqa: BLE001 - already gone is fine when letting go
             pass
+
+    # --- replay --------------------------------------------------------------------------------
+
+    def action_replay(self) -> None:
+        """Play the run's history back from step 0 (the run itself goes on)."""
+        if not self.replay.end:
+            self.notify("Nothing to replay yet: the run has no steps.", timeout=2)
+            return
+        self.replay.start()
+
+    def action_live(self) -> None:
+        self.replay.live()
+
+    def action_replay_pause(self) -> None:
+        self.replay.toggle()
+
+    def action_replay_play(self) -> None:
+        self.replay.toggle()
+
+    def action_replay_eval(self, delta: int) -> None:
+        self.replay.step_eval(delta)
+
+    def action_replay_speed(self) -> None:
+        self.replay.next_speed()
+
+    @on(ReplayBar.Seek)
+    def _seek(self, message: ReplayBar.Seek) -> None:
+        self.replay.seek(message.step)
+
+    def _replay_tick(self) -> None:
+        now = time.monotonic()
+        self.replay.tick(now - self._ticked)
+        self._ticked = now
+
+    def _replay_changed(self) -> None:
+        """The clock moved, paused or changed speed: the mark shows it, and the views follow a
+        new step."""
+        if not self.is_mounted:
+            return
+        if self.replay.playing and not self._ticking:
+            self._ticked = time.monotonic()
+            self._replay_timer.resume()
+        elif not self.replay.playing:
+            self._replay_timer.pause()
+        self._ticking = self.replay.playing
+        self._show_replay()
+        if self.replay.step != self._replay_shown:
+            self._replay_shown = self.replay.step
+            for view in self._views():
+                view.replay_moved()
+        self._show_state()
+
+    def _show_replay(self) -> None:
+        clock, view = self.replay, self.query_one(f"#{self.current_view}", View)
+        self.query_one(ReplayBar).show(
+            clock.step, clock.end, clock.playing, clock.speed.label, view.REPLAY_ARROWS
+        )
 
     def action_toggle_tour(self) -> None:
         self.tour_on = self.query_one(TourNote).toggle()
@@ -460,15 +586,18 @@ class LlmLearnsApp(App[int]):
                 pass
 
     def action_save_screenshot(self) -> None:
-        """Save an SVG of the screen in the run's directory (else the current one); say where."""
+        """Save an SVG of the screen in the run's directory (else the current one); say where,
+        in full. Served to a browser, the browser gets the file too."""
         run_dir = self.client.run_dir if self.client is not None else None
         folder = Path(run_dir) if run_dir and Path(run_dir).is_dir() else Path.cwd()
         try:
-            path = self.save_screenshot(path=str(folder))
+            path = self.save_screenshot(path=str(folder.resolve()))
         except OSError as error:
             self.notify(f"Could not save the screenshot: {one_line(error)}", severity="error")
             return
         self.notify(f"Screenshot saved to {path}", title="Screenshot", timeout=6)
+        if self.is_web:
+            self.deliver_text(path, mime_type="image/svg+xml")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):
@@ -486,10 +615,17 @@ def run_app(
     initial_config: RunConfig | None = None,
     tour: bool = False,
     compare: Iterable[Path] = (),
+    replay: bool = False,
 ) -> int:
-    """Run the TUI until the user quits; returns the process exit code."""
+    """Run the TUI until the user quits; returns the process exit code. `replay`: replay the
+    run's history from step 0 once it is loaded."""
     app = LlmLearnsApp(
-        connect, start_new=start_new, initial_config=initial_config, tour=tour, compare=compare
+        connect,
+        start_new=start_new,
+        initial_config=initial_config,
+        tour=tour,
+        compare=compare,
+        replay=replay,
     )
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)

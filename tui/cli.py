@@ -1,5 +1,5 @@
-"""`llmlearns-tui`: the TUI by default; `--headless`, `attach`, `runs`, `stop` and `export` work
-without one.
+"""`llmlearns-tui`: the TUI by default (and for `replay`); `--headless`, `attach`, `runs`, `stop`,
+`export` and `report` work without one, and `serve` shows it in web browsers.
 
 Nothing heavy is imported before it is needed: the headless path never loads Textual, and the TUI
 never imports torch. The worker is started first, so that it imports torch and builds the model
@@ -29,7 +29,11 @@ from engine.cli import (
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if (code := run_command(args)) is not None:  # runs, stop, export, cache: no worker, no UI
+    if args.command == "serve":  # the app in browsers, each tab its own process of this
+        from tui.serve import serve
+
+        return serve(args.host, args.port)
+    if (code := run_command(args)) is not None:  # runs, stop, export, cache, report: no UI
         return code
     try:
         initial = check_args(args)
@@ -43,14 +47,15 @@ def main(argv: list[str] | None = None) -> int:
 class EarlyConnection:
     """Connects in a thread from the moment it is made; calling it waits for the client.
 
-    A client the app never took (it quit first) is closed by `release`, which stops a worker
-    that belongs to this process: quitting early leaves no process behind.
+    `release` closes the client once the app has ended. By then the app has let go of every
+    client it received (closed, detached or shut down, each making a second close a no-op), so
+    this only stops one it never received: the user quit while it connected. Quitting early
+    leaves no process behind.
     """
 
     def __init__(self, connect: Callable[[], object]) -> None:
         self._client: object | None = None
         self._error: BaseException | None = None
-        self._taken = False
         self._thread = threading.Thread(target=self._run, args=(connect,), daemon=True)
         self._thread.start()
 
@@ -62,14 +67,11 @@ class EarlyConnection:
 
     def __call__(self) -> object:
         self._thread.join()
-        self._taken = True
         if self._error is not None:
             raise self._error
         return self._client
 
     def release(self) -> None:
-        if self._taken:
-            return
         self._thread.join()
         if self._client is not None:
             self._client.close()
@@ -93,10 +95,17 @@ def run_tui(args, initial) -> int:
     compare = getattr(args, "compare", None) or []
     try:
         code = run_app(
-            connect, start_new=start_new, initial_config=initial, tour=args.tour, compare=compare
+            connect,
+            start_new=start_new,
+            initial_config=initial,
+            tour=args.tour,
+            compare=compare,
+            replay=args.command == "replay",
         )
     finally:
         early.release()
+        for client in clients:  # runs the app started; those it let go of are already closed
+            client.close()
     if clients and _still_training(clients[-1].run_dir):
         print_in_background(clients[-1].run_dir, "{run_dir} keeps training in the background")
     return code

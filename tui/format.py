@@ -1,15 +1,51 @@
-"""Small text helpers every view shares: one-line errors, durations, rates, cheap Static updates,
-and text measured in terminal cells (a CJK character or an emoji takes two, a joined emoji one
-grapheme), so labels line up whatever they hold.
+"""Small text helpers every view shares: text made safe to show (`shown`), one-line errors,
+durations, rates, cheap Static updates, and text measured in terminal cells (a CJK character or an
+emoji takes two, a joined emoji one grapheme), so labels line up whatever they hold.
 """
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from rich.cells import cell_len, split_graphemes
-from textual.content import Content
+from rich.text import Span as RichSpan
+from rich.text import Text
+from textual.content import Content, Span
 from textual.widgets import Static
 
 from engine import token_label, visible
+
+T = TypeVar("T")
+
+
+def shown(content: T, *, one_line: bool = False) -> T:
+    """`content` as the terminal may be given it: every control character a visible stand-in
+    (engine.visible), whether it is a string (markup or not), a Content or a Rich Text; styles
+    stay on the characters they were on. `one_line` makes line breaks and tabs visible too.
+
+    The app's text widgets (widgets/safe_text.py) call it on whatever they are given; anything
+    else (a Rich table, a drawing) is the app's own and passes unchanged.
+    """
+    keep = not one_line
+    if isinstance(content, str):
+        return visible(content, keep_newlines=keep, keep_tabs=keep)  # type: ignore[return-value]
+    if not isinstance(content, (Content, Text)):
+        return content
+    plain = content.plain
+    text = visible(plain, keep_newlines=keep, keep_tabs=keep)
+    if text == plain:
+        return content
+    # A stand-in may be longer than its character (<U+0085>): move each span's ends with it.
+    at = [0]
+    for char in plain:
+        at.append(at[-1] + len(visible(char, keep_newlines=keep, keep_tabs=keep)))
+    if isinstance(content, Content):
+        spans = [Span(at[span.start], at[span.end], span.style) for span in content.spans]
+        return Content(text, spans)  # type: ignore[return-value]
+    copy = content.copy()
+    copy.plain = text
+    copy.spans = [RichSpan(at[span.start], at[span.end], span.style) for span in content.spans]
+    return copy  # type: ignore[return-value]
 
 
 def one_line(error: BaseException) -> str:

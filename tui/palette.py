@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from textual.app import SystemCommand
 
+from tui.state.replay import ReplayClock
 from tui.views.registry import VIEWS
 
 
@@ -18,6 +19,7 @@ class PaletteHost(Protocol):
     """What the palette's commands need of the app."""
 
     tour_on: bool
+    replay: ReplayClock
 
     def action_view(self, view: str) -> None: ...
     def action_toggle_pause(self) -> None: ...
@@ -26,6 +28,9 @@ class PaletteHost(Protocol):
     def action_toggle_log(self) -> None: ...
     def action_new_run(self) -> None: ...
     def action_compare_runs(self) -> None: ...
+    def action_replay(self) -> None: ...
+    def action_live(self) -> None: ...
+    def action_write_report(self) -> None: ...
     def action_toggle_tour(self) -> None: ...
     def action_help(self) -> None: ...
     def action_save_screenshot(self) -> None: ...
@@ -51,6 +56,18 @@ def palette_commands(app: PaletteHost) -> Iterator[SystemCommand]:
         app.action_compare_runs,
     )
     yield SystemCommand(
+        "Replay the run from step 0",
+        "p: play the history back, every view at the replayed step (the run goes on)",
+        app.action_replay,
+    )
+    if app.replay.replaying:
+        yield SystemCommand("Back to live", "esc: leave the replay", app.action_live)
+    yield SystemCommand(
+        "Write the run's report",
+        "r (Train view): one web page of the run, in its folder (opens offline)",
+        app.action_write_report,
+    )
+    yield SystemCommand(
         f"{'End' if app.tour_on else 'Start'} the guided tour",
         "short notes on what to look at as the model trains (--tour)",
         app.action_toggle_tour,
@@ -58,7 +75,7 @@ def palette_commands(app: PaletteHost) -> Iterator[SystemCommand]:
     yield SystemCommand("Help for this view", "? or F1", app.action_help)
     yield SystemCommand(
         "Screenshot",
-        "save an SVG of the screen in the run directory",
+        "P (shift+p): save an SVG of the screen in the run directory",
         lambda: app.set_timer(0.1, app.action_save_screenshot),  # once the palette is gone
     )
     yield SystemCommand("Quit llm-learns", "q: asks first while a run is live", app.action_quit_app)

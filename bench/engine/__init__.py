@@ -297,14 +297,15 @@ def main(argv: list[str] | None = None) -> int:
             "history",
             "gpt2",
             "stats",
+            "report",
         ],
         help="training covers every preset's; race: char-small against char-modern to "
         "char-small's final val (val over the same 200 batches); gpu: the CUDA check (char-gpu "
         "training, graph decoding, tests/test_cuda.py); bigcorpus: a generated corpus through "
         "the token cache; history: attaching runs with a million-step history; gpt2: GPT-2 small "
         "opened, traced and sampled on this machine; stats: training statistics on and off, "
-        "alternated (seed and char-small); gpu, bigcorpus, history, gpt2 and stats run only when "
-        "asked for",
+        "alternated (seed and char-small); report: the web page of a 100,000-step run, its "
+        "time and size; gpu, bigcorpus, history, gpt2, stats and report run only when asked for",
     )
     parser.add_argument(
         "--compile", action="store_true", help="gpu: also time char-gpu with --compile (slow)"
@@ -346,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.engine.gpt2 import bench_gpt2
     from bench.engine.gpu import bench_gpu, summary
     from bench.engine.history import bench_history
+    from bench.engine.report import bench_report
     from bench.engine.startup import bench_startup
     from bench.engine.stats import bench_stats
 
@@ -372,13 +374,14 @@ def main(argv: list[str] | None = None) -> int:
         "gpt2": lambda: bench_gpt2(args.rounds),
         "stats_seed": lambda: bench_stats("seed", args.rounds, chunks_of=10),
         "stats_char_small": lambda: bench_stats("char-small", args.rounds),
+        "report": lambda: bench_report(args.rounds),
     }
     for name, run in sections.items():
         if args.only and not name.startswith(args.only):
             continue
         if name.startswith(("convergence", "race", "contention")) and args.quick:
             continue
-        only_when_asked = ("gpu", "bigcorpus", "history", "gpt2", "stats")
+        only_when_asked = ("gpu", "bigcorpus", "history", "gpt2", "stats", "report")
         if name.startswith(only_when_asked) and args.only != name.partition("_")[0]:
             continue
         results[name] = run()

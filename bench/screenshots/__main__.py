@@ -2,7 +2,9 @@
 
 Trains the `seed` preset to its end in a real worker (about 15 s on two cores), then visits each
 view at 120×40 as a person would (a generation in Generate, a moved cursor in Inside, the
-where-wrong passage in Train) and saves an SVG of each into OUT_DIR (default: this folder).
+where-wrong passage in Train, each pane of Learning) and saves an SVG of each into OUT_DIR
+(default: this folder). Then writes the run's report and, where Chromium is installed, saves PNGs
+of three of its parts as Chromium draws them (bench/screenshots/report.py).
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ async def _wait(pilot, until, timeout: float = 60.0) -> None:
     await pilot.pause(0.5)
 
 
-async def take(out_dir: Path) -> list[Path]:
+async def take(out_dir: Path, run_dir: Path) -> list[Path]:
     from tui.app import LlmLearnsApp
     from tui.views.generate import GenerateView
     from tui.views.inside import InsideView
+    from tui.views.learning import LearningView
+    from tui.widgets.learning.embedding_plot import EmbeddingPlot
+    from tui.widgets.learning.health import HealthPane
 
-    run_dir = Path(tempfile.mkdtemp(prefix="llmlearns-screens-")) / "seed"
     app = LlmLearnsApp(connect=lambda: EngineClient.start(preset("seed"), run_dir))
     saved: list[Path] = []
 
@@ -74,6 +78,16 @@ async def take(out_dir: Path) -> list[Path]:
         await pilot.press("4")
         await pilot.pause(2)
         await shoot(pilot, "learn")
+        await pilot.press("6")
+        learning = app.query_one(LearningView)
+        await _wait(pilot, lambda: bool(learning.query_one(HealthPane).verdicts))
+        await shoot(pilot, "learning")
+        await pilot.press("l")
+        await _wait(pilot, lambda: len(learning.lenses) == len(learning.snapshots) > 0)
+        await shoot(pilot, "learning-lens")
+        await pilot.press("m")
+        await _wait(pilot, lambda: app.query_one(EmbeddingPlot).map is not None)
+        await shoot(pilot, "learning-map")
         await pilot.press("q")
     return saved
 
@@ -81,7 +95,17 @@ async def take(out_dir: Path) -> list[Path]:
 def main() -> int:
     out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path in asyncio.run(take(out_dir)):
+    run_dir = Path(tempfile.mkdtemp(prefix="llmlearns-screens-")) / "seed"
+    for path in asyncio.run(take(out_dir, run_dir)):
+        print(path)
+    from bench.screenshots.report import browser, shoot_report
+    from engine import write_report
+
+    report = write_report(run_dir)
+    if browser() is None:
+        print(f"{report} written; Chromium is not installed, so no pictures of it")
+        return 0
+    for path in shoot_report(report, out_dir):
         print(path)
     return 0
 

@@ -1,5 +1,5 @@
-"""The command line: one parser tree (train, attach, runs, stop, export), the checks that need no
-worker, and the headless client.
+"""The command line: one parser tree (train, attach, replay, runs, stop, export), the checks that
+need no worker, and the headless client.
 
 Every config field has a flag whose help is the field's own description (config.describe). Bad
 input ends in one line on stderr and exit code 2, before any worker starts or any UI opens.
@@ -25,6 +25,7 @@ from engine.cli.progress import (
     follow,
     one_line,
 )
+from engine.cli.sharing import add_sharing_parsers, report_command
 from engine.contract.codec import line_prefix
 from engine.contract.config import (
     DEFAULT_PRESET,
@@ -135,7 +136,8 @@ def _add_compare_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line: train (the default command), attach, runs, stop, export, cache."""
+    """The whole command line: train (the default command), attach, replay, runs, stop, export,
+    cache, report, serve."""
     parser = OneLineParser(
         prog=PROG,
         description="Train a small GPT and watch it learn. With no arguments: the TUI, training "
@@ -188,6 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output_flags(attach, f"every {PRINT_INTERVAL_S:g} s and each eval")
     _add_compare_flag(attach)
+    replay = commands.add_parser(
+        "replay",
+        help="open the TUI on a run and play its history back from step 0",
+        description="Open the TUI attached to a run (finished, stopped or still training) and "
+        "play its history back from step 0: every view shows the replayed step, and Generate and "
+        "Inside ask the weights kept nearest before it. Replay only reads the run; a run still "
+        "training goes on. In the TUI, space pauses, the arrows go by eval and esc goes live.",
+    )
+    replay.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="e.g. runs/seed-20261125-142501"
+    )
+    _add_compare_flag(replay)
+    replay.set_defaults(headless=False, json=False, print_every=None, tour=False)  # TUI only
     runs = commands.add_parser("runs", help="list runs: state, step, best val loss, age")
     runs.add_argument(
         "root", nargs="?", type=Path, default=Path("runs"), help="where to look (default: runs)"
@@ -210,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     target.add_argument("--hf", type=Path, metavar="OUT_DIR", help="the model, as GPT-2")
     add_cache_parser(commands)
+    add_sharing_parsers(commands)
     return parser
 
 
@@ -241,13 +257,14 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def run_command(args: argparse.Namespace) -> int | None:
-    """Run a command that needs no worker and no UI (runs, stop, export, cache) and return its
-    exit code; None for train and attach."""
+    """Run a command that needs no worker and no UI (runs, stop, export, cache, report) and
+    return its exit code; None for train, attach, replay and serve."""
     command = {
         "runs": list_runs_command,
         "stop": stop_command,
         "export": export_command,
         "cache": cache_command,
+        "report": report_command,
     }.get(args.command)
     return None if command is None else command(args)
 
@@ -262,7 +279,11 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
 
     Raises EngineError with the one-line reason.
     """
-    if args.command not in ("train", "attach"):  # a caller that has not run run_command first
+    if args.command not in (
+        "train",
+        "attach",
+        "replay",
+    ):  # a caller that has not run run_command first
         raise EngineError(f"'{args.command}' is not run this way: see engine.cli.run_command")
     if args.json and not args.headless:
         raise EngineError("--json goes with --headless")
@@ -280,7 +301,7 @@ def check_args(args: argparse.Namespace) -> RunConfig | None:
 
         for run_dir in args.compare:
             comparable_run(run_dir)  # missing, or not a run: say so before any UI opens
-    if args.command == "attach":
+    if args.command in ("attach", "replay"):
         load_config(args.run_dir)  # not a run directory: say so before any UI opens
         return None
     if args.resume:
@@ -343,7 +364,7 @@ def connect_from_args(args: argparse.Namespace):
     """Start, resume or attach to a worker as the flags say; raises EngineError on bad input."""
     from engine.process.client import EngineClient
 
-    if args.command == "attach":
+    if args.command in ("attach", "replay"):
         return EngineClient.attach(args.run_dir)
     nproc = args.nproc_per_node
     if args.resume:

@@ -182,6 +182,11 @@ def whole_event(line: bytes) -> bool:
     return line.startswith(LINE_START) and line.find(LINE_START, 1) < 0
 
 
+def unreadable(path: Path, error: OSError) -> CheckpointError:
+    """The one line for a run file that is there but cannot be read (a folder, no permission)."""
+    return CheckpointError(f"{path} cannot be read: {error.strerror or error}")
+
+
 def read_events(run_dir: Path) -> Iterator[Event]:
     """Replay events.jsonl. A torn last line (a crash mid-write, or a write still under way) is
     left out; a line that is not an event is skipped with a warning, never fatal. A log that
@@ -202,7 +207,7 @@ def read_events(run_dir: Path) -> Iterator[Event]:
                     continue
                 yield event
     except OSError as error:
-        raise CheckpointError(f"{path} cannot be read: {error.strerror or error}") from None
+        raise unreadable(path, error) from None
     if skipped:
         warn_skipped(run_dir, skipped)
 

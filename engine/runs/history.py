@@ -29,7 +29,7 @@ from engine.contract.events import (
     event_from_json,
 )
 from engine.contract.run_state import RunState, advance
-from engine.runs.files import EVENTS, warn_skipped, whole_event
+from engine.runs.files import EVENTS, unreadable, warn_skipped, whole_event
 
 RECENT = 10_000  # the newest step events, replayed as they are
 OLDER_POINTS = 10_000  # the older ones, merged into at most this many
@@ -53,7 +53,7 @@ class Replay:
     One None comes where the history ends: after the line that starts before `history_bytes`
     (the end of the file if None), so a client that started or resumed the run tells its past
     from what it caused; the lines after it follow as they are. `events` and `steps` count what
-    the history sent and the step events it stands for.
+    the history sent and the step events it stands for; `skipped` the damaged lines left out.
     """
 
     def __init__(
@@ -70,7 +70,7 @@ class Replay:
         self.recent, self.older_points = recent, older_points
         self.recent_stats, self.older_stats = recent_stats, older_stats
         self.total_bytes = self.done_bytes = 0
-        self.events = self.steps = 0
+        self.events = self.steps = self.skipped = 0
         self._past = True  # the lines read so far are the history
 
     def __iter__(self) -> Iterator[bytes | None]:
@@ -141,6 +141,7 @@ class Replay:
                 out.append(merged)
             if out:
                 yield self._batch(out)
+            self.skipped = skipped
             if skipped:
                 warn_skipped(self.path.parent, skipped)
             if self._past:
@@ -238,6 +239,8 @@ def lines_from_end(path: Path, block: int = 1 << 16) -> Iterator[bytes]:
         file = path.open("rb")
     except FileNotFoundError:
         return
+    except OSError as error:
+        raise unreadable(path, error) from None
     with file:
         end = file.seek(0, 2)
         rest = b""
@@ -276,11 +279,14 @@ def events_of_kinds(run_dir: Path, kinds: tuple[type[Event], ...]) -> Iterator[E
 
 
 def read_json_lines(path: Path, prefixes: tuple[bytes, ...]) -> Iterator[dict]:
-    """The JSON of the whole lines that start with one of `prefixes`, in order; others unread."""
+    """The JSON of the whole lines that start with one of `prefixes`, in order; others unread.
+    A file that is there but cannot be read is a CheckpointError naming it."""
     try:
         file = path.open("rb")
     except FileNotFoundError:
         return
+    except OSError as error:
+        raise unreadable(path, error) from None
     with file:
         for line in file:
             if line.startswith(prefixes) and line.endswith(b"\n"):

@@ -13,7 +13,7 @@ from engine.contract.display import visible
 from engine.contract.errors import CheckpointError
 from engine.contract.events import EvalCompleted, StepCompleted, TrainingFinished, TrainingStarted
 from engine.contract.run_state import RunState, settled
-from engine.runs.files import CONFIG, EVENTS, RUNS_ROOT, load_config
+from engine.runs.files import CONFIG, EVENTS, RUNS_ROOT, load_config, unreadable
 from engine.runs.history import last_state, lines_from_end, read_json_lines
 from engine.runs.liveness import worker_alive
 
@@ -84,7 +84,7 @@ def comparable_run(run_dir: Path) -> Path:
         with events.open("rb") as file:
             empty = not file.read(1)
     except OSError as error:
-        raise CheckpointError(f"{events} cannot be read: {error.strerror or error}") from None
+        raise unreadable(events, error) from None
     if empty:
         raise CheckpointError(f"{run_dir} has no history to draw yet ({EVENTS} is empty)")
     return run_dir

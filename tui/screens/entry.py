@@ -11,9 +11,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Markdown, Static
+from textual.widgets import Markdown
 
 from tui.terms import entry
+from tui.widgets.safe_text import SafeStatic
 
 
 class EntryScreen(ModalScreen[None]):
@@ -27,9 +28,11 @@ class EntryScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="entry-dialog"):
-            yield Static(Content.styled(f"Learn: {self.heading}", "bold"), id="entry-title")
+            yield SafeStatic(Content.styled(f"Learn: {self.heading}", "bold"), id="entry-title")
             yield Markdown(entry(self.heading) or "No entry yet.", id="entry-text")
-            yield Static("escape closes · the Learn view (4) holds every entry", id="entry-hint")
+            yield SafeStatic(
+                "escape closes · the Learn view (4) holds every entry", id="entry-hint"
+            )
 
     def on_click(self) -> None:
         self.dismiss(None)

@@ -13,10 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Markdown, OptionList, Static
+from textual.widgets import Markdown, OptionList
 from textual.widgets.option_list import Option
 
 from tui.messages import LearnAsked
+from tui.widgets.safe_text import SafeStatic
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class ViewHelp:
 
 GLOBAL_KEYS = (
     "`1`–`7` views · `space` pause/resume · `s` save · `g` sample · `n` new run · "
+    "`p` replay from step 0 (`esc` back to live) · `P` screenshot · "
     "`ctrl+p` commands · `q` or `ctrl+c` quit · in a text field every key types: `esc` leaves it"
 )
 
@@ -47,11 +49,11 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         title, prose, terms = self.help.title, self.help.prose, self.help.terms
         with Vertical(id="help-dialog"):
-            yield Static(f"[b]Help: the {title} view[/b]", id="help-title")
+            yield SafeStatic(f"[b]Help: the {title} view[/b]", id="help-title")
             with Horizontal(id="help-body"):
                 yield Markdown(f"{prose}\n\n{GLOBAL_KEYS}", id="help-prose")
                 with Vertical(id="help-terms-box"):
-                    yield Static("Terms (enter opens Learn)", id="help-terms-title")
+                    yield SafeStatic("Terms (enter opens Learn)", id="help-terms-title")
                     yield OptionList(*[Option(term, id=term) for term in terms], id="help-terms")
 
     def on_mount(self) -> None:

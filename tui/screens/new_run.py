@@ -13,19 +13,19 @@ import re
 from dataclasses import fields, replace
 from typing import Any
 
-from rich.markup import escape
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Button, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Input, Select, Static, Switch
 
 from engine import DEFAULT_PRESET, PRESETS, TASKS, ConfigError, RunConfig, describe, visible
 from tui.format import learn_action
 from tui.messages import LearnAsked
 from tui.terms import field_term
+from tui.widgets.safe_text import SafeInput, SafeLabel, SafeStatic
 from tui.widgets.shell.key_hints import KeyHints
 
 SECTIONS = ("data", "model", "train")
@@ -64,41 +64,41 @@ class NewRunScreen(Screen[RunConfig | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="newrun"):
-            yield Static(
+            yield SafeStatic(
                 "[b]New run[/b] · every field is checked as you type; "
                 "ctrl+s starts, escape cancels",
                 id="newrun-title",
             )
             with Horizontal(id="newrun-preset-row"):
-                yield Label("preset", classes="field-label")
+                yield SafeLabel("preset", classes="field-label")
                 presets = [(name, name) for name in PRESETS]
                 value = self.base.preset if self.base.preset in PRESETS else Select.NULL
                 yield Select(
                     presets, value=value, id="newrun-preset", compact=True, prompt="custom"
                 )
-            yield Static(id="newrun-errors")
+            yield SafeStatic(id="newrun-errors")
             with VerticalScroll(id="newrun-form"):
                 for section in SECTIONS:
-                    yield Static(f"[b]{section}[/b]", classes="section-title")
+                    yield SafeStatic(f"[b]{section}[/b]", classes="section-title")
                     with Grid(classes="field-grid"):
                         for field in fields(getattr(self.base, section)):
                             if (section, field.name) in SKIPPED:
                                 continue
                             yield self._label(section, field.name)
                             yield self._editor(section, field.name)
-            yield Static(HINT, id="newrun-hint")
+            yield SafeStatic(HINT, id="newrun-hint")
             with Horizontal(id="newrun-buttons"):
                 yield Button("Start run", id="newrun-start", variant="primary")
                 yield Button("Cancel", id="newrun-cancel")
         yield KeyHints()
 
-    def _label(self, section: str, name: str) -> Label:
+    def _label(self, section: str, name: str) -> SafeLabel:
         """The field's name; a click on it shows the field's glossary entry."""
         heading = field_term(section, name)
         text = Content(name)
         if heading:
             text = text.stylize(f"@click={learn_action(heading)}")
-        label = Label(text, classes="field-label")
+        label = SafeLabel(text, classes="field-label")
         label.tooltip = f"click: learn about {heading}" if heading else None
         return label
 
@@ -124,7 +124,7 @@ class NewRunScreen(Screen[RunConfig | None]):
                 if isinstance(value, float)
                 else "text"
             )
-            widget = Input(
+            widget = SafeInput(
                 str(value),
                 type=kind,
                 id=widget_id,
@@ -229,8 +229,9 @@ class NewRunScreen(Screen[RunConfig | None]):
             name = (widget.id or "").split("-", 2)[-1]
             widget.set_class(bool(re.search(rf"\b{name}\b", self.problems)), "-invalid")
         errors = self.query_one("#newrun-errors", Static)
-        problems = escape(visible(self.problems))  # they quote what was typed
-        errors.update(f"[$error]✖ {problems}[/]" if self.problems else "[$success]✔ valid[/]")
+        # Content, not markup: the problems quote what was typed, a trailing backslash too.
+        problems = Content.styled(f"✖ {visible(self.problems)}", "$error")
+        errors.update(problems if self.problems else Content.styled("✔ valid", "$success"))
         self.query_one("#newrun-start", Button).disabled = config is None
         return config
 

@@ -6,7 +6,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button
+
+from tui.widgets.safe_text import SafeStatic
 
 
 class QuitScreen(ModalScreen[str]):
@@ -20,7 +22,7 @@ class QuitScreen(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-dialog"):
-            yield Static(
+            yield SafeStatic(
                 "[b]The run is still live.[/b]\n\n"
                 "Stop it and save a checkpoint, or detach and let it keep training? "
                 "(reattach later with the run directory)",

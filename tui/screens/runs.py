@@ -14,11 +14,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from engine import EngineError, RunSummary, list_runs, visible
 from tui.format import cell_label, fit, one_line
+from tui.widgets.safe_text import SafeStatic
 
 
 def run_line(run: RunSummary, drawn: bool) -> str:
@@ -43,8 +44,8 @@ class RunsScreen(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="runs-dialog"):
-            yield Static("Compare runs", id="runs-title")
-            yield Static(
+            yield SafeStatic("Compare runs", id="runs-title")
+            yield SafeStatic(
                 "Enter draws the run's val (●) and smoothed train curve on the Train chart, in "
                 "a colour of its own; enter on a ✓ run takes it off. Escape closes.",
                 id="runs-hint",

@@ -2,16 +2,19 @@
 
 Memory stays bounded on a run of any length. The newest RECENT steps keep a point each; whenever
 the history passes MAX_POINTS, the points older than those are merged in pairs (mean loss, last
-step), so the further back, the coarser, which is all a chart of a few hundred columns can show.
+step), the lightest first, so the older points stay evenly spread and a replay of any step finds
+its neighbourhood: a few hundred columns cannot show more.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from operator import add
 
 RECENT = 10_000  # the newest steps, one point each
 MAX_POINTS = 20_000  # past this, the older points are merged pairwise
+FREE = 5_000  # how many points a merge frees at least, so that it comes rarely
 MAX_EVALS = 2_000  # past this, every other one of the older val points is dropped
 
 
@@ -103,21 +106,42 @@ class LossHistory:
         self.eval_train = [(s, v) for s, v in self.eval_train if s < step]
 
     def _compact(self) -> None:
-        old = len(self.steps) - RECENT
-        pairs = old // 2
+        """Merge older points in pairs until FREE points are free again, the lightest pairs
+        first: the older points keep an even spacing (within a factor of two), so a replay finds
+        a point near any step. Merging the oldest points again at every pass left the first
+        quarter of a 100,000-step run as one point."""
+        cap = 2 * min(self.weight[: len(self.steps) - RECENT])
+        while len(self.steps) > MAX_POINTS - FREE:
+            old = len(self.steps) - RECENT
+            lightest = min(map(add, self.weight[: old - 1], self.weight[1:old]))
+            while cap < lightest:  # no pair is light enough: the next, twice as heavy
+                cap *= 2
+            self._merge_pairs(old, cap)
+
+    def _merge_pairs(self, old: int, cap: int) -> None:
+        """Merge each pair of neighbours among the first `old` points weighing at most `cap`
+        together (mean loss; step, tokens, seconds and EMA of the later)."""
         steps, tokens, seconds, loss, ema, weight = [], [], [], [], [], []
-        for i in range(0, 2 * pairs, 2):
-            w0, w1 = self.weight[i], self.weight[i + 1]
-            steps.append(self.steps[i + 1])
-            tokens.append(self.tokens[i + 1])
-            seconds.append(self.seconds[i + 1])
-            ema.append(self.ema[i + 1])
-            loss.append((self.loss[i] * w0 + self.loss[i + 1] * w1) / (w0 + w1))
-            weight.append(w0 + w1)
-        end = 2 * pairs
-        self.steps[:end], self.tokens[:end], self.loss[:end] = steps, tokens, loss
-        self.seconds[:end] = seconds
-        self.ema[:end], self.weight[:end] = ema, weight
+        i = 0
+        while i < old:
+            w0 = self.weight[i]
+            if i + 1 < old and w0 + self.weight[i + 1] <= cap:
+                w1, j = self.weight[i + 1], i + 1
+                loss.append((self.loss[i] * w0 + self.loss[j] * w1) / (w0 + w1))
+                weight.append(w0 + w1)
+                i += 2
+            else:
+                j = i
+                loss.append(self.loss[i])
+                weight.append(w0)
+                i += 1
+            steps.append(self.steps[j])
+            tokens.append(self.tokens[j])
+            seconds.append(self.seconds[j])
+            ema.append(self.ema[j])
+        self.steps[:old], self.tokens[:old], self.loss[:old] = steps, tokens, loss
+        self.seconds[:old] = seconds
+        self.ema[:old], self.weight[:old] = ema, weight
 
     def clear_from(self, step: int) -> None:
         keep = bisect_right(self.steps, step - 1)
@@ -125,6 +149,24 @@ class LossHistory:
             del series[keep:]
         self._clear_evals_from(step)
         self.set_smoothing(self.smoothing)
+
+    def up_to(self, step: int) -> LossHistory:
+        """The history as it stood at `step`, for drawing a replayed step: a copy of its points
+        and evals up to that step (the EMA of each point is already that of its step)."""
+        end = bisect_right(self.steps, step)
+        past = LossHistory(self.smoothing)
+        past.steps, past.tokens, past.seconds = (
+            self.steps[:end],
+            self.tokens[:end],
+            self.seconds[:end],
+        )
+        past.loss, past.ema, past.weight = self.loss[:end], self.ema[:end], self.weight[:end]
+        past.val = [point for point in self.val if point[0] <= step]
+        past.eval_train = [point for point in self.eval_train if point[0] <= step]
+        past._ema_steps = sum(past.weight)
+        if past.ema:  # so that it could go on: the EMA's raw sum, undebiased
+            past._ema_raw = past.ema[-1] * (1 - past.smoothing**past._ema_steps)
+        return past
 
     def set_smoothing(self, smoothing: float) -> None:
         self.smoothing = beta = min(0.999, max(0.0, smoothing))

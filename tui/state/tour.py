@@ -94,7 +94,7 @@ class Tour:
                 "Temperature, top-k and top-p",
             )
         elif isinstance(event, PhaseChanged):
-            return self._lesson(event)
+            return self._lesson(event) or self._phase(event)
         elif isinstance(event, TrainingFinished):
             return self._finished(event)
         return None
@@ -156,9 +156,34 @@ class Tour:
                 "half stays where it was: a phase change. Knock the head out in the Lab view "
                 "(7) to see the loss come back.",
                 "train",
-                "Induction heads",
+                "Induction head",
             )
         return None
+
+    def _phase(self, event: PhaseChanged) -> Note:
+        """The first induction head, or the in-context-learning jump: each once."""
+        view = "learning" if "learning" in self.views else "train"
+        if event.phase is PhaseKind.INDUCTION:
+            head = f"L{event.layer}H{event.head}"
+            return Note(
+                "induction",
+                f"Step {event.step:,}: an induction head formed",
+                f"Head {head} (block {event.layer}, head {event.head}) now continues repeats: at "
+                f'the second A of "A B … A" it looks at the B that followed the first A (score '
+                f"{event.score:.2f}). Abilities often appear this suddenly; the loss chart marks "
+                "the step, and the Learning view shows every head's score.",
+                view,
+                "Induction head",
+            )
+        return Note(
+            "icl",
+            f"Step {event.step:,}: in-context learning jumped",
+            f"Tokens late in the context are now predicted better than early ones (score "
+            f"{event.score:+.2f} nats): the model has begun to use what it has read. The loss "
+            "chart marks the step.",
+            view,
+            "In-context learning",
+        )
 
     def _untrained(self, loss: float) -> Note | None:
         start = self.started

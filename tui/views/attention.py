@@ -6,19 +6,22 @@ the run's probe: while scrubbing, the input shows that probe and the info line s
 head is labelled with its role (engine.lens.head_roles, plain Python, run in the request's thread),
 and the roles of every stored snapshot are gathered one snapshot at a time, to show how a head's
 role grew.
+
+While the run is replayed (View.at_step), the view shows the probe's snapshot stored at or before
+the replayed step, or, for a text of one's own, the weights kept nearest before it (client.
+attention(text, at_step=...)), and says which; ←/→ then move the replay by eval.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.content import Content
-from textual.widgets import Input, Label, Select, Static, Switch
+from textual.widgets import Input, Select, Static, Switch
 
 from engine import (
     AttentionMap,
@@ -39,11 +42,15 @@ from tui.views.view import View
 from tui.widgets.attention.attention_bars import AttentionBars
 from tui.widgets.attention.head_grid import SHORT_ROLES, HeadGrid, role_label
 from tui.widgets.attention.heatmap import AttentionHeatmap
+from tui.widgets.safe_text import SafeInput, SafeLabel, SafeStatic
 
 AUTO_REFRESH_S = 5.0
 # The time-lapse has no glossary entry of its own: its snapshots are attention maps.
 SNAPSHOTS = "Attention and self-attention"
 MapReply = tuple[AttentionMap, list[int], tuple[HeadRole, ...]]  # a map, the stored steps, roles
+REPLAY = "Replay and kept weights"
+# A replayed step's map: the MapReply, the kept steps, and whether the map is a stored snapshot.
+ReplayReply = tuple[MapReply, list[int], bool]
 
 
 def probe_from_sample(text: str, limit: int = 60) -> str:
@@ -53,11 +60,6 @@ def probe_from_sample(text: str, limit: int = 60) -> str:
         return line
     cut = line[:limit]
     return cut.rsplit(" ", 1)[0] if " " in cut else cut
-
-
-def shown(text: str) -> str:
-    """A text as the one-line input shows it: every control character visible."""
-    return visible(text, keep_newlines=False, keep_tabs=False)
 
 
 CONTEXT = "Block size (context window)"
@@ -76,7 +78,7 @@ def unknown_note(words: list[str], room: int) -> Content:
 def role_history_line(
     history: dict[int, tuple[HeadRole, ...]], layer: int, head: int, keep: int = 2
 ) -> str:
-    """How one head's role changed over the snapshots: "h2: mixed → prev at 600"."""
+    """How one head's role changed over the snapshots: "h1: mixed → prev at 600"."""
     roles = []
     for step in sorted(history):
         role = next((r.role for r in history[step] if (r.layer, r.head) == (layer, head)), None)
@@ -86,10 +88,10 @@ def role_history_line(
         return ""
     changes = [roles[0]] + [b for a, b in zip(roles, roles[1:], strict=False) if a[1] != b[1]]
     if len(changes) == 1:
-        return f"h{head + 1}: {changes[0][1]} since step {changes[0][0]:,}"
+        return f"h{head}: {changes[0][1]} since step {changes[0][0]:,}"
     text = " → ".join(f"{role} at {step:,}" for step, role in changes[1:][-keep:])
     start = "…" if len(changes) - 1 > keep else changes[0][1]
-    return f"h{head + 1}: {start} → {text}"
+    return f"h{head}: {start} → {text}"
 
 
 class MapFrame(ScrollableContainer, can_focus=False, inherit_bindings=False):
@@ -112,7 +114,11 @@ selected head's role changed across the stored snapshots. Click a label for what
 
 Keys: `↑`/`↓` pick the query token (its bars list where it looks) · `[`/`]` head ·
 `{`/`}` layer · `←`/`→` scrub through the snapshots stored at each eval, all of the run's probe
-text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box, enter shows it.""",
+text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box, enter shows it.
+
+While the run is **replayed** (`p` on the Train view), the map is the probe's snapshot stored at
+or before the replayed step, and `←`/`→` move the replay by eval. A text of your own is looked at
+with the weights kept nearest before that step: the line above the map says which step's.""",
         [
             "Attention and self-attention",
             "Keys, queries and values",
@@ -125,10 +131,12 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             "Attention scores",
             "Square-root colour scale",
             "Head roles",
+            REPLAY,
         ],
     )
 
     INPUT = "#attn-input"
+    REPLAY_ARROWS = True  # they scrub the snapshots, which replay moves by eval
 
     BINDINGS = [
         Binding("up", "query(-1)", "Query ↑", show=False),
@@ -162,20 +170,22 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         self.engine_probe = ""  # the text the engine's stored snapshots are of
         self.step = 0
         self._fetched_step = -1
+        self.kept: list[int] | None = None  # the steps whose weights are kept, once asked
+        self.replayed: tuple | None = None  # what the map of the replayed step is (_replay_want)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="attn-controls"):
-            yield Input(
-                shown(self.probe),
+            yield SafeInput(
+                self.probe,
                 placeholder="text to look at (/ to type, enter to show)",
                 id="attn-input",
                 compact=True,
             )
             yield Select([], prompt="layer", id="attn-layer", compact=True, allow_blank=True)
             yield Select([], prompt="head", id="attn-head", compact=True, allow_blank=True)
-            yield Label("auto", id="attn-auto-label")
+            yield SafeLabel("auto", id="attn-auto-label")
             yield Switch(value=True, id="attn-auto")
-        yield Static(id="attn-info")
+        yield SafeStatic(id="attn-info")
         with Horizontal(id="attn-body"):
             with MapFrame(id="attn-map-scroll"):
                 yield AttentionHeatmap(id="attn-map")
@@ -196,7 +206,9 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
 
     def set_client(self, client: RunClient) -> None:
         super().set_client(client)
-        if self.probe:
+        if self.at_step is not None:
+            self.fetch_replayed(force=True)
+        elif self.probe:
             self.fetch()
 
     @property
@@ -221,14 +233,18 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
                 self.probe = probe_from_sample(event.text)
                 self._show_input(self.probe)
                 refresh = True
-        if refresh and self.client is not None and self.auto and self.snapshot_index is None:
+        live = self.snapshot_index is None and self.at_step is None
+        if refresh and self.client is not None and self.auto and live:
             self.fetch()
 
     def _show_input(self, text: str) -> None:
-        self.query_one("#attn-input", Input).value = shown(text)
+        self.query_one("#attn-input", Input).value = text
 
     def entered(self) -> None:
         """The view was switched to: a live map older than the run's step is fetched anew."""
+        if self.at_step is not None:
+            self.fetch_replayed()
+            return
         stale = self.auto and self.snapshot_index is None and self.step != self._fetched_step
         if self.amap is None or stale:
             self.fetch()
@@ -239,6 +255,7 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         if (
             self.auto
             and self.snapshot_index is None
+            and self.at_step is None
             and self.client is not None
             and self.probe
             and self.step != self._fetched_step
@@ -259,6 +276,65 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
 
         if self.ask(request, self._show_map, self._map_failed, group="attention"):
             self._fetched_step = self.step
+
+    def replay_moved(self) -> None:
+        if self.at_step is None:  # back to live: the text typed, now
+            self.snapshot_index, self.replayed = None, None
+            self._show_input(self.probe)
+            self._fetched_step = -1
+            if self.showing:
+                self.fetch()
+        elif self.showing:
+            self.fetch_replayed()
+
+    @property
+    def own_text(self) -> bool:
+        """Whether the text is one typed here rather than the probe the snapshots are of."""
+        return self.probe_edited and self.probe != self.engine_probe
+
+    def _replay_want(self, step: int) -> tuple:
+        """What the replayed step's map is: a stored snapshot, or kept weights on a text."""
+        if not self.own_text:
+            stored = [s for s in self.snapshots if s <= step]
+            if stored:
+                return ("snapshot", stored[-1])
+        if self.kept is None:
+            return ("kept", self.probe, step)  # not known yet: ask
+        before = [k for k in self.kept if k <= step]
+        return ("kept", self.probe, before[-1] if before else None)
+
+    def fetch_replayed(self, force: bool = False) -> None:
+        """Ask for the replayed step's map, unless the one shown already is it."""
+        step = self.at_step
+        if step is None or not self.probe:
+            return
+        want = self._replay_want(step)
+        if want == self.replayed and not force:
+            self._render_info()  # the same map: only "at or before step N" changed
+            return
+        text, own = self.probe, self.own_text
+
+        def request(client: RunClient) -> ReplayReply:
+            snapshots, kept = client.attention_steps(), client.kept_steps()
+            stored = [s for s in snapshots if s <= step]
+            if stored and not own:
+                amap = client.attention_at(stored[-1])
+            else:
+                amap = client.attention(text, at_step=step)
+            return (amap, snapshots, head_roles(amap)), kept, bool(stored) and not own
+
+        if self.ask(request, self._show_replayed, self._map_failed, group="attention"):
+            self.replayed = want
+
+    def _show_replayed(self, reply: ReplayReply) -> None:
+        (amap, snapshots, roles), kept, stored = reply
+        self.kept = kept
+        self.snapshot_index = snapshots.index(amap.step) if stored else None
+        if stored and self.engine_probe:
+            self._show_input(self.engine_probe)
+        if self.at_step is not None:
+            self.replayed = self._replay_want(self.at_step)
+        self._show_map((amap, snapshots, roles))
 
     def _show_map(self, reply: MapReply) -> None:
         amap, snapshots, roles = reply
@@ -300,16 +376,16 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
 
     def _map_failed(self, reason: str) -> None:
         self.query_one("#attn-info", Static).update(
-            f"[$error]attention unavailable:[/] {escape(visible(reason))}"
+            Content.assemble(("attention unavailable:", "$error"), " ", visible(reason))
         )
 
     def _set_options(self, n_layer: int, n_head: int) -> None:
         with self.prevent(Select.Changed):
             layer = self.query_one("#attn-layer", Select)
-            layer.set_options([(f"layer {i + 1}/{n_layer}", i) for i in range(n_layer)])
+            layer.set_options([(f"layer {i} of {n_layer}", i) for i in range(n_layer)])
             layer.value = self.layer_index
             head = self.query_one("#attn-head", Select)
-            head.set_options([(f"head {i + 1}/{n_head}", i) for i in range(n_head)])
+            head.set_options([(f"head {i} of {n_head}", i) for i in range(n_head)])
             head.value = self.head_index
 
     def _redraw(self) -> None:
@@ -346,6 +422,9 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         keys = ""  # how to go on: last, and only where it fits whole
         if amap is None:
             parts.append("Press / and type a text, then enter, to see where each token looks.")
+        elif self.at_step is not None:
+            parts += self._replay_info(amap, self.at_step)
+            keys = " · ←/→ eval, esc live"
         elif self.snapshot_index is None:
             parts += [Content.from_markup("[b]live [/b]"), f"· step {amap.step:,}"]
             if self.snapshots:
@@ -370,6 +449,25 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         if Content.assemble(*parts).cell_length + len(keys) <= (info.size.width or 200):
             parts.append(keys)
         info.update(Content.assemble(*parts))
+
+    def _replay_info(self, amap: AttentionMap, step: int) -> list[Content | str]:
+        """Which map shows for the replayed step: the snapshot at or before it, or kept weights."""
+        if self.snapshot_index is not None:
+            counter = f"snapshot {self.snapshot_index + 1}/{len(self.snapshots)}"
+            parts: list[Content | str] = [
+                learn_link(counter, SNAPSHOTS, "bold underline"),
+                Content.styled(" ", "bold"),
+                f"of the probe · step {amap.step:,}",
+            ]
+            if amap.step != step:
+                parts.append(f" (the last at or before {step:,})")
+            return parts
+        parts = [learn_link("kept weights", REPLAY, "bold underline"), f" of step {amap.step:,}"]
+        if amap.step < step:
+            parts.append(f", the nearest kept before {step:,}")
+        elif amap.step > step:
+            parts.append(f": none kept at or before {step:,}")
+        return parts
 
     def on_resize(self) -> None:
         self._render_info()
@@ -416,12 +514,13 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
 
     @on(Input.Submitted, "#attn-input")
     def _probe_submitted(self, event: Input.Submitted) -> None:
-        # The input shows control characters as stand-ins: a text shown unedited keeps its own.
-        known = {shown(text): text for text in (self.engine_probe, self.probe)}
-        self.probe = known.get(event.value, event.value)
+        self.probe = event.value
         self.probe_edited = True
         self.snapshot_index = None
-        self.fetch()
+        if self.at_step is not None:
+            self.fetch_replayed(force=True)
+        else:
+            self.fetch()
         self.focus_main()
 
     @on(Select.Changed, "#attn-layer")
@@ -460,6 +559,9 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
             self.query_one("#attn-layer", Select).value = (self.layer_index + delta) % n_layer
 
     def action_scrub(self, delta: int) -> None:
+        if self.clock is not None and self.at_step is not None:
+            self.clock.step_eval(delta)  # the snapshots are the evals': the replay moves
+            return
         if not self.snapshots:
             self.notify("No stored snapshots yet: the engine keeps one per eval.", timeout=2)
             return
@@ -480,6 +582,9 @@ text · `r` refresh · `a` toggle auto refresh. `/` (or enter) types in the box,
         switch.value = not switch.value
 
     def action_refresh_map(self) -> None:
+        if self.at_step is not None:
+            self.fetch_replayed(force=True)
+            return
         if self.snapshot_index is not None:
             self.snapshot_index = None
             self._show_input(self.probe)

@@ -4,20 +4,21 @@ candidates and its sampling pipeline (redrawn from its logits whenever temp, top
 Generation runs in a thread worker and streams one message per token; it works whether the run is
 training, paused or finished, because the engine serves requests between steps. The prompt takes
 the keyboard only on enter, / or a click (see View), and gives it back once it is submitted.
+While the run is replayed (View.at_step), generation asks the weights kept nearest before the
+replayed step, and the status line says which step's weights wrote the text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 from textual.worker import get_current_worker
 
 from engine import ConfigError, GeneratedToken, RunClient, SampleConfig, visible
@@ -27,6 +28,7 @@ from tui.views.view import View
 from tui.widgets.generate.candidate_bars import CandidateBars, caption
 from tui.widgets.generate.generation_output import GenerationOutput
 from tui.widgets.generate.pipeline_table import PipelineTable
+from tui.widgets.safe_text import SafeInput, SafeLabel, SafeStatic
 
 SAMPLING = "Temperature, top-k and top-p"
 # (field, label, input type, what the field's "off" value is): the settings, in the order shown.
@@ -42,6 +44,7 @@ SETTINGS = [
 PIPELINE_FIELDS = {f"gen-{name}" for name, *_ in SETTINGS[:3]}
 # The keys that reach the fields (tab alone takes five presses to reach temp).
 KEYS = "/ types a prompt, enter generates · t: temp, then tab: top-k, top-p"
+REPLAY = "Replay and kept weights"
 
 
 class GenerateView(View):
@@ -63,8 +66,13 @@ after **top-p** (the smallest set whose probability reaches p, renormalised; 1.0
 rule marks where a stage cuts, a dot what it dropped. Change temp, top-k or top-p and the table is
 redrawn from the same logits at once, without generating again. **kept** counts the tokens still
 possible; **others** is the probability of every token without a row (≈: estimated from the top 64
-logits). Words the vocabulary lacks are flagged in red. Click an underlined word to learn more.""",
-        [SAMPLING, "Sampling pipeline", "Logits", "Softmax", "Token", "Vocabulary"],
+logits). Words the vocabulary lacks are flagged in red. Click an underlined word to learn more.
+
+While the run is **replayed** (`p` on the Train view), enter asks the model as it was: the weights
+kept nearest before the replayed step (a few evals' weights are kept), and the status line says
+which step's weights wrote the text. With the run's prompt and sample seed, the weights of an eval
+write that eval's sample again. `<`/`>` move the replay by eval (`←`/`→` pick tokens here).""",
+        [SAMPLING, "Sampling pipeline", "Logits", "Softmax", "Token", "Vocabulary", REPLAY],
     )
 
     INPUT = "#gen-prompt"
@@ -79,6 +87,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
     @dataclass
     class GenerationStarted(Message):
         unknown: list[str]  # the prompt's words the vocabulary lacks
+        step: int | None = None  # the training step of the weights that generate
 
     @dataclass
     class TokenArrived(Message):
@@ -97,10 +106,12 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
         self.sample = sample or SampleConfig()
         self.generating = False
         self.drawn_with: SampleConfig | None = None  # the settings of the generation shown
+        self.asked_at: int | None = None  # the replayed step the generation shown was asked at
+        self.drawn_at: int | None = None  # the step of the weights that wrote it
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="gen-prompt-row"):
-            yield Input(
+            yield SafeInput(
                 self.sample.prompt.strip(),
                 placeholder="prompt (/ to type, enter to generate)",
                 id="gen-prompt",
@@ -110,7 +121,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
             yield Button("Generate", id="gen-go", variant="primary", compact=True)
         with Horizontal(id="gen-settings"):
             yield from self._fields(SETTINGS[:3])
-        yield Static(id="gen-status")
+        yield SafeStatic(id="gen-status")
         with Horizontal(id="gen-body"):
             with VerticalScroll(id="gen-scroll"):
                 yield GenerationOutput(id="gen-output")
@@ -121,8 +132,10 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
     def _fields(self, settings: list[tuple[str, str, str, str]]) -> ComposeResult:
         for name, label, kind, off in settings:
             sampling = name in ("temperature", "top_k", "top_p")
-            yield Label(learn_link(label, SAMPLING) if sampling else label, classes="setting-label")
-            yield Input(
+            yield SafeLabel(
+                learn_link(label, SAMPLING) if sampling else label, classes="setting-label"
+            )
+            yield SafeInput(
                 str(getattr(self.sample, name)),
                 type=kind,
                 id=f"gen-{name}",
@@ -130,7 +143,7 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
                 compact=True,
             )
             if off:
-                yield Label(off, classes="setting-off")
+                yield SafeLabel(off, classes="setting-off")
 
     def on_mount(self) -> None:
         self.query_one("#gen-status", Static).update(KEYS)
@@ -167,24 +180,28 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
         try:
             config = self.read_config()
         except ConfigError as error:
-            status.update(f"[$error]{escape(visible(str(error)))}[/]")
+            status.update(Content.styled(visible(str(error)), "$error"))
             return
         prompt = self.query_one("#gen-prompt", Input).value
-        self.focus_main()  # the keyboard comes back: ←/→ pick tokens, 1-5 switch views
+        self.focus_main()  # the keyboard comes back: ←/→ pick tokens, 1-6 switch views
         self.query_one(GenerationOutput).start(prompt)
         self.drawn_with = config
         self._show(None)
-        status.update("generating…")
+        self.asked_at, self.drawn_at = self.at_step, None
+        status.update("generating…" if self.at_step is None else self._replay_status())
         self.generating = True
-        self._stream(self.client, prompt, config)
+        self._stream(self.client, prompt, config, self.at_step)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _stream(self, client: RunClient, prompt: str, config: SampleConfig) -> None:
+    def _stream(
+        self, client: RunClient, prompt: str, config: SampleConfig, at_step: int | None
+    ) -> None:
         # A stream, so not View.ask: a message per token, as the engine makes them.
         worker = get_current_worker()
         try:
-            generation = client.generate(prompt, config)
-            self.post_message(self.GenerationStarted(list(getattr(generation, "unknown", []))))
+            generation = client.generate(prompt, config, at_step=at_step)
+            unknown = list(getattr(generation, "unknown", []))
+            self.post_message(self.GenerationStarted(unknown, getattr(generation, "step", None)))
             for token in generation:
                 if worker.is_cancelled:
                     return
@@ -197,6 +214,36 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
     @on(GenerationStarted)
     def _started(self, message: GenerationStarted) -> None:
         self.query_one(GenerationOutput).flag_unknown(message.unknown)
+        self.drawn_at = message.step
+
+    def weights_note(self) -> Content | None:
+        """Whose weights wrote the generation shown, when it was asked of a replayed step."""
+        asked, drawn = self.asked_at, self.drawn_at
+        if asked is None or drawn is None:
+            return None
+        parts: list[Content | str] = [learn_link(f"step {drawn:,}'s kept weights", REPLAY)]
+        if drawn < asked:
+            parts.append(f" (the nearest kept before {asked:,})")
+        elif drawn > asked:
+            parts.append(f" (none kept by {asked:,})")
+        return Content.assemble("from ", *parts)
+
+    def _replay_status(self) -> Content:
+        step = self.at_step
+        return Content.assemble(
+            f"replaying step {step:,}: enter generates from the ",
+            learn_link("weights kept", REPLAY),
+            " at or before it",
+        )
+
+    def replay_moved(self) -> None:
+        if self.generating:
+            return
+        status = self.query_one("#gen-status", Static)
+        if self.at_step is not None:
+            status.update(self._replay_status())
+        elif self.asked_at is not None or not self.query_one(GenerationOutput).tokens:
+            status.update(KEYS)
 
     @on(TokenArrived)
     def _token(self, message: TokenArrived) -> None:
@@ -216,6 +263,8 @@ logits). Words the vocabulary lacks are flagged in red. Click an underlined word
             parts.append(Content.styled(visible(message.error), "$error"))
         else:
             parts.append(f"{len(output.tokens)} tokens")
+            if note := self.weights_note():  # before the rest: whose weights these are
+                parts += [" ", note]
         room = status.size.width or 200
         if output.unknown:  # before the keys: what went wrong with the prompt matters more
             left = room - Content.assemble(*parts).cell_length - 3

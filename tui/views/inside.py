@@ -3,12 +3,14 @@
 The engine traces the current weights between training steps (client.trace, one request); the
 view asks in a thread (View.ask), so the UI never waits on it, and only while the view is on screen:
 when entered, on r, when the position or text changes, and after each eval. Everything shown
-comes from the reply (a ForwardTrace), so the screen is always one consistent pass.
+comes from the reply (a ForwardTrace), so the screen is always one consistent pass. While the
+run is replayed (View.at_step), the trace is of the weights kept nearest before the replayed step
+(client.trace(..., at_step=...)), asked again only when that kept step changes, and the info line
+says which step's weights they are.
 """
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -31,11 +33,18 @@ from engine import (
 from tui.format import cell_label, learn_link
 from tui.messages import LearnAsked
 from tui.screens.help import ViewHelp
-from tui.views.attention import AttentionView, cut_note, probe_from_sample, shown, unknown_note
+from tui.views.attention import (
+    REPLAY,
+    AttentionView,
+    cut_note,
+    probe_from_sample,
+    unknown_note,
+)
 from tui.views.view import View
 from tui.widgets.inside.stage_detail import STAGE_TERMS, StageDetail
 from tui.widgets.inside.stage_list import StageList, count
 from tui.widgets.inside.token_row import TokenRow
+from tui.widgets.safe_text import SafeInput, SafeStatic
 
 # Short names for the header's parameter count per part; blocks are summed over.
 PART_NAMES = {
@@ -79,9 +88,14 @@ Keys: `↑`/`↓` pick a stage · `←`/`→` pick a position · **enter** opens
 `a` opens the Attention view at the stage's layer · `r` traces again with the current weights ·
 `/` types another text (enter traces it, escape leaves the box). The trace refreshes after each
 eval while the view is open. Under the pipeline: each head's role on this text for the attention
-stages, the nearest tokens (cosine) at the token embedding, the next-token guesses at the end.""",
+stages, the nearest tokens (cosine) at the token embedding, the next-token guesses at the end.
+
+While the run is **replayed** (`p` on the Train view), the pass is of the weights kept nearest
+before the replayed step (a few evals' weights are kept): the info line says which step's.
+`<`/`>` move the replay by eval (`←`/`→` pick positions here).""",
         list(dict.fromkeys([*STAGE_TERMS.values(), "Parameters", "Vector norm",
-                            "Cosine similarity", "Head roles", "Square-root colour scale"])),
+                            "Cosine similarity", "Head roles", "Square-root colour scale",
+                            REPLAY])),
     )  # fmt: skip
 
     INPUT = "#inside-input"
@@ -105,16 +119,17 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         self.step = 0
         self.error: str | None = None
         self.empty = False  # the text submitted last was empty: nothing was traced
+        self.kept: list[int] | None = None  # the steps whose weights are kept, once asked
 
     def compose(self) -> ComposeResult:
-        yield Input(
-            shown(self.text),
+        yield SafeInput(
+            self.text,
             placeholder="text to trace (/ to type, enter to trace)",
             id="inside-input",
             compact=True,
         )
-        yield Static(id="inside-info")
-        yield Static(id="inside-parts")
+        yield SafeStatic(id="inside-info")
+        yield SafeStatic(id="inside-parts")
         yield TokenRow(id="inside-tokens")
         with Vertical(id="inside-body"):
             yield StageList(id="inside-stages")
@@ -146,27 +161,57 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
                 self.text = probe_from_sample(event.text)
                 self._show_input()
                 refresh = True
-        if refresh and self.showing:
+        if refresh and self.showing and self.at_step is None:
             self.fetch()
 
     def entered(self) -> None:
-        """The view was switched to: a trace older than the run's step is made anew."""
-        if self.trace is None or self.trace.step != self.step:
+        """The view was switched to: a trace older than the run's step (or not of the kept
+        weights the replayed step needs) is made anew."""
+        if self.trace is None or self.trace.step != self._wanted_step():
             self.fetch()
+        else:
+            self._render_info()
+
+    def replay_moved(self) -> None:
+        if self.showing:
+            self.entered()
+
+    def _wanted_step(self) -> int | None:
+        """The step whose weights the trace should be of: the run's now, or while replaying the
+        latest kept at or before the replayed step (None: not known before asking)."""
+        step = self.at_step
+        if step is None:
+            return self.step
+        if self.kept is None:
+            return None
+        before = [k for k in self.kept if k <= step]
+        return before[-1] if before else (self.kept[0] if self.kept else self.step)
 
     def _show_input(self) -> None:
-        self.query_one("#inside-input", Input).value = shown(self.text)
+        self.query_one("#inside-input", Input).value = self.text
 
     def fetch(self) -> None:
         """Ask for a trace of the text at the position asked for."""
-        if self.text:
-            text, position = self.text, self.position
+        if not self.text:
+            return
+        text, position, at_step = self.text, self.position, self.at_step
+        if at_step is None:
             self.ask(
                 lambda client: client.trace(text, position),
                 self._show_trace,
                 self._trace_failed,
                 group="inside",
             )
+            return
+
+        def replayed(client: RunClient) -> tuple[ForwardTrace, list[int]]:
+            return client.trace(text, position, at_step=at_step), client.kept_steps()
+
+        self.ask(replayed, self._show_replayed, self._trace_failed, group="inside")
+
+    def _show_replayed(self, reply: tuple[ForwardTrace, list[int]]) -> None:
+        trace, self.kept = reply
+        self._show_trace(trace)
 
     def _show_trace(self, trace: ForwardTrace) -> None:
         self.trace = trace
@@ -187,7 +232,9 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         info = self.query_one("#inside-info", Static)
         trace = self.trace
         if self.error is not None:
-            info.update(f"[$error]trace unavailable:[/] {escape(visible(self.error))}")
+            info.update(
+                Content.assemble(("trace unavailable:", "$error"), " ", visible(self.error))
+            )
             return
         if self.empty:
             info.update(
@@ -203,7 +250,19 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
             # The engine starts an empty token list at a line break, as generation does.
             link = learn_link("no tokens in this text", "Tokenizer", "$warning underline")
             parts += [link, Content.styled(": traced a line break (⏎) instead · ", "$warning")]
-        parts.append(f"step {trace.step:,} · position {p + 1}/{len(trace.tokens)}: ")
+        replayed = self.at_step
+        if replayed is not None:  # say plainly whose weights these are
+            parts += [
+                learn_link("kept weights", REPLAY, "bold underline"),
+                f" of step {trace.step:,}",
+            ]
+            if trace.step < replayed:
+                parts.append(f" (nearest before {replayed:,})")
+            elif trace.step > replayed:
+                parts.append(f" (none kept by {replayed:,})")
+            parts.append(f" · position {p + 1}/{len(trace.tokens)}: ")
+        else:
+            parts.append(f"step {trace.step:,} · position {p + 1}/{len(trace.tokens)}: ")
         parts.append(cell_label(trace.tokens[p]))
         if trace.truncated:  # before the unknown words: a long list must not hide it
             parts += [" · ", cut_note(len(trace.tokens))]
@@ -260,8 +319,7 @@ stages, the nearest tokens (cosine) at the token embedding, the next-token guess
         if self.empty:  # said on the info line; the last trace stays below it
             self._render_info()
             return
-        # The box shows control characters as stand-ins: a text shown unedited keeps its own.
-        self.text = event.value if event.value != shown(self.text) else self.text
+        self.text = event.value  # the box holds the text itself (tui/widgets/safe_text.py)
         self.text_edited = True
         self.position = -1
         self.fetch()

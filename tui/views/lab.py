@@ -2,7 +2,7 @@
 
 Experiments (e): knock a part out (a head, a block's attention or its MLP; zero or mean
 ablation) and compare the model with and without it on val, on a text, and at one position of
-that text; and the head importance table. The prediction game (p): guess the next token of a
+that text; and the head importance table. The prediction game (t): guess the next token of a
 validation passage, scored beside the model's own guess.
 
 Every answer comes from the engine (View.ask), on the weights as they are between two steps;
@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
 from engine import (
@@ -42,6 +42,7 @@ from tui.widgets.inside.token_row import TokenRow
 from tui.widgets.lab.ablation_result import AblationView
 from tui.widgets.lab.game_panel import GamePanel
 from tui.widgets.lab.importance_table import ImportanceView
+from tui.widgets.safe_text import SafeInput, SafeStatic
 
 PANES = ("experiments", "game")
 
@@ -69,6 +70,7 @@ class LabView(View):
         """\
 Experiments on the live model: they never change its weights. Pause (`space`) to hold them
 still; while training runs, each answer is from the weights of its moment (the step is shown).
+A replay (`p`) does not reach here: the Lab always works on the latest weights.
 
 **Experiments** (`e`): pick a part on the left (`↑`/`↓`): a block's whole attention, one
 head, or its MLP. The model runs with and without it (**ablation**): the val loss (and a task's
@@ -78,7 +80,7 @@ the text (`←`/`→`) the likeliest next tokens with and without the part. `m` 
 the text). `i` ranks every head by the val loss its ablation alone costs (**head importance**),
 at the current weights. `/` types another text.
 
-**Prediction game** (`p`): a validation passage is shown up to a hidden token; type your guess
+**Prediction game** (`t`): a validation passage is shown up to a hidden token; type your guess
 of it (a word, a character or a number, as the run's tokens go) and press enter. You see the
 probability the model gave your guess, its own top choice, and the score: yours against the
 model's on the same tokens.""",
@@ -90,14 +92,14 @@ model's on the same tokens.""",
             "Feed-forward network",
             "Train and validation loss",
             "Accuracy",
-            "Induction heads",
+            "Induction head",
             "Token",
         ],
     )
 
     BINDINGS = [
         Binding("e", "pane('experiments')", "Experiments"),
-        Binding("p", "pane('game')", "Play"),
+        Binding("t", "pane('game')", "Game"),
         Binding("m", "method", "Zero/mean"),
         Binding("i", "importance", "Importance"),
         Binding("left", "position(-1)", "Position ←", show=False),
@@ -126,9 +128,9 @@ model's on the same tokens.""",
         return "#lab-input" if self.pane == "experiments" else "#game-input"
 
     def compose(self) -> ComposeResult:
-        yield Static(id="lab-panes")
+        yield SafeStatic(id="lab-panes")
         with Vertical(id="lab-experiments"):
-            yield Input(
+            yield SafeInput(
                 visible(self.text, keep_newlines=False),
                 placeholder="a text to measure on (/ to type, enter to run)",
                 id="lab-input",
@@ -141,7 +143,7 @@ model's on the same tokens.""",
                     yield AblationView("pick a part to knock out (↑/↓)", id="lab-result")
                     yield ImportanceView("i: rank the heads", id="lab-importance")
         with Vertical(id="lab-game"):
-            yield Input(
+            yield SafeInput(
                 placeholder="your guess of the next token (enter)", id="game-input", compact=True
             )
             yield GamePanel(id="game-panel")
@@ -162,15 +164,21 @@ model's on the same tokens.""",
         labels = []
         for key, pane, name in (
             ("e", "experiments", "experiments"),
-            ("p", "game", "prediction game"),
+            ("t", "game", "prediction game"),
         ):
             style = "bold reverse $primary" if pane == self.pane else "$foreground-muted"
             labels.append(Content.assemble((f" {key} ", "bold $accent"), (f" {name} ", style)))
         method = learn_link(f"{self.method} ablation", "Ablation")
         status = spaced(("  ·  ", "$foreground"), method) if self.pane == "experiments" else ""
-        status = Content.assemble(status, (f"  ·  weights of step {self.step:,}", "$foreground"))
-        self.query_one("#lab-panes", Static).update(Content(" ").join(labels) + status)
+        weights = f"  ·  weights of step {self.step:,}"
+        if self.at_step is not None:
+            weights += " (live, not replayed)"
+        status = Content.assemble(status, (weights, "$foreground"))
+        self.query_one("#lab-panes", SafeStatic).update(Content(" ").join(labels) + status)
         self.refresh_bindings()
+
+    def replay_moved(self) -> None:
+        self._show_pane()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("method", "importance", "position"):
@@ -195,7 +203,7 @@ model's on the same tokens.""",
                     self._set_parts(parts(event.n_layer, event.n_head))
                 if event.probe and not self.text:
                     self.text = event.probe
-                    self.query_one("#lab-input", Input).value = visible(
+                    self.query_one("#lab-input", SafeInput).value = visible(
                         event.probe, keep_newlines=False
                     )
             elif isinstance(event, StepCompleted):

@@ -11,6 +11,7 @@ from tui.views.generate import GenerateView
 from tui.views.inside import InsideView
 from tui.views.lab import LabView
 from tui.views.learn import LearnView
+from tui.views.learning import LearningView
 from tui.views.train import TrainView
 from tui.views.view import View
 
@@ -35,6 +36,7 @@ VIEWS = (
     ViewEntry("3", "generate", "Generate", GenerateView),
     ViewEntry("4", "learn", "Learn", LearnView),
     ViewEntry("5", "inside", "Inside", InsideView),
-    ViewEntry("7", "lab", "Lab", LabView),  # 6 is the Learning view's
+    ViewEntry("6", "learning", "Learning", LearningView),
+    ViewEntry("7", "lab", "Lab", LabView),
 )
 FIRST = VIEWS[0].id  # shown at start

@@ -1,10 +1,15 @@
-"""The Train view: loss chart, stats panel and sample time-lapse, with the chart's key bindings."""
+"""The Train view: loss chart, stats panel and sample time-lapse, with the chart's key bindings.
+
+While the run is replayed (View.at_step), the chart, the stats and the samples show the replayed
+step; the where-wrong passage is measured on the model as it is now, and says so.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -13,6 +18,7 @@ from engine import (
     EngineError,
     EvalCompleted,
     Event,
+    PhaseChanged,
     RunClient,
     StepCompleted,
     TrainingStarted,
@@ -22,6 +28,7 @@ from tui.format import one_line
 from tui.screens.help import ViewHelp
 from tui.screens.runs import RunsScreen
 from tui.state.compare import add_events, free_color, mismatch, read_more, read_run
+from tui.state.learning import phase_of
 from tui.views.view import View
 from tui.widgets.train.chart_legend import ChartLegend
 from tui.widgets.train.lesson_chart import LessonChart
@@ -47,7 +54,8 @@ falling, the model is memorising: that stretch is shaded.
 Dashed lines are landmarks. The top one is random guessing, ln(vocabulary size): a model starts
 there. The other two are what counting alone achieves on the val text, from the training text's
 token frequencies (unigram) and pair frequencies (bigram): a model that has learned anything
-beyond counting falls below them.
+beyond counting falls below them. A vertical line marks a **phase change** (an induction head
+formed, or in-context learning jumped), named at the top.
 
 Beside the chart: perplexity (e to the loss: as unsure as a choice among that many tokens),
 epochs (passes over the training text), the model's parameter count, and the learning-rate
@@ -58,8 +66,16 @@ train curve beside this run, each run in a colour of its own (or start with `--c
 Compare by tokens seen or training seconds (`x`) when the runs' steps differ in size or cost.
 
 Keys: `l` log-scale y · `x` steps, tokens seen or training seconds on the x axis · `c` compare
-runs · `space` pause/resume · `s` save a checkpoint · `g` draw a sample now. Samples appear
+runs · `r` the run's report, a web page · `space` pause/resume · `s` save a checkpoint · `g`
+draw a sample now. Samples appear
 below, one per eval; the panel follows the newest unless you scroll up (`end` follows again).
+
+**Replay:** `p` plays the run's history back from step 0, even while it trains: the chart, the
+stats and the samples show each step as it was, and so do the other views (Attention the snapshot
+at or before it; Generate and Inside ask the weights kept nearest before it). The bar under the
+header says "replaying step N of M": `space` pauses, `←`/`→` go by eval, `f` changes the speed
+(one eval a second, or ×0.1 to ×1000 the run's own training time), a click on the bar's slider
+jumps, and `esc` goes back to live.
 
 `w` swaps the samples for **where the model is wrong**: a passage of validation text coloured by
 each token's loss (red: the model did not see it coming), measured again at every eval. `←`/`→`
@@ -98,11 +114,13 @@ nothing predicts, against the second half, a repeat only copying predicts, with 
             "Generalisation",
             "Grokking",
             "Weight decay",
-            "Induction heads",
+            "Induction head",
             "Phase change",
+            "Replay and kept weights",
         ],
     )
 
+    REPLAY_ARROWS = True
     BINDINGS = [
         Binding("l", "toggle_log", "Log y"),
         Binding("x", "toggle_x", "Steps/tokens/seconds", show=False),
@@ -110,6 +128,8 @@ nothing predicts, against the second half, a repeat only copying predicts, with 
         Binding("left_square_bracket", "smoothing(-1)", "Less smooth", show=False),
         Binding("right_square_bracket", "smoothing(1)", "More smooth", show=False),
         Binding("w", "toggle_wrong", "Where wrong"),
+        Binding("p", "app.replay", "Replay"),
+        Binding("r", "report", "Report", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -165,6 +185,9 @@ nothing predicts, against the second half, a repeat only copying predicts, with 
                 )
             elif isinstance(event, EvalCompleted):
                 chart.history.add_eval(event.step, event.val_loss, event.train_loss)
+            elif isinstance(event, PhaseChanged):
+                chart.add_phase(phase_of(event))
+                self.query_one(ChartLegend).show(chart.legend())
             elif isinstance(event, TrainingStarted):
                 self.started = event
                 for run in chart.compared:
@@ -202,6 +225,16 @@ nothing predicts, against the second half, a repeat only copying predicts, with 
         super().set_client(client)
         self.query_one(SurprisePassage).stale = True
         self._measure_if_shown()
+
+    def replay_moved(self) -> None:
+        step = self.at_step
+        playing = self.clock is not None and self.clock.playing
+        self.query_one(LossChart).show_until(step, now=not playing)  # a key press shows at once
+        self.query_one(StatsPanel).show_step(step)
+        self.query_one(SampleLog).show_until(step)
+        # token_losses has no at_step: the passage is the model's now, whatever step replays.
+        now = "measured on the model now, not the replayed step" if step is not None else ""
+        self.query_one(SurprisePassage).border_subtitle = now
 
     def _measure_if_shown(self) -> None:
         passage = self.query_one(SurprisePassage)
@@ -277,6 +310,36 @@ nothing predicts, against the second half, a repeat only copying predicts, with 
     def _warn_if_not_comparable(self, run) -> None:
         if self.started and (why := mismatch(run, self.started.tokenizer, self.started.vocab_size)):
             self.notify(visible(why), severity="warning", timeout=8, markup=False)
+
+    def action_report(self) -> None:
+        """Write the run's report (RUN_DIR/report.html) in a thread, then say where it is."""
+        run_dir = self.client.run_dir if self.client is not None else None
+        if run_dir is None and self.started and self.started.run_dir:
+            run_dir = Path(self.started.run_dir)
+        if run_dir is None:
+            self.notify("No run to report on yet.", severity="warning", timeout=2)
+            return
+        self.notify("writing the report…", timeout=2)
+        self._write_report(Path(run_dir))
+
+    @work(thread=True, group="report", exclusive=True, exit_on_error=False)
+    def _write_report(self, run_dir: Path) -> None:
+        from engine import write_report  # its module loads on first use, not with the app
+
+        try:
+            path = write_report(run_dir)
+        except Exception as error:  # noqa: BLE001 - a failed report is shown, never raised
+            message = f"Could not write the report: {one_line(error)}"
+            self.app.call_from_thread(self.notify, message, severity="error", markup=False)
+            return
+        where = visible(str(path.resolve()))
+        self.app.call_from_thread(
+            self.notify, f"Report saved to {where}: open it in a browser", timeout=8, markup=False
+        )
+        if self.app.is_web:  # served (llmlearns-tui serve): the browser opens it too
+            self.app.call_from_thread(
+                self.app.deliver_text, path, open_method="browser", mime_type="text/html"
+            )
 
     def action_smoothing(self, direction: int) -> None:
         chart = self.query_one(LossChart)

@@ -1,12 +1,16 @@
 """The base of the views: the keyboard rule every view follows, and how a view asks the engine.
 
-Entering a view gives the keyboard to a widget that types nothing (`focus_main`): 1-5, q, ? and
+Entering a view gives the keyboard to a widget that types nothing (`focus_main`): 1-6, q, ? and
 the view's own keys work at once. A view with a text field (`INPUT`) hands the keyboard to it on
 enter or /, or when the field is clicked; there every printable key types, and escape gives the
 keyboard back to the view.
 
 A view asks the engine with `ask(request, answered, failed)`: the request runs in a thread, so the
 UI never waits on it, and the answer (or the failure's one line) comes back on the UI's thread.
+
+While the run is replayed, every view shows the step of the app's one replay clock
+(tui/state/replay.py): `at_step` is that step (None while live), and `replay_moved` says it
+changed. A view shows what it showed at that step, and asks the engine `at_step=` it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from textual.worker import get_current_worker
 from engine import Event, RunClient, SampleConfig
 from tui.format import one_line
 from tui.screens.help import ViewHelp
+from tui.state.replay import ReplayClock
 
 T = TypeVar("T")
 
@@ -35,6 +40,9 @@ class View(Vertical):
 
     HELP: ViewHelp
     INPUT: str | None = None  # selector of the text field that enter and / focus
+    # Whether ←/→ reach the app's replay keys here (by eval); a view that takes them for itself
+    # leaves < and > to the replay.
+    REPLAY_ARROWS = False
     BINDINGS = [
         Binding("slash", "focus_input", "Type"),
         Binding("enter", "focus_input", "Type", show=False),
@@ -48,6 +56,7 @@ class View(Vertical):
         deliver: Callable[[], None]
 
     client: RunClient | None = None
+    clock: ReplayClock | None = None  # the app's replay clock, the same for every view
 
     @classmethod
     def build(cls, sample: SampleConfig | None, **kwargs: Any) -> View:
@@ -61,6 +70,14 @@ class View(Vertical):
 
     def ingest(self, events: list[Event]) -> None:
         """A batch of engine events, in order (every view gets every batch)."""
+
+    @property
+    def at_step(self) -> int | None:
+        """The replayed step the view shows, or None while it shows the run live."""
+        return self.clock.step if self.clock is not None else None
+
+    def replay_moved(self) -> None:
+        """The replay clock moved to another step, or back to live (`at_step` None)."""
 
     def entered(self) -> None:
         """The view was switched to: a view showing a request's answer may ask again here."""

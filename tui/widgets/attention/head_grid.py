@@ -22,6 +22,7 @@ SHORT_ROLES = {
     "current-token": "self",
     "first-token": "first",
     "induction": "ind",
+    "duplicate-token": "dup",
     "mixed": "mixed",
 }
 ROLES_ENTRY = "Head roles"
@@ -144,7 +145,7 @@ class HeadGrid(Widget):
         for first in range(0, len(maps), per_row):
             group = range(first, min(first + per_row, len(maps)))
             for head in group:
-                number = f"h{head + 1}"
+                number = f"h{head}"
                 out.append(number, accent if head == self.selected else muted)
                 label = self.labels[head] if head < len(self.labels) else ""
                 if label:

@@ -159,7 +159,7 @@ class StageDetail(KeptLines, Widget):
         lines = []
         for head, (vector, norm) in enumerate(zip(stage.vectors, stage.norms, strict=True)):
             role = roles.get((stage.layer, head)) if stage.layer is not None else None
-            line = Content.styled(fit(f"head {head + 1}", 7), "$foreground-muted")
+            line = Content.styled(fit(f"head {head}", 7), "$foreground-muted")
             if role is not None:
                 line += learn_link(fit(f"{role.role} {role.score:.2f}", ROLE_W), "Head roles", "")
             else:

@@ -4,10 +4,10 @@ candidates at the selected position side by side (engine.AblationResult)."""
 from __future__ import annotations
 
 from textual.content import Content
-from textual.widgets import Static
 
 from engine import AblationResult, Candidate
 from tui.format import cell_label, fit, learn_link, probability, spaced
+from tui.widgets.safe_text import SafeStatic
 
 LABEL, NUMBER = 12, 8  # the columns of the comparison: a label, then with / without / change
 
@@ -44,7 +44,7 @@ def _candidates(left: tuple[Candidate, ...], right: tuple[Candidate, ...], width
     return rows
 
 
-class AblationView(Static):
+class AblationView(SafeStatic):
     """Shows the latest AblationResult (or what is being asked, or why it failed)."""
 
     def __init__(self, text: str = "", **kwargs) -> None:

@@ -4,11 +4,11 @@ guess went against the model's (tui/state/game.py keeps the game)."""
 from __future__ import annotations
 
 from textual.content import Content
-from textual.widgets import Static
 
 from engine import GuessResult
 from tui.format import cell_label, learn_link, probability, spaced
 from tui.state.game import Game
+from tui.widgets.safe_text import SafeStatic
 
 HISTORY = 6  # earlier guesses listed under the last one
 
@@ -47,7 +47,7 @@ def explain(result: GuessResult) -> Content:
     return Content("\n").join([yours, model, actual])
 
 
-class GamePanel(Static):
+class GamePanel(SafeStatic):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.game = Game()

@@ -4,15 +4,15 @@ bar (engine.ImportanceTable)."""
 from __future__ import annotations
 
 from textual.content import Content
-from textual.widgets import Static
 
 from engine import ImportanceTable
 from tui.format import learn_link, spaced
+from tui.widgets.safe_text import SafeStatic
 
 BAR = "█"
 
 
-class ImportanceView(Static):
+class ImportanceView(SafeStatic):
     def __init__(self, text: str = "", **kwargs) -> None:
         super().__init__(text, **kwargs)
         self.table: ImportanceTable | None = None

@@ -51,27 +51,46 @@ class KeyHints(KeptLines, Widget):
 
     def render(self) -> Content:
         hints, palette = self._hints()
-        parts: list[Content] = []
+        # The palette's key stays at any width: the palette lists every action, so it is the
+        # way to a hint left out. Its word is a run of its own: a run that opens with a space
+        # loses it in rsvg's pictures of the screen ("^ppalette"; see format.spaced).
+        right = Content.assemble(("^p", "bold $accent"), " ", ("palette", "$foreground"))
+        room = self.size.width - 1  # the last column stays blank
+        if palette is not None:
+            room -= right.cell_length + 2
+        pieces = [
+            # assemble, not from_markup: parsing markup costs 50 times as much, on every switch.
+            (
+                Content.assemble(
+                    (key, "bold $accent"),
+                    " ",
+                    (description, "$foreground" if enabled else "$foreground-muted"),
+                ),
+                binding_key,
+            )
+            for key, description, enabled, binding_key in hints
+        ]
+
+        def fitting_gap() -> int | None:
+            words = sum(piece.cell_length for piece, _ in pieces)
+            gaps = max(0, len(pieces) - 1)
+            return next((gap for gap in (3, 2) if words + gap * gaps <= room), None)
+
+        while (gap := fitting_gap()) is None and pieces:
+            # Leave one out, from the right but before the last two (on the main screen, the
+            # app's Help and Quit).
+            del pieces[-3 if len(pieces) > 2 else -1]
+        gap = gap or 2
         spans: list[tuple[int, int, str]] = []
         x = 0
-        for key, description, enabled, binding_key in hints:
-            # assemble, not from_markup: parsing markup costs 50 times as much, on every switch.
-            hint = Content.assemble(
-                (key, "bold $accent"),
-                " ",
-                (description, "$foreground" if enabled else "$foreground-muted"),
-                "  ",
-            )
-            spans.append((x, x + len(key) + 1 + len(description), binding_key))
-            parts.append(hint)
-            x += hint.cell_length
-        line = Content(" ").join(parts) if parts else Content("")
-        right = Content.assemble(("^p", "bold $accent"), " palette")
-        # The palette hint only where it fits whole: the view's own keys come first.
-        if palette is not None and line.cell_length + right.cell_length < self.size.width:
-            gap = max(1, self.size.width - line.cell_length - right.cell_length - 1)
-            spans.append((line.cell_length + gap, self.size.width, palette))
-            line = line + Content(" " * gap) + right
+        for piece, binding_key in pieces:
+            spans.append((x, x + piece.cell_length, binding_key))
+            x += piece.cell_length + gap
+        line = Content(" " * gap).join(piece for piece, _ in pieces)
+        start = self.size.width - 1 - right.cell_length
+        if palette is not None and start >= line.cell_length + 2:
+            spans.append((start, start + right.cell_length, palette))
+            line = line + Content(" " * (start - line.cell_length)) + right
         self._spans = spans
         return line
 

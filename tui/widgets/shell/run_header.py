@@ -25,6 +25,7 @@ from engine import (
 )
 from tui.format import format_duration, format_rate, set_text
 from tui.state.rate_window import RateWindow
+from tui.widgets.safe_text import SafeStatic
 
 # How the app stands with the engine from connecting until the client marks the history's end: the
 # run's state is not known before (a finished run's history passes through "running").
@@ -65,12 +66,12 @@ class RunHeader(Horizontal):
         self.history: HistoryProgress | None = None  # how far the history has been read
 
     def compose(self) -> ComposeResult:
-        yield Static("llm-learns", id="app-name")
-        yield Static(id="run-state")
-        yield Static(id="run-step")
-        yield Static(id="run-percent")
+        yield SafeStatic("llm-learns", id="app-name")
+        yield SafeStatic(id="run-state")
+        yield SafeStatic(id="run-step")
+        yield SafeStatic(id="run-percent")
         yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="run-progress")
-        yield Static(id="run-rate")
+        yield SafeStatic(id="run-rate")
 
     def on_mount(self) -> None:
         self._render_all()

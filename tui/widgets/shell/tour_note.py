@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from textual.content import Content
-from textual.widgets import Static
 
 from tui.format import fit, learn_link
 from tui.state.tour import WELCOME, Note, Tour
+from tui.widgets.safe_text import SafeStatic
 from tui.widgets.shell.view_tabs import Tab
 
 FOLD_BELOW = 36  # rows: the app's "-tall" breakpoint
 
 
-class TourNote(Static, can_focus=False):
+class TourNote(SafeStatic, can_focus=False):
     """Feeds every event to a Tour (also while off, so a tour started late knows the run) and,
     while on, shows its latest note."""
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from rich.cells import cell_len
 from textual.content import Content
 from textual.events import Resize
-from textual.widgets import Static
 
 from tui.format import learn_link
+from tui.widgets.safe_text import SafeStatic
 
 GAP = "  "
 
@@ -27,7 +27,7 @@ class LegendEntry:
     heading: str  # its glossary entry
 
 
-class ChartLegend(Static):
+class ChartLegend(SafeStatic):
     """Legend entries, wrapped between entries to the widget's width."""
 
     def __init__(self, **kwargs) -> None:

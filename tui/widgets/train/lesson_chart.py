@@ -17,9 +17,9 @@ from textual_plotext import PlotextPlot
 from engine import PhaseKind
 from tui.state.lesson import Lesson
 from tui.widgets.kept_lines import KeptLines
+from tui.widgets.plotext_lines import build_matrix, matrix_lines
 from tui.widgets.train.chart_legend import LegendEntry
 from tui.widgets.train.loss_chart import nice_ticks
-from tui.widgets.train.plotext_lines import build_matrix, matrix_lines
 
 MARKER_NAMES = {
     PhaseKind.MEMORISED: "memorised",
@@ -58,7 +58,7 @@ class LessonChart(KeptLines, PlotextPlot):
         elif lesson.task == "induction":
             entries = [
                 LegendEntry("○", "primary", "first half (random)", "Induction task"),
-                LegendEntry("●", "accent", "second half (the repeat)", "Induction heads"),
+                LegendEntry("●", "accent", "second half (the repeat)", "Induction head"),
                 LegendEntry("──", "error", "ln V: guessing", "Cross-entropy loss"),
                 LegendEntry("│", "success", "induction head formed", "Phase change"),
             ]

@@ -1,11 +1,13 @@
 """The live loss chart: raw train loss (faint), a debiased EMA (bold), the eval points (val, and
 train measured at the same evals), the best val, where the model overfits, and landmarks: the
-loss of random guessing, ln(V), and what counting alone achieves (unigram and bigram).
+loss of random guessing, ln(V), and what counting alone achieves (unigram and bigram). Phase
+changes (an induction head formed, in-context learning jumped) are vertical lines, labelled.
 
 The history (loss_history.py) is drawn downsampled to about twice the plot width, and a timer
 redraws at most REDRAWS_PER_S times a second whatever the step rate (mark_dirty counts new data).
 On a log axis the chart plots log10 of each loss itself and labels the ticks with real losses:
-plotext's own log scale drew nothing here.
+plotext's own log scale drew nothing here. While the run is replayed, it draws the history as it
+stood at the replayed step (`until`), as the chart then looked.
 """
 
 from __future__ import annotations
@@ -17,50 +19,24 @@ from textual_plotext import PlotextPlot
 
 from tui.format import cell_label, fit
 from tui.state.compare import ComparedRun
+from tui.state.learning import Phase
 from tui.state.loss_history import LossHistory
 from tui.widgets.kept_lines import KeptLines
+from tui.widgets.plotext_lines import (
+    build_matrix,
+    log_ticks,
+    matrix_lines,
+    nice_ticks,
+    plot_area,
+    shade_spans,
+    write_cells,
+)
 from tui.widgets.train.chart_legend import LegendEntry
-from tui.widgets.train.plotext_lines import build_matrix, matrix_lines, shade_spans
 
 REDRAWS_PER_S = 2  # each draw costs milliseconds of a core that training would rather have
 # What the x axis can measure (`x` cycles): runs compared by tokens or by training time, not
 # only by steps, since two recipes may differ in batch size or in the cost of a step.
 X_AXES = {"step": "step →", "tokens": "tokens seen →", "seconds": "training seconds →"}
-
-
-def nice_ticks(
-    low: float, high: float, count: int = 5, min_span: float = 1.0
-) -> tuple[list[float], list[str]]:
-    """Round tick positions (1, 2 or 5 × 10^k apart) and short labels such as 1.5k."""
-    span = max(high - low, min_span)
-    raw = span / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-    ticks = [step * i for i in range(math.ceil(low / step), math.floor(high / step) + 1)]
-    return ticks, [_short(t) for t in ticks]
-
-
-def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
-    """Ticks for a log10 axis from `low` to `high` (real values): their log10 positions and
-    round labels (powers of ten, then 1, 2, 5, then 3, then finer, until at least three fit)."""
-    low, high = max(low, 1e-9), max(high, 2e-9)
-    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-    ticks: list[float] = []
-    for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 7)):
-        ticks = [m * 10**e for e in decades for m in mantissas if low <= m * 10**e <= high]
-        if len(ticks) >= 3:
-            break
-    if len(ticks) < 2:  # a narrow range, such as 1.1 to 1.3: round linear steps
-        ticks, _ = nice_ticks(low, high, min_span=0.0)
-        ticks = [t for t in ticks if t > 0]
-    return [math.log10(t) for t in ticks], [f"{t:.4g}" for t in ticks]
-
-
-def _short(value: float) -> str:
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:g}{suffix}"
-    return f"{value:g}"
 
 
 class LossChart(KeptLines, PlotextPlot):
@@ -76,9 +52,12 @@ class LossChart(KeptLines, PlotextPlot):
         self.log_y = False
         self.x_axis = "step"
         self.compared: list[ComparedRun] = []
+        self.phases: list[Phase] = []  # in step order
         self.data_version = 0  # bumped by mark_dirty: new points to draw
         self.shown_version = 0  # the data version the timer last let through to the screen
         self.draws = 0
+        self.until: int | None = None  # the replayed step, drawn as the history stood then
+        self.drawn_last: tuple[int, float] | None = None  # (step, EMA) of the last point drawn
         self._shade: tuple[list[tuple[float, float]], float, float] = ([], 0.0, 1.0)
 
     def on_mount(self) -> None:
@@ -87,6 +66,29 @@ class LossChart(KeptLines, PlotextPlot):
 
     def mark_dirty(self) -> None:
         self.data_version += 1
+
+    def add_phase(self, phase: Phase) -> None:
+        """Mark a phase change (once per label: a resumed run may announce it again)."""
+        self.phases = sorted(
+            [p for p in self.phases if p.label != phase.label] + [phase], key=lambda p: p.step
+        )
+        self.mark_dirty()
+
+    def show_until(self, step: int | None, now: bool = False) -> None:
+        """Draw the history up to `step` (None: all of it); `now`, or at the next tick (a playing
+        replay moves on faster than the chart redraws)."""
+        self.until = step
+        self.mark_dirty()
+        if now:
+            self._tick()
+
+    def shown_history(self) -> LossHistory:
+        """What the chart draws: the history, or as it stood at the replayed step."""
+        return self.history if self.until is None else self.history.up_to(self.until)
+
+    def shown_phases(self) -> list[Phase]:
+        """The phase changes the chart marks: those of the history shown."""
+        return [p for p in self.phases if self.until is None or p.step <= self.until]
 
     def toggle_log(self) -> None:
         self.log_y = not self.log_y
@@ -139,6 +141,8 @@ class LossChart(KeptLines, PlotextPlot):
         for name, value, color in self.landmarks():
             heading = "Cross-entropy loss" if name == "ln V" else "Unigram and bigram baselines"
             entries.append(LegendEntry("──", color, f"{name} {value:.2f}", heading))
+        if self.shown_phases():
+            entries.append(LegendEntry("│", "foreground", "phase change", "Phase change"))
         for run in self.compared:
             color = "#{:02x}{:02x}{:02x}".format(*run.color)
             name = fit(cell_label(run.name), 24).rstrip()  # cut, not padded
@@ -163,6 +167,7 @@ class LossChart(KeptLines, PlotextPlot):
             self.x_axis,
             history.smoothing,
             tuple(run.key for run in self.compared),
+            tuple(self.phases),
         )
 
     def landmarks(self) -> list[tuple[str, float, str]]:
@@ -189,6 +194,7 @@ class LossChart(KeptLines, PlotextPlot):
             matrix = build_matrix(plot)
             spans, x0, x1 = self._shade
             shade_spans(matrix, spans, x0, x1, self._color("error", 0.8))
+            self._label_phases(matrix, x0, x1)
             return matrix
         except Exception as error:  # noqa: BLE001 - a plotting glitch must not kill the app
             return f"(chart unavailable: {type(error).__name__})"
@@ -202,12 +208,14 @@ class LossChart(KeptLines, PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        history, axis = self.history, self.x_axis
+        history, axis = self.shown_history(), self.x_axis
         plt.xlabel(X_AXES[axis])
         plt.ylabel("↑ loss, nats (log scale)" if self.log_y else "↑ loss, nats")
         self._shade = ([], 0.0, 1.0)
+        self.drawn_last = (history.steps[-1], history.ema[-1]) if history else None
         if not history:
-            plt.title("waiting for the first step…")
+            replayed = self.until is not None and self.history
+            plt.title("step 0: not trained yet" if replayed else "waiting for the first step…")
             return
         columns = max(10, self.size.width)
         steps, tokens, loss, ema = history.downsampled(2 * columns)
@@ -254,11 +262,35 @@ class LossChart(KeptLines, PlotextPlot):
             plt.scatter(x_of([best]), y([best[1]]), color=self._color("accent"), marker="◆")
         if x_high <= x_low:
             x_high = x_low + 1
+        self._mark_phases(x_low, x_high)
         plt.xlim(x_low, x_high)  # without it plotext lets the last points spill past the frame
         plt.xticks(*nice_ticks(x_low, x_high))
         plt.ylim(low, high)
         if self.log_y:
             plt.yticks(*log_ticks(10**low, 10**high))
+
+    def _mark_phases(self, x_low: float, x_high: float) -> None:
+        """A vertical line at each phase change; kept_render labels them."""
+        xs = self.shown_history().x_at([p.step for p in self.shown_phases()], self.x_axis)
+        for x in xs:
+            if x_low <= x <= x_high:
+                self.plt.vline(x, color=self._color("foreground", 0.35))
+
+    def _label_phases(self, matrix, x_low: float, x_high: float) -> None:
+        """Each phase change's label in the plot's top row, right of its line, where it fits
+        and does not run into the one before (the legend and the Learning view name them all)."""
+        area = plot_area(matrix, x_low, x_high)
+        phases = self.shown_phases()
+        if area is None or not phases:
+            return
+        free = 0  # the first column a label may start at
+        xs = self.shown_history().x_at([p.step for p in phases], self.x_axis)
+        for phase, x in zip(phases, xs, strict=True):
+            column = area.column(x) + 1
+            cells = list(phase.label)  # plain ASCII: "L1H0 induction", "ICL jump"
+            if x_low <= x <= x_high and column >= free and column + len(cells) < area.right:
+                write_cells(matrix, area.top - 1, column, cells, self._color("foreground"))
+                free = column + len(cells) + 1
 
     def _compared_series(self, run: ComparedRun, columns: int):
         """(colour, EMA x, EMA y, val x, val y) of another run, one point per column."""

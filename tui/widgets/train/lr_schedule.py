@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from textual.content import Content
 from textual.events import Click, Resize
-from textual.widgets import Static
 
 from tui.messages import LearnAsked
+from tui.widgets.safe_text import SafeStatic
 
 BARS = "▁▂▃▄▅▆▇█"
 HEADING = "Warmup and cosine schedule"
@@ -35,7 +35,7 @@ def schedule_bars(schedule: tuple[float, ...], width: int) -> str:
     return "".join(BARS[min(len(BARS) - 1, int(value / top * len(BARS)))] for value in values)
 
 
-class LrSchedule(Static):
+class LrSchedule(SafeStatic):
     """Two lines: the schedule's bars (done part bright), then the marker under this step.
     A click opens the schedule's Learn entry."""
 

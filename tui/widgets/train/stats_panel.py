@@ -3,7 +3,8 @@ model's size, lr and its schedule, grad norm, tokens/s and its sparkline. Each l
 Learn entry when clicked.
 
 Its tokens/s is the header's moving average (one step alone swings tenfold on a busy CPU); the
-sparkline shows the per-step readings.
+sparkline shows the per-step readings. While the run is replayed it shows the replayed step's
+numbers (`show_step`): the steps and evals are kept by step (tui/state/timeline.py), bounded.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from textual.widgets import Sparkline, Static
 from engine import EvalCompleted, StepCompleted, TrainingStarted
 from tui.format import format_rate, learn_link
 from tui.state.rate_window import RateWindow
+from tui.state.timeline import Timeline
+from tui.widgets.safe_text import SafeStatic
 from tui.widgets.train.lr_schedule import LrSchedule
 
 SPARK_POINTS = 60
+KEEP_STEPS = 5_000  # step events kept for a replayed step's numbers (older ones thinned)
 LABEL_WIDTH = 10
 
 # Each row: its label and the glossary entry the label opens.
@@ -64,12 +68,15 @@ class StatsPanel(Vertical):
         self.started: TrainingStarted | None = None
         self.rates: deque[float] = deque(maxlen=SPARK_POINTS)
         self.rate = RateWindow()
+        self.steps: Timeline[StepCompleted] = Timeline(limit=KEEP_STEPS)
+        self.evals: Timeline[EvalCompleted] = Timeline(limit=2_000)
+        self.until: int | None = None  # the replayed step shown, or None: the latest
         self._shown: tuple | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="stats-text")
+        yield SafeStatic(id="stats-text")
         yield LrSchedule(id="lr-schedule")
-        yield Static("tokens/s", classes="caption", id="rate-caption")
+        yield SafeStatic("tokens/s", classes="caption", id="rate-caption")
         yield Sparkline([], id="rate-spark")
 
     def on_mount(self) -> None:
@@ -82,8 +89,10 @@ class StatsPanel(Vertical):
                 self.last = event
                 self.rates.append(event.tokens_per_s)
                 self.rate.add(event.elapsed_s, event.step, event.tokens_seen)
+                self.steps.add(event.step, event)
             elif isinstance(event, EvalCompleted):
                 self.last_eval = event
+                self.evals.add(event.step, event)
                 if self.best_val is None or event.val_loss < self.best_val:
                     self.best_val, self.best_step = event.val_loss, event.step
             elif isinstance(event, TrainingStarted):
@@ -91,24 +100,54 @@ class StatsPanel(Vertical):
                 schedule = self.query_one(LrSchedule)
                 schedule.set_schedule(event.lr_schedule, event.max_steps)
                 schedule.set_step(event.start_step)
+        if self.until is None:
+            self._show_latest()
+
+    def show_step(self, step: int | None) -> None:
+        """Show the numbers as they stood at a replayed step (None: the latest)."""
+        self.until = step
+        if step is None:
+            self._show_latest()
+            return
+        self._render_text()
+        last = self.steps.at(step)
+        self.query_one(LrSchedule).set_step(last.step if last else 0)
+        points = self.steps.until(step, SPARK_POINTS)
+        self.query_one(Sparkline).data = [event.tokens_per_s for event in points]
+
+    def _show_latest(self) -> None:
         self._render_text()
         if self.last is not None:
             self.query_one(LrSchedule).set_step(self.last.step)
         self.query_one(Sparkline).data = list(self.rates)
 
+    def _shown_values(self) -> tuple:
+        """(step event, eval, (best val, its step) or None, tokens/s) of the step shown."""
+        best = (self.best_val, self.best_step) if self.best_val is not None else None
+        if self.until is None:
+            rate = self.rate.tokens_per_s or (self.last.tokens_per_s if self.last else 0.0)
+            return self.last, self.last_eval, best, rate
+        last, ev = self.steps.at(self.until), self.evals.at(self.until)
+        evals = self.evals.until(self.until, len(self.evals))
+        low = min(evals, key=lambda e: e.val_loss) if evals else None
+        best = (low.val_loss, low.step) if low else None
+        return last, ev, best, last.tokens_per_s if last else 0.0
+
     @property
     def epochs(self) -> float | None:
-        """Passes over the training text so far: tokens seen ÷ training tokens."""
-        if self.last is None or self.started is None or self.started.train_tokens <= 0:
+        """Passes over the training text by the step shown: tokens seen ÷ training tokens."""
+        return self._epochs(self._shown_values()[0])
+
+    def _epochs(self, last: StepCompleted | None) -> float | None:
+        if last is None or self.started is None or self.started.train_tokens <= 0:
             return None
-        return self.last.tokens_seen / self.started.train_tokens
+        return last.tokens_seen / self.started.train_tokens
 
     def values(self) -> dict[str, str]:
-        """Each row's value as markup ("–" until known)."""
-        last, ev, started, epochs = self.last, self.last_eval, self.started, self.epochs
-        best = None
-        if self.best_val is not None:
-            best = f"{self.best_val:.3f} @{short_count(self.best_step)}"
+        """Each row's value as markup ("–" until known), at the step shown."""
+        last, ev, lowest, rate = self._shown_values()
+        started, epochs = self.started, self._epochs(last)
+        best = f"{lowest[0]:.3f} @{short_count(lowest[1])}" if lowest else None
         return {
             "loss": f"[b]{last.loss:.4f}[/b]" if last else None,
             "perplexity": f"{math.exp(min(last.loss, 700)):.2f}" if last else None,
@@ -118,7 +157,7 @@ class StatsPanel(Vertical):
             "params": short_count(started.n_params) if started else None,
             "lr": f"{last.lr:.2e}" if last else None,
             "grad norm": f"{last.grad_norm:.3f}" if last else None,
-            "tokens/s": format_rate(self.rate.tokens_per_s or last.tokens_per_s) if last else None,
+            "tokens/s": format_rate(rate) if last else None,
             "tokens": f"{last.tokens_seen:,}" if last else None,
         }
 

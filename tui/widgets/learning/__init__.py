@@ -1,0 +1,1 @@
+"""Widgets of the Learning view: the small multiples, the logit lens grid, the embedding map."""
