@@ -232,6 +232,7 @@ nothing predicts, against the second half, a repeat only copying predicts, with 
         self.query_one(LossChart).show_until(step, now=not playing)  # a key press shows at once
         self.query_one(StatsPanel).show_step(step)
         self.query_one(SampleLog).show_until(step)
+        self.query_one(LessonChart).show_until(step)
         # token_losses has no at_step: the passage is the model's now, whatever step replays.
         now = "measured on the model now, not the replayed step" if step is not None else ""
         self.query_one(SurprisePassage).border_subtitle = now

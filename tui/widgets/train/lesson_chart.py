@@ -40,9 +40,20 @@ class LessonChart(KeptLines, PlotextPlot):
         super().__init__(**kwargs)
         self.lesson = Lesson()
         self.draws = 0
+        self.until: int | None = None  # the replayed step: nothing after it is drawn
 
     def render_key(self):
-        return self.lesson.version
+        return self.lesson.version, self.until
+
+    def show_until(self, step: int | None) -> None:
+        """Draw the lesson as it stood at `step` (None: all of it, live)."""
+        if step != self.until:
+            self.until = step
+            self.refresh()
+
+    def _upto(self, rows: list) -> list:
+        until = self.until
+        return rows if until is None else [row for row in rows if row[0] <= until]
 
     def legend(self) -> list[LegendEntry]:
         """What each mark means, in its colour, each linked to its Learn entry."""
@@ -93,12 +104,14 @@ class LessonChart(KeptLines, PlotextPlot):
     def _draw(self) -> None:
         plt, lesson = self.plt, self.lesson
         plt.xlabel("step →")
-        rows = lesson.accuracy if lesson.task == "modadd" else lesson.halves
+        rows = self._upto(lesson.accuracy if lesson.task == "modadd" else lesson.halves)
+        norms = self._upto(lesson.norms)
+        markers = [m for m in lesson.markers if self.until is None or m.step <= self.until]
         if not rows:
             plt.title("waiting for the first eval…")
             return
         steps = [row[0] for row in rows]
-        last = max(steps[-1], lesson.norms[-1][0] if lesson.norms else 0, 1)
+        last = max(steps[-1], norms[-1][0] if norms else 0, 1)
         if lesson.task == "modadd":
             plt.ylabel("↑ accuracy %")
             train = [100 * row[1] for row in rows]
@@ -107,10 +120,10 @@ class LessonChart(KeptLines, PlotextPlot):
             plt.plot(steps, val, color=self._color("accent"), marker="braille")
             plt.ylim(0, 100)
             plt.yticks([0, 50, 100], ["0", "50", "100"])
-            if lesson.norms:
-                norm_steps, norms = zip(*lesson.norms, strict=True)
+            if norms:
+                norm_steps, norm_values = zip(*norms, strict=True)
                 plt.plot(
-                    list(norm_steps), list(norms), color=self._color("foreground-muted"),
+                    list(norm_steps), list(norm_values), color=self._color("foreground-muted"),
                     marker="dot", yside="right",
                 )  # fmt: skip
             top = 100.0
@@ -125,7 +138,7 @@ class LessonChart(KeptLines, PlotextPlot):
             plt.plot(steps, second, color=self._color("accent"), marker="braille")
             top = max(first + second + [guessing])
             plt.ylim(0, top * 1.05)
-        for marker in lesson.markers:
+        for marker in markers:
             color = self._color(MARKER_COLORS.get(marker.phase, "success"))
             plt.vline(marker.step, color=color)
             plt.text(f" {MARKER_NAMES.get(marker.phase, str(marker.phase))}", marker.step, top,
