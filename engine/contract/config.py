@@ -587,6 +587,43 @@ PRESETS["char-modern"] = replace(
         eval_every=50,
     ),
 )
+# The two lessons of issue 17, small enough for a laptop CPU. grokking: modular addition as in
+# Nanda et al.'s demo (one layer, full batch, AdamW with weight decay 1.0, beta2 0.98), with a
+# smaller modulus and half the pairs trained on so that val accuracy turns within minutes, not
+# hours. induction: two layers on random tokens repeated once; the repeat's loss falls off a cliff
+# when an induction head forms.
+PRESETS["grokking"] = RunConfig(
+    preset="grokking",
+    data=DataConfig(task="modadd", modulus=97, train_fraction=0.5),
+    model=ModelConfig(block_size=TASK_TEXT, n_layer=1, n_head=4, n_embd=128, dropout=0.0),
+    train=TrainConfig(
+        max_steps=4000,
+        lr=1e-3,
+        min_lr=1e-3,
+        warmup_steps=10,
+        weight_decay=1.0,
+        beta2=0.98,
+        eval_every=50,
+        eval_batches=1,
+        stats_every=50,
+    ),
+)
+PRESETS["induction"] = RunConfig(
+    preset="induction",
+    data=DataConfig(task="induction", symbols=64),
+    model=ModelConfig(block_size=32, n_layer=2, n_head=4, n_embd=64, dropout=0.0),
+    train=TrainConfig(
+        max_steps=1000,
+        batch_size=32,
+        lr=1e-3,
+        min_lr=1e-3,
+        warmup_steps=20,
+        weight_decay=0.01,
+        eval_every=50,
+        eval_batches=4,
+        stats_every=50,
+    ),
+)
 # GPT-2 small fine-tuned on the user's corpus, from their own files (--init-from DIR): a learning
 # rate a tenth of training from scratch, a short warmup, and a batch and context a laptop holds.
 # On a 2-core CPU one GPT-2 small forward pass over 512 tokens takes about a second, so the evals
