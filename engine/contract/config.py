@@ -594,7 +594,7 @@ PRESETS["char-modern"] = replace(
 # when an induction head forms.
 PRESETS["grokking"] = RunConfig(
     preset="grokking",
-    data=DataConfig(task="modadd", modulus=97, train_fraction=0.5),
+    data=DataConfig(task="modadd", modulus=97, train_fraction=0.3),
     model=ModelConfig(block_size=TASK_TEXT, n_layer=1, n_head=4, n_embd=128, dropout=0.0),
     train=TrainConfig(
         max_steps=4000,
