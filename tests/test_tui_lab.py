@@ -144,6 +144,7 @@ def task_app(task: str):
 
 
 SIZES = [(80, 24), (120, 40)]
+ASKS = ("ablate", "importance", "game", "guess")  # the Lab's request groups
 IDS = ["80x24", "120x40"]
 
 
@@ -161,7 +162,10 @@ def lab_open(keys: list[str]):
         for key in keys:
             await pilot.press(key)
             await settle(pilot)
-        await pilot.app.workers.wait_for_complete()
+        # Not workers.wait_for_complete(): the live fake's event reader never completes.
+        await settle(
+            pilot, lambda: not any(w.group in ASKS and w.is_running for w in pilot.app.workers)
+        )
         await settle(pilot)
 
     return run_before
