@@ -101,6 +101,12 @@ class LessonChart(KeptLines, PlotextPlot):
             return super().lines_from(rendered, width, height, style)
         return matrix_lines(rendered, width, height, style.rich_style)
 
+    def _series(self, steps: list[int], values: list[float], color: str, mark: str) -> None:
+        """One eval series: a line, and its legend's mark at each eval (as the loss chart's)."""
+        rgb = self._color(color)
+        self.plt.plot(steps, values, color=rgb, marker="hd")
+        self.plt.scatter(steps, values, color=rgb, marker=mark)
+
     def _draw(self) -> None:
         plt, lesson = self.plt, self.lesson
         plt.xlabel("step →")
@@ -116,8 +122,8 @@ class LessonChart(KeptLines, PlotextPlot):
             plt.ylabel("↑ accuracy %")
             train = [100 * row[1] for row in rows]
             val = [100 * row[2] for row in rows]
-            plt.plot(steps, train, color=self._color("primary"), marker="braille")
-            plt.plot(steps, val, color=self._color("accent"), marker="braille")
+            self._series(steps, train, "primary", "○")
+            self._series(steps, val, "accent", "●")
             plt.ylim(0, 100)
             plt.yticks([0, 50, 100], ["0", "50", "100"])
             if norms:
@@ -134,8 +140,8 @@ class LessonChart(KeptLines, PlotextPlot):
             guessing = math.log(lesson.vocab_size) if lesson.vocab_size > 1 else 0.0
             if guessing:
                 plt.hline(guessing, color=self._color("error"))
-            plt.plot(steps, first, color=self._color("primary"), marker="braille")
-            plt.plot(steps, second, color=self._color("accent"), marker="braille")
+            self._series(steps, first, "primary", "○")
+            self._series(steps, second, "accent", "●")
             top = max(first + second + [guessing])
             plt.ylim(0, top * 1.05)
         for marker in markers:
