@@ -187,7 +187,7 @@ nothing predicts, against the second half, a repeat only copying predicts, with 
                 chart.history.add_eval(event.step, event.val_loss, event.train_loss)
             elif isinstance(event, PhaseChanged):
                 chart.add_phase(phase_of(event))
-                self.query_one(ChartLegend).show(chart.legend())
+                self.query_one("#chart-legend", ChartLegend).show(chart.legend())
             elif isinstance(event, TrainingStarted):
                 self.started = event
                 for run in chart.compared:
