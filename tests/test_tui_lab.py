@@ -181,3 +181,15 @@ def test_ablation_pane_layout(snap_compare, size):
 def test_game_layout(snap_compare, size):
     keys = ["t", "enter", "m", "y", "enter", "o", "h", "enter"]
     assert snap_compare(fake_app(), terminal_size=size, run_before=lab_open(keys))
+
+
+@pytest.mark.parametrize("task", ["modadd", "induction"])
+async def test_every_view_opens_on_a_task_run(task):
+    fake = FakeEngine(make_task_events(task), live=False)
+    app, _ = make_app(fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, fake)
+        for key, view in (("2", "attention"), ("3", "generate"), ("5", "inside"), ("7", "lab")):
+            await pilot.press(key)
+            await settle(pilot, lambda view=view: app.current_view == view)
+            assert app.current_view == view
