@@ -151,7 +151,18 @@ IDS = ["80x24", "120x40"]
 @pytest.mark.parametrize("size", SIZES, ids=IDS)
 @pytest.mark.parametrize("task", ["modadd", "induction"])
 def test_task_train_view_layout(snap_compare, task, size):
-    assert snap_compare(task_app(task), terminal_size=size, run_before=open_view([]))
+    assert snap_compare(task_app(task), terminal_size=size, run_before=task_drawn)
+
+
+async def task_drawn(pilot) -> None:
+    """open_view, then the lesson drawn once more at its final size: its first draw can come
+    while the samples still give way to it."""
+    await open_view([])(pilot)
+    chart = pilot.app.query_one(LessonChart)
+    drawn = chart.draws
+    chart.refresh()
+    await settle(pilot, lambda: chart.draws > drawn or chart._kept_render is not None)
+    await pilot.pause(0.3)
 
 
 def lab_open(keys: list[str]):

@@ -210,7 +210,10 @@ nothing predicts, against the second half, a repeat only copying predicts, with 
             self.add_class("-task")
             title = "grokking" if lesson.lesson.task == "modadd" else "induction"
             self.query_one("#lesson").border_title = f"the lesson: {title}"
-            self.query_one("#lesson-legend", ChartLegend).show(lesson.legend())
+            legend = self.query_one("#lesson-legend", ChartLegend)
+            legend.show(lesson.legend())
+            # Laid out while hidden it guessed its width: again once the lesson is on screen.
+            self.call_after_refresh(legend.show, lesson.legend())
             if not self.query_one(SurprisePassage).display:
                 self.query_one(SampleLog).display = False
                 self.query_one("#lesson").display = True
