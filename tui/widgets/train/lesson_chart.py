@@ -1,6 +1,6 @@
 """A task run's lesson chart, under the loss chart (tui/state/lesson.py holds what it draws).
 
-modadd: train and val accuracy (left axis, %) and the weights' total norm (right axis), with a
+modadd: train and val accuracy (%) and the weights' total norm (as a share of its peak), with a
 line where the model memorised its training pairs and one where val accuracy turned (grokking).
 induction: the val loss on the first half (random, nothing predicts it) against the repeat
 (predictable by copying), with ln V (guessing at random) and a line where an induction head
@@ -62,7 +62,7 @@ class LessonChart(KeptLines, PlotextPlot):
             entries = [
                 LegendEntry("○", "primary", "train accuracy", "Memorisation"),
                 LegendEntry("●", "accent", "val accuracy", "Generalisation"),
-                LegendEntry("·", "foreground-muted", "weight norm (right)", "Weight decay"),
+                LegendEntry("·", "foreground-muted", "weight norm, % of peak", "Weight decay"),
                 LegendEntry("│", "warning", "memorised", "Memorisation"),
                 LegendEntry("│", "success", "val turns", "Grokking"),
             ]
@@ -127,11 +127,14 @@ class LessonChart(KeptLines, PlotextPlot):
             plt.ylim(0, 100)
             plt.yticks([0, 50, 100], ["0", "50", "100"])
             if norms:
+                # On the accuracy's own axis, as a share of its peak: a right-hand axis drew its
+                # labels inside the plot.
                 norm_steps, norm_values = zip(*norms, strict=True)
+                peak = max(norm_values) or 1.0
+                shares = [100 * value / peak for value in norm_values]
                 plt.plot(
-                    list(norm_steps), list(norm_values), color=self._color("foreground-muted"),
-                    marker="dot", yside="right",
-                )  # fmt: skip
+                    list(norm_steps), shares, color=self._color("foreground-muted"), marker="dot"
+                )
             top = 100.0
         else:
             plt.ylabel("↑ val loss, nats")
