@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from engine.contract.config import (
     DEFAULT_PRESET,
     PRESETS,
+    TASKS,
     DataConfig,
     ModelConfig,
     RunConfig,
@@ -51,6 +52,16 @@ from engine.contract.events import (
     TrainingStats,
     event_from_json,
 )
+from engine.contract.experiments import (
+    Ablation,
+    AblationMethod,
+    AblationPart,
+    AblationResult,
+    GamePassage,
+    GuessResult,
+    HeadImportance,
+    ImportanceTable,
+)
 from engine.contract.flops import gpu_peak
 from engine.contract.inside import (
     STAGE_KINDS,
@@ -61,8 +72,10 @@ from engine.contract.inside import (
     TraceStage,
 )
 from engine.contract.learning import (
+    GENERALISED_ACCURACY,
     ICL_JUMP,
     INDUCTION_THRESHOLD,
+    MEMORISED_ACCURACY,
     NEAR_ZERO,
     UPDATE_GUIDE,
     WEIGHT_MATRICES,
@@ -122,7 +135,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "DEFAULT_PRESET", "PRESETS", "DataConfig", "ModelConfig", "RunConfig", "SampleConfig",
-    "TrainConfig", "describe", "preset",
+    "TrainConfig", "describe", "preset", "TASKS",
     "EngineClient", "Generation", "RunClient", "TokenStream", "RunState", "advance",
     "CheckpointError", "ConfigError", "CorpusError", "EngineError", "WriteError",
     "CheckpointSaved", "EngineFailed", "EvalCompleted", "Event", "FinishReason", "LossNotFinite",
@@ -133,7 +146,9 @@ __all__ = [
     "TrainingStats", "HeadsScored", "PhaseChanged", "PhaseKind",
     "WeightStats", "LayerStats", "HeadStats", "HeadScore", "WEIGHT_MATRICES", "UPDATE_GUIDE",
     "NEAR_ZERO", "INDUCTION_THRESHOLD", "ICL_JUMP", "LogitLens", "EmbeddingMap", "gpu_peak",
-    "token_label", "visible",
+    "token_label", "visible", "MEMORISED_ACCURACY", "GENERALISED_ACCURACY",
+    "Ablation", "AblationMethod", "AblationPart", "AblationResult", "HeadImportance",
+    "ImportanceTable", "GamePassage", "GuessResult",
     "AttentionMap", "Candidate", "GeneratedToken", "RunStatus", "TopLogits",
     "ForwardTrace", "TraceStage", "ModelPart", "Neighbour", "PassageLosses", "STAGE_KINDS",
     "HeadRole", "head_roles", "SamplingPipeline", "SamplingStage", "sampling_pipeline",

@@ -86,7 +86,7 @@ async def test_compare_draws_the_other_run_and_names_it_in_the_legend(tmp_path):
         await settle(pilot, lambda: chart.draws > 0)
         chart.refresh()
         assert colored_cells(chart, run.color) > 20
-        legend = app.query_one(ChartLegend)
+        legend = app.query_one("#chart-legend", ChartLegend)
         assert [e.heading for e in legend.entries if e.label == "char-small-1"] == [
             "Comparing runs"
         ]
@@ -140,7 +140,7 @@ async def test_the_runs_list_adds_and_removes_a_run(tmp_path):
         await pilot.press("enter")  # the same run again: taken off
         await settle(pilot, lambda: not chart.compared)
         assert not chart.compared and added in names
-        assert "run-a" not in str(app.query_one(ChartLegend).visual)
+        assert "run-a" not in str(app.query_one("#chart-legend", ChartLegend).visual)
 
 
 async def test_the_palette_opens_the_runs_list(tmp_path):

@@ -74,3 +74,10 @@ def test_values_no_comparison_catches_are_refused_by_kind(overrides, message):
 def test_a_config_json_of_the_wrong_shape_is_a_config_error(text):
     with pytest.raises(ConfigError):
         RunConfig.from_json(text)
+
+
+def test_the_lesson_presets_are_task_runs():
+    grokking, induction = PRESETS["grokking"], PRESETS["induction"]
+    assert grokking.data.task == "modadd" and grokking.model.n_layer == 1
+    assert grokking.train.weight_decay == 1.0  # what drives grokking
+    assert induction.data.task == "induction" and induction.model.n_layer == 2  # two heads' circuit

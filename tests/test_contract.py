@@ -29,6 +29,16 @@ from engine import (
 )
 from engine.contract.config import SampleConfig
 from engine.contract.events import EVENT_TYPES, PhaseKind
+from engine.contract.experiments import (
+    Ablation,
+    AblationMethod,
+    AblationPart,
+    AblationResult,
+    GamePassage,
+    GuessResult,
+    HeadImportance,
+    ImportanceTable,
+)
 from engine.contract.inside import ForwardTrace, ModelPart, Neighbour, PassageLosses, TraceStage
 from engine.contract.learning import HeadScore, HeadStats, LayerStats, WeightStats
 from engine.contract.outputs import Candidate, GeneratedToken, HeadRole, RunStatus, TopLogits
@@ -132,6 +142,42 @@ def _example(annotation) -> object:
             True,
             40,
         ),
+        "Ablation | None": Ablation(AblationPart.HEAD, 1, 0, AblationMethod.MEAN),
+        "AblationMethod": AblationMethod.MEAN,
+        "AblationResult | None": AblationResult(
+            Ablation(AblationPart.MLP, 0),
+            40,
+            1.5,
+            math.nan,
+            2.0,
+            2.5,
+            ("oh", "my"),
+            0,
+            (Candidate(2, "my", 0.5),),
+            (Candidate(3, "love", 0.25),),
+            Candidate(2, "my", 0.5),
+            None,
+            0.75,
+            None,
+        ),  # fmt: skip
+        "ImportanceTable | None": ImportanceTable(
+            AblationMethod.ZERO, 40, 1.5, (HeadImportance(1, 0, 2.0, 0.5),)
+        ),
+        "GamePassage | None": GamePassage(2, ("3", "4", "=", "7"), (4, 5, 9, 8), (3,)),
+        "GuessResult | None": GuessResult(
+            2,
+            3,
+            " 7",
+            "7",
+            0.5,
+            1,
+            Candidate(8, "7", 0.5),
+            Candidate(8, "7", 0.5),
+            True,
+            True,
+            40,
+            "",
+        ),  # fmt: skip
         "EmbeddingMap | None": EmbeddingMap(
             (1, 2), ("oh", "my"), (9, 3), (0.5, -0.5), (math.nan, 1.0), 1, (0.5, 0.25), 40
         ),

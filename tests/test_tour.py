@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -215,3 +216,34 @@ def test_tour_flag_is_parsed_and_reaches_the_app(monkeypatch):
 def test_tour_without_the_tui_is_refused(other):
     with pytest.raises(EngineError, match=f"--tour shows notes in the TUI.*{other}"):
         check_args(parse_args(["--tour", other]))
+
+
+def task_started(task: str) -> TrainingStarted:
+    return replace(started(), preset=task, task=task)
+
+
+def test_a_grokking_run_gets_a_note_for_its_lesson_and_each_moment():
+    from engine import PhaseChanged, PhaseKind
+
+    tour = Tour(("train", "lab"))
+    assert tour.feed([task_started("modadd"), SampleGenerated(50, "1 2 =", "1 2 = 3")]).key == (
+        "lesson"
+    )
+    memorised = tour.feed([PhaseChanged(PhaseKind.MEMORISED, 150, None, None, 1.0)])
+    grokked = tour.feed([PhaseChanged(PhaseKind.GENERALISED, 450, None, None, 0.6)])
+    assert memorised.key == "memorised" and memorised.heading == "Memorisation"
+    assert grokked.key == "grokked" and "long after it memorised" in grokked.text
+    assert grokked.heading in headings()
+    finished = tour.feed([TrainingFinished(FinishReason.COMPLETED, 600)])
+    assert finished.view == "lab" and finished.heading == "Ablation"
+
+
+def test_an_induction_head_in_an_induction_run_is_a_lesson_and_elsewhere_is_not():
+    from engine import PhaseChanged, PhaseKind
+
+    formed = PhaseChanged(PhaseKind.INDUCTION, 300, 1, 0, 0.6)
+    tour = Tour()
+    note = tour.feed([task_started("induction"), formed])
+    assert note.key == "induction-task" and "L1H0" in note.text
+    assert note.heading == "Induction head" and note.heading in headings()
+    assert Tour().feed([started(), formed]).key == "induction"  # a corpus run gets the general note

@@ -115,7 +115,8 @@ async def test_every_field_and_label_of_every_screen_shows_controls_made_visible
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         await settle(pilot, lambda: app.query_one(LossChart).compared)
-        assert "␛" in str(app.query_one(ChartLegend).render())  # the compared run's name
+        legend = app.query_one("#chart-legend", ChartLegend)
+        assert "␛" in str(legend.render())  # the compared run's name
         app.notify(EVIL, title=EVIL)
         app.query_one(TrainView).notify(EVIL, title=EVIL)  # a widget's notify ends in the app's
         for key in "12345":

@@ -15,8 +15,11 @@ from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
 from tui.views.attention import AttentionView
 from tui.views.inside import InsideView
+from tui.views.lab import LabView
 from tui.views.learning import LearningView
 from tui.widgets.generate.generation_output import GenerationOutput
+from tui.widgets.lab.ablation_result import AblationView
+from tui.widgets.lab.importance_table import ImportanceView
 from tui.widgets.learning.embedding_plot import EmbeddingPlot
 from tui.widgets.learning.health import HealthPane
 
@@ -36,6 +39,10 @@ def open_view(keys: list[str]):
             await settle(pilot, lambda: len(app.query_one(GenerationOutput).tokens) == 30)
         if app.current_view == "inside":
             await settle(pilot, lambda: app.query_one(InsideView).trace is not None)
+        if app.current_view == "lab":
+            lab = app.query_one(LabView)
+            await settle(pilot, lambda: lab.query_one(ImportanceView).table is not None)
+            await settle(pilot, lambda: lab.query_one(AblationView).result is not None)
         if app.current_view == "learning":
             await settle(pilot, lambda: learning_drawn(app.query_one(LearningView)))
         await settle(pilot)
@@ -66,6 +73,7 @@ VIEWS = {
     "learn": ["4"],
     "inside": ["5"],
     "learning": ["6"],
+    "lab": ["7"],
 }
 # The tour's note at 80×24: none, as it comes there (folded to its title), and opened with o.
 NOTE = {"closed": None, "folded": [], "open": ["o"]}

@@ -73,7 +73,7 @@ async def test_the_chart_draws_the_counting_landmarks_and_names_them():
         assert [name for name, _, _ in chart.landmarks()] == ["ln V", "unigram", "bigram"]
         await settle(pilot, lambda: chart.draws > 0)
         assert landmark_rows(chart) == 3
-        legend = str(app.query_one(ChartLegend).visual)
+        legend = str(app.query_one("#chart-legend", ChartLegend).visual)
         assert "unigram 3.30" in legend and "bigram 2.60" in legend and "ln V 3.91" in legend
         assert "loss, nats" in chart_text(chart)[-1]  # the y axis's label, on the bottom line
 
@@ -87,7 +87,7 @@ async def test_an_older_run_without_landmarks_draws_only_ln_v():
         chart = app.query_one(LossChart)
         await settle(pilot, lambda: chart.draws > 0)
         assert landmark_rows(chart) == 1
-        assert "unigram" not in str(app.query_one(ChartLegend).visual)
+        assert "unigram" not in str(app.query_one("#chart-legend", ChartLegend).visual)
 
 
 async def test_the_best_val_is_marked_once_and_overfitting_is_shaded():
@@ -152,7 +152,7 @@ async def test_stats_labels_and_legend_entries_open_their_learn_entries():
         await loaded(pilot, fake)
         app.action_learn = lambda heading: opened.append(heading)
         await pilot.click("#stats-text", offset=(2, 1))  # the perplexity row
-        legend = str(app.query_one(ChartLegend).visual).splitlines()[0]
+        legend = str(app.query_one("#chart-legend", ChartLegend).visual).splitlines()[0]
         await pilot.click("#chart-legend", offset=(1 + legend.index("val") + 1, 0))
         await pilot.click(LrSchedule, offset=(3, 0))
         await pilot.pause()
@@ -174,7 +174,7 @@ async def test_the_legend_and_y_label_fit_at_80x24():
         await loaded(pilot, fake)
         chart = app.query_one(LossChart)
         await settle(pilot, lambda: chart.draws > 0)
-        legend = app.query_one(ChartLegend)
+        legend = app.query_one("#chart-legend", ChartLegend)
         lines = str(legend.visual).splitlines()
         assert legend.size.height == len(lines) <= 3
         assert all(len(line) <= legend.content_region.width for line in lines)

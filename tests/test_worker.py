@@ -366,3 +366,39 @@ def test_the_learning_arrives_with_the_history_and_the_lens_and_map_answer(
         assert embedding_map.step == 20 and len(embedding_map.x) == len(embedding_map.token_ids)
         with pytest.raises(EngineError, match="no logit lens stored at step 7"):
             client.logit_lens_at(7)
+
+
+def test_experiments_on_a_paused_task_run_leave_its_training_as_it_was(tmp_path, workers):
+    from engine import (
+        Ablation,
+        AblationMethod,
+        AblationPart,
+        DataConfig,
+        ModelConfig,
+        RunConfig,
+        TrainConfig,
+    )
+
+    config = RunConfig(
+        preset="tiny-modadd",
+        data=DataConfig(task="modadd", modulus=7),
+        model=ModelConfig(block_size=3, n_layer=1, n_head=2, n_embd=16),
+        train=TrainConfig(max_steps=100_000, eval_every=1000, eval_batches=1, device="cpu"),
+    )
+    with EngineClient.start(config, tmp_path / "run") as client:
+        workers.append(client.pid)
+        Follower(client).wait_for(lambda e: isinstance(e, StepCompleted) and e.step >= 2)
+        client.pause()
+        step = client.status().step
+        result = client.ablate(Ablation(AblationPart.HEAD, 0, 1, AblationMethod.MEAN), "3 4 = 0")
+        assert result.tokens == ("3", "4", "=", "0") and result.step == step
+        assert result.val_accuracy is not None and result.ablated_val_accuracy is not None
+        table = client.head_importance()
+        assert sorted((row.layer, row.head) for row in table.heads) == [(0, 0), (0, 1)]
+        passage = client.game_passage(4)
+        assert passage.tokens[2] == "=" and passage.asked == (3,)
+        scored = client.guess(4, 3, passage.tokens[3])
+        assert scored.correct and scored.step == step
+        with pytest.raises(EngineError, match="no block 5"):
+            client.ablate(Ablation(AblationPart.MLP, 5), "3 4 = 0")
+        assert client.status().step == step

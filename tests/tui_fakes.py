@@ -21,6 +21,9 @@ from itertools import cycle
 from pathlib import Path
 
 from engine import (
+    Ablation,
+    AblationMethod,
+    AblationResult,
     AttentionMap,
     Candidate,
     CheckpointSaved,
@@ -30,12 +33,16 @@ from engine import (
     Event,
     FinishReason,
     ForwardTrace,
+    GamePassage,
     GeneratedToken,
+    GuessResult,
+    HeadImportance,
     HeadRole,
     HeadScore,
     HeadsScored,
     HeadStats,
     HistoryReplayed,
+    ImportanceTable,
     LayerStats,
     LogitLens,
     Neighbour,
@@ -203,6 +210,88 @@ def fake_head_scores(step: int, n_layer: int, n_head: int) -> list:
     if step == INDUCTION_FROM:
         detail = f"induction head L{n_layer - 1}H0 formed at step {step:,}: score 0.70"
         events.append(PhaseChanged(PhaseKind.INDUCTION, step, n_layer - 1, 0, 0.7, detail))
+    return events
+
+
+MEMORISED_AT, GENERALISED_AT = 150, 450  # make_task_events("modadd")'s markers
+
+
+def make_task_events(task: str, steps: int = 600, eval_every: int = 50) -> list:
+    """A finished task run's history. modadd (p = 59): train accuracy reaches 100% by step 150
+    while val stays near 20%, then val climbs from step 350 and the weights' norm shrinks;
+    induction (64 symbols): the second half's loss drops from ln 64 to near 0 around step 200,
+    where head L1H0 becomes an induction head, while the first half's stays."""
+    vocab = 61 if task == "modadd" else 65
+    events: list = [
+        TrainingStarted(
+            run_dir="/tmp/fake-run",
+            preset="grokking" if task == "modadd" else "induction",
+            device="cpu",
+            dtype="float32",
+            tokenizer="word",
+            vocab_size=vocab,
+            n_params=54_321,
+            n_layer=2,
+            n_head=2,
+            n_embd=64,
+            block_size=3 if task == "modadd" else 32,
+            batch_size=1740 if task == "modadd" else 32,
+            start_step=0,
+            max_steps=steps,
+            train_tokens=5220 if task == "modadd" else 0,
+            val_tokens=5223 if task == "modadd" else 16896,
+            probe="20 20 = 40" if task == "modadd" else "5 9 1 5 9 1",
+            lr_schedule=fake_schedule(),
+            task=task,
+        )
+    ]
+    for step in range(0, steps + 1):
+        late = 1 / (1 + math.exp(-(step - 400) / 30))  # modadd's val climbs around step 400
+        early = 1 / (1 + math.exp(-(step - 80) / 20))  # and train around step 80
+        formed = 1 / (1 + math.exp(-(step - INDUCTION_FROM) / 15))  # induction's repeat
+        if task == "modadd":
+            loss = 4.1 * (1 - early) + 0.01
+        else:
+            loss = 4.16 - 1.9 * formed
+        if step:
+            events.append(StepCompleted(step, loss, 1e-3, 0.5, 5000.0, step * 0.2, step * 5220))
+        if step % eval_every == 0:
+            if task == "modadd":
+                val_loss = 4.1 + 1.5 * early * (1 - late) - 4.0 * late
+                events.append(
+                    EvalCompleted(
+                        step, loss, val_loss, train_accuracy=min(1.0, 0.02 + early),
+                        val_accuracy=0.02 + 0.2 * early + 0.78 * late,
+                    )
+                )  # fmt: skip
+            else:
+                second = 4.16 - 3.96 * formed
+                first = 4.16 + 1.5 * formed
+                events.append(
+                    EvalCompleted(
+                        step, loss, loss, train_accuracy=0.95 * formed, val_accuracy=0.95 * formed,
+                        first_half_loss=first, second_half_loss=second,
+                    )
+                )  # fmt: skip
+            events += fake_head_scores(step, 2, 2) if task == "induction" else []
+            if task == "modadd" and step == MEMORISED_AT:
+                events.append(PhaseChanged(PhaseKind.MEMORISED, step, None, None, 1.0,
+                                           "memorised at step 150"))  # fmt: skip
+            if task == "modadd" and step == GENERALISED_AT:
+                events.append(PhaseChanged(PhaseKind.GENERALISED, step, None, None, 0.6,
+                                           "generalised at step 450 (grokking)"))  # fmt: skip
+            text = "20 20 = 40" if task == "modadd" else "5 9 1 5 9 1"
+            events.append(SampleGenerated(step, text, text))
+        if step and step % 50 == 0:
+            stats = fake_stats(step, 2, 2)
+            scale = 1.0 if step < 200 else 1.0 - 0.5 * min(1.0, (step - 200) / 400)
+            weights = tuple(
+                WeightStats(w.matrix, w.layer, w.grad_norm, w.weight_norm * 3 * scale,
+                            w.update_ratio)
+                for w in stats.weights
+            )  # fmt: skip
+            events.append(TrainingStats(step, weights, stats.layers, stats.heads, 1.6))
+    events.append(TrainingFinished(reason=FinishReason.COMPLETED, step=steps))
     return events
 
 
@@ -506,6 +595,78 @@ class FakeEngine:
             expected=tuple(expected),
             mean=sum(losses) / len(losses),
             step=step,
+        )
+
+    def ablate(self, ablation: Ablation, text: str, position: int = -2) -> AblationResult:
+        """Knocking out block L's part costs 0.3 * (L + 1) nats (a head a third of that, less
+        for later heads); the candidates' order turns round without it."""
+        self._record(self.ablate, ablation, text, position)
+        tokens = tuple(text.split()) or ("oh",)
+        position %= len(tokens)
+        cost = 0.3 * (ablation.layer + 1)
+        if ablation.head is not None:
+            cost = cost / 3 - 0.02 * ablation.head
+        candidates = tuple(Candidate(i, VOCAB[i], 0.5 / i) for i in range(1, 6))
+        actual = None
+        if position + 1 < len(tokens):
+            word = tokens[position + 1]
+            actual = Candidate(VOCAB.index(word) if word in VOCAB else 0, word, 0.4)
+        return AblationResult(
+            ablation=ablation,
+            step=self._step(),
+            val_loss=1.5,
+            ablated_val_loss=1.5 + cost,
+            probe_loss=1.2,
+            ablated_probe_loss=1.2 + 2 * cost,
+            tokens=tokens,
+            position=position,
+            candidates=candidates,
+            ablated_candidates=tuple(reversed(candidates)),
+            actual=actual,
+            ablated_actual=actual and Candidate(actual.token_id, actual.text, 0.1),
+        )
+
+    def head_importance(self, method: AblationMethod = AblationMethod.ZERO) -> ImportanceTable:
+        self._record(self.head_importance, method)
+        rows = [
+            HeadImportance(layer, head, 1.5 + cost, cost)
+            for layer in range(self.n_layer)
+            for head in range(self.n_head)
+            for cost in [0.1 * (layer + 1) - 0.03 * head]
+        ]
+        rows.sort(key=lambda row: -row.increase)
+        return ImportanceTable(method, self._step(), 1.5, tuple(rows))
+
+    GAME_WORDS = ("oh", "my", "love", "you", "are", "the", "one")
+
+    def game_passage(self, number: int) -> GamePassage:
+        """The same seven words each time, every word after the first asked."""
+        self._record(self.game_passage, number)
+        ids = tuple(VOCAB.index(word) for word in self.GAME_WORDS)
+        return GamePassage(number, self.GAME_WORDS, ids, tuple(range(1, len(ids))))
+
+    def guess(self, number: int, position: int, guess: str) -> GuessResult:
+        """The model is right at even positions (else it says "oh"); a guess of a word it
+        knows gets 0.5 if right, else 0.05; one it does not know, nothing."""
+        self._record(self.guess, number, position, guess)
+        word = self.GAME_WORDS[position]
+        actual = Candidate(VOCAB.index(word), word, 0.5)
+        top = actual if position % 2 == 0 else Candidate(1, "oh", 0.6)
+        known = guess.strip().lower() in VOCAB
+        correct = guess.strip().lower() == word
+        return GuessResult(
+            number=number,
+            position=position,
+            guess=guess,
+            guess_token=guess.strip().lower() if known else "",
+            guess_prob=0.5 if correct else 0.05 if known else 0.0,
+            guess_rank=(1 if correct else 4) if known else None,
+            actual=actual,
+            top=top,
+            correct=correct,
+            model_correct=top == actual,
+            step=self._step(),
+            note="" if known else f"{guess!r} is not in the model's vocabulary",
         )
 
     def status(self) -> RunStatus:

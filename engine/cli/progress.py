@@ -118,6 +118,7 @@ class ProgressPrinter:
         self.max_steps = max_steps or 0
         self._max_steps_given = max_steps is not None
         self.val: float | None = None  # the latest validation loss
+        self.accuracy: tuple[float, float] | None = None  # a task's latest (train, val)
         self.best: tuple[float, int] | None = None  # (val loss, step)
         self.sample: SampleGenerated | None = None
         self.not_finite: LossNotFinite | None = None
@@ -161,6 +162,8 @@ class ProgressPrinter:
                 self._passed(event)
         elif isinstance(event, EvalCompleted):
             self.val = event.val_loss
+            if event.train_accuracy is not None and event.val_accuracy is not None:
+                self.accuracy = (event.train_accuracy, event.val_accuracy)
             if self.best is None or event.val_loss < self.best[0]:
                 self.best = (event.val_loss, event.step)
             if self.replaying and not self.print_every and event.step > 0 and self._last:
@@ -275,6 +278,8 @@ class ProgressPrinter:
         self._mark = event
         self._printed_at = time.monotonic()
         val_text = f"{self.val:.4f}" if self.val is not None else "-"
+        if self.accuracy is not None:  # a task's: train and val accuracy at the last eval
+            val_text += f" | accuracy {self.accuracy[0]:.0%} train, {self.accuracy[1]:.0%} val"
         width = len(str(self.max_steps))
         self._print(
             f"step {event.step:>{width}}/{self.max_steps} | loss {loss:.4f} | val {val_text} | "

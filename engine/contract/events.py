@@ -59,6 +59,10 @@ class PhaseKind(StrEnum):
 
     INDUCTION = "induction"  # a head began copying what followed an earlier copy of its token
     ICL = "icl"  # the in-context-learning score jumped: later tokens now gain from the context
+    # A task's (contract/learning.py has the thresholds): it got its training answers right
+    # while the held-out ones stayed wrong, and later the held-out ones came right too (grokking).
+    MEMORISED = "memorised"
+    GENERALISED = "generalised"
 
 
 @EVENT_TYPES.register
@@ -98,6 +102,8 @@ class TrainingStarted(Record):
     # matmul throughput measured on this machine; None when unknown, and peak_source says why.
     peak_flops: float | None = None
     peak_source: str = ""
+    # The synthetic task the run learns (engine/data/tasks.py: induction, modadd); "" a corpus.
+    task: str = omitted_at("")
 
     def flops_per_s(self, tokens_per_s: float) -> float | None:
         """The model FLOP/s that training at `tokens_per_s` achieves."""
@@ -150,8 +156,16 @@ class StepCompleted(Record):
 class EvalCompleted(Record):
     kind: ClassVar[str] = "eval"
     step: int
-    train_loss: float
+    train_loss: float  # a task's: on the targets it trains on (modadd: the answer c alone)
     val_loss: float
+    # A task's (engine/data/tasks.py): the share of its answers the top guess gets right.
+    train_accuracy: float | None = omitted_at(None)
+    val_accuracy: float | None = omitted_at(None)
+    # Where a task's rows hold tokens nothing predicts before its answers (induction: the first
+    # half, random, then the repeat), the val loss on each apart; the task trains on the second
+    # alone. The lesson: the second falls far below the first once the model copies.
+    first_half_loss: float | None = omitted_at(None)
+    second_half_loss: float | None = omitted_at(None)
 
 
 @EVENT_TYPES.register
@@ -191,15 +205,17 @@ class HeadsScored(Record):
 @dataclass(frozen=True)
 class PhaseChanged(Record):
     """An ability appeared: a head's induction score crossed INDUCTION_THRESHOLD, or the
-    in-context-learning score fell ICL_JUMP below its lowest so far (engine.contract.learning).
-    Once per head and kind."""
+    in-context-learning score fell ICL_JUMP below its lowest so far, or a task's model memorised
+    its training answers or later generalised (engine.contract.learning). Once per head and kind."""
 
     kind: ClassVar[str] = "phase"
     phase: PhaseKind
     step: int
-    layer: int | None  # the head's block and index; None for the ICL score
+    layer: int | None  # the head's block and index; None for the other kinds
     head: int | None
-    score: float  # the score that crossed (induction) or the ICL score after the jump
+    # The score that crossed (induction), the ICL score after the jump, or the accuracy that
+    # crossed (train's when memorised, val's when generalised).
+    score: float
     detail: str = ""  # for people: "induction head L1H0 formed: score 0.62 (threshold 0.40)"
 
 

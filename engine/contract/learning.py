@@ -27,6 +27,11 @@ INDUCTION_THRESHOLD = 0.4  # a head's induction score at which it is said to hav
 # head_roles.THRESHOLD: the Attention view would label it induction from here)
 # Nats: the in-context-learning score falling this far below its lowest so far is a jump.
 ICL_JUMP = 0.1
+# A task's model has memorised when its train accuracy reaches MEMORISED_ACCURACY while val
+# accuracy is below GENERALISED_ACCURACY; it has generalised (after memorising: grokking) when
+# val accuracy reaches GENERALISED_ACCURACY, the middle of its climb.
+MEMORISED_ACCURACY = 0.99
+GENERALISED_ACCURACY = 0.5
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,14 @@ from typing import Protocol, runtime_checkable
 
 from engine.contract.config import RunConfig, SampleConfig
 from engine.contract.events import Event
+from engine.contract.experiments import (
+    Ablation,
+    AblationMethod,
+    AblationResult,
+    GamePassage,
+    GuessResult,
+    ImportanceTable,
+)
 from engine.contract.inside import ForwardTrace, PassageLosses
 from engine.contract.outputs import AttentionMap, GeneratedToken, RunStatus
 from engine.contract.snapshots import EmbeddingMap, LogitLens
@@ -98,6 +106,23 @@ class RunClient(Protocol):
 
     def token_losses(self) -> PassageLosses:
         """Each token's loss on the fixed validation passage, with the model's top guesses."""
+        ...
+
+    def ablate(self, ablation: Ablation, text: str, position: int = -2) -> AblationResult:
+        """The live model with and without one part: val loss, the loss on `text` and the
+        candidates after its token at `position`; the weights stay as they are."""
+        ...
+
+    def head_importance(self, method: AblationMethod = AblationMethod.ZERO) -> ImportanceTable:
+        """Every head ablated alone in turn: the val loss each costs, most costly first."""
+        ...
+
+    def game_passage(self, number: int) -> GamePassage:
+        """Validation passage `number` of the prediction game."""
+        ...
+
+    def guess(self, number: int, position: int, guess: str) -> GuessResult:
+        """A learner's guess of a game passage's token, scored with the model's."""
         ...
 
     def generate(

@@ -12,6 +12,14 @@ from typing import ClassVar
 
 from engine.contract.codec import Family, Record
 from engine.contract.config import SampleConfig
+from engine.contract.experiments import (
+    Ablation,
+    AblationMethod,
+    AblationResult,
+    GamePassage,
+    GuessResult,
+    ImportanceTable,
+)
 from engine.contract.inside import ForwardTrace, PassageLosses
 from engine.contract.outputs import GeneratedToken, RunStatus
 from engine.contract.snapshots import EmbeddingMap, LogitLens
@@ -196,6 +204,47 @@ class KeptSteps(Request):
 
 @REQUEST_TYPES.register
 @dataclass(frozen=True)
+class Ablate(Request):
+    """The live model with and without one part (engine/lens/ablation.py): val loss, the loss
+    on `text` and the candidates after its token at `position` (negative: from the end)."""
+
+    kind: ClassVar[str] = "ablate"
+    ablation: Ablation | None = None
+    text: str = ""
+    position: int = -2
+
+
+@REQUEST_TYPES.register
+@dataclass(frozen=True)
+class RankHeads(Request):
+    """Every head of the live model ablated alone in turn: the val loss each costs."""
+
+    kind: ClassVar[str] = "rank_heads"
+    method: AblationMethod = AblationMethod.ZERO
+
+
+@REQUEST_TYPES.register
+@dataclass(frozen=True)
+class GameRound(Request):
+    """Validation passage `number` of the prediction game."""
+
+    kind: ClassVar[str] = "game_round"
+    number: int = 0
+
+
+@REQUEST_TYPES.register
+@dataclass(frozen=True)
+class Guess(Request):
+    """A learner's guess of the token at `position` of game passage `number`."""
+
+    kind: ClassVar[str] = "guess"
+    number: int = 0
+    position: int = 0
+    guess: str = ""
+
+
+@REQUEST_TYPES.register
+@dataclass(frozen=True)
 class Status(Request):
     kind: ClassVar[str] = "status"
 
@@ -297,3 +346,31 @@ class TokenSampled(Request):
 @dataclass(frozen=True)
 class GenerationEnded(Request):
     kind: ClassVar[str] = "generation_ended"
+
+
+@REPLY_TYPES.register
+@dataclass(frozen=True)
+class AblationReply(Request):
+    kind: ClassVar[str] = "ablation_reply"
+    result: AblationResult | None = None
+
+
+@REPLY_TYPES.register
+@dataclass(frozen=True)
+class ImportanceReply(Request):
+    kind: ClassVar[str] = "importance_reply"
+    table: ImportanceTable | None = None
+
+
+@REPLY_TYPES.register
+@dataclass(frozen=True)
+class GameRoundReply(Request):
+    kind: ClassVar[str] = "game_round_reply"
+    passage: GamePassage | None = None
+
+
+@REPLY_TYPES.register
+@dataclass(frozen=True)
+class GuessReply(Request):
+    kind: ClassVar[str] = "guess_reply"
+    result: GuessResult | None = None

@@ -1,8 +1,14 @@
 """The tokenized corpus, memory-mapped from the token cache and split train/val, and random training
-batches from it."""
+batches from it. The synthetic tasks (tasks.py) are Datasets too, with their own batches.
+
+Every Dataset answers the same questions: a training batch, the fixed batches an eval measures
+(with which targets count as answers, for a task's accuracy), and numbered validation passages
+with the positions a learner is asked to guess there.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,11 +20,54 @@ from engine.data.corpus import resolve_corpus
 from engine.data.token_cache import Progress, note_read, tokenize
 from engine.data.tokenizer import Tokenizer
 
+# F.cross_entropy's default ignore_index: a target that costs nothing and teaches nothing (a
+# task's tokens that nothing predicts, such as modadd's a and b).
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class EvalBatch:
+    x: torch.Tensor  # (B, T) inputs
+    y: torch.Tensor  # (B, T) targets, IGNORE where nothing is to be predicted
+    # (B, T) bools: the targets that are a task's answers (accuracy is measured on them); None
+    # for a corpus, where every target is just the next token.
+    answers: torch.Tensor | None = None
+    # (B, T) the targets a task does not train on but an eval measures apart (induction's first
+    # half), IGNORE elsewhere; None where there are none.
+    others: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A window of validation tokens and the positions in it whose token a learner guesses."""
+
+    ids: tuple[int, ...]
+    asked: tuple[int, ...]  # indices into ids, each >= 1 (there is context before it)
+
 
 @dataclass
 class Dataset:
     train: torch.Tensor  # (N_train,) uint16 or uint32 token ids, memory-mapped
     val: torch.Tensor  # (N_val,) the contiguous tail of the token stream
+
+    task = ""  # the synthetic task this is ("" for a corpus)
+
+    def full_batch(self) -> int | None:
+        """The batch size if every step trains on the whole training split, else None."""
+        return None
+
+    @property
+    def train_tokens(self) -> int:
+        """Distinct training tokens (0 where every batch is new: no epochs to count)."""
+        return len(self.train)
+
+    @property
+    def val_tokens(self) -> int:
+        return len(self.val)
+
+    def row_tokens(self, block_size: int) -> int:
+        """How many tokens one row of a batch holds."""
+        return block_size
 
     def batch(
         self,
@@ -41,12 +90,31 @@ class Dataset:
         starts = starts.view(ranks, -1)[rank]
         window = data[starts[:, None] + torch.arange(block_size + 1)].long()  # (B, T + 1)
         x, y = window[:, :-1], window[:, 1:]
-        if device.type == "cuda":
-            return (
-                x.pin_memory().to(device, non_blocking=True),
-                y.pin_memory().to(device, non_blocking=True),
-            )
-        return x.to(device), y.to(device)
+        return to_device(x, device), to_device(y, device)
+
+    def eval_batches(
+        self, split: str, batch_size: int, block_size: int, count: int, seed: int, device
+    ) -> Iterator[EvalBatch]:
+        """The batches an eval measures `split` on: the same ones at every eval (`seed`)."""
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(count):
+            x, y = self.batch(split, batch_size, block_size, generator, device)
+            yield EvalBatch(x, y)
+
+    def passage(self, number: int, block_size: int) -> Passage:
+        """Validation passage `number`: block_size + 1 tokens, every one after the first asked;
+        passage 0 is the start of the split (the "where wrong" passage), later ones follow it."""
+        size = min(block_size + 1, len(self.val))
+        places = max(1, len(self.val) - size + 1)
+        start = (number * size) % places
+        ids = tuple(int(i) for i in self.val[start : start + size].tolist())
+        return Passage(ids, tuple(range(1, len(ids))))
+
+
+def to_device(tensor: torch.Tensor, device) -> torch.Tensor:
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def load_dataset(

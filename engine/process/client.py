@@ -31,10 +31,20 @@ from engine.contract.events import (
     Event,
     TrainingFinished,
 )
+from engine.contract.experiments import (
+    Ablation,
+    AblationMethod,
+    AblationResult,
+    GamePassage,
+    GuessResult,
+    ImportanceTable,
+)
 from engine.contract.inside import ForwardTrace, PassageLosses
 from engine.contract.outputs import AttentionMap, GeneratedToken, RunStatus
 from engine.contract.requests import (
     REPLY_TYPES,
+    Ablate,
+    AblationReply,
     Attention,
     AttentionAt,
     AttentionReply,
@@ -43,15 +53,21 @@ from engine.contract.requests import (
     Done,
     EmbeddingMapReply,
     EmbeddingsAt,
+    GameRound,
+    GameRoundReply,
     Generate,
     GenerationEnded,
     GenerationStarted,
+    Guess,
+    GuessReply,
     Hello,
+    ImportanceReply,
     KeptSteps,
     Lens,
     LensAt,
     LensReply,
     Pause,
+    RankHeads,
     Refused,
     Request,
     Resume,
@@ -408,6 +424,27 @@ class EngineClient:
         """The past steps whose weights are kept: what at_step reaches exactly."""
         return list(self._call(KeptSteps(), StepsReply).steps)
 
+    def ablate(self, ablation: Ablation, text: str, position: int = -2) -> AblationResult:
+        """The live model with and without one part: val loss, the loss on `text`, and the
+        candidates after its token at `position` (negative: from the end). The weights stay
+        as they are."""
+        request = Ablate(ablation=ablation, text=text, position=position)
+        return _present(self._call(request, AblationReply).result, "ablation")
+
+    def head_importance(self, method: AblationMethod = AblationMethod.ZERO) -> ImportanceTable:
+        """Every head ablated alone in turn: the val loss each costs, most costly first."""
+        return _present(self._call(RankHeads(method=method), ImportanceReply).table, "table")
+
+    def game_passage(self, number: int) -> GamePassage:
+        """Validation passage `number` of the prediction game, with the positions it asks."""
+        reply = self._call(GameRound(number=number), GameRoundReply)
+        return _present(reply.passage, "passage")
+
+    def guess(self, number: int, position: int, guess: str) -> GuessResult:
+        """Score a learner's guess of passage `number`'s token at `position` with the model's."""
+        reply = self._call(Guess(number=number, position=position, guess=guess), GuessReply)
+        return _present(reply.result, "guess result")
+
     def generate(
         self, prompt: str, config: SampleConfig | None = None, at_step: int | None = None
     ) -> Generation:
@@ -465,6 +502,16 @@ class EngineClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+T = TypeVar("T")
+
+
+def _present(value: T | None, what: str) -> T:
+    """A reply's payload, which a well-behaved worker always sends."""
+    if value is None:
+        raise EngineError(f"the worker sent an empty {what}")
+    return value
 
 
 def _read_reply(conn: Connection) -> Request:

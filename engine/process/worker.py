@@ -38,6 +38,8 @@ from engine.contract.events import (
 from engine.contract.outputs import RunStatus
 from engine.contract.requests import (
     REQUEST_TYPES,
+    Ablate,
+    AblationReply,
     Attention,
     AttentionAt,
     AttentionSteps,
@@ -45,15 +47,21 @@ from engine.contract.requests import (
     Done,
     EmbeddingMapReply,
     EmbeddingsAt,
+    GameRound,
+    GameRoundReply,
     Generate,
     GenerationEnded,
     GenerationStarted,
+    Guess,
+    GuessReply,
     Hello,
+    ImportanceReply,
     KeptSteps,
     Lens,
     LensAt,
     LensReply,
     Pause,
+    RankHeads,
     Refused,
     Request,
     Resume,
@@ -412,6 +420,22 @@ class Worker:
         passage = passage_losses(t.model, t.tokenizer, t.data.val, t.step)
         send_record(conn, TokenLossesReply(request.id, passage))
 
+    def _ablate(self, conn: Connection, request: Ablate) -> None:
+        if request.ablation is None:
+            raise EngineError("an ablation request names no part to knock out")
+        result = self.trainer.ablate(request.ablation, request.text, request.position)
+        send_record(conn, AblationReply(request.id, result))
+
+    def _rank_heads(self, conn: Connection, request: RankHeads) -> None:
+        send_record(conn, ImportanceReply(request.id, self.trainer.head_importance(request.method)))
+
+    def _game_round(self, conn: Connection, request: GameRound) -> None:
+        send_record(conn, GameRoundReply(request.id, self.trainer.game_passage(request.number)))
+
+    def _guess(self, conn: Connection, request: Guess) -> None:
+        result = self.trainer.guess(request.number, request.position, request.guess)
+        send_record(conn, GuessReply(request.id, result))
+
     def _status(self, conn: Connection, request: Status) -> None:
         trainer = self.trainer
         config = trainer.config if trainer else self.preparation.config  # type: ignore[union-attr]
@@ -446,10 +470,18 @@ class Worker:
         Trace: _trace,
         KeptSteps: _kept_steps,
         TokenLosses: _token_losses,
+        Ablate: _ablate,
+        RankHeads: _rank_heads,
+        GameRound: _game_round,
+        Guess: _guess,
         Status: _status,
     }
-    # Requests that only look at the model, never at training's state.
-    LOOKS = {_generate, _attention, _attention_at, _trace, _token_losses}
+    # Requests that only look at the model, never at training's state (an ablation's hook is
+    # taken off before its reply).
+    LOOKS = {
+        _generate, _attention, _attention_at, _trace, _token_losses, _ablate, _rank_heads,
+        _game_round, _guess,
+    }  # fmt: skip
     WITHOUT_TRAINER = {
         _hello, _subscribe, _status, _stop, _detach, _shutdown, _attention_steps, _kept_steps,
         _lens_at, _embeddings_at,

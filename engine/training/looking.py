@@ -1,5 +1,6 @@
 """What a learner asks of the model between training steps: the model as it was at a past step
-(the nearest kept one), generation, attention, the logit lens and the embedding map.
+(the nearest kept one), generation, attention, the logit lens and the embedding map, and the
+experiments (ablations, head importance, the prediction game).
 
 A base class of the Trainer: the loop (trainer.py) trains, this only looks, and never changes
 the weights it looks at.
@@ -15,13 +16,23 @@ import numpy as np
 import torch
 
 from engine.contract.config import RunConfig, SampleConfig
+from engine.contract.experiments import (
+    Ablation,
+    AblationMethod,
+    AblationResult,
+    GamePassage,
+    GuessResult,
+    ImportanceTable,
+)
 from engine.contract.outputs import AttentionMap, GeneratedToken
 from engine.contract.snapshots import EmbeddingMap, LogitLens
-from engine.data.dataset import Dataset
+from engine.data.dataset import Dataset, EvalBatch
 from engine.data.tokenizer import Encoding, Tokenizer
+from engine.lens import ablation
 from engine.lens.attention import capture_attention
 from engine.lens.circuits import repeated_probe
 from engine.lens.embedding_map import embedding_map, token_counts
+from engine.lens.guess import game_passage, score_guess
 from engine.lens.logit_lens import logit_lens
 from engine.model.generate import stream_tokens
 from engine.model.gpt import GPT
@@ -47,6 +58,18 @@ class Looking:
     def token_counts(self) -> np.ndarray:
         """How often each token occurs in the training split (the embedding map's labels)."""
         return token_counts(self.data.train, self.config.model.vocab_size)
+
+    def eval_batches(self, split: str) -> Iterator[EvalBatch]:
+        """The fixed batches an eval measures `split` on (the same at every eval)."""
+        m, t = self.config.model, self.config.train
+        return self.data.eval_batches(
+            split, t.batch_size, m.block_size, t.eval_batches, t.seed + 1, self.device
+        )
+
+    @functools.cached_property
+    def val_batches(self) -> list[EvalBatch]:
+        """The eval's val batches, kept: every experiment measures on them."""
+        return list(self.eval_batches("val"))
 
     @functools.cached_property
     def probe_ids(self) -> torch.Tensor:
@@ -99,3 +122,26 @@ class Looking:
             self.model, self.tokenizer, self.token_counts, self.step, self._last_map
         )
         return self._last_map
+
+    def ablate(self, part: Ablation, text: str, position: int = -2) -> AblationResult:
+        """The live model with and without one part: val loss, the loss on `text` and the
+        candidates after its token at `position` (negative: from the end). Weights untouched."""
+        ids = self.tokenizer.encode(text).ids
+        return ablation.ablate(
+            self.model, self.tokenizer, part, self.val_batches, ids, position, self.step
+        )
+
+    def head_importance(self, method: AblationMethod) -> ImportanceTable:
+        """Every head of the live model ablated alone in turn, most costly first."""
+        return ablation.head_importance(self.model, self.val_batches, method, self.step)
+
+    def game_passage(self, number: int) -> GamePassage:
+        """Validation passage `number` of the prediction game."""
+        passage = self.data.passage(number, self.config.model.block_size)
+        return game_passage(self.tokenizer, passage, number)
+
+    def guess(self, number: int, position: int, guess: str) -> GuessResult:
+        """A learner's guess of passage `number`'s token at `position`, scored with the live
+        model's."""
+        passage = self.game_passage(number)
+        return score_guess(self.model, self.tokenizer, passage, position, guess, self.step)

@@ -1,10 +1,13 @@
-"""When an ability appears: the policy that turns each eval's HeadsScored into PhaseChanged markers.
+"""When an ability appears: the policy that turns each eval's HeadsScored (and a task's
+accuracies) into PhaseChanged markers.
 
 A head's induction score crossing INDUCTION_THRESHOLD is announced once for that head; the
 in-context-learning score falling ICL_JUMP or more below its lowest so far, once per run. (Below
 the lowest, not below the eval before: the score wobbles by a few hundredths from eval to eval,
-and a gradual gain must not add up to a jump.) What was announced lives in events.jsonl, so a
-resumed run does not announce it again.
+and a gradual gain must not add up to a jump.) A task's run is marked once when it memorises (train
+accuracy MEMORISED_ACCURACY, val still below GENERALISED_ACCURACY), and once when, after that,
+val accuracy reaches GENERALISED_ACCURACY: grokking. What was announced lives in events.jsonl, so
+a resumed run does not announce it again.
 """
 
 from __future__ import annotations
@@ -12,8 +15,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from engine.contract.events import HeadsScored, PhaseChanged, PhaseKind
-from engine.contract.learning import ICL_JUMP, INDUCTION_THRESHOLD
+from engine.contract.events import EvalCompleted, HeadsScored, PhaseChanged, PhaseKind
+from engine.contract.learning import (
+    GENERALISED_ACCURACY,
+    ICL_JUMP,
+    INDUCTION_THRESHOLD,
+    MEMORISED_ACCURACY,
+)
 from engine.runs.history import events_of_kinds
 
 Marker = tuple[PhaseKind, int | None, int | None]  # (kind, layer, head)
@@ -68,6 +76,37 @@ class PhaseWatch:
             )
             changes.append(PhaseChanged(PhaseKind.ICL, scored.step, None, None, icl, detail))
         self._saw_icl(icl)
+        return changes
+
+    def see_eval(self, evaluated: EvalCompleted) -> list[PhaseChanged]:
+        """The markers a task's accuracies at this eval set off (each at most once per run)."""
+        train, val = evaluated.train_accuracy, evaluated.val_accuracy
+        if train is None or val is None:
+            return []
+        step, changes = evaluated.step, []
+        memorised = (PhaseKind.MEMORISED, None, None)
+        generalised = (PhaseKind.GENERALISED, None, None)
+        if (
+            memorised not in self.announced
+            and train >= MEMORISED_ACCURACY
+            and val < GENERALISED_ACCURACY
+        ):
+            self.announced.add(memorised)
+            detail = (
+                f"memorised at step {step:,}: train accuracy {train:.0%}, val only {val:.0%}: "
+                "it knows the training answers, not the rule"
+            )
+            changes.append(PhaseChanged(PhaseKind.MEMORISED, step, None, None, train, detail))
+        elif (
+            memorised in self.announced
+            and generalised not in self.announced
+            and val >= GENERALISED_ACCURACY
+        ):
+            self.announced.add(generalised)
+            detail = (
+                f"generalised at step {step:,}: val accuracy {val:.0%} after memorising (grokking)"
+            )
+            changes.append(PhaseChanged(PhaseKind.GENERALISED, step, None, None, val, detail))
         return changes
 
     def _saw_icl(self, icl: float) -> None:

@@ -146,7 +146,7 @@ class Stepping:
         before = self.state
         self.state = TrainerState(
             before.step + 1,
-            before.tokens_seen + t.batch_size * m.block_size,
+            before.tokens_seen + t.batch_size * self.data.row_tokens(m.block_size),
             before.elapsed_s + time.perf_counter() - started,
         )
         self.reader.add(PendingStep(before, self.state, lr, values, stats))

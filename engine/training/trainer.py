@@ -14,7 +14,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 from engine.contract.config import RunConfig
 from engine.contract.errors import CheckpointError, ConfigError, EngineError
@@ -36,9 +35,11 @@ from engine.contract.snapshots import EmbeddingMap
 from engine.data.baselines import Baselines, count_baselines
 from engine.data.corpus import first_line
 from engine.data.dataset import Dataset, load_dataset
+from engine.data.tasks import example_text, load_task, prompt_text
 from engine.data.token_cache import Progress
 from engine.data.tokenizer import GPT2Tokenizer, Tokenizer, load_tokenizer
 from engine.lens.circuits import head_scores, icl_score
+from engine.lens.evaluation import EvalTally
 from engine.lens.timelapse import latest_map, save_lens, save_map, save_snapshot
 from engine.model.gpt import GPT
 from engine.model.pretrained import load_weights as load_pretrained
@@ -157,15 +158,19 @@ class Trainer(Stepping, Looking):
                 f"{folder}'s tokenizer has {given.vocab_size:,} tokens but its model.safetensors "
                 f"and config.json are for {config.model.vocab_size:,}"
             )
-        tokenizer, data, path = load_dataset(
-            config.data, config.model.block_size, given, progress=progress, build=build_cache
-        )
-        config = replace(
-            config,
-            data=replace(config.data, corpus=str(path.resolve())),
-            model=replace(config.model, vocab_size=tokenizer.vocab_size),
-            sample=replace(config.sample, probe=config.sample.probe or first_line(path)),
-        )
+        if config.data.task:
+            tokenizer, data = load_task(config.data, config.model.block_size)
+            config = _task_config(config, tokenizer, data)
+        else:
+            tokenizer, data, path = load_dataset(
+                config.data, config.model.block_size, given, progress=progress, build=build_cache
+            )
+            config = replace(
+                config,
+                data=replace(config.data, corpus=str(path.resolve())),
+                model=replace(config.model, vocab_size=tokenizer.vocab_size),
+                sample=replace(config.sample, probe=config.sample.probe or first_line(path)),
+            )
         check_fits(config.model, config.train.batch_size, device)
         trainer = cls(config, tokenizer, data, run_dir, device=device)
         if folder is not None:
@@ -188,9 +193,12 @@ class Trainer(Stepping, Looking):
                 f"{run_dir / TOKENIZER} has {tokenizer.vocab_size} tokens but "
                 f"{run_dir / CONFIG} says vocab_size {config.model.vocab_size}"
             )
-        _, data, _ = load_dataset(
-            config.data, config.model.block_size, tokenizer, progress, build_cache
-        )
+        if config.data.task:
+            _, data = load_task(config.data, config.model.block_size)
+        else:
+            _, data, _ = load_dataset(
+                config.data, config.model.block_size, tokenizer, progress, build_cache
+            )
         device = pick_device(config.train.device)
         check_fits(config.model, config.train.batch_size, device)
         return cls(config, tokenizer, data, run_dir, device=device, resumed_from=run_dir)
@@ -236,8 +244,11 @@ class Trainer(Stepping, Looking):
             self._log = None
 
     @functools.cached_property
-    def baselines(self) -> Baselines:
-        """Unigram and bigram loss on the val text, counted once (a pass over the tokens)."""
+    def baselines(self) -> Baselines | None:
+        """Unigram and bigram loss on the val text, counted once (a pass over the tokens); None
+        for a task, whose loss is on its answers, where counting says nothing."""
+        if self.data.task:
+            return None
         return count_baselines(self.data.train, self.data.val, self.config.model.vocab_size)
 
     def started_event(self) -> TrainingStarted:
@@ -261,17 +272,18 @@ class Trainer(Stepping, Looking):
             batch_size=t.batch_size,
             start_step=self.step,
             max_steps=t.max_steps,
-            train_tokens=len(self.data.train),
-            val_tokens=len(self.data.val),
+            train_tokens=self.data.train_tokens,
+            val_tokens=self.data.val_tokens,
             resumed=self._resumed,
             probe=self.config.sample.probe,
-            unigram_loss=self.baselines.unigram,
-            bigram_loss=self.baselines.bigram,
+            unigram_loss=self.baselines.unigram if self.baselines else None,
+            bigram_loss=self.baselines.bigram if self.baselines else None,
             lr_schedule=lr_schedule(self.config),
             pretrained=self.config.model.init_from,
             step_flops=step_flops(m, t.batch_size),
             peak_flops=peak,
             peak_source=peak_source,
+            task=self.data.task,
         )
 
     def events(self) -> Iterator[Event]:
@@ -333,10 +345,11 @@ class Trainer(Stepping, Looking):
         """What happens at every eval: losses, the heads' scores and any phase change they mark,
         a sample, the time-lapse (the probe's attention and logit lens, the embedding map), a
         checkpoint, and the weights kept for replay."""
-        yield self.record(self.evaluate())
+        evaluated = self.evaluate()
+        yield self.record(evaluated)
         scored = self.score_heads()
         yield self.record(scored)
-        for change in self.phases.see(scored):
+        for change in [*self.phases.see_eval(evaluated), *self.phases.see(scored)]:
             yield self.record(change)
         yield self.record(self.sample())
         if self.run_dir is not None:
@@ -364,27 +377,31 @@ class Trainer(Stepping, Looking):
     @torch.no_grad()
     def evaluate(self) -> EvalCompleted:
         """Mean loss over eval_batches batches of each split (the same batches at every eval);
-        keeps val's mean loss at each context position for the in-context-learning score."""
-        m, t = self.config.model, self.config.train
+        keeps val's mean loss at each context position for the in-context-learning score. A
+        task's eval adds the accuracy on its answers, and where a task trains on tokens nothing
+        predicts (induction's first half), the val loss on those and on the answers apart."""
         self.model.eval()
-        losses = {}
-        for split in ("train", "val"):
-            rng = torch.Generator().manual_seed(t.seed + 1)
-            total = 0.0
-            by_position = torch.zeros(m.block_size, device=self.device)
-            for _ in range(t.eval_batches):
-                x, y = self.data.batch(split, t.batch_size, m.block_size, rng, self.device)
-                with self._autocast():
-                    logits, _ = self.model(x)
-                    each = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
-                by_position += each.view(y.shape).float().sum(0)
-                total += each.mean().item()
-            losses[split] = total / t.eval_batches
-            if split == "val":
-                count = t.eval_batches * t.batch_size
-                self._position_losses = (by_position / count).tolist()
+        measured = {split: self._measure(split) for split in ("train", "val")}
         self.model.train()
-        return EvalCompleted(self.step, losses["train"], losses["val"])
+        train, val = measured["train"], measured["val"]
+        self._position_losses = val.position_losses()
+        return EvalCompleted(
+            self.step,
+            train.loss(),
+            val.loss(),
+            train_accuracy=train.accuracy(),
+            val_accuracy=val.accuracy(),
+            first_half_loss=val.loss(answers=False),
+            second_half_loss=val.loss(answers=True),
+        )
+
+    def _measure(self, split: str) -> EvalTally:
+        tally = EvalTally()
+        for batch in self.eval_batches(split):
+            with self._autocast():
+                logits, _ = self.model(batch.x)
+            tally.add(logits.float(), batch)
+        return tally
 
     def score_heads(self) -> HeadsScored:
         """The heads' habits on the repeated random-token probe, and the in-context-learning
@@ -415,6 +432,27 @@ class Trainer(Stepping, Looking):
             path = save_checkpoint(self.run_dir, self.model, self.optimizer, self.state, rng)
         self.last_checkpoint = path
         return CheckpointSaved(self.step, str(path))
+
+
+def _task_config(config: RunConfig, tokenizer: Tokenizer, data: Dataset) -> RunConfig:
+    """A task run's config as it trains: the task's vocabulary, a full batch where the task
+    trains on all of its split at once, and a probe and prompt in its own tokens (a prompt the
+    task cannot read, such as the default "oh", is replaced by one of its rows)."""
+    block_size = config.model.block_size
+    train = config.train
+    if (rows := data.full_batch()) is not None:
+        train = replace(train, batch_size=rows)
+    sample = config.sample
+    if tokenizer.encode(sample.prompt).unknown or not sample.prompt.strip():
+        sample = replace(sample, prompt=prompt_text(data, tokenizer, block_size))
+    if not sample.probe or tokenizer.encode(sample.probe).unknown:
+        sample = replace(sample, probe=example_text(data, tokenizer, block_size))
+    return replace(
+        config,
+        model=replace(config.model, vocab_size=tokenizer.vocab_size),
+        train=train,
+        sample=sample,
+    )
 
 
 def train(config: RunConfig, run_dir: Path | None = None) -> Iterator[Event]:

@@ -30,7 +30,7 @@ class ViewHelp:
 
 
 GLOBAL_KEYS = (
-    "`1`–`6` views · `space` pause/resume · `s` save · `g` sample · `n` new run · "
+    "`1`–`7` views · `space` pause/resume · `s` save · `g` sample · `n` new run · "
     "`p` replay from step 0 (`esc` back to live) · `P` screenshot · "
     "`ctrl+p` commands · `q` or `ctrl+c` quit · in a text field every key types: `esc` leaves it"
 )

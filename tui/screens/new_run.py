@@ -21,7 +21,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Input, Select, Static, Switch
 
-from engine import DEFAULT_PRESET, PRESETS, ConfigError, RunConfig, describe, visible
+from engine import DEFAULT_PRESET, PRESETS, TASKS, ConfigError, RunConfig, describe, visible
 from tui.format import learn_action
 from tui.messages import LearnAsked
 from tui.terms import field_term
@@ -29,7 +29,11 @@ from tui.widgets.safe_text import SafeInput, SafeLabel, SafeStatic
 from tui.widgets.shell.key_hints import KeyHints
 
 SECTIONS = ("data", "model", "train")
-CHOICES = {"tokenizer": ("word", "char", "bpe"), "device": ("auto", "cpu", "cuda", "mps")}
+CHOICES = {
+    "tokenizer": ("word", "char", "bpe"),
+    "device": ("auto", "cpu", "cuda", "mps"),
+    "task": ("", *TASKS),  # "": the corpus
+}
 SKIPPED = {("model", "vocab_size")}  # set by the tokenizer, not by the user
 PLACEHOLDERS = {"corpus": "empty: the bundled corpus"}
 HINT = "tab moves between fields; the focused one's description shows here; F1 explains it"
@@ -105,7 +109,7 @@ class NewRunScreen(Screen[RunConfig | None]):
             widget = Switch(value=value, id=widget_id, classes="field")
         elif name in CHOICES:
             widget = Select(
-                [(c, c) for c in CHOICES[name]],
+                [(c or "none: the corpus", c) for c in CHOICES[name]],
                 value=value,
                 id=widget_id,
                 classes="field",

@@ -82,6 +82,8 @@ class Tour:
             if event.step == 0:
                 return self._untrained(event.train_loss)
             return self._eval(event)
+        elif isinstance(event, SampleGenerated) and event.step > 0 and self.task:
+            return self._lesson_intro()
         elif isinstance(event, SampleGenerated) and event.step > 0:
             return Note(
                 "samples",
@@ -92,9 +94,70 @@ class Tour:
                 "Temperature, top-k and top-p",
             )
         elif isinstance(event, PhaseChanged):
-            return self._phase(event)
+            return self._lesson(event) or self._phase(event)
         elif isinstance(event, TrainingFinished):
             return self._finished(event)
+        return None
+
+    @property
+    def task(self) -> str:
+        return self.started.task if self.started else ""
+
+    def _lesson_intro(self) -> Note:
+        """Where a task run's lesson is, and what to expect of it."""
+        if self.task == "modadd":
+            return Note(
+                "lesson",
+                "The lesson: grokking",
+                "Under the loss chart: train and val accuracy, and the weights' total norm. "
+                "Expect train accuracy to reach 100% long before val accuracy moves "
+                "(memorising), then val accuracy to turn up as weight decay shrinks the weights.",
+                "train",
+                "Grokking",
+            )
+        return Note(
+            "lesson",
+            "The lesson: an induction head",
+            "Under the loss chart: the val loss on each row's repeat, which only copying can "
+            "predict, against its random first half, which nothing can (it stays at ln V or "
+            "above). Expect the repeat's loss to fall slowly, then drop like a cliff.",
+            "train",
+            "Induction task",
+        )
+
+    def _lesson(self, event: PhaseChanged) -> Note | None:
+        """A task run's moments: memorised, then grokked; an induction head formed."""
+        if event.phase is PhaseKind.MEMORISED:
+            return Note(
+                "memorised",
+                f"Step {event.step:,}: memorised",
+                f"Train accuracy is {event.score:.0%}, but val accuracy stays low: the model "
+                "knows the answers to its training pairs without the rule that makes them. "
+                "Watch the weight norm under the lesson chart: weight decay is pulling it down.",
+                "train",
+                "Memorisation",
+            )
+        if event.phase is PhaseKind.GENERALISED:
+            after = " long after it memorised" if "memorised" in self.fired else ""
+            return Note(
+                "grokked",
+                f"Step {event.step:,}: val accuracy turns",
+                f"Val accuracy has passed {event.score:.0%}{after}: the model has found the rule "
+                "for pairs it never saw. This is grokking; the weight norm fell on the way.",
+                "train",
+                "Grokking",
+            )
+        if event.phase is PhaseKind.INDUCTION and self.task == "induction":
+            return Note(
+                "induction-task",
+                f"Step {event.step:,}: an induction head formed",
+                f"Head L{event.layer}H{event.head} now copies what followed an earlier copy of "
+                "its token, and the loss on the repeat falls off a cliff while the random first "
+                "half stays where it was: a phase change. Knock the head out in the Lab view "
+                "(7) to see the loss come back.",
+                "train",
+                "Induction head",
+            )
         return None
 
     def _phase(self, event: PhaseChanged) -> Note:
@@ -185,6 +248,15 @@ class Tour:
                 "rate usually fixes it (n starts a new run).",
                 "train",
                 "Learning rate",
+            )
+        if self.task and "lab" in self.views:
+            return Note(
+                "finished",
+                f"Training is done (step {event.step:,})",
+                "Try the Lab view: knock out each head and see which ones the task needs "
+                "(i ranks them all), or play the prediction game against the model.",
+                "lab",
+                "Ablation",
             )
         if "inside" in self.views:
             return Note(

@@ -9,6 +9,7 @@ from engine import SampleConfig
 from tui.views.attention import AttentionView
 from tui.views.generate import GenerateView
 from tui.views.inside import InsideView
+from tui.views.lab import LabView
 from tui.views.learn import LearnView
 from tui.views.learning import LearningView
 from tui.views.train import TrainView
@@ -36,5 +37,6 @@ VIEWS = (
     ViewEntry("4", "learn", "Learn", LearnView),
     ViewEntry("5", "inside", "Inside", InsideView),
     ViewEntry("6", "learning", "Learning", LearningView),
+    ViewEntry("7", "lab", "Lab", LabView),
 )
 FIRST = VIEWS[0].id  # shown at start

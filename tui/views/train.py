@@ -31,6 +31,7 @@ from tui.state.compare import add_events, free_color, mismatch, read_more, read_
 from tui.state.learning import phase_of
 from tui.views.view import View
 from tui.widgets.train.chart_legend import ChartLegend
+from tui.widgets.train.lesson_chart import LessonChart
 from tui.widgets.train.loss_chart import LossChart
 from tui.widgets.train.sample_log import SampleLog
 from tui.widgets.train.stats_panel import StatsPanel
@@ -78,7 +79,14 @@ jumps, and `esc` goes back to live.
 
 `w` swaps the samples for **where the model is wrong**: a passage of validation text coloured by
 each token's loss (red: the model did not see it coming), measured again at every eval. `←`/`→`
-or a click pick a token, to see its loss and what the model expected there instead.""",
+or a click pick a token, to see its loss and what the model expected there instead.
+
+A **task** run (`--task modadd` or `induction`, presets `grokking` and `induction`) shows its
+lesson in place of the samples. Grokking: train and val **accuracy** with the weights' total norm
+(weight decay pulls it down), a line where the model **memorised** its training pairs and one
+where val accuracy turns (**grokking**). Induction: the val loss on the first half, random tokens
+nothing predicts, against the second half, a repeat only copying predicts, with a line where an
+**induction head** formed (a **phase change**). The chart's loss is then on the answers alone.""",
         [
             "Cross-entropy loss",
             "Train and validation loss",
@@ -100,6 +108,13 @@ or a click pick a token, to see its loss and what the model expected there inste
             "AdamW",
             "Backpropagation",
             "Per-token loss",
+            "Synthetic tasks",
+            "Accuracy",
+            "Memorisation",
+            "Generalisation",
+            "Grokking",
+            "Weight decay",
+            "Induction head",
             "Phase change",
             "Replay and kept weights",
         ],
@@ -124,6 +139,9 @@ or a click pick a token, to see its loss and what the model expected there inste
                 yield LossChart(id="loss-chart")
             yield StatsPanel(id="stats")
         yield SampleLog(id="samples")
+        with Vertical(id="lesson"):
+            yield ChartLegend(id="lesson-legend")
+            yield LessonChart(id="lesson-chart")
         yield SurprisePassage(id="wrong")
 
     runs_root = Path("runs")  # where the runs list looks (the `runs` command's default)
@@ -136,7 +154,7 @@ or a click pick a token, to see its loss and what the model expected there inste
     def on_mount(self) -> None:
         chart = self.query_one(LossChart)
         chart.can_focus = True
-        self.query_one(ChartLegend).show(chart.legend())
+        self.query_one("#chart-legend", ChartLegend).show(chart.legend())
         self.set_interval(self.follow_s, self._follow_compared)
 
     def _follow_compared(self) -> None:
@@ -169,7 +187,7 @@ or a click pick a token, to see its loss and what the model expected there inste
                 chart.history.add_eval(event.step, event.val_loss, event.train_loss)
             elif isinstance(event, PhaseChanged):
                 chart.add_phase(phase_of(event))
-                self.query_one(ChartLegend).show(chart.legend())
+                self.query_one("#chart-legend", ChartLegend).show(chart.legend())
             elif isinstance(event, TrainingStarted):
                 self.started = event
                 for run in chart.compared:
@@ -177,12 +195,35 @@ or a click pick a token, to see its loss and what the model expected there inste
                 chart.vocab_size = event.vocab_size
                 chart.pretrained = bool(event.pretrained)
                 chart.unigram, chart.bigram = event.unigram_loss, event.bigram_loss
-                self.query_one(ChartLegend).show(chart.legend())
+                self.query_one("#chart-legend", ChartLegend).show(chart.legend())
         chart.mark_dirty()
+        lesson = self.query_one(LessonChart)
+        if lesson.lesson.ingest(events):
+            self._show_lesson(lesson)
         self.query_one(StatsPanel).ingest(events)
         self.query_one(SampleLog).ingest(events)
         self.query_one(SurprisePassage).ingest(events)
         self._measure_if_shown()
+
+    def _show_lesson(self, lesson: LessonChart) -> None:
+        """A task run's lesson takes the samples' place (where wrong still swaps in on w)."""
+        if lesson.lesson.task and not self.has_class("-task"):
+            self.add_class("-task")
+            title = "grokking" if lesson.lesson.task == "modadd" else "induction"
+            self.query_one("#lesson").border_title = f"the lesson: {title}"
+            legend = self.query_one("#lesson-legend", ChartLegend)
+            legend.show(lesson.legend())
+            # Laid out while hidden it guessed its width: again once the lesson is on screen.
+            self.call_after_refresh(legend.show, lesson.legend())
+            if not self.query_one(SurprisePassage).display:
+                self.query_one(SampleLog).display = False
+                self.query_one("#lesson").display = True
+        lesson.refresh()
+
+    @property
+    def _bottom(self):
+        """What w swaps with where wrong: the samples, or a task run's lesson."""
+        return self.query_one("#lesson") if self.has_class("-task") else self.query_one(SampleLog)
 
     def set_client(self, client: RunClient) -> None:
         super().set_client(client)
@@ -195,6 +236,7 @@ or a click pick a token, to see its loss and what the model expected there inste
         self.query_one(LossChart).show_until(step, now=not playing)  # a key press shows at once
         self.query_one(StatsPanel).show_step(step)
         self.query_one(SampleLog).show_until(step)
+        self.query_one(LessonChart).show_until(step)
         # token_losses has no at_step: the passage is the model's now, whatever step replays.
         now = "measured on the model now, not the replayed step" if step is not None else ""
         self.query_one(SurprisePassage).border_subtitle = now
@@ -214,7 +256,7 @@ or a click pick a token, to see its loss and what the model expected there inste
 
     def action_toggle_wrong(self) -> None:
         """Show where the model is wrong in place of the samples, or the samples again."""
-        passage, samples = self.query_one(SurprisePassage), self.query_one(SampleLog)
+        passage, samples = self.query_one(SurprisePassage), self._bottom
         passage.display, samples.display = not passage.display, passage.display
         if passage.display:
             passage.focus()
@@ -268,7 +310,7 @@ or a click pick a token, to see its loss and what the model expected there inste
     def _show_compared(self, runs: list) -> None:
         chart = self.query_one(LossChart)
         chart.set_compared(runs)
-        self.query_one(ChartLegend).show(chart.legend())
+        self.query_one("#chart-legend", ChartLegend).show(chart.legend())
 
     def _warn_if_not_comparable(self, run) -> None:
         if self.started and (why := mismatch(run, self.started.tokenizer, self.started.vocab_size)):

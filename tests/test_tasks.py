@@ -1,0 +1,151 @@
+"""The synthetic tasks (engine/data/tasks.py): their data, their evals and their markers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine import (
+    ConfigError,
+    DataConfig,
+    EvalCompleted,
+    ModelConfig,
+    PhaseChanged,
+    PhaseKind,
+    RunConfig,
+    SampleConfig,
+    TrainConfig,
+    Trainer,
+    TrainingStarted,
+)
+from engine.data.dataset import IGNORE
+from engine.data.tasks import InductionTask, ModularAddition
+from engine.training.phases import PhaseWatch
+
+
+def task_config(task: str, **data) -> RunConfig:
+    block = 3 if task == "modadd" else 16
+    return RunConfig(
+        preset="tiny-task",
+        data=DataConfig(task=task, **data),
+        model=ModelConfig(block_size=block, n_layer=2, n_head=2, n_embd=32),
+        train=TrainConfig(max_steps=6, batch_size=8, eval_every=3, eval_batches=2, device="cpu"),
+        sample=SampleConfig(max_new_tokens=2),
+    )
+
+
+def pairs(task: ModularAddition, split: str) -> list[tuple[int, int]]:
+    text = task.tokenizer.token_text
+    return [(int(text(a)), int(text(b))) for a, b, _, _ in task.rows[split].tolist()]
+
+
+def test_every_modadd_pair_appears_once_with_its_sum():
+    task = ModularAddition(7, 0.4)
+    seen = pairs(task, "train") + pairs(task, "val")
+    assert sorted(seen) == [(a, b) for a in range(7) for b in range(7)]
+    text = task.tokenizer.token_text
+    for split in ("train", "val"):
+        for a, b, equals, c in task.rows[split].tolist():
+            assert text(equals) == "="
+            assert int(text(c)) == (int(text(a)) + int(text(b))) % 7
+
+
+def test_modadd_train_and_val_are_disjoint_in_the_fraction_asked():
+    task = ModularAddition(11, 0.3)
+    train, val = set(pairs(task, "train")), set(pairs(task, "val"))
+    assert not train & val
+    assert len(train) == round(0.3 * 121)
+
+
+def test_modadd_trains_full_batch_on_the_answer_alone():
+    task = ModularAddition(5, 0.5)
+    x, y = task.batch("train", 3, 3, torch.Generator(), torch.device("cpu"))
+    assert x.shape == (len(task.rows["train"]), 3)  # every training pair, whatever batch_size
+    assert (y[:, :2] == IGNORE).all()
+    assert torch.equal(y[:, 2], task.rows["train"][:, 3])
+
+
+def test_induction_rows_repeat_exactly_from_a_varying_start():
+    task = InductionTask(symbols=50, block_size=23)
+    rows, answers = task.rows(200, torch.Generator().manual_seed(0))
+    W = task.window
+    starts = set()
+    for row, asked in zip(rows.tolist(), answers.tolist(), strict=True):
+        # the repeat starts where the predictable targets begin, less its first token
+        repeat_at = asked.index(True)
+        length = W - repeat_at
+        assert row[repeat_at:] == row[repeat_at - length : W - length]
+        assert task.shortest <= length <= task.longest
+        assert asked == [t + 1 > repeat_at for t in range(W - 1)]
+        # distinct tokens before the repeat: each token's earlier copy is the only one
+        assert len(set(row[:repeat_at])) == repeat_at
+        starts.add(repeat_at)
+    assert len(starts) > 3  # no fixed offset to copy by position
+
+
+def test_induction_passages_ask_only_the_predictable_tokens():
+    task = InductionTask(symbols=50, block_size=15)
+    passage = task.passage(3, 15)
+    first = passage.asked[0]
+    length = len(passage.ids) - first + 1
+    assert passage.asked == tuple(range(first, len(passage.ids)))
+    assert passage.ids[first - 1 :] == passage.ids[first - 1 - length : len(passage.ids) - length]
+
+
+def test_a_task_run_reports_accuracy_and_an_induction_run_its_halves():
+    for task in ("modadd", "induction"):
+        trainer = Trainer.create(task_config(task, modulus=7, symbols=20))
+        events = list(trainer.events())
+        started = next(e for e in events if isinstance(e, TrainingStarted))
+        evals = [e for e in events if isinstance(e, EvalCompleted)]
+        assert started.task == task and started.unigram_loss is None
+        assert evals and all(0 <= e.val_accuracy <= 1 for e in evals)  # type: ignore[operator]
+        assert all(0 <= e.train_accuracy <= 1 for e in evals)  # type: ignore[operator]
+        halves = [(e.first_half_loss, e.second_half_loss) for e in evals]
+        if task == "modadd":
+            assert trainer.config.train.batch_size == len(trainer.data.rows["train"])  # type: ignore[attr-defined]
+            assert halves == [(None, None)] * len(evals)
+        else:
+            assert all(first and second for first, second in halves)
+        # The task's own tokens: prompt and probe read without unknown words.
+        for text in (trainer.config.sample.prompt, trainer.config.sample.probe):
+            assert not trainer.tokenizer.encode(text).unknown
+
+
+def test_a_corpus_eval_reports_no_accuracy(tiny):
+    trainer = Trainer.create(tiny)
+    evaluated = trainer.evaluate()
+    assert evaluated.val_accuracy is None and evaluated.first_half_loss is None
+
+
+def test_tasks_refuse_what_does_not_apply():
+    with pytest.raises(ConfigError, match="task 'sums'"):
+        DataConfig(task="sums")
+    with pytest.raises(ConfigError, match="tokenizer 'char'"):
+        DataConfig(task="modadd", tokenizer="char")
+    with pytest.raises(ConfigError, match="block_size 3 or more"):
+        RunConfig(data=DataConfig(task="modadd"), model=ModelConfig(block_size=2))
+
+
+def evaluated(step: int, train: float, val: float) -> EvalCompleted:
+    return EvalCompleted(step, 1.0, 2.0, train_accuracy=train, val_accuracy=val)
+
+
+def test_memorising_then_generalising_is_marked_once_each():
+    watch = PhaseWatch()
+    seen: list[PhaseChanged] = []
+    for step, train, val in [
+        (0, 0.0, 0.0), (100, 0.995, 0.2), (200, 1.0, 0.3), (300, 1.0, 0.6), (400, 1.0, 0.99),
+    ]:  # fmt: skip
+        seen += watch.see_eval(evaluated(step, train, val))
+    assert [(c.phase, c.step) for c in seen] == [
+        (PhaseKind.MEMORISED, 100),
+        (PhaseKind.GENERALISED, 300),
+    ]
+    assert "grokking" in seen[1].detail
+
+
+def test_learning_both_at_once_is_no_memorising():
+    watch = PhaseWatch()
+    assert watch.see_eval(evaluated(100, 1.0, 0.9)) == []
+    assert watch.see_eval(EvalCompleted(200, 1.0, 2.0)) == []  # a corpus: no accuracies
