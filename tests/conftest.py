@@ -101,3 +101,10 @@ settings.register_profile(
 )
 settings.register_profile("fuzz", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def as_a_terminal_job() -> None:
+    """A child's preexec_fn: SIGINT back to its default. A suite started in the background (`cmd &`
+    without job control, nohup) hands its children SIGINT ignored, and Python keeps an ignored
+    SIGINT ignored, so the Ctrl+C a test sends would not reach the CLI."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

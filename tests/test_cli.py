@@ -35,7 +35,7 @@ from engine.contract.events import (
 from engine.contract.run_state import RunState
 from engine.runs.files import INFO_FILE
 from engine.runs.liveness import worker_info
-from tests.conftest import PATIENCE_S, alive
+from tests.conftest import PATIENCE_S, alive, as_a_terminal_job
 from tui.cli import main as tui_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +78,7 @@ def no_orphans(tmp_path):
 
 
 def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
-    """The CLI in its own process group, as a terminal's foreground job runs."""
+    """The CLI in its own process group, as a terminal's foreground job runs (Ctrl+C reaches it)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "tui.cli", *args],
         cwd=cwd,
@@ -87,6 +87,7 @@ def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=as_a_terminal_job,
     )
     STARTED.append(process)
     return process

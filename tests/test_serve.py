@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PATIENCE_S
+from tests.conftest import PATIENCE_S, as_a_terminal_job
 from tui.cli import main as tui_main
 
 pytest.importorskip("textual_serve", reason="serve needs the serve extra (textual-serve)")
@@ -55,6 +55,7 @@ def server(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_a_terminal_job,
     )
     deadline = time.monotonic() + PATIENCE_S
     while time.monotonic() < deadline:
