@@ -4,7 +4,6 @@ run's state only once the history is in (a finished run's history passes through
 from __future__ import annotations
 
 import threading
-import time
 
 from engine import (
     FinishReason,
@@ -58,10 +57,10 @@ async def test_a_view_key_is_answered_while_the_history_loads_then_the_true_stat
             str(app.query_one("#run-percent").render()).strip() == f"{100 * (total // 2) // total}%"
         )
         assert "running" not in str(app.query_one("#run-state").render())
-        pressed = time.monotonic()
+        # Answered before the history is in (how fast is bench.live --only history's figure: a
+        # timed assertion here failed on a machine busy with the rest of the suite).
         await pilot.press("2")
-        assert app.current_view == "attention"
-        assert time.monotonic() - pressed < 0.5
+        assert app.current_view == "attention" and not app.history_loaded
         # Nothing asks a half-read run for its attention.
         assert app.query_one(AttentionView).client is None
         assert not fake.calls
