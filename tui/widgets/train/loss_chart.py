@@ -60,6 +60,7 @@ class LossChart(KeptLines, PlotextPlot):
         self.until: int | None = None  # the replayed step, drawn as the history stood then
         self.drawn_last: tuple[int, float] | None = None  # (step, EMA) of the last point drawn
         self._shade: tuple[list[tuple[float, float]], float, float] = ([], 0.0, 1.0)
+        self._phase_marks: list[tuple[Phase, float]] = []  # each marked phase and its x, drawn
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -213,6 +214,7 @@ class LossChart(KeptLines, PlotextPlot):
         plt.xlabel(X_AXES[axis])
         plt.ylabel("↑ loss, nats (log scale)" if self.log_y else "↑ loss, nats")
         self._shade = ([], 0.0, 1.0)
+        self._phase_marks = []
         self.drawn_last = (history.steps[-1], history.ema[-1]) if history else None
         if not history:
             plt.title(self.empty_title(history))
@@ -262,7 +264,7 @@ class LossChart(KeptLines, PlotextPlot):
             plt.scatter(x_of([best]), y([best[1]]), color=self._color("accent"), marker="◆")
         if x_high <= x_low:
             x_high = x_low + 1
-        self._mark_phases(x_low, x_high)
+        self._mark_phases(history, x_low, x_high)
         plt.xlim(x_low, x_high)  # without it plotext lets the last points spill past the frame
         plt.xticks(*nice_ticks(x_low, x_high))
         plt.ylim(low, high)
@@ -277,26 +279,26 @@ class LossChart(KeptLines, PlotextPlot):
             return "step 0: not trained yet"
         return "waiting for the first step…"
 
-    def _mark_phases(self, x_low: float, x_high: float) -> None:
-        """A vertical line at each phase change; kept_render labels them."""
-        xs = self.shown_history().x_at([p.step for p in self.shown_phases()], self.x_axis)
-        for x in xs:
-            if x_low <= x <= x_high:
-                self.plt.vline(x, color=self._color("foreground", 0.35))
+    def _mark_phases(self, history: LossHistory, x_low: float, x_high: float) -> None:
+        """A vertical line at each phase change in view; kept_render labels them."""
+        phases = self.shown_phases()
+        xs = history.x_at([p.step for p in phases], self.x_axis)
+        marks = zip(phases, xs, strict=True)
+        self._phase_marks = [(phase, x) for phase, x in marks if x_low <= x <= x_high]
+        for _, x in self._phase_marks:
+            self.plt.vline(x, color=self._color("foreground", 0.35))
 
     def _label_phases(self, matrix, x_low: float, x_high: float) -> None:
         """Each phase change's label in the plot's top row, right of its line, where it fits
         and does not run into the one before (the legend and the Learning view name them all)."""
         area = plot_area(matrix, x_low, x_high)
-        phases = self.shown_phases()
-        if area is None or not phases:
+        if area is None:
             return
         free = 0  # the first column a label may start at
-        xs = self.shown_history().x_at([p.step for p in phases], self.x_axis)
-        for phase, x in zip(phases, xs, strict=True):
+        for phase, x in self._phase_marks:
             column = area.column(x) + 1
             cells = list(phase.label)  # plain ASCII: "L1H0 induction", "ICL jump"
-            if x_low <= x <= x_high and column >= free and column + len(cells) < area.right:
+            if column >= free and column + len(cells) < area.right:
                 write_cells(matrix, area.top - 1, column, cells, self._color("foreground"))
                 free = column + len(cells) + 1
 
