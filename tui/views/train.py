@@ -117,6 +117,7 @@ nothing predicts, against the second half, a repeat only copying predicts, with 
             "Induction head",
             "Phase change",
             "Replay and kept weights",
+            "Pretrained GPT-2",
         ],
     )
 
