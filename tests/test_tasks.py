@@ -65,31 +65,49 @@ def test_modadd_trains_full_batch_on_the_answer_alone():
     assert torch.equal(y[:, 2], task.rows["train"][:, 3])
 
 
-def test_induction_rows_repeat_exactly_from_a_varying_start():
+def copy_follower(row: list[int], t: int) -> int | None:
+    """What copying predicts after position t: the token after t's earlier copy, if any."""
+    earlier = [j for j in range(t) if row[j] == row[t]]
+    return row[earlier[-1] + 1] if earlier else None
+
+
+def test_induction_rows_show_each_stretch_twice_at_varying_distances():
     task = InductionTask(symbols=50, block_size=23)
     rows, answers = task.rows(200, torch.Generator().manual_seed(0))
-    W = task.window
-    starts = set()
+    distances = set()
     for row, asked in zip(rows.tolist(), answers.tolist(), strict=True):
-        # the repeat starts where the predictable targets begin, less its first token
-        repeat_at = asked.index(True)
-        length = W - repeat_at
-        assert row[repeat_at:] == row[repeat_at - length : W - length]
-        assert task.shortest <= length <= task.longest
-        assert asked == [t + 1 > repeat_at for t in range(W - 1)]
-        # distinct tokens before the repeat: each token's earlier copy is the only one
-        assert len(set(row[:repeat_at])) == repeat_at
-        starts.add(repeat_at)
-    assert len(starts) > 3  # no fixed offset to copy by position
+        assert max(row.count(token) for token in row) <= 2  # a token's earlier copy is unique
+        for t, is_asked in enumerate(asked):
+            follower = copy_follower(row, t)
+            # asked exactly where copying gives the answer
+            assert is_asked == (follower == row[t + 1])
+            if is_asked:
+                distances.add(t - row.index(row[t]))
+        assert sum(asked) >= 1
+    # the copy lies at many distances, from the shortest stretch to the longest: no offset to
+    # copy by position
+    assert distances == set(range(task.shortest, task.longest + 1))
+    assert len(distances) > 3
+
+
+def test_induction_rows_differ_from_batch_to_batch_and_val_is_fixed():
+    task = InductionTask(symbols=50, block_size=23)
+    generator = torch.Generator().manual_seed(0)
+    first, _ = task.batch("train", 8, 23, generator, torch.device("cpu"))
+    second, _ = task.batch("train", 8, 23, generator, torch.device("cpu"))
+    assert not torch.equal(first, second)
+    assert torch.equal(InductionTask(symbols=50, block_size=23).val_rows, task.val_rows)
+    assert torch.equal(task.head_probe(23), task.val_rows[:8, :-1])  # heads scored on its rows
 
 
 def test_induction_passages_ask_only_the_predictable_tokens():
     task = InductionTask(symbols=50, block_size=15)
     passage = task.passage(3, 15)
-    first = passage.asked[0]
-    length = len(passage.ids) - first + 1
-    assert passage.asked == tuple(range(first, len(passage.ids)))
-    assert passage.ids[first - 1 :] == passage.ids[first - 1 - length : len(passage.ids) - length]
+    row = list(passage.ids)
+    assert passage.asked
+    assert passage.asked == tuple(
+        t + 1 for t in range(len(row) - 1) if copy_follower(row, t) == row[t + 1]
+    )
 
 
 def test_a_task_run_reports_accuracy_and_an_induction_run_its_halves():

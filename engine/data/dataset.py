@@ -69,6 +69,11 @@ class Dataset:
         """How many tokens one row of a batch holds."""
         return block_size
 
+    def head_probe(self, block_size: int) -> torch.Tensor | None:
+        """The text the heads are scored on at each eval, if not the repeated random-token
+        probe every corpus run uses (engine/lens/circuits.py)."""
+        return None
+
     def batch(
         self,
         split: str,

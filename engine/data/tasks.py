@@ -1,14 +1,15 @@
 """Synthetic tasks beside corpora, each small enough for a famous phase change on a laptop CPU.
 
-induction: rows of random tokens whose last part repeats an earlier stretch (noise, S, S). The
-    repeat is predictable only by finding the earlier copy of the current token and copying what
-    followed it (an induction head, Olsson et al. 2022). The stretch's length, and so where the
-    repeat starts and how far back its copy lies, varies from row to row: with a fixed offset a
-    model could copy by position instead. The loss is on the repeat alone: trained on the random
-    tokens too, a model pulled towards "never a token seen before" there and "a token seen
-    before" in the repeat sat on a long plateau (no induction head in 800 steps, where the
-    repeat alone formed one in 300). Every batch is new; val is a fixed set of rows, whose first
-    half is measured apart.
+induction: rows of random stretches, each shown twice in a row (S1 S1 S2 S2 ...). A stretch's
+    second showing is predictable only by finding the earlier copy of the current token and
+    copying what followed it (an induction head, Olsson et al. 2022). Stretch lengths vary (2 to a
+    quarter of the context), so how far back the copy lies varies too: with one fixed offset a
+    model copies by position instead, and with one long stretch per row it found a copying
+    circuit built on heads that look several tokens back (it learned the long repeats and missed
+    the first tokens of each) rather than one token back. The loss is on the repeats alone:
+    trained on the random tokens too, a model pulled towards "never a token seen before" there
+    and "a token seen before" in the repeat sat on a long plateau. Every batch is new; val is a
+    fixed set of rows, whose first showings are measured apart.
 modadd: "a b = c" with c = (a + b) mod p, every pair once, split at random into train (a share
     train_fraction) and held-out val; full batch, the loss on c alone. With weight decay it
     memorises the training pairs first and generalises much later (grokking, Power et al. 2022).
@@ -31,7 +32,8 @@ TASK_SEED = 17  # fixed: a task's split and val rows depend on its settings alon
 EQUALS = "="
 INDUCTION_VAL_ROWS = 512
 COUNTED_ROWS = 256  # induction rows whose tokens stand for the training text (token counts)
-SHORTEST = 2  # induction's shortest repeat
+SHORTEST = 2  # induction's shortest stretch
+HEAD_PROBE_ROWS = 8
 
 
 def number_ids(tokenizer: WordTokenizer, count: int) -> torch.Tensor:
@@ -97,8 +99,8 @@ class ModularAddition(Dataset):
 
 
 class InductionTask(Dataset):
-    """Rows of block_size + 1 tokens: a random stretch S of length L after some noise, then S
-    again (noise, S, S); L varies from row to row."""
+    """Rows of block_size + 1 tokens: random stretches of varying length, each shown twice in a
+    row, the tokens of a row distinct where the symbols allow."""
 
     task = "induction"
 
@@ -107,11 +109,8 @@ class InductionTask(Dataset):
         self.window = block_size + 1
         self.tokenizer = WordTokenizer([UNK, *(str(n) for n in range(symbols))])
         self.numbers = number_ids(self.tokenizer, symbols)
-        # The repeat's length: at most half the row, at least SHORTEST. A narrow range would let
-        # a model blend the few possible distances by position (with lengths 4-8 of 17 tokens,
-        # layer-0 heads did, to a loss near ln 5) instead of copying by content.
-        self.longest = self.window // 2
-        self.shortest = min(SHORTEST, self.longest)
+        self.longest = max(SHORTEST, self.window // 4)
+        self.shortest = SHORTEST
         val, val_answers = self.rows(INDUCTION_VAL_ROWS, torch.Generator().manual_seed(TASK_SEED))
         self.val_rows, self.val_answers = val, val_answers
         counted, _ = self.rows(COUNTED_ROWS, torch.Generator().manual_seed(TASK_SEED + 1))
@@ -123,23 +122,36 @@ class InductionTask(Dataset):
 
     def rows(self, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(count, window) token ids and (count, window - 1) bools: which targets (the token
-        after each position) lie in the repeat after its first token, the predictable ones."""
+        after each position) lie in a second showing after its first token, the predictable
+        ones. The last stretch may be cut off by the window's end."""
         W = self.window
-        length = torch.randint(self.shortest, self.longest + 1, (count, 1), generator=generator)
-        repeat_at = W - length  # where the second copy starts; the first starts L before it
-        fresh = W - self.longest  # the most distinct tokens a row needs (noise and S)
-        if self.symbols >= fresh:  # distinct, so each token's earlier copy is unique
-            draws = torch.rand(count, self.symbols, generator=generator).argsort(dim=1)[:, :W]
+        stretches = -(-W // (2 * self.shortest))  # enough to fill the window at the shortest
+        length = torch.randint(
+            self.shortest, self.longest + 1, (count, stretches), generator=generator
+        )
+        ends = (2 * length).cumsum(1)  # where each stretch's second showing ends
+        first_token = length.cumsum(1) - length  # each stretch's first token among the draws
+        position = torch.arange(W).repeat(count, 1)
+        stretch = torch.searchsorted(ends, position, right=True)  # the stretch each position is in
+        L = length.gather(1, stretch)
+        into = position - (ends - 2 * length).gather(1, stretch)  # how far into its stretch
+        source = first_token.gather(1, stretch) + torch.where(into < L, into, into - L)
+        distinct = int(source.max()) + 1
+        if self.symbols >= distinct:  # distinct, so each token's earlier copy is unique
+            draws = torch.rand(count, self.symbols, generator=generator).argsort(dim=1)
         else:
-            draws = torch.randint(self.symbols, (count, W), generator=generator)
-        position = torch.arange(W)[None, :]  # (1, W)
-        source = torch.where(position >= repeat_at, position - length, position)  # (count, W)
+            draws = torch.randint(self.symbols, (count, distinct), generator=generator)
         tokens = self.numbers[draws.gather(1, source)]
-        answers = position[:, 1:] > repeat_at  # target t + 1 is S's token 1 onwards
+        answers = (into > L)[:, 1:]  # target t + 1 is a second showing's token 1 onwards
         return tokens, answers
 
+    def head_probe(self, block_size: int) -> torch.Tensor:
+        """Val rows' inputs: the heads are scored on the task's own text, whose copies lie at
+        varying distances (a head that looks back by position scores low on them)."""
+        return self.val_rows[:HEAD_PROBE_ROWS, :-1]
+
     def batch(self, split, batch_size, block_size, generator, device, shard=(0, 1)):
-        """New random rows for training (for val, rows of the fixed val set), the repeat's
+        """New random rows for training (for val, rows of the fixed val set), the repeats'
         predictable tokens the only targets."""
         rank, ranks = shard
         if split == "train":
@@ -177,7 +189,7 @@ class InductionTask(Dataset):
             yield EvalBatch(x, y, to_device(answers, device), others)
 
     def passage(self, number: int, block_size: int) -> Passage:
-        """Val row `number`, its repeat's predictable tokens asked."""
+        """Val row `number`, its repeats' predictable tokens asked."""
         index = number % len(self.val_rows)
         asked = tuple(int(t) + 1 for t in self.val_answers[index].nonzero().flatten().tolist())
         return Passage(tuple(int(i) for i in self.val_rows[index].tolist()), asked)

@@ -73,9 +73,11 @@ class Looking:
 
     @functools.cached_property
     def probe_ids(self) -> torch.Tensor:
-        """The repeated random-token probe the heads are scored on at every eval."""
+        """The text the heads are scored on at every eval: the task's own rows, or the repeated
+        random-token probe."""
         m = self.config.model
-        return repeated_probe(m.vocab_size, m.block_size)
+        own = self.data.head_probe(m.block_size)
+        return own if own is not None else repeated_probe(m.vocab_size, m.block_size)
 
     def model_at(self, step: int | None) -> tuple[GPT, int]:
         """The model as it was at `step` (None: now), and the step its weights are from: the

@@ -1,7 +1,7 @@
 """A task run's lesson, as the Train view draws it (no widgets): for modadd, train and val
 accuracy and the weights' total norm over the steps, with where it memorised and where val
-accuracy turned; for induction, the val loss on the first half against the repeat, with where an
-induction head formed.
+accuracy turned; for induction, the val loss on the stretches' first copies against their
+repeats, with where an induction head formed.
 
 Fed the run's events in order; a resumed run's replayed steps past its checkpoint are dropped,
 as the loss history drops them.
@@ -29,8 +29,8 @@ def weight_norm(stats: TrainingStats) -> float:
 class Lesson:
     def __init__(self) -> None:
         self.task = ""
-        self.vocab_size = 0  # ln V: what guessing at random costs, the first half's floor
-        # (step, train accuracy, val accuracy) and (step, first-half, second-half val loss)
+        self.vocab_size = 0  # ln V: what guessing at random costs, the first copies' floor
+        # (step, train accuracy, val accuracy) and (step, first-copy, repeat val loss)
         self.accuracy: list[tuple[int, float, float]] = []
         self.halves: list[tuple[int, float, float]] = []
         self.norms: list[tuple[int, float]] = []  # (step, weight norm)

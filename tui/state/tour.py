@@ -118,8 +118,8 @@ class Tour:
         return Note(
             "lesson",
             "The lesson: an induction head",
-            "Under the loss chart: the val loss on each row's repeat, which only copying can "
-            "predict, against its random first half, which nothing can (it stays at ln V or "
+            "Under the loss chart: the val loss on the repeats, which only copying can "
+            "predict, against the random first copies, which nothing can (they stay at ln V or "
             "above). Expect the repeat's loss to fall slowly, then drop like a cliff.",
             "train",
             "Induction task",

@@ -84,9 +84,10 @@ or a click pick a token, to see its loss and what the model expected there inste
 A **task** run (`--task modadd` or `induction`, presets `grokking` and `induction`) shows its
 lesson in place of the samples. Grokking: train and val **accuracy** with the weights' total norm
 (weight decay pulls it down), a line where the model **memorised** its training pairs and one
-where val accuracy turns (**grokking**). Induction: the val loss on the first half, random tokens
-nothing predicts, against the second half, a repeat only copying predicts, with a line where an
-**induction head** formed (a **phase change**). The chart's loss is then on the answers alone.""",
+where val accuracy turns (**grokking**). Induction: the val loss on each stretch's first
+copy, random tokens nothing predicts, against its repeat, which only copying predicts, with a
+line where an **induction head** formed (a **phase change**). The chart's loss is then on the
+answers alone.""",
         [
             "Cross-entropy loss",
             "Train and validation loss",

@@ -2,9 +2,9 @@
 
 modadd: train and val accuracy (%) and the weights' total norm (as a share of its peak), with a
 line where the model memorised its training pairs and one where val accuracy turned (grokking).
-induction: the val loss on the first half (random, nothing predicts it) against the repeat
-(predictable by copying), with ln V (guessing at random) and a line where an induction head
-formed.
+induction: the val loss on the stretches' first copies (random, nothing predicts them) against
+their repeats (predictable by copying), with ln V (guessing at random) and a line where an
+induction head formed.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ class LessonChart(KeptLines, PlotextPlot):
             ]
         elif lesson.task == "induction":
             entries = [
-                LegendEntry("○", "primary", "first half (random)", "Induction task"),
-                LegendEntry("●", "accent", "second half (the repeat)", "Induction head"),
+                LegendEntry("○", "primary", "first copies (random)", "Induction task"),
+                LegendEntry("●", "accent", "repeats (by copying)", "Induction head"),
                 LegendEntry("──", "error", "ln V: guessing", "Cross-entropy loss"),
                 LegendEntry("│", "success", "induction head formed", "Phase change"),
             ]
