@@ -7,10 +7,12 @@ import errno
 import json
 import os
 import resource
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,13 +47,15 @@ TORN = b'{"kind":"step","step":99,"lo'
 
 
 @pytest.fixture
-def socket_root(tmp_path, monkeypatch):
-    """A private TMPDIR, so socket folders (ours and those of workers we start) can be counted."""
-    root = tmp_path / "tmp"
-    root.mkdir()
+def socket_root(monkeypatch):
+    """A private TMPDIR, so socket folders (ours and those of workers we start) can be counted.
+    Short, under /tmp: a socket's path must fit in 107 bytes, and pytest's tmp_path (longer still
+    under pytest-xdist) leaves too little room."""
+    root = Path(tempfile.mkdtemp(prefix="ll-", dir="/tmp"))
     monkeypatch.setenv("TMPDIR", str(root))
     monkeypatch.setattr("tempfile.tempdir", None)  # re-read TMPDIR
-    return root
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _finished_run(corpus, run_dir: Path, steps: int = 6) -> None:

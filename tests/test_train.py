@@ -1,5 +1,7 @@
+import errno
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,9 +16,12 @@ from engine import (
     Trainer,
     TrainingFinished,
     TrainingStarted,
+    WriteError,
     event_from_json,
     read_events,
 )
+from engine.runs.files import MODEL, OPTIMIZER
+from engine.training import checkpoint
 from engine.training.schedule import lr_at
 from engine.training.trainer import train
 from tests.conftest import tiny_config
@@ -125,6 +130,35 @@ def test_checkpoints_are_written_atomically(tiny, tmp_path):
     trainer.close()
     assert saved and all(e.path.endswith("model.safetensors") for e in saved)
     assert not list((tmp_path / "run").glob("*.tmp"))
+
+
+def test_a_checkpoint_cut_short_leaves_the_last_pair_whole(tiny, tmp_path, monkeypatch):
+    """A worker killed (here: a write that fails) while writing model.safetensors must not leave
+    a new optimizer file beside the old model: the run would no longer open."""
+    trainer = Trainer.create(tiny, tmp_path / "run")
+    list(trainer.events())
+    trainer.close()
+    before = {name: (tmp_path / "run" / name).read_bytes() for name in (MODEL, OPTIMIZER)}
+
+    def full_disk_at_the_model(tensors, path, metadata=None):
+        if MODEL in Path(path).name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save_file(tensors, path, metadata=metadata)
+
+    real_save_file = checkpoint.save_file
+    monkeypatch.setattr(checkpoint, "save_file", full_disk_at_the_model)
+    trainer = Trainer.resume(tmp_path / "run")
+    trainer.state.step += 5  # as if it had trained on: what it would write differs
+    with torch.no_grad():
+        trainer.model.wte.weight.add_(1.0)
+    with pytest.raises(WriteError, match="No space left"):
+        trainer.save()
+    trainer.close()
+    after = {name: (tmp_path / "run" / name).read_bytes() for name in (MODEL, OPTIMIZER)}
+    assert after == before
+    assert not list((tmp_path / "run").glob(".*.tmp"))
+    monkeypatch.undo()
+    Trainer.resume(tmp_path / "run").close()  # the pair still opens
 
 
 RESUMABLE = {  # model options, train options

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -70,22 +70,40 @@ def atomic_write(path: Path, write) -> None:
     The temp file is owner-only (mkstemp) and so, after the rename, is path; a new folder is 0700.
     A failed write raises WriteError with the OS's reason and leaves the old file in place.
     """
+    atomic_write_all([(path, write)])
+
+
+def atomic_write_all(files: list[tuple[Path, Callable[[str], object]]]) -> None:
+    """atomic_write for files that belong together (a checkpoint's model and optimizer): every
+    temp file is written and synced before the first rename, so a worker killed while writing
+    leaves the old set whole, not a new file beside an old one; only a kill between the renames,
+    microseconds apart, could split them."""
+    temps: list[tuple[str, Path]] = []
     try:
-        path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-    except OSError as error:
-        raise write_error(path, error) from None
-    try:
-        write(temp)
-        with open(temp, "rb+") as file:
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException as error:
-        Path(temp).unlink(missing_ok=True)
-        if failure := as_write_error(path, error):
-            raise failure from None
-        raise
+        for path, write in files:
+            try:
+                path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+                fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+                os.close(fd)
+            except OSError as error:
+                raise write_error(path, error) from None
+            temps.append((temp, path))
+            try:
+                write(temp)
+                with open(temp, "rb+") as file:
+                    os.fsync(file.fileno())
+            except BaseException as error:
+                if failure := as_write_error(path, error):
+                    raise failure from None
+                raise
+        for temp, path in temps:
+            try:
+                os.replace(temp, path)
+            except OSError as error:
+                raise write_error(path, error) from None
+    finally:
+        for temp, _ in temps:
+            Path(temp).unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

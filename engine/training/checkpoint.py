@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from engine.contract.errors import CheckpointError
 from engine.model.gpt import GPT
-from engine.runs.files import MODEL, OPTIMIZER, atomic_write
+from engine.runs.files import MODEL, OPTIMIZER, atomic_write, atomic_write_all
 
 FORMAT = "llmlearns-1"
 _TIED = "lm_head.weight"  # with a tied head, the same tensor as wte.weight: stored once
@@ -31,9 +31,13 @@ class TrainerState:
 
 def save_weights(path: Path, model: GPT, step: int) -> None:
     """The model's weights alone, atomically, as `path` (a kept past step: training/kept.py)."""
+    atomic_write(path, _weights_writer(model, step))
+
+
+def _weights_writer(model: GPT, step: int):
     weights = {k: v.detach().cpu().contiguous() for k, v in _stored(model).items()}
     meta = {"format": FORMAT, "step": str(step)}
-    atomic_write(path, lambda temp: save_file(weights, temp, metadata=meta))
+    return lambda temp: save_file(weights, temp, metadata=meta)
 
 
 def save_checkpoint(
@@ -43,7 +47,8 @@ def save_checkpoint(
     state: TrainerState,
     rng_states: dict[str, torch.Tensor],
 ) -> Path:
-    """Write optimizer.safetensors then model.safetensors; returns the model file's path."""
+    """Write optimizer.safetensors and model.safetensors as a pair (a kill while writing leaves
+    the last pair whole); returns the model file's path."""
     meta = {"format": FORMAT, "step": str(state.step)}
     opt = optimizer.state_dict()
     tensors = {f"rng.{name}": value.contiguous() for name, value in rng_states.items()}
@@ -55,8 +60,10 @@ def save_checkpoint(
         "param_groups": json.dumps(opt["param_groups"]),
         "trainer": json.dumps(asdict(state)),
     }
-    atomic_write(run_dir / OPTIMIZER, lambda temp: save_file(tensors, temp, metadata=opt_meta))
-    save_weights(run_dir / MODEL, model, state.step)
+    atomic_write_all([
+        (run_dir / OPTIMIZER, lambda temp: save_file(tensors, temp, metadata=opt_meta)),
+        (run_dir / MODEL, _weights_writer(model, state.step)),
+    ])  # fmt: skip
     return run_dir / MODEL
 
 
