@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from textual.app import App
@@ -20,8 +21,11 @@ from engine import (
 )
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
+from tui import app as tui_app
 from tui.app import LlmLearnsApp
 from tui.views.attention import AttentionView
+from tui.views.registry import VIEWS
+from tui.views.view import View
 from tui.widgets.attention.attention_bars import AttentionBars
 from tui.widgets.attention.head_grid import HeadGrid
 from tui.widgets.attention.heatmap import AttentionHeatmap
@@ -49,6 +53,32 @@ async def test_events_fill_header_chart_stats_and_samples():
         assert chart.draws > 0
         assert app.query_one(StatsPanel).best_val is not None
         assert len(app.query_one(SampleLog).samples) == 3
+
+
+async def test_deferred_views_mount_after_the_first_frame_and_miss_no_event():
+    """The command line's app composes the Train view alone and mounts the rest just after its
+    first frame; every view is there before the first event and the first key."""
+    composed: list[str] = []
+
+    class Watching(LlmLearnsApp):
+        CSS_PATH = str(Path(tui_app.__file__).with_name("app.tcss"))
+
+        def on_mount(self) -> None:
+            # Textual calls LlmLearnsApp.on_mount too, after this one (each class's handler)
+            composed.extend(str(view.id) for view in self.query("#views > *"))
+
+    fake = FakeEngine()
+    app = Watching(connect=lambda: fake, defer_views=True)
+    app.event_batch_s = 0.05
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, fake)
+        assert composed == [VIEWS[0].id]
+        views = [app.query_one(f"#{entry.id}", View) for entry in VIEWS]
+        assert all(view.client is fake for view in views)  # each saw the whole history
+        assert [view.display for view in views] == [True] + [False] * (len(VIEWS) - 1)
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.query_one(AttentionView).display and not views[0].display
 
 
 async def test_replayed_history_arrives_in_few_batches():

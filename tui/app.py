@@ -53,7 +53,7 @@ from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
 from tui.state.replay import ReplayClock
 from tui.views.learn import LearnView, slug
-from tui.views.registry import FIRST, VIEWS
+from tui.views.registry import FIRST, VIEWS, ViewEntry
 from tui.views.train import TrainView
 from tui.views.view import View
 from tui.widgets.safe_text import SafeStatic
@@ -118,8 +118,13 @@ class LlmLearnsApp(App[int]):
         tour: bool = False,
         compare: Iterable[Path] = (),
         replay: bool = False,
+        defer_views: bool = False,
     ) -> None:
         super().__init__()
+        # Compose only the first view before the first frame and mount the others just after it
+        # (the command line's cold start: the hidden views are most of the widgets to mount).
+        # Off where a caller queries every view at once (tests, embedding).
+        self.defer_views = defer_views
         self.replay_when_loaded = replay  # `llmlearns-tui replay RUN_DIR`: replay once loaded
         self.tour_on = tour  # the guided tour (--tour, or the palette); kept across new runs
         self.compare = list(compare)  # runs drawn beside this one on the Train chart (--compare)
@@ -141,17 +146,13 @@ class LlmLearnsApp(App[int]):
         self.history_loaded = False  # the client has marked where the run's history ends
 
     def compose(self) -> ComposeResult:
-        sample = self.config.sample if self.config else None
         with Vertical(id="main"):
             yield RunHeader(id="header")
             yield ReplayBar(id="replay")
             yield SafeStatic(id="notice")
             yield ViewTabs(VIEWS, active=FIRST)
             with ContentSwitcher(id="views", initial=FIRST):
-                for entry in VIEWS:
-                    view = entry.make(sample)
-                    view.clock = self.replay
-                    yield view
+                yield from (self._make_view(entry) for entry in self._composed_views())
             yield TourNote(VIEWS, active=self.tour_on, id="tour")
             yield KeyHints()
         yield SafeStatic(
@@ -160,6 +161,14 @@ class LlmLearnsApp(App[int]):
             id="too-small",
         )
 
+    def _composed_views(self) -> tuple[ViewEntry, ...]:
+        return VIEWS[:1] if self.defer_views else VIEWS
+
+    def _make_view(self, entry: ViewEntry) -> View:
+        view = entry.make(self.config.sample if self.config else None)
+        view.clock = self.replay
+        return view
+
     def on_mount(self) -> None:
         train = self.query_one(TrainView)
         train.focus_main()
@@ -167,8 +176,18 @@ class LlmLearnsApp(App[int]):
             train.run_worker(train.compare_all(self.compare), group="compare")
         self._show_state()
         self._replay_timer = self.set_interval(self.replay_tick_s, self._replay_tick, pause=True)
+        self.call_after_refresh(self._after_first_frame)
+
+    async def _after_first_frame(self) -> None:
+        """Connect, and mount the views not composed yet. The engine's events and the user's keys
+        are handled after this returns (one handler at a time), so both find every view."""
         if self.connect is not None:
-            self.call_after_refresh(self._open, self.connect)  # connect after the first frame
+            self._open(self.connect)  # a thread: the worker starts while the views mount
+        later = [self._make_view(entry) for entry in VIEWS[len(self._composed_views()) :]]
+        for view in later:
+            view.display = False  # the switcher shows only the current view
+        if later:
+            await self.query_one("#views", ContentSwitcher).mount_all(later)
 
     # --- connecting and reading events -------------------------------------------------------
 
@@ -626,6 +645,7 @@ def run_app(
         tour=tour,
         compare=compare,
         replay=replay,
+        defer_views=True,
     )
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)

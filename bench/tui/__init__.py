@@ -37,7 +37,8 @@ async def first_frame(pilot):
     print(time.perf_counter() - t0, "torch" in sys.modules)
     pilot.app.exit(0)
 
-LlmLearnsApp(connect=Idle).run(headless=True, size=(120, 40), auto_pilot=first_frame)
+app = LlmLearnsApp(connect=Idle, defer_views=True)  # as the command line starts it
+app.run(headless=True, size=(120, 40), auto_pilot=first_frame)
 """
 
 
