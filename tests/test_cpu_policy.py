@@ -28,7 +28,7 @@ from tests.conftest import tiny_config
 @pytest.mark.parametrize(("preset", "threads"), [("seed", 1), ("char-small", None)])
 def test_each_preset_gets_the_measured_policy(preset, threads):
     params = Trainer.create(PRESETS[preset]).model.num_params()
-    assert choose(params, env={}) == CpuPolicy(nice=0, threads=threads, spin=1000)
+    assert choose(params, env={}) == CpuPolicy(nice=0, threads=threads, spin=10000)
 
 
 def test_the_override_changes_only_the_fields_it_names():
@@ -47,7 +47,7 @@ def test_an_unreadable_override_is_a_one_line_error(spec):
 def test_the_worker_environment_bounds_how_long_openmp_threads_spin():
     env: dict[str, str] = {}
     worker_env(env)
-    assert env == {"GOMP_SPINCOUNT": "1000"}
+    assert env == {"GOMP_SPINCOUNT": "10000"}
     env = {OVERRIDE: "spin=passive"}
     worker_env(env)
     assert env == {OVERRIDE: "spin=passive", "OMP_WAIT_POLICY": "PASSIVE"}
@@ -62,7 +62,7 @@ def test_openmp_settings_the_user_made_are_kept(setting):
 
 @pytest.mark.parametrize(
     ("override", "described", "added_niceness", "threads"),
-    [("", "nice=0,threads=1,spin=1000", 0, 1), ("nice=2,threads=2", "nice=2,threads=2", 2, 2)],
+    [("", "nice=0,threads=1,spin=10000", 0, 1), ("nice=2,threads=2", "nice=2,threads=2", 2, 2)],
 )
 def test_the_worker_applies_the_policy(
     corpus, tmp_path, monkeypatch, override, described, added_niceness, threads
@@ -77,4 +77,4 @@ def test_the_worker_applies_the_policy(
     line = next(line for line in log.splitlines() if line.startswith("cpu policy: "))
     in_force = f"niceness {os.nice(0) + added_niceness}, {threads} torch threads"
     assert line.startswith(f"cpu policy: {described}")
-    assert line.endswith(f"({in_force}, GOMP_SPINCOUNT=1000)")
+    assert line.endswith(f"({in_force}, GOMP_SPINCOUNT=10000)")

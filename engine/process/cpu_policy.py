@@ -34,14 +34,19 @@ counts about 100 spins a microsecond), "passive" OMP_WAIT_POLICY=PASSIVE:
 
 So: nice 0, since every step of niceness hands CPU to whoever else wants it. A model as small as
 `seed` trains on one thread: its operations are too small to split, and one thread also holds best
-under load (1.4-1.7x its quiet time; 2.3x at load 3-4). A larger one such as `char-small` keeps
-torch's thread per core, and its idle threads spin for about 10 us before they sleep: long enough
-to catch the next operation's work when the machine is quiet (as fast as the old policy), short
-enough that under load a spinning thread does not take the CPU its working sibling needs (2.0-2.2x
-quiet; sleeping at once gives 1.5x under load but costs 15-30% when quiet; spinning longer gives
-3-4x). Switching thread counts as contention comes and goes would not lift the loaded figures (one
-thread did no better than two under load), so it is not done. GOMP_SPINCOUNT is libgomp's, the
-OpenMP of torch's Linux wheels; other OpenMP runtimes keep their own default.
+under load (1.4-1.7x its quiet time; 2.3x at load 3-4). A larger one such as `char-small` starts
+with torch's thread per core, and the worker moves it between all cores and one thread as the
+load comes and goes (thread_tuner.py): one thread beside a rival training is faster than two.
+
+Its idle threads spin for about 100 us before they sleep (GOMP_SPINCOUNT 10000). Remeasured in
+December 2026 on the same kind of VM (issue 19), quiet: 400 steps of `char-small` took 13.8-15.0 s
+at spin 1000, 11.2 s at 3000, 10.0 s at 10000 and 10.0-10.5 s at 30000 or libgomp's default: the
+short spin that was as fast as the old policy in the table above now cost 45%, and put the
+headless CLI at 0.72x the plain nanoGPT loop. Beside a rival 2-thread training, two threads took
+22.3 s at spin 1000, 29.0 s at 3000, 39.9 s at 10000 and 48 s for 100 steps at the default; one
+thread at 10000 took 19.7 s. So: spin 10000, and one thread while the cores are contended.
+GOMP_SPINCOUNT is libgomp's, the OpenMP of torch's Linux wheels; other OpenMP runtimes keep their
+own default.
 
 With nice 0 the UI still answers keys: `bench.live --only keys` while char-small trains gave
 a median of 33.5 ms to switch views and 34.9 ms to move the cursor (load 2.6-3.4).
@@ -65,10 +70,12 @@ OPENMP_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # libgomp reads them as
 @dataclass(frozen=True)
 class CpuPolicy:
     nice: int = 0  # added to the niceness the worker inherits from its client
-    threads: int | None = None  # torch's intra- and inter-op threads; None keeps torch's default
+    # torch's intra- and inter-op threads; None starts at torch's default, one per core, and lets
+    # a lone CPU run drop to one thread while the cores are contended (thread_tuner.py)
+    threads: int | None = None
     # How long an idle OpenMP thread spins before it sleeps, in libgomp's busy-wait iterations
     # (GOMP_SPINCOUNT); 0 is OMP_WAIT_POLICY=PASSIVE, None libgomp's default (300000).
-    spin: int | None = 1000
+    spin: int | None = 10000
 
     def describe(self) -> str:
         threads = "default" if self.threads is None else self.threads

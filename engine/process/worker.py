@@ -33,6 +33,7 @@ from engine.contract.events import (
     HistoryProgress,
     HistoryReplayed,
     PauseCause,
+    StepCompleted,
     TrainingFinished,
 )
 from engine.contract.outputs import RunStatus
@@ -96,6 +97,7 @@ from engine.process.channel import (
 )
 from engine.process.launch import agent_pid
 from engine.process.preparation import Preparation
+from engine.process.thread_tuner import ThreadTuner
 from engine.runs.files import INFO_FILE, KEY_FILE
 from engine.runs.history import Replay, last_state
 from engine.training.distributed import Group
@@ -131,6 +133,7 @@ class Worker:
         self.alone_since = time.monotonic()
         self.state = RunState.STARTING
         self.steps = None if self.preparation else self.trainer.events()
+        self.tuner: ThreadTuner | None = None  # set by the worker's process once ready() chose
         try:
             if group is not None:
                 group.watch(self._abandon)
@@ -231,7 +234,7 @@ class Worker:
             return
         finally:
             self.preparation = None
-        ready(trainer)
+        self.tuner = ready(trainer)
         trainer.open_run_dir()
         self.trainer, self.steps = trainer, trainer.events()
 
@@ -245,6 +248,8 @@ class Worker:
             return None
         self.state = advance(self.state, event)
         self._publish(event)
+        if self.tuner is not None and isinstance(event, StepCompleted):
+            self.tuner.saw_step(event.step, event.elapsed_s)
         if isinstance(event, TrainingFinished):
             self.steps = None
         return event
@@ -535,11 +540,19 @@ def _state_from_history(run_dir: Path, trainer: Trainer) -> RunState:
     return settled(last_state(run_dir), worker_alive=False)
 
 
-def ready(trainer: Trainer, group: Group | None = None) -> None:
+def ready(trainer: Trainer, group: Group | None = None) -> ThreadTuner | None:
     """Set the process's CPU policy for this trainer: priority and threads, chosen for the model's
-    size and the ranks on this machine (the figures are in cpu_policy.py)."""
+    size and the ranks on this machine (the figures are in cpu_policy.py). Returns the tuner that
+    moves a lone CPU run between all cores and one as the machine's load changes, if it has one
+    (thread_tuner.py)."""
     ranks_here = group.local_world if group is not None else 1
     policy = cpu_policy.choose(trainer.model.num_params(), ranks=ranks_here)
     cpu_policy.apply(policy)
     if group is None or group.rank == 0:
         print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr)
+    import torch
+
+    most = torch.get_num_threads()
+    if group is not None or policy.threads is not None or trainer.device.type != "cpu" or most < 2:
+        return None
+    return ThreadTuner(most, torch.set_num_threads, lambda line: print(line, file=sys.stderr))

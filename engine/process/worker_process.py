@@ -81,13 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             trainer = build()
             if leader:
                 startup = _log_to(args.run_dir)  # warnings from here on go to the log
-            ready(trainer, group)
+            tuner = ready(trainer, group)
             if group is not None:
                 group.connect(trainer)
                 if not leader:
                     return group.follow(trainer)
             trainer.open_run_dir()
             worker = Worker(trainer, args.detach, args.idle, group)
+            worker.tuner = tuner
     except Exception as error:
         known = isinstance(error, EngineError) or out_of_memory(error)
         if not known:
