@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -18,8 +20,9 @@ from engine import (
     Trainer,
     TrainingStarted,
 )
-from engine.data.dataset import IGNORE
+from engine.data.dataset import IGNORE, EvalBatch
 from engine.data.tasks import InductionTask, ModularAddition
+from engine.lens.evaluation import MERGED_LOGITS, MERGED_TOKENS, EvalTally, merged
 from engine.training.phases import PhaseWatch
 
 
@@ -167,3 +170,38 @@ def test_learning_both_at_once_is_no_memorising():
     watch = PhaseWatch()
     assert watch.see_eval(evaluated(100, 1.0, 0.9)) == []
     assert watch.see_eval(EvalCompleted(200, 1.0, 2.0)) == []  # a corpus: no accuracies
+
+
+def test_an_eval_merges_its_batches_and_adds_up_the_same(tiny):
+    """Batches run a few at a time as one forward pass give the losses the batches one by one
+    give (engine/lens/evaluation.merged), within the bounds on a pass."""
+    for config in (tiny, task_config("induction", symbols=20), task_config("modadd", modulus=7)):
+        trainer = Trainer.create(config)
+        batches = list(trainer.eval_batches("val"))
+        vocab = trainer.config.model.vocab_size
+        passes = list(merged(batches, vocab))
+        assert sum(len(p.x) for p in passes) == sum(len(b.x) for b in batches)
+        largest = max(b.x.numel() for b in batches)  # a batch over the bound passes alone
+        assert all(p.x.numel() <= max(MERGED_TOKENS, largest) for p in passes)
+        one_by_one, joined = EvalTally(), EvalTally()
+        with torch.no_grad():
+            for batch in batches:
+                one_by_one.add(trainer.model(batch.x)[0], batch)
+            for batch in passes:
+                joined.add(trainer.model(batch.x)[0], batch)
+        assert joined.loss() == pytest.approx(one_by_one.loss(), rel=1e-5)
+        assert joined.targets == one_by_one.targets and joined.correct == one_by_one.correct
+        if one_by_one.tasked:
+            assert joined.loss(answers=True) == pytest.approx(
+                one_by_one.loss(answers=True), rel=1e-5
+            )
+
+
+def test_merging_stops_at_the_bounds():
+    row = EvalBatch(torch.zeros(4, 16, dtype=torch.long), torch.zeros(4, 16, dtype=torch.long))
+    passes = list(merged([row] * 100, vocab_size=10))  # 64 tokens each
+    per_pass = MERGED_TOKENS // 64
+    assert [len(p.x) for p in passes[:-1]] == [4 * per_pass] * (len(passes) - 1)
+    assert len(passes) == math.ceil(100 / per_pass) and sum(len(p.x) for p in passes) == 400
+    big_vocab = list(merged([row] * 3, vocab_size=MERGED_LOGITS // 64))  # 64 tokens a batch fit
+    assert [len(p.x) for p in big_vocab] == [4, 4, 4]

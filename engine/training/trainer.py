@@ -39,7 +39,7 @@ from engine.data.tasks import example_text, load_task, prompt_text
 from engine.data.token_cache import Progress
 from engine.data.tokenizer import GPT2Tokenizer, Tokenizer, load_tokenizer
 from engine.lens.circuits import head_scores, icl_score
-from engine.lens.evaluation import EvalTally
+from engine.lens.evaluation import EvalTally, merged
 from engine.lens.timelapse import latest_map, save_lens, save_map, save_snapshot
 from engine.model.gpt import GPT
 from engine.model.pretrained import load_weights as load_pretrained
@@ -397,7 +397,7 @@ class Trainer(Stepping, Looking):
 
     def _measure(self, split: str) -> EvalTally:
         tally = EvalTally()
-        for batch in self.eval_batches(split):
+        for batch in merged(self.eval_batches(split), self.config.model.vocab_size):
             with self._autocast():
                 logits, _ = self.model(batch.x)
             tally.add(logits.float(), batch)
