@@ -234,6 +234,8 @@ class LossChart(KeptLines, PlotextPlot):
         low, high = y([min(y_values), max(y_values)])
         pad = (high - low) * 0.05 or 0.1
         low, high = low - pad, high + pad
+        if not self.log_y:
+            low = max(low, 0.0)  # a loss is never negative: no "-0.20" under a loss near 0
 
         def x_of(points: list[tuple[int, float]]) -> list[float]:
             return history.x_at([step for step, _ in points], axis)
