@@ -15,6 +15,7 @@ every view follows the clock's step through the View base; a timer moves it whil
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -125,6 +126,8 @@ class LlmLearnsApp(App[int]):
         # (the command line's cold start: the hidden views are most of the widgets to mount).
         # Off where a caller queries every view at once (tests, embedding).
         self.defer_views = defer_views
+        self.views_mounted = threading.Event()  # set once every view is mounted
+        self._until_mounted: list[Callable[[], None]] = []  # keys pressed before that
         self.replay_when_loaded = replay  # `llmlearns-tui replay RUN_DIR`: replay once loaded
         self.tour_on = tour  # the guided tour (--tour, or the palette); kept across new runs
         self.compare = list(compare)  # runs drawn beside this one on the Train chart (--compare)
@@ -179,8 +182,9 @@ class LlmLearnsApp(App[int]):
         self.call_after_refresh(self._after_first_frame)
 
     async def _after_first_frame(self) -> None:
-        """Connect, and mount the views not composed yet. The engine's events and the user's keys
-        are handled after this returns (one handler at a time), so both find every view."""
+        """Connect, and mount the views not composed yet. Keys and messages are handled while
+        they mount, so the client waits for them before it hands over the run
+        (`views_mounted`), and a key that needs a view not there yet runs once it is."""
         if self.connect is not None:
             self._open(self.connect)  # a thread: the worker starts while the views mount
         later = [self._make_view(entry) for entry in VIEWS[len(self._composed_views()) :]]
@@ -188,6 +192,18 @@ class LlmLearnsApp(App[int]):
             view.display = False  # the switcher shows only the current view
         if later:
             await self.query_one("#views", ContentSwitcher).mount_all(later)
+        self.defer_views = False  # a new run's recompose makes every view at once
+        self.views_mounted.set()
+        waiting, self._until_mounted = self._until_mounted, []
+        for act in waiting:
+            act()
+
+    def _once_views_mounted(self, act: Callable[[], None]) -> bool:
+        """False, and `act` kept for later, while the deferred views are still mounting."""
+        if self.views_mounted.is_set():
+            return True
+        self._until_mounted.append(act)
+        return False
 
     # --- connecting and reading events -------------------------------------------------------
 
@@ -201,10 +217,18 @@ class LlmLearnsApp(App[int]):
         except Exception as error:  # noqa: BLE001 - anything else is shown, not raised
             self.post_message(ConnectFailed(f"{type(error).__name__}: {one_line(error)}"))
             return
+        while not self.views_mounted.wait(0.05):  # every view takes the run's events from the first
+            if get_current_worker().is_cancelled:  # the app closed while they mounted
+                try:
+                    client.close()  # type: ignore[attr-defined]
+                except Exception:  # noqa: BLE001 - closing must not fail the close
+                    pass
+                return
         self.post_message(Connected(client))
 
     def _views(self) -> list[View]:
-        return [self.query_one(f"#{view.id}", View) for view in VIEWS]
+        """The views mounted, in tab order (all of them once the deferred ones are in)."""
+        return list(self.query_one("#views", ContentSwitcher).query_children(View))
 
     def _key_state(self) -> tuple:
         """What decides which run keys the footer shows (check_action)."""
@@ -393,6 +417,8 @@ class LlmLearnsApp(App[int]):
         return True
 
     def action_view(self, view: str) -> None:
+        if not self._once_views_mounted(lambda: self.action_view(view)):
+            return
         self.query_one(ContentSwitcher).current = view
         self.query_one(ViewTabs).active = view
         self._focus_view(view)
@@ -471,6 +497,8 @@ class LlmLearnsApp(App[int]):
         actions made by tui.format.learn_action, and LearnAsked from code)."""
         if isinstance(self.screen, NewRunScreen):
             self.push_screen(EntryScreen(heading))  # a dialog: the form keeps what was typed
+            return
+        if not self._once_views_mounted(lambda: self.action_learn(heading)):
             return
         if isinstance(self.screen, ModalScreen):
             self.pop_screen()
