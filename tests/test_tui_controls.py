@@ -25,6 +25,8 @@ from tui.app import LlmLearnsApp
 from tui.screens.help import HelpScreen
 from tui.screens.new_run import NewRunScreen
 from tui.screens.quit import QuitScreen
+from tui.views.registry import VIEWS
+from tui.views.view import View
 from tui.widgets.attention.heatmap import AttentionHeatmap
 from tui.widgets.shell.key_hints import KeyHints
 from tui.widgets.shell.run_header import RunHeader
@@ -246,11 +248,13 @@ async def test_help_links_to_the_learn_view():
         assert app.current_view == "learn"
 
 
-async def test_new_run_validates_and_starts():
+@pytest.mark.parametrize("defer_views", [False, True])
+async def test_new_run_validates_and_starts(defer_views):
     started = []
     app = LlmLearnsApp(
         connect=lambda: FakeEngine(),
         start_new=lambda config: started.append(config) or FakeEngine(),
+        defer_views=defer_views,  # the command line's app: its first views came after a frame
     )
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n")
@@ -268,6 +272,7 @@ async def test_new_run_validates_and_starts():
         await pilot.press("ctrl+s")
         await settle(pilot, lambda: started and app.client is not None)
         assert started[0].model.n_embd == 32 and started[0].model.n_head == 4
+        assert [view.id for view in app.query(View)] == [entry.id for entry in VIEWS]
 
 
 async def test_command_palette_offers_the_actions():
