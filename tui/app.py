@@ -165,7 +165,9 @@ class LlmLearnsApp(App[int]):
         )
 
     def _composed_views(self) -> tuple[ViewEntry, ...]:
-        return VIEWS[:1] if self.defer_views else VIEWS
+        """The cold start's first compose makes the first view alone; a recompose (a new run)
+        makes every view."""
+        return VIEWS[:1] if self.defer_views and not self.views_mounted.is_set() else VIEWS
 
     def _make_view(self, entry: ViewEntry) -> View:
         view = entry.make(self.config.sample if self.config else None)
@@ -187,12 +189,12 @@ class LlmLearnsApp(App[int]):
         (`views_mounted`), and a key that needs a view not there yet runs once it is."""
         if self.connect is not None:
             self._open(self.connect)  # a thread: the worker starts while the views mount
-        later = [self._make_view(entry) for entry in VIEWS[len(self._composed_views()) :]]
+        mounted = {view.id for view in self._views()}
+        later = [self._make_view(entry) for entry in VIEWS if entry.id not in mounted]
         for view in later:
             view.display = False  # the switcher shows only the current view
         if later:
             await self.query_one("#views", ContentSwitcher).mount_all(later)
-        self.defer_views = False  # a new run's recompose makes every view at once
         self.views_mounted.set()
         waiting, self._until_mounted = self._until_mounted, []
         for act in waiting:

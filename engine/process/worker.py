@@ -25,6 +25,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, cast
 
+import torch
+
 from engine.contract.errors import EngineError
 from engine.contract.events import (
     EngineFailed,
@@ -110,7 +112,12 @@ IDLE_EXIT_S = 2.0  # a worker with nothing to train and nobody attached exits af
 
 class Worker:
     def __init__(
-        self, trainer: Trainer | Preparation, detached: bool, idle: bool, group: Group | None = None
+        self,
+        trainer: Trainer | Preparation,
+        detached: bool,
+        idle: bool,
+        group: Group | None = None,
+        tuner: ThreadTuner | None = None,
     ):
         # While a Preparation tokenises a big corpus there is no Trainer yet: the worker serves
         # what needs none (status, subscribing, stopping) and publishes the progress.
@@ -133,7 +140,7 @@ class Worker:
         self.alone_since = time.monotonic()
         self.state = RunState.STARTING
         self.steps = None if self.preparation else self.trainer.events()
-        self.tuner: ThreadTuner | None = None  # set by the worker's process once ready() chose
+        self.tuner = tuner  # ready()'s; a worker that prepares first gets it once prepared
         try:
             if group is not None:
                 group.watch(self._abandon)
@@ -550,8 +557,6 @@ def ready(trainer: Trainer, group: Group | None = None) -> ThreadTuner | None:
     cpu_policy.apply(policy)
     if group is None or group.rank == 0:
         print(f"cpu policy: {policy.describe()} ({cpu_policy.in_force()})", file=sys.stderr)
-    import torch
-
     most = torch.get_num_threads()
     if group is not None or policy.threads is not None or trainer.device.type != "cpu" or most < 2:
         return None

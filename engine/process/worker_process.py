@@ -87,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not leader:
                     return group.follow(trainer)
             trainer.open_run_dir()
-            worker = Worker(trainer, args.detach, args.idle, group)
-            worker.tuner = tuner
+            worker = Worker(trainer, args.detach, args.idle, group, tuner)
     except Exception as error:
         known = isinstance(error, EngineError) or out_of_memory(error)
         if not known:
