@@ -4,8 +4,10 @@ every view is visited and the prompt is generated from."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -38,6 +40,13 @@ class Pane:
 
     def show(self, what: str) -> str:
         return self.tmux("display-message", "-p", "-t", "t", what).strip()
+
+    def exited(self) -> bool:
+        """Whether the pane's program has ended, as tmux reports it. Debian's tmux (3.3, built with
+        libutempter) can miss the SIGCHLD of a pane's program and leave it a zombie with the pane
+        never dead (tmux issues 311 and 4559): a SIGCHLD of our own makes the server reap it."""
+        os.kill(int(self.show("#{pid}")), signal.SIGCHLD)
+        return self.show("#{pane_dead_status}") != ""
 
     def lines(self) -> list[str]:
         return self.tmux("capture-pane", "-p", "-t", "t").splitlines()
@@ -98,7 +107,7 @@ def test_a_hostile_prompt_leaves_the_terminal_title_and_screen_alone(corpus, tmp
         assert any("␛[2J␛]0;PWNED␇oh" in line for line in pane.lines())  # shown, made visible
         pane.tmux("send-keys", "-t", "t", "q")
         # The exit status shows once the pane is dead (a moment after its dead flag).
-        pane.wait(lambda: pane.show("#{pane_dead_status}") != "", "the app to quit")
+        pane.wait(pane.exited, "the app to quit")
         assert pane.show("#{pane_dead_status}") == "0"
         assert pane.show("#{pane_title}") == TITLE
     finally:
