@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,9 +22,12 @@ from engine import (
     Trainer,
     TrainingStarted,
 )
+from engine.cli.progress import ProgressPrinter
 from engine.data.dataset import IGNORE, EvalBatch
 from engine.data.tasks import InductionTask, ModularAddition
 from engine.lens.evaluation import MERGED_LOGITS, MERGED_TOKENS, EvalTally, merged
+from engine.report.page import _facts
+from engine.report.record import RunRecord
 from engine.training.phases import PhaseWatch
 
 
@@ -205,3 +210,15 @@ def test_merging_stops_at_the_bounds():
     assert len(passes) == math.ceil(100 / per_pass) and sum(len(p.x) for p in passes) == 400
     big_vocab = list(merged([row] * 3, vocab_size=MERGED_LOGITS // 64))  # 64 tokens a batch fit
     assert [len(p.x) for p in big_vocab] == [4, 4, 4]
+
+
+def test_the_first_line_and_the_report_say_what_a_task_trains_on():
+    """An induction run draws every batch anew: no "0 training tokens" (nor epochs) to show."""
+    for task, said in (("induction", "new random rows every batch"), ("modadd", "training tokens")):
+        trainer = Trainer.create(task_config(task, modulus=7, symbols=20))
+        started = next(e for e in trainer.events() if isinstance(e, TrainingStarted))
+        out = io.StringIO()
+        ProgressPrinter(out=out, err=io.StringIO()).show(started)
+        assert said in out.getvalue() and " 0 training" not in out.getvalue()
+        facts = _facts(RunRecord(Path("run"), started=[started]))
+        assert (said if task == "induction" else "task: ") in facts and "corpus:" not in facts

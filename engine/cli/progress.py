@@ -220,8 +220,8 @@ class ProgressPrinter:
         elif isinstance(event, TrainingStarted):
             self._print(
                 f"{one_line(event.preset)}: {event.n_params:,} parameters, {event.tokenizer} "
-                f"tokens (vocabulary {event.vocab_size:,}), {event.train_tokens:,} training "
-                f"tokens, on {event.device} -> {one_line(event.run_dir)}"
+                f"tokens (vocabulary {event.vocab_size:,}), {event.training_data()}, "
+                f"on {event.device} -> {one_line(event.run_dir)}"
             )
         elif isinstance(event, TrainingPaused) and not paused_for_not_finite(event):
             self._print(f"paused at step {event.step}")

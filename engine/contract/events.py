@@ -111,6 +111,13 @@ class TrainingStarted(Record):
             return None
         return tokens_per_s / (self.batch_size * self.block_size) * self.step_flops
 
+    def training_data(self) -> str:
+        """What the model trains on, in a few words: a task that draws every batch anew has no
+        fixed training text to count (nor epochs)."""
+        if self.train_tokens <= 0:
+            return "new random rows every batch"
+        return f"{self.train_tokens:,} training tokens"
+
     def utilization(self, tokens_per_s: float) -> float | None:
         """MFU: achieved model FLOP/s over the peak (on a CPU: over its measured matmul rate)."""
         achieved = self.flops_per_s(tokens_per_s)

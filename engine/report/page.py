@@ -198,11 +198,16 @@ def _facts(record: RunRecord) -> str:
         )
         facts.append(_fact("Parameters", _number(started.n_params), _text(shape)))
         tokenizer = f"{started.tokenizer}, vocabulary {started.vocab_size:,}"
+        trained_on = (
+            f"{'task' if started.task else 'corpus'}: {_number(started.train_tokens)} train"
+            if started.train_tokens > 0
+            else started.training_data()
+        )
         facts.append(
             _fact(
                 "Tokens",
                 _text(tokenizer),
-                f"corpus: {_number(started.train_tokens)} train, {_number(started.val_tokens)} val",
+                f"{trained_on}, {_number(started.val_tokens)} val",
             )
         )
         facts.append(_fact("Device", _text(started.device), _text(started.dtype)))
