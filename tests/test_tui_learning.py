@@ -112,6 +112,18 @@ def test_a_phase_change_is_kept_once_and_named_for_the_chart():
         (300, "ICL jump", "In-context learning"),
     ]
     assert [p.step for p in history.phases_until(250)] == [200]
+    # A task's two moments keep their own names and entries (they once both read "ICL jump",
+    # the later replacing the earlier on the chart).
+    history.add(
+        [
+            PhaseChanged(PhaseKind.MEMORISED, 400, None, None, 1.0, "memorised"),
+            PhaseChanged(PhaseKind.GENERALISED, 900, None, None, 0.97, "generalised"),
+        ]
+    )
+    assert [(p.step, p.label, p.heading) for p in history.phases[2:]] == [
+        (400, "memorised", "Memorisation"),
+        (900, "val turns", "Grokking"),
+    ]
 
 
 def test_updates_far_above_or_below_the_guide_are_warned_about_in_the_issues_words():

@@ -245,8 +245,18 @@ def lens_sureness(lenses: dict[int, LogitLens]) -> Series:
     return series
 
 
+# Each kind of phase change as the charts name it (plain ASCII: it is drawn into a plot's cells),
+# and its Learn entry. An induction head's label starts with the head's name.
+PHASE_WORDS = {
+    PhaseKind.INDUCTION: ("induction", "Induction head"),
+    PhaseKind.ICL: ("ICL jump", "In-context learning"),
+    PhaseKind.MEMORISED: ("memorised", "Memorisation"),
+    PhaseKind.GENERALISED: ("val turns", "Grokking"),
+}
+
+
 def phase_of(event: PhaseChanged) -> Phase:
+    label, heading = PHASE_WORDS[event.phase]
     if event.phase is PhaseKind.INDUCTION and event.layer is not None and event.head is not None:
-        name = head_name(event.layer, event.head)
-        return Phase(event.step, f"{name} induction", event.detail, "Induction head")
-    return Phase(event.step, "ICL jump", event.detail, "In-context learning")
+        label = f"{head_name(event.layer, event.head)} {label}"
+    return Phase(event.step, label, event.detail, heading)

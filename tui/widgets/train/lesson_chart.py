@@ -15,6 +15,7 @@ from textual.color import Color
 from textual_plotext import PlotextPlot
 
 from engine import PhaseKind
+from tui.state.learning import PHASE_WORDS
 from tui.state.lesson import Lesson
 from tui.widgets.kept_lines import KeptLines
 from tui.widgets.plotext_lines import build_matrix, matrix_lines
@@ -22,9 +23,9 @@ from tui.widgets.train.chart_legend import LegendEntry
 from tui.widgets.train.loss_chart import nice_ticks
 
 MARKER_NAMES = {
-    PhaseKind.MEMORISED: "memorised",
-    PhaseKind.GENERALISED: "val turns",
-    PhaseKind.INDUCTION: "induction head",
+    PhaseKind.MEMORISED: PHASE_WORDS[PhaseKind.MEMORISED][0],
+    PhaseKind.GENERALISED: PHASE_WORDS[PhaseKind.GENERALISED][0],
+    PhaseKind.INDUCTION: "induction head",  # any head's: the lesson has one line for it
 }
 MARKER_COLORS = {
     PhaseKind.MEMORISED: "warning",
@@ -63,8 +64,8 @@ class LessonChart(KeptLines, PlotextPlot):
                 LegendEntry("○", "primary", "train accuracy", "Memorisation"),
                 LegendEntry("●", "accent", "val accuracy", "Generalisation"),
                 LegendEntry("·", "foreground-muted", "weight norm, % of peak", "Weight decay"),
-                LegendEntry("│", "warning", "memorised", "Memorisation"),
-                LegendEntry("│", "success", "val turns", "Grokking"),
+                LegendEntry("│", "warning", *PHASE_WORDS[PhaseKind.MEMORISED]),
+                LegendEntry("│", "success", *PHASE_WORDS[PhaseKind.GENERALISED]),
             ]
         elif lesson.task == "induction":
             entries = [
