@@ -169,6 +169,15 @@ def test_induction_is_reported_as_formed_or_as_how_far_off_it_is():
     assert detail not in [v.text for v in verdicts(history, step=150)]
 
 
+def test_heads_with_no_induction_score_get_no_induction_verdict():
+    """A modadd row is 3 tokens: the probe cannot score induction there (nan), so the view says
+    nothing of it rather than "best score nan"."""
+    history = LearningHistory()
+    unscorable = (HeadScore(0, 0, 0.5, 0.6, math.nan), HeadScore(0, 1, 0.5, 0.5, math.nan))
+    history.add([stats(100), HeadsScored(100, unscorable, math.nan, math.nan, math.nan)])
+    assert not [v.text for v in verdicts(history) if "induction" in v.text]
+
+
 def test_speed_is_mfu_on_a_gpu_measured_matmul_on_a_cpu_and_unknown_said_so():
     tokens_per_s = 16 * 6 * 100  # 100 steps a second of 96 MFLOP: 9.6 GFLOP/s
     cpu = speed_verdict(started("cpu", 200e9), tokens_per_s)

@@ -143,8 +143,10 @@ def _phases(history: LearningHistory, step: int | None) -> list[Verdict]:
     scored = history.scores_at(step)
     if scored is None or not scored.heads:
         return out
-    if not any(p.heading == "Induction head" for p in history.phases_until(step)):
-        best = max(scored.heads, key=lambda h: h.induction)
+    # A head has no induction score where the probe cannot show one (a task's 3-token rows).
+    scorable = [h for h in scored.heads if math.isfinite(h.induction)]
+    if scorable and not any(p.heading == "Induction head" for p in history.phases_until(step)):
+        best = max(scorable, key=lambda h: h.induction)
         text = (
             f"no induction head yet: best score {best.induction:.2f} "
             f"({head_name(best.layer, best.head)}), {INDUCTION_THRESHOLD:.2f} counts as formed"

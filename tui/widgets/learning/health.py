@@ -282,7 +282,8 @@ class HealthPane(Vertical):
         ]
         if step is not None and not cut:
             entries.append(Content.assemble(("│ ", "$accent"), "step shown"))
-        entries.append(learn_link("L1H0: block 1's head 0", STATS, ""))
+        last = groups[-1] if groups else 1  # a head of this model's, named the way the charts do
+        entries.append(learn_link(f"L{last}H0: block {last}'s head 0", STATS, ""))
         legend = self.query_one("#health-legend", SafeStatic)
         legend.update(wrap(entries, (legend.content_region.width or self.size.width) or 80))
 
