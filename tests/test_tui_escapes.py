@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from engine import PRESETS, EngineFailed
+from engine import PRESETS, EngineFailed, SampleGenerated
 from tests.test_compare import write_run
 from tests.tui_fakes import FakeEngine, make_events
 from tests.tui_helpers import loaded, make_app, settle
@@ -169,7 +169,11 @@ async def test_the_detector_sees_what_a_plain_static_would_write():
 async def test_a_prompt_and_probe_from_flags_are_drawn_visible_and_sent_as_given():
     config = PRESETS["seed"]
     config = replace(config, sample=replace(config.sample, prompt=EVIL, probe=EVIL))
-    app, fake = make_app(initial_config=config)
+    # The run's samples are drawn from the same prompt, as a worker given these flags draws them.
+    events = [
+        replace(e, prompt=EVIL) if isinstance(e, SampleGenerated) else e for e in make_events()
+    ]
+    app, fake = make_app(FakeEngine(events), initial_config=config)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, fake)
         for key in "12345":

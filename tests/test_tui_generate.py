@@ -14,6 +14,7 @@ from textual.content import Content
 from textual.widgets import Input, Label
 
 from engine import GeneratedToken, SampleConfig
+from tests.tui_fakes import FakeEngine, make_task_events
 from tests.tui_helpers import Holder, loaded, make_app, settle
 from tui.widgets.attention.attention_bars import AttentionBars
 from tui.widgets.generate.candidate_bars import CandidateBars, caption
@@ -197,3 +198,17 @@ async def test_t_reaches_the_sampling_settings_and_the_status_line_says_so():
         await pilot.press("enter", "enter")  # the keyboard is back: enter types the prompt
         await settle(pilot, lambda: len(app.query_one(GenerationOutput).tokens) == 30)
         assert "t: temp, top-k, top-p redraw it" in str(app.query_one("#gen-status").render())
+
+
+async def test_the_prompt_is_the_runs_own_unless_typed_over():
+    """The app knows a new run's config, not what the engine made of it: a task's prompt is in
+    its own tokens ("oh" would be all unknown words), and an attached run's is its own."""
+    for typed in (None, "7 7 ="):
+        app, fake = make_app(FakeEngine(make_task_events("modadd"), live=False))
+        async with app.run_test(size=(120, 40)) as pilot:
+            field = app.query_one("#gen-prompt", Input)
+            assert field.value == "oh"  # the default, until the run's samples say otherwise
+            if typed:
+                field.value = typed
+            await loaded(pilot, fake)
+            assert field.value == (typed or "20 20 =")

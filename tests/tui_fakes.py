@@ -280,8 +280,10 @@ def make_task_events(task: str, steps: int = 600, eval_every: int = 50) -> list:
             if task == "modadd" and step == GENERALISED_AT:
                 events.append(PhaseChanged(PhaseKind.GENERALISED, step, None, None, 0.6,
                                            "generalised at step 450 (grokking)"))  # fmt: skip
-            text = "20 20 = 40" if task == "modadd" else "5 9 1 5 9 1"
-            events.append(SampleGenerated(step, text, text))
+            prompt, text = (
+                ("20 20 =", "20 20 = 40") if task == "modadd" else ("5 9 1", "5 9 1 5 9 1")
+            )
+            events.append(SampleGenerated(step, prompt, text))
         if step and step % 50 == 0:
             stats = fake_stats(step, 2, 2)
             scale = 1.0 if step < 200 else 1.0 - 0.5 * min(1.0, (step - 200) / 400)

@@ -21,7 +21,15 @@ from textual.message import Message
 from textual.widgets import Button, Input, Static
 from textual.worker import get_current_worker
 
-from engine import ConfigError, GeneratedToken, RunClient, SampleConfig, visible
+from engine import (
+    ConfigError,
+    Event,
+    GeneratedToken,
+    RunClient,
+    SampleConfig,
+    SampleGenerated,
+    visible,
+)
 from tui.format import learn_link, one_line, unknown_words
 from tui.screens.help import ViewHelp
 from tui.views.view import View
@@ -154,6 +162,17 @@ write that eval's sample again. `<`/`>` move the replay by eval (`←`/`→` pic
 
     def focus_main(self) -> None:
         self.query_one(GenerationOutput).focus()
+
+    def ingest(self, events: list[Event]) -> None:
+        """The run's own prompt, from its samples, where the field still holds the one it was
+        built with: a task reads only its own tokens (grokking's prompt is "72 3 =", not the
+        default "oh"), and an attached run's prompt is not known until its samples come."""
+        for event in events:
+            if isinstance(event, SampleGenerated) and event.prompt != self.sample.prompt:
+                field = self.query_one("#gen-prompt", Input)
+                if field.value == self.sample.prompt.strip():  # not typed over
+                    field.value = event.prompt.strip()
+                self.sample = replace(self.sample, prompt=event.prompt)
 
     def read_config(self) -> SampleConfig:
         """The settings as a SampleConfig; raises ConfigError naming every bad field."""
