@@ -28,6 +28,7 @@ from engine.contract.errors import (
     WriteError,
 )
 from engine.contract.events import (
+    PHASE_LABELS,
     WIRE_ONLY,
     CheckpointSaved,
     EngineFailed,
@@ -143,7 +144,7 @@ __all__ = [
     "SampleGenerated", "StepCompleted", "TrainingFinished", "TrainingPaused", "TrainingResumed",
     "TrainingStarted", "TokenizeProgress", "TokenizeStage", "event_from_json",
     "HistoryProgress", "HistoryReplayed", "WIRE_ONLY",
-    "TrainingStats", "HeadsScored", "PhaseChanged", "PhaseKind",
+    "TrainingStats", "HeadsScored", "PhaseChanged", "PhaseKind", "PHASE_LABELS",
     "WeightStats", "LayerStats", "HeadStats", "HeadScore", "WEIGHT_MATRICES", "UPDATE_GUIDE",
     "NEAR_ZERO", "INDUCTION_THRESHOLD", "ICL_JUMP", "LogitLens", "EmbeddingMap", "gpu_peak",
     "token_label", "visible", "MEMORISED_ACCURACY", "GENERALISED_ACCURACY",

@@ -28,7 +28,7 @@ from engine import (
     advance,
 )
 from engine.contract.config import SampleConfig
-from engine.contract.events import EVENT_TYPES, PhaseKind
+from engine.contract.events import EVENT_TYPES, PhaseChanged, PhaseKind
 from engine.contract.experiments import (
     Ablation,
     AblationMethod,
@@ -293,3 +293,11 @@ def test_a_user_pause_is_announced_at_the_next_step_boundary(corpus):
     rest = list(events)
     assert isinstance(rest[-1], TrainingFinished) and rest[-1].reason is FinishReason.STOPPED
     assert trainer.step == step and not any(isinstance(e, TrainingResumed) for e in rest)
+
+
+def test_every_phase_kind_has_its_own_plain_chart_label():
+    """The app's charts and the report's mark phase changes with these words (drawn into plot
+    cells, so plain ASCII); a task's two moments once both read as in-context learning."""
+    labels = [PhaseChanged(kind, 10, None, None, 1.0).label() for kind in PhaseKind]
+    assert len(set(labels)) == len(PhaseKind) and all(label.isascii() for label in labels)
+    assert PhaseChanged(PhaseKind.INDUCTION, 10, 1, 2, 0.5).label() == "L1H2 induction"

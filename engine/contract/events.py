@@ -225,6 +225,20 @@ class PhaseChanged(Record):
     score: float
     detail: str = ""  # for people: "induction head L1H0 formed: score 0.62 (threshold 0.40)"
 
+    def label(self) -> str:
+        """A few plain-ASCII words for a chart's marker (the app's and the report's)."""
+        if self.phase is PhaseKind.INDUCTION and self.layer is not None:
+            return f"L{self.layer}H{self.head} induction"
+        return PHASE_LABELS[self.phase]
+
+
+PHASE_LABELS = {
+    PhaseKind.INDUCTION: "induction",
+    PhaseKind.ICL: "ICL jump",
+    PhaseKind.MEMORISED: "memorised",
+    PhaseKind.GENERALISED: "val turns",  # val accuracy turned up, long after memorising
+}
+
 
 @EVENT_TYPES.register
 @dataclass(frozen=True)

@@ -155,13 +155,8 @@ def _mark_events(ax: Any, record: RunRecord, label_phases: bool = False) -> None
     for change in record.phases:
         ax.axvline(change.step, color=PHASE, lw=0.9, ls=":")
         if label_phases:
-            name = (
-                f"L{change.layer}H{change.head} induction"
-                if change.layer is not None
-                else "in-context learning"
-            )
             ax.annotate(
-                name,
+                change.label(),
                 (change.step, 1),
                 xycoords=("data", "axes fraction"),
                 rotation=90,

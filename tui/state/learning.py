@@ -245,18 +245,14 @@ def lens_sureness(lenses: dict[int, LogitLens]) -> Series:
     return series
 
 
-# Each kind of phase change as the charts name it (plain ASCII: it is drawn into a plot's cells),
-# and its Learn entry. An induction head's label starts with the head's name.
-PHASE_WORDS = {
-    PhaseKind.INDUCTION: ("induction", "Induction head"),
-    PhaseKind.ICL: ("ICL jump", "In-context learning"),
-    PhaseKind.MEMORISED: ("memorised", "Memorisation"),
-    PhaseKind.GENERALISED: ("val turns", "Grokking"),
+# Each kind of phase change's Learn entry (its chart label is the event's own: PhaseChanged.label).
+PHASE_ENTRIES = {
+    PhaseKind.INDUCTION: "Induction head",
+    PhaseKind.ICL: "In-context learning",
+    PhaseKind.MEMORISED: "Memorisation",
+    PhaseKind.GENERALISED: "Grokking",
 }
 
 
 def phase_of(event: PhaseChanged) -> Phase:
-    label, heading = PHASE_WORDS[event.phase]
-    if event.phase is PhaseKind.INDUCTION and event.layer is not None and event.head is not None:
-        label = f"{head_name(event.layer, event.head)} {label}"
-    return Phase(event.step, label, event.detail, heading)
+    return Phase(event.step, event.label(), event.detail, PHASE_ENTRIES[event.phase])

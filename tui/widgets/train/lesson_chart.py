@@ -14,8 +14,8 @@ import math
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
-from engine import PhaseKind
-from tui.state.learning import PHASE_WORDS
+from engine import PHASE_LABELS, PhaseKind
+from tui.state.learning import PHASE_ENTRIES
 from tui.state.lesson import Lesson
 from tui.widgets.kept_lines import KeptLines
 from tui.widgets.plotext_lines import build_matrix, matrix_lines
@@ -23,8 +23,8 @@ from tui.widgets.train.chart_legend import LegendEntry
 from tui.widgets.train.loss_chart import nice_ticks
 
 MARKER_NAMES = {
-    PhaseKind.MEMORISED: PHASE_WORDS[PhaseKind.MEMORISED][0],
-    PhaseKind.GENERALISED: PHASE_WORDS[PhaseKind.GENERALISED][0],
+    PhaseKind.MEMORISED: PHASE_LABELS[PhaseKind.MEMORISED],
+    PhaseKind.GENERALISED: PHASE_LABELS[PhaseKind.GENERALISED],
     PhaseKind.INDUCTION: "induction head",  # any head's: the lesson has one line for it
 }
 MARKER_COLORS = {
@@ -32,6 +32,11 @@ MARKER_COLORS = {
     PhaseKind.GENERALISED: "success",
     PhaseKind.INDUCTION: "success",
 }
+
+
+def _entry(kind: PhaseKind) -> tuple[str, str]:
+    """A marker's legend words and its Learn entry."""
+    return PHASE_LABELS[kind], PHASE_ENTRIES[kind]
 
 
 class LessonChart(KeptLines, PlotextPlot):
@@ -64,8 +69,8 @@ class LessonChart(KeptLines, PlotextPlot):
                 LegendEntry("○", "primary", "train accuracy", "Memorisation"),
                 LegendEntry("●", "accent", "val accuracy", "Generalisation"),
                 LegendEntry("·", "foreground-muted", "weight norm, % of peak", "Weight decay"),
-                LegendEntry("│", "warning", *PHASE_WORDS[PhaseKind.MEMORISED]),
-                LegendEntry("│", "success", *PHASE_WORDS[PhaseKind.GENERALISED]),
+                LegendEntry("│", "warning", *_entry(PhaseKind.MEMORISED)),
+                LegendEntry("│", "success", *_entry(PhaseKind.GENERALISED)),
             ]
         elif lesson.task == "induction":
             entries = [
