@@ -20,6 +20,7 @@ from engine import (
     event_from_json,
     read_events,
 )
+from engine.runs import files
 from engine.runs.files import MODEL, OPTIMIZER
 from engine.training import checkpoint
 from engine.training.schedule import lr_at
@@ -156,9 +157,60 @@ def test_a_checkpoint_cut_short_leaves_the_last_pair_whole(tiny, tmp_path, monke
     trainer.close()
     after = {name: (tmp_path / "run" / name).read_bytes() for name in (MODEL, OPTIMIZER)}
     assert after == before
-    assert not list((tmp_path / "run").glob(".*.tmp"))
+    assert not list((tmp_path / "run").glob(".*.tmp")) + list((tmp_path / "run").glob(".*.pending"))
     monkeypatch.undo()
     Trainer.resume(tmp_path / "run").close()  # the pair still opens
+
+
+def test_a_kill_between_the_pairs_renames_leaves_the_new_pair_to_open(tiny, tmp_path, monkeypatch):
+    """Two renames cannot be one: a worker killed after renaming the optimizer file, before the
+    model's, leaves a new optimizer beside the old model (CI's loaded run hit it). The model's
+    pending copy is whole: readers take it, and the next worker finishes the rename."""
+    run = tmp_path / "run"
+    trainer = Trainer.create(tiny, run)
+    list(trainer.events())
+    trainer.close()
+    trainer = Trainer.resume(run)
+    trainer.state.step += 5
+    with torch.no_grad():
+        trainer.model.wte.weight.add_(1.0)
+    newer = trainer.model.wte.weight.detach().clone()
+    real_replace = files.os.replace
+
+    def killed_before_the_model(source, target):
+        if Path(target).name == MODEL:
+            raise KeyboardInterrupt  # stands for SIGKILL: nothing after it runs
+        real_replace(source, target)
+
+    monkeypatch.setattr(files.os, "replace", killed_before_the_model)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.save()
+    monkeypatch.undo()
+    step = trainer.state.step
+    assert (run / ".model.safetensors.pending").exists()
+    # A reader that does not own the run (export, a report) reads the new pair as it is.
+    looked = Trainer.create(tiny)
+    assert checkpoint.load_weights(run, looked.model) == step
+    assert torch.equal(looked.model.wte.weight, newer)
+    resumed = Trainer.resume(run)  # the run's next worker settles the files
+    assert resumed.step == step and torch.equal(resumed.model.wte.weight, newer)
+    resumed.close()
+    assert not (run / ".model.safetensors.pending").exists()
+    assert checkpoint.current_file(run, MODEL) == run / MODEL
+
+
+def test_a_half_written_pending_copy_is_ignored_and_removed(tiny, tmp_path):
+    """A kill while the pair is still being written leaves the old pair whole beside a torn
+    pending copy: the run opens on the old pair, and the copy goes."""
+    run = tmp_path / "run"
+    trainer = Trainer.create(tiny, run)
+    list(trainer.events())
+    trainer.close()
+    (run / ".model.safetensors.pending").write_bytes(b"torn")
+    resumed = Trainer.resume(run)
+    assert resumed.step == tiny.train.max_steps
+    resumed.close()
+    assert not (run / ".model.safetensors.pending").exists()
 
 
 RESUMABLE = {  # model options, train options

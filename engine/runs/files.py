@@ -3,7 +3,8 @@
     runs/<name>/config.json  tokenizer.json  model.safetensors  optimizer.safetensors  events.jsonl
 
 Every file except the log is replaced atomically (temp file, fsync, rename), so a crash or Ctrl-C
-mid-write leaves the previous good file in place; the log only ever keeps whole lines. A failed
+mid-write leaves the previous good file in place; the checkpoint's model and optimizer go as a
+pair (atomic_write_pair); the log only ever keeps whole lines. A failed
 write raises WriteError with the OS's reason. Everything is owner-only (files 0600, folders 0700).
 Weights and optimizer state are safetensors: nothing here is ever unpickled.
 """
@@ -70,40 +71,70 @@ def atomic_write(path: Path, write) -> None:
     The temp file is owner-only (mkstemp) and so, after the rename, is path; a new folder is 0700.
     A failed write raises WriteError with the OS's reason and leaves the old file in place.
     """
-    atomic_write_all([(path, write)])
-
-
-def atomic_write_all(files: list[tuple[Path, Callable[[str], object]]]) -> None:
-    """atomic_write for files that belong together (a checkpoint's model and optimizer): every
-    temp file is written and synced before the first rename, so a worker killed while writing
-    leaves the old set whole, not a new file beside an old one; only a kill between the renames,
-    microseconds apart, could split them."""
-    temps: list[tuple[str, Path]] = []
     try:
-        for path, write in files:
+        path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as error:
+        raise write_error(path, error) from None
+    try:
+        _write_synced(path, temp, write)
+        _rename(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+
+
+def pending_path(path: Path) -> Path:
+    """Where atomic_write_pair writes `path` before renaming it into place."""
+    return path.with_name(f".{path.name}.pending")
+
+
+def atomic_write_pair(files: list[tuple[Path, Callable[[str], object]]]) -> None:
+    """atomic_write for files that belong together (a checkpoint's model and optimizer), by the
+    one process that writes them (a run's worker).
+
+    Each file is written and synced to its pending_path before the first rename, so a kill while
+    writing leaves the old pair whole. Two renames cannot be one: a kill between them leaves the
+    first file new and the second's complete pending copy beside its old self. Readers then take
+    that copy for the file, and the run's next worker finishes the rename (training/checkpoint.py).
+    """
+    pending = [(pending_path(path), path, write) for path, write in files]
+    renamed = 0
+    try:
+        for temp, path, write in pending:
             try:
                 path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-                fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-                os.close(fd)
+                # A new file, not the old one truncated: a reader may hold the old one open.
+                temp.unlink(missing_ok=True)
+                os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
             except OSError as error:
                 raise write_error(path, error) from None
-            temps.append((temp, path))
-            try:
-                write(temp)
-                with open(temp, "rb+") as file:
-                    os.fsync(file.fileno())
-            except BaseException as error:
-                if failure := as_write_error(path, error):
-                    raise failure from None
-                raise
-        for temp, path in temps:
-            try:
-                os.replace(temp, path)
-            except OSError as error:
-                raise write_error(path, error) from None
+            _write_synced(path, str(temp), write)
+        for temp, path, _ in pending:
+            _rename(str(temp), path)
+            renamed += 1
     finally:
-        for temp, _ in temps:
-            Path(temp).unlink(missing_ok=True)
+        if not renamed:  # once one is renamed, the others' copies are the pair's newer half
+            for temp, _, _ in pending:
+                temp.unlink(missing_ok=True)
+
+
+def _write_synced(path: Path, temp: str, write: Callable[[str], object]) -> None:
+    try:
+        write(temp)
+        with open(temp, "rb+") as file:
+            os.fsync(file.fileno())
+    except BaseException as error:
+        if failure := as_write_error(path, error):
+            raise failure from None
+        raise
+
+
+def _rename(temp: str, path: Path) -> None:
+    try:
+        os.replace(temp, path)
+    except OSError as error:
+        raise write_error(path, error) from None
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -6,7 +6,9 @@ run continues exactly where the checkpoint left it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from safetensors.torch import save_file
 
 from engine.contract.errors import CheckpointError
 from engine.model.gpt import GPT
-from engine.runs.files import MODEL, OPTIMIZER, atomic_write, atomic_write_all
+from engine.runs.files import MODEL, OPTIMIZER, atomic_write, atomic_write_pair, pending_path
 
 FORMAT = "llmlearns-1"
 _TIED = "lm_head.weight"  # with a tied head, the same tensor as wte.weight: stored once
@@ -47,8 +49,8 @@ def save_checkpoint(
     state: TrainerState,
     rng_states: dict[str, torch.Tensor],
 ) -> Path:
-    """Write optimizer.safetensors and model.safetensors as a pair (a kill while writing leaves
-    the last pair whole); returns the model file's path."""
+    """Write optimizer.safetensors and model.safetensors as a pair (a kill at any moment leaves a
+    whole pair: the last, or this one, see current_file); returns the model file's path."""
     meta = {"format": FORMAT, "step": str(state.step)}
     opt = optimizer.state_dict()
     tensors = {f"rng.{name}": value.contiguous() for name, value in rng_states.items()}
@@ -60,7 +62,7 @@ def save_checkpoint(
         "param_groups": json.dumps(opt["param_groups"]),
         "trainer": json.dumps(asdict(state)),
     }
-    atomic_write_all([
+    atomic_write_pair([
         (run_dir / OPTIMIZER, lambda temp: save_file(tensors, temp, metadata=opt_meta)),
         (run_dir / MODEL, _weights_writer(model, state.step)),
     ])  # fmt: skip
@@ -71,6 +73,54 @@ def _stored(model: GPT) -> dict[str, torch.Tensor]:
     """The tensors a checkpoint holds: the state dict, less the tied head's second name."""
     tied = model.config.tie_head
     return {k: v for k, v in model.state_dict().items() if not (tied and k == _TIED)}
+
+
+def current_file(run_dir: Path, name: str) -> Path:
+    """The file of the checkpoint pair to read as `name` (MODEL or OPTIMIZER): the file itself,
+    or its pending copy where a kill came between the pair's renames. That copy is the pair's
+    newer half when its partner, already renamed, holds the same step and the file does not."""
+    path = run_dir / name
+    pending = pending_path(path)
+    if not pending.exists():
+        return path
+    partner = run_dir / (OPTIMIZER if name == MODEL else MODEL)
+    step = _step_of(pending)
+    if step is not None and step == _step_of(partner) != _step_of(path):
+        return pending
+    return path
+
+
+def settle_checkpoint(run_dir: Path) -> None:
+    """Finish a pair's rename that a kill interrupted, and drop a half-written pending copy: for
+    the process that now owns the run's files (its worker), before it reads or writes them."""
+    for name in (OPTIMIZER, MODEL):
+        pending = pending_path(run_dir / name)
+        with contextlib.suppress(OSError):  # unwritable: readers still take the right file
+            if current_file(run_dir, name) == pending:
+                os.replace(pending, run_dir / name)
+            else:
+                pending.unlink(missing_ok=True)
+
+
+def _step_of(path: Path) -> int | None:
+    """The step a checkpoint file says it is from; None where it cannot be read."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            meta = handle.metadata() or {}
+        return int(meta["step"]) if meta.get("format") == FORMAT else None
+    except (SafetensorError, OSError, ValueError, KeyError):
+        return None
+
+
+def _open_current(run_dir: Path, name: str):
+    """_open on current_file; the file itself if the pending copy was renamed meanwhile."""
+    path = current_file(run_dir, name)
+    try:
+        return path, *_open(path)
+    except CheckpointError:
+        if path == run_dir / name:
+            raise
+        return run_dir / name, *_open(run_dir / name)
 
 
 def _open(path: Path):
@@ -100,8 +150,10 @@ def _read(handle, path: Path, key: str) -> torch.Tensor:
 def load_weights(run_dir: Path, model: GPT, path: Path | None = None) -> int:
     """Load model.safetensors (or `path`) into model, checking every name and shape; returns its
     step."""
-    path = path or run_dir / MODEL
-    handle, meta = _open(path)
+    if path is None:
+        path, handle, meta = _open_current(run_dir, MODEL)
+    else:
+        handle, meta = _open(path)
     expected = _stored(model)
     stored = set(handle.keys())
     if missing := sorted(expected.keys() - stored):
@@ -125,8 +177,7 @@ def load_training_state(
     run_dir: Path, optimizer: torch.optim.Optimizer, step: int
 ) -> tuple[TrainerState, dict[str, torch.Tensor]]:
     """Load optimizer.safetensors into optimizer; returns the trainer state and RNG states."""
-    path = run_dir / OPTIMIZER
-    handle, meta = _open(path)
+    path, handle, meta = _open_current(run_dir, OPTIMIZER)
     if int(meta.get("step", -1)) != step:
         raise CheckpointError(
             f"{path} is from step {meta.get('step')} but {MODEL} is from step {step}"

@@ -58,6 +58,7 @@ from engine.training.checkpoint import (
     load_training_state,
     load_weights,
     save_checkpoint,
+    settle_checkpoint,
 )
 from engine.training.devices import pick_device
 from engine.training.flops import device_peak, step_flops
@@ -204,6 +205,7 @@ class Trainer(Stepping, Looking):
         return cls(config, tokenizer, data, run_dir, device=device, resumed_from=run_dir)
 
     def _load(self, run_dir: Path) -> None:
+        settle_checkpoint(run_dir)  # this process owns the run's files from now on
         step = load_weights(run_dir, self.model)
         self.model.to(self.device)
         self.state, rng = load_training_state(run_dir, self.optimizer, step)
