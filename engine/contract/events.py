@@ -227,9 +227,8 @@ class PhaseChanged(Record):
 
     def label(self) -> str:
         """A few plain-ASCII words for a chart's marker (the app's and the report's)."""
-        if self.phase is PhaseKind.INDUCTION and self.layer is not None:
-            return f"L{self.layer}H{self.head} induction"
-        return PHASE_LABELS[self.phase]
+        head = f"L{self.layer}H{self.head} " if self.layer is not None else ""
+        return head + PHASE_LABELS[self.phase]
 
 
 PHASE_LABELS = {

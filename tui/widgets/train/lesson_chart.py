@@ -22,11 +22,8 @@ from tui.widgets.plotext_lines import build_matrix, matrix_lines
 from tui.widgets.train.chart_legend import LegendEntry
 from tui.widgets.train.loss_chart import nice_ticks
 
-MARKER_NAMES = {
-    PhaseKind.MEMORISED: PHASE_LABELS[PhaseKind.MEMORISED],
-    PhaseKind.GENERALISED: PHASE_LABELS[PhaseKind.GENERALISED],
-    PhaseKind.INDUCTION: "induction head",  # any head's: the lesson has one line for it
-}
+# The lesson draws one line for any head's induction, so that one is not named for a head.
+MARKER_NAMES = {**PHASE_LABELS, PhaseKind.INDUCTION: "induction head"}
 MARKER_COLORS = {
     PhaseKind.MEMORISED: "warning",
     PhaseKind.GENERALISED: "success",
